@@ -1,0 +1,452 @@
+// Raft core: construction, role transitions, the term rules shared by all
+// roles, logical time, and the glue RawNode uses to build a Ready.
+// No I/O, no clocks, no threads: see raft.h.
+#include "raft/raft.h"
+
+#include <glog/logging.h>
+
+#include "raft/quorum.h"
+
+namespace raftkv::raft {
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kFollower: return "follower";
+    case Role::kPreCandidate: return "pre-candidate";
+    case Role::kCandidate: return "candidate";
+    case Role::kLeader: return "leader";
+  }
+  return "unknown";
+}
+
+StatusOr<std::unique_ptr<Raft>> Raft::Create(const Config& config,
+                                             const Storage* storage) {
+  RAFTKV_RETURN_IF_ERROR(config.Validate());
+  HardState hs;
+  ConfState cs;
+  RAFTKV_RETURN_IF_ERROR(storage->InitialState(&hs, &cs));
+  if (cs.voters_size() > 0 && !config.peers.empty()) {
+    std::set<uint64_t> stored(cs.voters().begin(), cs.voters().end());
+    std::set<uint64_t> given(config.peers.begin(), config.peers.end());
+    if (stored != given) {
+      return Status::InvalidArgument(
+          "raft: configured peers differ from the membership in storage");
+    }
+  }
+  if (cs.voters_size() == 0 && config.peers.empty()) {
+    return Status::InvalidArgument("raft: no peers configured or stored");
+  }
+  if (hs.commit() > storage->LastIndex() ||
+      hs.commit() + 1 < storage->FirstIndex()) {
+    return Status::Corruption("raft: stored commit index " +
+                              std::to_string(hs.commit()) +
+                              " is outside the stored log [" +
+                              std::to_string(storage->FirstIndex()) + ", " +
+                              std::to_string(storage->LastIndex()) + "]");
+  }
+  std::unique_ptr<Raft> raft(new Raft(config, storage));
+  if (cs.voters_size() > 0) {
+    raft->voters_.insert(cs.voters().begin(), cs.voters().end());
+  } else {
+    raft->voters_.insert(config.peers.begin(), config.peers.end());
+  }
+  raft->log_.CommitTo(std::max(hs.commit(), raft->log_.committed()));
+  if (config.applied > 0) {
+    if (config.applied > raft->log_.committed()) {
+      return Status::Corruption("raft: applied index " +
+                                std::to_string(config.applied) +
+                                " is beyond the commit index " +
+                                std::to_string(raft->log_.committed()));
+    }
+    raft->log_.AppliedTo(config.applied);
+  }
+  raft->BecomeFollower(hs.term(), kNone);
+  raft->vote_ = hs.vote();
+  LOG(INFO) << "raft " << raft->id_ << " starts: term=" << raft->term_
+            << " vote=" << raft->vote_ << " " << raft->log_.Describe();
+  return raft;
+}
+
+Raft::Raft(const Config& config, const Storage* storage)
+    : id_(config.id),
+      config_(config),
+      rng_(config.seed),
+      log_(storage, config.max_committed_size_per_ready) {}
+
+HardState Raft::hard_state() const {
+  HardState hs;
+  hs.set_term(term_);
+  hs.set_vote(vote_);
+  hs.set_commit(log_.committed());
+  return hs;
+}
+
+// --- Roles ---------------------------------------------------------------
+
+void Raft::Reset(uint64_t term) {
+  if (term_ != term) {
+    term_ = term;
+    vote_ = kNone;
+  }
+  lead_ = kNone;
+  election_elapsed_ = 0;
+  heartbeat_elapsed_ = 0;
+  ResetRandomizedElectionTimeout();
+  AbortLeaderTransfer();
+  votes_.clear();
+  progress_.clear();
+  uncommitted_size_ = 0;
+  pending_broadcast_ = false;
+  size_t dropped = read_only_.Reset() + reads_waiting_for_commit_.size();
+  reads_waiting_for_commit_.clear();
+  if (dropped > 0) {
+    LOG(INFO) << "raft " << id_ << " drops " << dropped
+              << " pending reads on term/role change";
+  }
+}
+
+void Raft::ResetRandomizedElectionTimeout() {
+  std::uniform_int_distribution<int> dist(config_.election_tick,
+                                          2 * config_.election_tick - 1);
+  randomized_election_timeout_ = dist(rng_);
+}
+
+void Raft::BecomeFollower(uint64_t term, uint64_t lead) {
+  const Role old_role = role_;
+  const uint64_t old_term = term_;
+  Reset(term);
+  lead_ = lead;
+  role_ = Role::kFollower;
+  if (old_role != Role::kFollower || old_term != term) {
+    LOG(INFO) << "raft " << id_ << " became follower at term " << term_
+              << " (was " << RoleName(old_role) << " at term " << old_term
+              << "), leader " << lead_;
+  }
+}
+
+void Raft::BecomePreCandidate() {
+  CHECK(role_ != Role::kLeader) << "leader cannot become pre-candidate";
+  // Term and vote are untouched: a pre-vote changes nothing durable.
+  votes_.clear();
+  lead_ = kNone;
+  role_ = Role::kPreCandidate;
+  LOG(INFO) << "raft " << id_ << " became pre-candidate at term " << term_;
+}
+
+void Raft::BecomeCandidate() {
+  CHECK(role_ != Role::kLeader) << "leader cannot become candidate";
+  Reset(term_ + 1);
+  vote_ = id_;
+  role_ = Role::kCandidate;
+  LOG(INFO) << "raft " << id_ << " became candidate at term " << term_;
+}
+
+void Raft::BecomeLeader() {
+  CHECK(role_ != Role::kFollower) << "follower cannot become leader directly";
+  Reset(term_);
+  lead_ = id_;
+  role_ = Role::kLeader;
+  const uint64_t last = log_.LastIndex();
+  for (uint64_t peer : voters_) {
+    Progress pr(last + 1, config_.max_inflight_msgs,
+                config_.max_inflight_bytes);
+    progress_.emplace(peer, pr);
+  }
+  Progress& self = progress_.at(id_);
+  self.MaybeUpdate(last);
+  self.BecomeReplicate();
+  self.set_recent_active(true);
+  // A no-op entry of the new term lets earlier entries commit (§5.4.2) and
+  // lets ReadIndex know the commit index is current (dissertation §6.4).
+  CHECK(AppendEntries({Entry()})) << "no-op entry was refused";
+  LOG(INFO) << "raft " << id_ << " became leader at term " << term_;
+}
+
+// --- Time ------------------------------------------------------------------
+
+void Raft::Tick() {
+  if (role_ == Role::kLeader) {
+    TickHeartbeat();
+  } else {
+    TickElection();
+  }
+}
+
+void Raft::TickElection() {
+  ++election_elapsed_;
+  if (Promotable() && election_elapsed_ >= randomized_election_timeout_) {
+    election_elapsed_ = 0;
+    Message m;
+    m.set_type(MSG_HUP);
+    m.set_from(id_);
+    Step(m);
+  }
+}
+
+void Raft::TickHeartbeat() {
+  ++heartbeat_elapsed_;
+  ++election_elapsed_;
+  if (election_elapsed_ >= config_.election_tick) {
+    election_elapsed_ = 0;
+    if (config_.check_quorum) {
+      Message m;
+      m.set_type(MSG_CHECK_QUORUM);
+      m.set_from(id_);
+      Step(m);
+    }
+    // A transfer that did not finish within an election timeout is dropped.
+    if (role_ == Role::kLeader && lead_transferee_ != kNone) {
+      LOG(INFO) << "raft " << id_ << " aborts transfer to " << lead_transferee_
+                << ": timed out";
+      AbortLeaderTransfer();
+    }
+  }
+  if (role_ != Role::kLeader) return;
+  if (heartbeat_elapsed_ >= config_.heartbeat_tick) {
+    heartbeat_elapsed_ = 0;
+    Message m;
+    m.set_type(MSG_BEAT);
+    m.set_from(id_);
+    Step(m);
+  }
+}
+
+// --- Messages --------------------------------------------------------------
+
+bool Raft::HasQuorum(const std::set<uint64_t>& ids) const {
+  size_t n = 0;
+  for (uint64_t id : ids) n += voters_.count(id);
+  return n >= MajoritySize(voters_.size());
+}
+
+void Raft::Send(Message m) {
+  m.set_from(id_);
+  // Vote responses carry the term they answer (set by the caller); requests
+  // for pre-votes carry the future term. Everything else gets ours.
+  const bool keeps_term = m.type() == MSG_VOTE || m.type() == MSG_PRE_VOTE ||
+                          m.type() == MSG_VOTE_RESP ||
+                          m.type() == MSG_PRE_VOTE_RESP;
+  if (!keeps_term) m.set_term(term_);
+  msgs_.push_back(std::move(m));
+}
+
+bool Raft::CheckTerm(const Message& m) {
+  if (m.term() == 0) return true;  // local message
+  if (m.term() > term_) {
+    if (m.type() == MSG_VOTE || m.type() == MSG_PRE_VOTE) {
+      // Leader stickiness (dissertation §4.2.3): while we hear from a
+      // leader, ignore candidates, unless the leader itself asked for it.
+      const bool transfer = m.context() == "transfer";
+      const bool in_lease = config_.check_quorum && lead_ != kNone &&
+                            election_elapsed_ < config_.election_tick;
+      if (!transfer && in_lease) {
+        VLOG(1) << "raft " << id_ << " ignores " << MessageType_Name(m.type())
+                << " from " << m.from() << " at term " << m.term()
+                << ": leader " << lead_ << " is alive";
+        return false;
+      }
+    }
+    if (m.type() == MSG_PRE_VOTE) {
+      // Never change term because of a pre-vote request.
+    } else if (m.type() == MSG_PRE_VOTE_RESP && !m.reject()) {
+      // A granted pre-vote carries the future term; the term moves only
+      // once a quorum grants it.
+    } else if (m.type() == MSG_APP || m.type() == MSG_HEARTBEAT ||
+               m.type() == MSG_SNAP) {
+      BecomeFollower(m.term(), m.from());
+    } else {
+      BecomeFollower(m.term(), kNone);
+    }
+    return true;
+  }
+  if (m.term() < term_) {
+    if ((config_.check_quorum || config_.pre_vote) &&
+        (m.type() == MSG_HEARTBEAT || m.type() == MSG_APP)) {
+      // A stale leader (e.g. after a partition healed) would otherwise never
+      // learn the new term, since our pre-votes never raise its term.
+      Message resp;
+      resp.set_to(m.from());
+      resp.set_type(MSG_APP_RESP);
+      Send(std::move(resp));
+    } else if (m.type() == MSG_PRE_VOTE) {
+      Message resp;
+      resp.set_to(m.from());
+      resp.set_type(MSG_PRE_VOTE_RESP);
+      resp.set_term(term_);
+      resp.set_reject(true);
+      Send(std::move(resp));
+    }
+    return false;
+  }
+  return true;
+}
+
+Status Raft::Step(const Message& m) {
+  if (!CheckTerm(m)) return Status::OK();
+  switch (m.type()) {
+    case MSG_HUP:
+      Hup(/*transfer=*/false);
+      return Status::OK();
+    case MSG_VOTE:
+    case MSG_PRE_VOTE:
+      HandleVoteRequest(m);
+      return Status::OK();
+    default:
+      break;
+  }
+  switch (role_) {
+    case Role::kLeader: StepLeader(m); break;
+    case Role::kCandidate:
+    case Role::kPreCandidate: StepCandidate(m); break;
+    case Role::kFollower: StepFollower(m); break;
+  }
+  return Status::OK();
+}
+
+void Raft::StepLeader(const Message& m) {
+  switch (m.type()) {
+    case MSG_BEAT:
+      BroadcastHeartbeat();
+      return;
+    case MSG_CHECK_QUORUM: {
+      std::set<uint64_t> active;
+      for (auto& [peer, pr] : progress_) {
+        if (peer == id_ || pr.recent_active()) active.insert(peer);
+        if (peer != id_) pr.set_recent_active(false);
+      }
+      if (!HasQuorum(active)) {
+        LOG(WARNING) << "raft " << id_ << " steps down at term " << term_
+                     << ": no active quorum (check quorum)";
+        BecomeFollower(term_, kNone);
+      }
+      return;
+    }
+    case MSG_READ_INDEX:
+      HandleReadIndexRequest(
+          {log_.committed(),
+           m.entries_size() > 0 ? m.entries(0).data() : std::string(),
+           m.from()});
+      return;
+    default:
+      break;
+  }
+  auto it = progress_.find(m.from());
+  if (it == progress_.end()) return;
+  Progress& pr = it->second;
+  switch (m.type()) {
+    case MSG_APP_RESP: HandleAppendResponse(m, pr); break;
+    case MSG_HEARTBEAT_RESP: HandleHeartbeatResponse(m, pr); break;
+    case MSG_SNAP_STATUS: HandleSnapshotStatus(m, pr); break;
+    case MSG_UNREACHABLE:
+      // The message may be lost: stop the optimistic pipeline.
+      if (pr.state() == ProgressState::kReplicate) pr.BecomeProbe();
+      break;
+    default: break;
+  }
+}
+
+void Raft::StepCandidate(const Message& m) {
+  switch (m.type()) {
+    case MSG_APP:
+      BecomeFollower(m.term(), m.from());
+      HandleAppendEntries(m);
+      break;
+    case MSG_HEARTBEAT:
+      BecomeFollower(m.term(), m.from());
+      HandleHeartbeat(m);
+      break;
+    case MSG_SNAP:
+      BecomeFollower(m.term(), m.from());
+      HandleSnapshot(m);
+      break;
+    case MSG_VOTE_RESP:
+    case MSG_PRE_VOTE_RESP:
+      HandleVoteResponse(m);
+      break;
+    default: break;  // MSG_TIMEOUT_NOW etc. are ignored while campaigning
+  }
+}
+
+void Raft::StepFollower(const Message& m) {
+  switch (m.type()) {
+    case MSG_APP:
+      election_elapsed_ = 0;
+      lead_ = m.from();
+      HandleAppendEntries(m);
+      break;
+    case MSG_HEARTBEAT:
+      election_elapsed_ = 0;
+      lead_ = m.from();
+      HandleHeartbeat(m);
+      break;
+    case MSG_SNAP:
+      election_elapsed_ = 0;
+      lead_ = m.from();
+      HandleSnapshot(m);
+      break;
+    case MSG_TIMEOUT_NOW:
+      LOG(INFO) << "raft " << id_ << " received timeout-now from " << m.from()
+                << " at term " << term_ << ": campaigning for transfer";
+      Hup(/*transfer=*/true);
+      break;
+    case MSG_READ_INDEX_RESP:
+      if (m.entries_size() == 1) {
+        read_states_.push_back({m.index(), m.entries(0).data()});
+      }
+      break;
+    default: break;
+  }
+}
+
+// --- Ready glue --------------------------------------------------------------
+
+bool Raft::HasPendingFlush() const {
+  return pending_broadcast_ || read_only_.HasUnsent();
+}
+
+void Raft::FlushPending() {
+  if (role_ != Role::kLeader) {
+    pending_broadcast_ = false;
+    return;
+  }
+  if (pending_broadcast_) {
+    pending_broadcast_ = false;
+    BroadcastAppend();
+  }
+  if (read_only_.HasUnsent()) StartReadRound();
+}
+
+std::vector<Message> Raft::TakeMessages() {
+  std::vector<Message> out;
+  out.swap(msgs_);
+  return out;
+}
+
+std::vector<ReadState> Raft::TakeReadStates() {
+  std::vector<ReadState> out;
+  out.swap(read_states_);
+  return out;
+}
+
+void Raft::Advance(const Ready& ready) {
+  if (ready.snapshot) {
+    log_.StableSnapshotTo(ready.snapshot->metadata().index());
+    log_.AppliedTo(ready.snapshot->metadata().index());
+  }
+  if (!ready.entries.empty()) {
+    const Entry& last = ready.entries.back();
+    log_.StableTo(last.index(), last.term());
+  }
+  if (!ready.committed_entries.empty()) {
+    log_.AppliedTo(ready.committed_entries.back().index());
+    if (role_ == Role::kLeader) {
+      uint64_t applied_bytes = 0;
+      for (const Entry& e : ready.committed_entries) {
+        applied_bytes += e.data().size();
+      }
+      uncommitted_size_ -= std::min(uncommitted_size_, applied_bytes);
+    }
+  }
+}
+
+}  // namespace raftkv::raft

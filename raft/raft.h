@@ -1,0 +1,164 @@
+// Raft: the consensus algorithm of one node as a deterministic state machine
+// (Raft paper, Ongaro & Ousterhout 2014, and Ongaro's dissertation).
+//
+// It owns the in-memory log view, the role, term and vote, and the leader's
+// per-follower progress. It never performs I/O: outgoing messages are queued
+// in `msgs_`, persisting and applying are left to the application through
+// RawNode's Ready. Randomness comes only from the seeded generator in
+// Config. Not thread-safe.
+//
+// The implementation is split by concern:
+//   raft.cc              construction, roles, term rules, ticks, Ready glue
+//   raft_election.cc     pre-vote, vote, campaign (§5.2, dissertation §9.6)
+//   raft_replication.cc  AppendEntries, heartbeats, commit, snapshots (§5.3)
+//   raft_leader_ops.cc   ReadIndex (dissertation §6.4), leader transfer (§3.10)
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "raft/config.h"
+#include "raft/log.h"
+#include "raft/progress.h"
+#include "raft/quorum.h"
+#include "raft/raft.pb.h"
+#include "raft/read_only.h"
+#include "raft/ready.h"
+#include "raft/storage.h"
+
+namespace raftkv::raft {
+
+class Raft {
+ public:
+  // Restores term, vote, commit and membership from `storage`.
+  static StatusOr<std::unique_ptr<Raft>> Create(const Config& config,
+                                                const Storage* storage);
+
+  // One logical clock tick.
+  void Tick();
+  // Handles a message (peer or local). Returns InvalidArgument for messages
+  // from unknown nodes on peer-only paths.
+  Status Step(const Message& m);
+
+  StatusOr<uint64_t> Propose(std::string data);
+  Status ReadIndex(std::string request_ctx);
+  Status TransferLeader(uint64_t transferee);
+
+  // Ready support (see RawNode).
+  void FlushPending();  // emits batched appends and read rounds
+  bool HasPendingFlush() const;
+  std::vector<Message> TakeMessages();
+  std::vector<ReadState> TakeReadStates();
+  bool HasMessagesOrReadStates() const {
+    return !msgs_.empty() || !read_states_.empty();
+  }
+  void Advance(const Ready& ready);
+
+  uint64_t id() const { return id_; }
+  uint64_t term() const { return term_; }
+  uint64_t vote() const { return vote_; }
+  uint64_t lead() const { return lead_; }
+  Role role() const { return role_; }
+  uint64_t lead_transferee() const { return lead_transferee_; }
+  HardState hard_state() const;
+  SoftState soft_state() const { return {lead_, role_}; }
+  const RaftLog& log() const { return log_; }
+  const std::set<uint64_t>& voters() const { return voters_; }
+  const std::map<uint64_t, Progress>& progress() const { return progress_; }
+  int randomized_election_timeout() const {
+    return randomized_election_timeout_;
+  }
+
+ private:
+  Raft(const Config& config, const Storage* storage);
+
+  // Roles (raft.cc).
+  void BecomeFollower(uint64_t term, uint64_t lead);
+  void BecomePreCandidate();
+  void BecomeCandidate();
+  void BecomeLeader();
+  void Reset(uint64_t term);
+  void ResetRandomizedElectionTimeout();
+  void TickElection();
+  void TickHeartbeat();
+  bool Promotable() const { return voters_.count(id_) > 0; }
+  bool IsKnownPeer(uint64_t id) const { return voters_.count(id) > 0; }
+  bool HasQuorum(const std::set<uint64_t>& ids) const;
+  void Send(Message m);
+  // Term rules common to all roles (Figure 2 "All Servers"); returns false
+  // when the message must be dropped.
+  bool CheckTerm(const Message& m);
+  void StepLeader(const Message& m);
+  void StepCandidate(const Message& m);
+  void StepFollower(const Message& m);
+
+  // Elections (raft_election.cc).
+  void Hup(bool transfer);
+  void Campaign(bool pre_vote, bool transfer);
+  VoteResult Poll(uint64_t from, bool granted);
+  void HandleVoteRequest(const Message& m);
+  void HandleVoteResponse(const Message& m);
+
+  // Replication (raft_replication.cc).
+  bool AppendEntries(std::vector<Entry> entries);
+  bool MaybeSendAppend(uint64_t to, bool send_if_empty);
+  bool SendSnapshot(uint64_t to, Progress& pr);
+  void BroadcastAppend();
+  void SendHeartbeat(uint64_t to, const std::string& context);
+  void BroadcastHeartbeat();
+  bool MaybeCommit();
+  void HandleAppendEntries(const Message& m);
+  void HandleHeartbeat(const Message& m);
+  void HandleSnapshot(const Message& m);
+  void HandleAppendResponse(const Message& m, Progress& pr);
+  void HandleHeartbeatResponse(const Message& m, Progress& pr);
+  void HandleSnapshotStatus(const Message& m, Progress& pr);
+  bool Restore(const Snapshot& snapshot);
+  bool CommittedEntryInCurrentTerm() const;
+
+  // ReadIndex and leader transfer (raft_leader_ops.cc).
+  void HandleReadIndexRequest(ReadRequest request);
+  void ReleasePendingReadsAfterCommit();
+  void StartReadRound();
+  void AnswerRead(const ReadRequest& request);
+  void HandleTransferLeader(uint64_t transferee);
+  void SendTimeoutNow(uint64_t to);
+  void AbortLeaderTransfer();
+
+  const uint64_t id_;
+  const Config config_;
+  std::mt19937_64 rng_;
+
+  uint64_t term_ = 0;
+  uint64_t vote_ = kNone;
+  uint64_t lead_ = kNone;
+  Role role_ = Role::kFollower;
+  RaftLog log_;
+
+  std::set<uint64_t> voters_;
+  std::map<uint64_t, Progress> progress_;  // leader only; includes self
+  std::map<uint64_t, bool> votes_;         // candidate / pre-candidate
+
+  int election_elapsed_ = 0;
+  int heartbeat_elapsed_ = 0;
+  int randomized_election_timeout_ = 0;
+
+  uint64_t lead_transferee_ = kNone;
+  uint64_t uncommitted_size_ = 0;
+  bool pending_broadcast_ = false;  // proposals batched until FlushPending
+
+  ReadOnlyQueue read_only_;
+  // ReadIndex requests received before this leader committed an entry of its
+  // term; they join a round once it has (dissertation §6.4 step 1).
+  std::vector<ReadRequest> reads_waiting_for_commit_;
+
+  std::vector<Message> msgs_;
+  std::vector<ReadState> read_states_;
+};
+
+}  // namespace raftkv::raft

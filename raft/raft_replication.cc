@@ -1,0 +1,307 @@
+// Log replication (Raft paper §5.3): the leader's AppendEntries with
+// pipelining and flow control, heartbeats, commitment of current-term
+// entries (§5.4.2), fast back-off on conflicts, and snapshot installation
+// for followers whose next entry was compacted (§7).
+#include <cstdlib>
+
+#include <glog/logging.h>
+
+#include "raft/quorum.h"
+#include "raft/raft.h"
+
+namespace raftkv::raft {
+
+bool Raft::AppendEntries(std::vector<Entry> entries) {
+  uint64_t payload = 0;
+  for (const Entry& e : entries) payload += e.data().size();
+  // Limit uncommitted growth, but always accept an empty entry or a first
+  // entry so a large proposal can make progress.
+  if (config_.max_uncommitted_entries_size > 0 && payload > 0 &&
+      uncommitted_size_ > 0 &&
+      uncommitted_size_ + payload > config_.max_uncommitted_entries_size) {
+    return false;
+  }
+  uncommitted_size_ += payload;
+  uint64_t index = log_.LastIndex();
+  for (Entry& e : entries) {
+    e.set_term(term_);
+    e.set_index(++index);
+  }
+  const uint64_t last = log_.Append(entries);
+  progress_.at(id_).MaybeUpdate(last);
+  // A single-node cluster commits at once; otherwise this is a no-op.
+  MaybeCommit();
+  pending_broadcast_ = true;
+  return true;
+}
+
+StatusOr<uint64_t> Raft::Propose(std::string data) {
+  if (role_ != Role::kLeader) {
+    return Status::NotLeader(lead_ == kNone
+                                 ? "leader unknown"
+                                 : "leader is " + std::to_string(lead_));
+  }
+  if (lead_transferee_ != kNone) {
+    return Status::ProposalDropped("leadership is being transferred to " +
+                                   std::to_string(lead_transferee_));
+  }
+  Entry e;
+  e.set_type(ENTRY_NORMAL);
+  e.set_data(std::move(data));
+  if (!AppendEntries({std::move(e)})) {
+    return Status::ProposalDropped("too many uncommitted bytes");
+  }
+  return log_.LastIndex();
+}
+
+bool Raft::MaybeSendAppend(uint64_t to, bool send_if_empty) {
+  Progress& pr = progress_.at(to);
+  if (pr.IsPaused()) return false;
+  uint64_t prev_term = 0;
+  Status term_status = log_.Term(pr.next() - 1, &prev_term);
+  std::vector<Entry> entries;
+  Status entries_status =
+      log_.EntriesFrom(pr.next(), config_.max_size_per_msg, &entries);
+  if (entries.empty() && !send_if_empty && entries_status.ok()) return false;
+  if (!term_status.ok() || !entries_status.ok()) {
+    // What the follower needs was compacted away.
+    return SendSnapshot(to, pr);
+  }
+  Message m;
+  m.set_to(to);
+  m.set_type(MSG_APP);
+  m.set_index(pr.next() - 1);
+  m.set_log_term(prev_term);
+  m.set_commit(log_.committed());
+  if (!entries.empty()) {
+    uint64_t bytes = 0;
+    for (const Entry& e : entries) bytes += e.data().size();
+    pr.SentEntries(entries.back().index(), bytes);
+  }
+  for (Entry& e : entries) *m.add_entries() = std::move(e);
+  Send(std::move(m));
+  return true;
+}
+
+bool Raft::SendSnapshot(uint64_t to, Progress& pr) {
+  if (!pr.recent_active()) {
+    VLOG(1) << "raft " << id_ << " holds back a snapshot for inactive " << to;
+    return false;
+  }
+  Message m;
+  m.set_to(to);
+  m.set_type(MSG_SNAP);
+  Status s = log_.GetSnapshot(m.mutable_snapshot());
+  if (!s.ok()) {
+    VLOG(1) << "raft " << id_ << " snapshot for " << to
+            << " not ready: " << s.ToString();
+    return false;
+  }
+  CHECK_NE(m.snapshot().metadata().index(), 0u) << "need non-empty snapshot";
+  LOG(INFO) << "raft " << id_ << " sends snapshot at index "
+            << m.snapshot().metadata().index() << " to " << to
+            << " (its next index " << pr.next() << " is compacted)";
+  pr.BecomeSnapshot(m.snapshot().metadata().index());
+  Send(std::move(m));
+  return true;
+}
+
+void Raft::BroadcastAppend() {
+  for (auto& [peer, pr] : progress_) {
+    if (peer == id_) continue;
+    // Sends once even with nothing new (to carry the commit index), then
+    // keeps streaming while the pipeline has room.
+    if (MaybeSendAppend(peer, /*send_if_empty=*/true)) {
+      while (MaybeSendAppend(peer, /*send_if_empty=*/false)) {
+      }
+    }
+  }
+}
+
+void Raft::SendHeartbeat(uint64_t to, const std::string& context) {
+  // Never tell a follower to commit beyond what it is known to hold: it
+  // might not have those entries yet.
+  const uint64_t commit =
+      std::min(progress_.at(to).match(), log_.committed());
+  Message m;
+  m.set_to(to);
+  m.set_type(MSG_HEARTBEAT);
+  m.set_commit(commit);
+  m.set_context(context);
+  Send(std::move(m));
+}
+
+void Raft::BroadcastHeartbeat() {
+  const uint64_t round = read_only_.LastPendingRound();
+  const std::string context = round == 0 ? "" : std::to_string(round);
+  for (const auto& [peer, pr] : progress_) {
+    if (peer != id_) SendHeartbeat(peer, context);
+  }
+}
+
+bool Raft::MaybeCommit() {
+  std::map<uint64_t, uint64_t> match;
+  for (const auto& [peer, pr] : progress_) match[peer] = pr.match();
+  if (!log_.MaybeCommit(CommittedIndex(voters_, match), term_)) return false;
+  ReleasePendingReadsAfterCommit();
+  return true;
+}
+
+bool Raft::CommittedEntryInCurrentTerm() const {
+  return log_.TermOrZero(log_.committed()) == term_;
+}
+
+// --- Follower side ---------------------------------------------------------
+
+void Raft::HandleAppendEntries(const Message& m) {
+  Message resp;
+  resp.set_to(m.from());
+  resp.set_type(MSG_APP_RESP);
+  if (m.index() < log_.committed()) {
+    // Everything up to our commit index matches any leader's log.
+    resp.set_index(log_.committed());
+    Send(std::move(resp));
+    return;
+  }
+  std::vector<Entry> entries(m.entries().begin(), m.entries().end());
+  if (auto last = log_.MaybeAppend(m.index(), m.log_term(), m.commit(),
+                                   entries)) {
+    resp.set_index(*last);
+    Send(std::move(resp));
+    return;
+  }
+  // Consistency check failed. Hint the leader where our log could match:
+  // the last index <= its probe whose term is <= its term there (§5.3).
+  const uint64_t hint_index = std::min(m.index(), log_.LastIndex());
+  auto [index, term] = log_.FindConflictByTerm(hint_index, m.log_term());
+  VLOG(1) << "raft " << id_ << " rejects append at " << m.index()
+          << " (log term " << m.log_term() << "), hint " << index << "/"
+          << term;
+  resp.set_index(m.index());
+  resp.set_reject(true);
+  resp.set_reject_hint(index);
+  resp.set_log_term(term);
+  Send(std::move(resp));
+}
+
+void Raft::HandleHeartbeat(const Message& m) {
+  log_.CommitTo(m.commit());
+  Message resp;
+  resp.set_to(m.from());
+  resp.set_type(MSG_HEARTBEAT_RESP);
+  resp.set_context(m.context());
+  Send(std::move(resp));
+}
+
+void Raft::HandleSnapshot(const Message& m) {
+  Message resp;
+  resp.set_to(m.from());
+  resp.set_type(MSG_APP_RESP);
+  if (Restore(m.snapshot())) {
+    LOG(INFO) << "raft " << id_ << " restored snapshot at index "
+              << m.snapshot().metadata().index() << " from " << m.from();
+    resp.set_index(log_.LastIndex());
+  } else {
+    resp.set_index(log_.committed());
+  }
+  Send(std::move(resp));
+}
+
+bool Raft::Restore(const Snapshot& snapshot) {
+  const SnapshotMetadata& meta = snapshot.metadata();
+  if (meta.index() <= log_.committed()) return false;
+  if (role_ != Role::kFollower) {
+    // Only a leader of this term sends snapshots; never install from others.
+    LOG(WARNING) << "raft " << id_ << " got a snapshot as "
+                 << RoleName(role_) << "; ignoring";
+    return false;
+  }
+  if (log_.MatchTerm(meta.index(), meta.term())) {
+    // We already hold the snapshot's last entry: just fast-forward commit.
+    log_.CommitTo(meta.index());
+    return false;
+  }
+  log_.Restore(snapshot);
+  if (meta.conf_state().voters_size() > 0) {
+    voters_.clear();
+    voters_.insert(meta.conf_state().voters().begin(),
+                   meta.conf_state().voters().end());
+  }
+  return true;
+}
+
+// --- Leader side -------------------------------------------------------------
+
+void Raft::HandleAppendResponse(const Message& m, Progress& pr) {
+  pr.set_recent_active(true);
+  if (m.reject()) {
+    uint64_t next_probe = m.reject_hint();
+    if (m.log_term() > 0) {
+      // Skip every entry of ours that cannot match the follower's term.
+      next_probe = log_.FindConflictByTerm(m.reject_hint(), m.log_term()).first;
+    }
+    if (pr.MaybeDecrTo(m.index(), next_probe)) {
+      if (pr.state() == ProgressState::kReplicate) pr.BecomeProbe();
+      MaybeSendAppend(m.from(), /*send_if_empty=*/true);
+    }
+    return;
+  }
+  const bool was_paused = pr.IsPaused();
+  if (!pr.MaybeUpdate(m.index())) return;
+  switch (pr.state()) {
+    case ProgressState::kProbe:
+      pr.BecomeReplicate();
+      break;
+    case ProgressState::kSnapshot:
+      if (pr.match() >= pr.pending_snapshot()) {
+        pr.BecomeProbe();
+        pr.BecomeReplicate();
+      }
+      break;
+    case ProgressState::kReplicate:
+      pr.inflights().FreeLE(m.index());
+      break;
+  }
+  if (MaybeCommit()) {
+    pending_broadcast_ = true;  // carry the new commit index (batched)
+  } else if (was_paused) {
+    MaybeSendAppend(m.from(), /*send_if_empty=*/true);
+  }
+  while (MaybeSendAppend(m.from(), /*send_if_empty=*/false)) {
+  }
+  if (m.from() == lead_transferee_ && pr.match() == log_.LastIndex()) {
+    LOG(INFO) << "raft " << id_ << " sends timeout-now to " << m.from()
+              << " after it caught up";
+    SendTimeoutNow(m.from());
+  }
+}
+
+void Raft::HandleHeartbeatResponse(const Message& m, Progress& pr) {
+  pr.set_recent_active(true);
+  pr.OnHeartbeatResponse();
+  if (pr.match() < log_.LastIndex()) {
+    MaybeSendAppend(m.from(), /*send_if_empty=*/true);
+  }
+  if (m.context().empty()) return;
+  const uint64_t round = std::strtoull(m.context().c_str(), nullptr, 10);
+  if (round == 0) return;
+  auto confirmed = read_only_.Ack(
+      round, m.from(),
+      [this](const std::set<uint64_t>& acks) { return HasQuorum(acks); });
+  for (const ReadRequest& r : confirmed) AnswerRead(r);
+}
+
+void Raft::HandleSnapshotStatus(const Message& m, Progress& pr) {
+  if (pr.state() != ProgressState::kSnapshot) return;
+  if (m.reject()) {
+    LOG(WARNING) << "raft " << id_ << " snapshot to " << m.from()
+                 << " failed; probing again";
+    pr.BecomeSnapshot(0);  // forget the pending snapshot
+  }
+  // Wait for a heartbeat response before probing, as the snapshot (or its
+  // failure) may still be in flight.
+  pr.BecomeProbe();
+  pr.PauseProbe();
+}
+
+}  // namespace raftkv::raft

@@ -1,0 +1,161 @@
+// RawNode: builds Ready batches from the Raft state machine and checks the
+// application's side of the contract. No I/O.
+#include "raft/raw_node.h"
+
+#include <glog/logging.h>
+
+#include "raft/raft.h"
+
+namespace raftkv::raft {
+namespace {
+
+bool SameHardState(const HardState& a, const HardState& b) {
+  return a.term() == b.term() && a.vote() == b.vote() &&
+         a.commit() == b.commit();
+}
+
+bool IsLocalMessage(MessageType type) {
+  switch (type) {
+    case MSG_UNKNOWN:
+    case MSG_HUP:
+    case MSG_BEAT:
+    case MSG_PROP:
+    case MSG_CHECK_QUORUM:
+    case MSG_UNREACHABLE:
+    case MSG_SNAP_STATUS:
+    case MSG_TRANSFER_LEADER:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<RawNode>> RawNode::Create(const Config& config,
+                                                    const Storage* storage) {
+  auto raft = Raft::Create(config, storage);
+  if (!raft.ok()) return raft.status();
+  return std::unique_ptr<RawNode>(new RawNode(std::move(raft).value()));
+}
+
+RawNode::RawNode(std::unique_ptr<Raft> raft) : raft_(std::move(raft)) {
+  prev_soft_state_ = raft_->soft_state();
+  prev_hard_state_ = raft_->hard_state();
+}
+
+RawNode::~RawNode() = default;
+
+void RawNode::Tick() { raft_->Tick(); }
+
+void RawNode::Campaign() {
+  Message m;
+  m.set_type(MSG_HUP);
+  m.set_from(raft_->id());
+  raft_->Step(m);
+}
+
+StatusOr<uint64_t> RawNode::Propose(std::string data) {
+  return raft_->Propose(std::move(data));
+}
+
+Status RawNode::Step(const Message& message) {
+  if (IsLocalMessage(message.type())) {
+    return Status::InvalidArgument("local message type " +
+                                   MessageType_Name(message.type()) +
+                                   " cannot be stepped from a peer");
+  }
+  if (message.to() != raft_->id()) {
+    return Status::InvalidArgument("message addressed to " +
+                                   std::to_string(message.to()));
+  }
+  if (raft_->voters().count(message.from()) == 0) {
+    return Status::InvalidArgument("message from unknown node " +
+                                   std::to_string(message.from()));
+  }
+  return raft_->Step(message);
+}
+
+Status RawNode::ReadIndex(std::string request_ctx) {
+  return raft_->ReadIndex(std::move(request_ctx));
+}
+
+Status RawNode::TransferLeader(uint64_t transferee) {
+  return raft_->TransferLeader(transferee);
+}
+
+void RawNode::ReportUnreachable(uint64_t id) {
+  Message m;
+  m.set_type(MSG_UNREACHABLE);
+  m.set_from(id);
+  raft_->Step(m);
+}
+
+void RawNode::ReportSnapshot(uint64_t id, bool failed) {
+  Message m;
+  m.set_type(MSG_SNAP_STATUS);
+  m.set_from(id);
+  m.set_reject(failed);
+  raft_->Step(m);
+}
+
+bool RawNode::HasReady() const {
+  if (!(raft_->soft_state() == prev_soft_state_)) return true;
+  if (!SameHardState(raft_->hard_state(), prev_hard_state_)) return true;
+  const RaftLog& log = raft_->log();
+  return log.UnstableSnapshot().has_value() ||
+         !log.UnstableEntries().empty() || raft_->HasMessagesOrReadStates() ||
+         log.HasNextCommittedEntries() || raft_->HasPendingFlush();
+}
+
+Ready RawNode::GetReady() {
+  raft_->FlushPending();
+  Ready rd;
+  const SoftState soft = raft_->soft_state();
+  if (!(soft == prev_soft_state_)) rd.soft_state = soft;
+  const HardState hard = raft_->hard_state();
+  if (!SameHardState(hard, prev_hard_state_)) rd.hard_state = hard;
+  const RaftLog& log = raft_->log();
+  rd.entries = log.UnstableEntries();
+  if (log.UnstableSnapshot()) rd.snapshot = *log.UnstableSnapshot();
+  rd.committed_entries = log.NextCommittedEntries();
+  rd.messages = raft_->TakeMessages();
+  rd.read_states = raft_->TakeReadStates();
+  rd.must_sync = !rd.entries.empty() || rd.snapshot.has_value() ||
+                 hard.term() != prev_hard_state_.term() ||
+                 hard.vote() != prev_hard_state_.vote();
+  return rd;
+}
+
+void RawNode::Advance(const Ready& ready) {
+  if (ready.soft_state) prev_soft_state_ = *ready.soft_state;
+  if (ready.hard_state) prev_hard_state_ = *ready.hard_state;
+  raft_->Advance(ready);
+}
+
+NodeStatus RawNode::GetStatus() const {
+  NodeStatus st;
+  st.id = raft_->id();
+  st.term = raft_->term();
+  st.vote = raft_->vote();
+  st.commit = raft_->log().committed();
+  st.applied = raft_->log().applied();
+  st.last_index = raft_->log().LastIndex();
+  st.lead = raft_->lead();
+  st.role = raft_->role();
+  st.lead_transferee = raft_->lead_transferee();
+  if (st.role == Role::kLeader) {
+    for (const auto& [peer, pr] : raft_->progress()) {
+      st.progress[peer] = {pr.match(), pr.next(),
+                           ProgressStateName(pr.state()), pr.recent_active()};
+    }
+  }
+  return st;
+}
+
+uint64_t RawNode::id() const { return raft_->id(); }
+uint64_t RawNode::lead() const { return raft_->lead(); }
+uint64_t RawNode::term() const { return raft_->term(); }
+Role RawNode::role() const { return raft_->role(); }
+
+}  // namespace raftkv::raft

@@ -1,0 +1,107 @@
+// RawNode: the application's handle on one Raft node. A pure state machine:
+// no threads, sockets, clocks or disk. Time enters through Tick(), messages
+// through Step(), requests through Propose()/ReadIndex()/TransferLeader(),
+// and all resulting work leaves as a Ready.
+//
+// Contract for the application (one thread or strand owns a RawNode; it is
+// not thread-safe):
+//   while (node.HasReady()) {
+//     Ready rd = node.GetReady();
+//     1. install rd.snapshot, append rd.entries, save rd.hard_state
+//        (fsync when rd.must_sync);
+//     2. send rd.messages (a leader's MSG_APP/MSG_HEARTBEAT may go first);
+//     3. apply rd.committed_entries, serve rd.read_states once applied;
+//     4. node.Advance(rd);
+//   }
+// Step() / Tick() / Propose() must not be called between GetReady() and
+// Advance() unless step 1 has completed.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "raft/config.h"
+#include "raft/ready.h"
+#include "raft/storage.h"
+
+namespace raftkv::raft {
+
+class Raft;
+
+// Replication progress of one peer, as seen by the leader.
+struct PeerStatus {
+  uint64_t match = 0;
+  uint64_t next = 0;
+  std::string state;  // "probe", "replicate" or "snapshot"
+  bool recent_active = false;
+};
+
+struct NodeStatus {
+  uint64_t id = 0;
+  uint64_t term = 0;
+  uint64_t vote = 0;
+  uint64_t commit = 0;
+  uint64_t applied = 0;
+  uint64_t last_index = 0;
+  uint64_t lead = 0;
+  Role role = Role::kFollower;
+  uint64_t lead_transferee = 0;
+  std::map<uint64_t, PeerStatus> progress;  // leader only
+};
+
+class RawNode {
+ public:
+  // `storage` must outlive the node. Fails if the config is invalid or
+  // storage cannot be read.
+  static StatusOr<std::unique_ptr<RawNode>> Create(const Config& config,
+                                                    const Storage* storage);
+  ~RawNode();
+  RawNode(const RawNode&) = delete;
+  RawNode& operator=(const RawNode&) = delete;
+
+  // Advances the logical clock by one tick.
+  void Tick();
+  // Starts an election now (pre-vote first when enabled).
+  void Campaign();
+  // Appends `data` to the log when this node is the leader and returns the
+  // entry's index. A follower returns NotLeader naming the leader ("leader
+  // is N", or "leader unknown"); see lead(). ProposalDropped during a
+  // leader transfer or when the uncommitted-size limit is reached.
+  StatusOr<uint64_t> Propose(std::string data);
+  // Handles a message from a peer. Messages from unknown nodes and local
+  // message types are rejected with InvalidArgument.
+  Status Step(const Message& message);
+  // Requests a linearizable read point. The answer comes back as a
+  // ReadState with the same request_ctx in a later Ready. A follower
+  // forwards to the leader; with no leader known, returns NotLeader.
+  Status ReadIndex(std::string request_ctx);
+  // Asks the leader to hand leadership to `transferee` (dissertation §3.10).
+  Status TransferLeader(uint64_t transferee);
+  // Transport feedback: `id` could not be reached; the leader goes back to
+  // probing it.
+  void ReportUnreachable(uint64_t id);
+  // Snapshot delivery to `id` finished (failed: it did not arrive).
+  void ReportSnapshot(uint64_t id, bool failed);
+
+  bool HasReady() const;
+  Ready GetReady();
+  // Acknowledges that `ready` has been handled (see contract above).
+  void Advance(const Ready& ready);
+
+  NodeStatus GetStatus() const;
+  uint64_t id() const;
+  uint64_t lead() const;
+  uint64_t term() const;
+  Role role() const;
+
+ private:
+  RawNode(std::unique_ptr<Raft> raft);
+
+  std::unique_ptr<Raft> raft_;
+  SoftState prev_soft_state_;
+  HardState prev_hard_state_;
+};
+
+}  // namespace raftkv::raft
