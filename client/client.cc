@@ -1,0 +1,297 @@
+// raftkv::Client: the synchronous and asynchronous API, translating between
+// the public types and the wire protocol. The retry engine is in
+// client_impl.cc.
+#include "client/client.h"
+
+#include <future>
+
+#include "client/client_impl.h"
+#include "client/kv.pb.h"
+
+namespace raftkv {
+namespace {
+
+KeyValue FromProto(const kv::KeyValue& kv) {
+  KeyValue out;
+  out.key = kv.key();
+  out.value = kv.value();
+  out.create_revision = kv.create_revision();
+  out.mod_revision = kv.mod_revision();
+  out.version = kv.version();
+  return out;
+}
+
+// Runs an asynchronous operation and waits for its result.
+template <typename T>
+T Wait(const std::function<void(std::function<void(T)>)>& start) {
+  std::promise<T> promise;
+  std::future<T> future = promise.get_future();
+  start([&promise](T value) { promise.set_value(std::move(value)); });
+  return future.get();
+}
+
+using Response = StatusOr<kv::ClientResponse>;
+
+kv::ClientRequest WriteRequest() {
+  kv::ClientRequest request;
+  request.mutable_command();
+  return request;
+}
+
+// The CommandResult of a successful write, or the state machine's refusal.
+StatusOr<kv::CommandResult> CommandResultOf(const Response& r) {
+  if (!r.ok()) return r.status();
+  const kv::CommandResult& result = r->command();
+  if (result.error() == kv::CommandResult::SESSION_EXPIRED) {
+    return Status::Aborted("client session expired: " +
+                           result.error_message());
+  }
+  if (result.error() != kv::CommandResult::OK) {
+    return Status::InvalidArgument(result.error_message());
+  }
+  return result;
+}
+
+}  // namespace
+
+std::string PrefixRangeEnd(const std::string& prefix) {
+  std::string end = prefix;
+  while (!end.empty()) {
+    if (static_cast<unsigned char>(end.back()) != 0xff) {
+      end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::string(1, '\0');
+}
+
+StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
+  auto impl = std::make_unique<Impl>(std::move(options));
+  RAFTKV_RETURN_IF_ERROR(impl->Init());
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::~Client() = default;
+
+void Client::set_deadline(std::chrono::milliseconds deadline) {
+  impl_->set_deadline(deadline);
+}
+
+uint64_t Client::client_id() const { return impl_->client_id(); }
+
+void Client::PutAsync(const std::string& key, const std::string& value,
+                      std::function<void(StatusOr<int64_t>)> done) {
+  if (key.empty()) return done(Status::InvalidArgument("empty key"));
+  if (key.size() > impl_->options().max_key_bytes) {
+    return done(Status::TooLarge("key of " + std::to_string(key.size()) +
+                                 " bytes exceeds the limit"));
+  }
+  if (value.size() > impl_->options().max_value_bytes) {
+    return done(Status::TooLarge("value of " + std::to_string(value.size()) +
+                                 " bytes exceeds the limit of " +
+                                 std::to_string(
+                                     impl_->options().max_value_bytes)));
+  }
+  kv::ClientRequest request = WriteRequest();
+  kv::PutRequest* put = request.mutable_command()->mutable_put();
+  put->set_key(key);
+  put->set_value(value);
+  impl_->Submit(std::move(request), impl_->deadline(),
+                [done = std::move(done)](Response r) {
+                  auto result = CommandResultOf(r);
+                  if (!result.ok()) return done(result.status());
+                  done(result->put().header().revision());
+                });
+}
+
+StatusOr<int64_t> Client::Put(const std::string& key,
+                              const std::string& value) {
+  return Wait<StatusOr<int64_t>>(
+      [&](auto done) { PutAsync(key, value, std::move(done)); });
+}
+
+namespace {
+
+StatusOr<int64_t> DeleteResult(const Response& r) {
+  auto result = CommandResultOf(r);
+  if (!result.ok()) return result.status();
+  return result->delete_range().deleted();
+}
+
+}  // namespace
+
+StatusOr<int64_t> Client::Delete(const std::string& key) {
+  kv::ClientRequest request = WriteRequest();
+  request.mutable_command()->mutable_delete_range()->set_key(key);
+  return Wait<StatusOr<int64_t>>([&](auto done) {
+    impl_->Submit(std::move(request), impl_->deadline(),
+                  [done](Response r) { done(DeleteResult(r)); });
+  });
+}
+
+StatusOr<int64_t> Client::DeletePrefix(const std::string& prefix) {
+  kv::ClientRequest request = WriteRequest();
+  kv::DeleteRangeRequest* del = request.mutable_command()->mutable_delete_range();
+  del->set_key(prefix.empty() ? std::string(1, '\0') : prefix);
+  del->set_range_end(PrefixRangeEnd(prefix));
+  return Wait<StatusOr<int64_t>>([&](auto done) {
+    impl_->Submit(std::move(request), impl_->deadline(),
+                  [done](Response r) { done(DeleteResult(r)); });
+  });
+}
+
+StatusOr<kv::TxnResponse> Client::Txn(const kv::TxnRequest& txn) {
+  kv::ClientRequest request = WriteRequest();
+  *request.mutable_command()->mutable_txn() = txn;
+  return Wait<StatusOr<kv::TxnResponse>>([&](auto done) {
+    impl_->Submit(std::move(request), impl_->deadline(), [done](Response r) {
+      auto result = CommandResultOf(r);
+      if (!result.ok()) return done(result.status());
+      done(result->txn());
+    });
+  });
+}
+
+namespace {
+
+kv::TxnRequest SwapTxn(const std::string& key, const std::string& new_value) {
+  kv::TxnRequest txn;
+  kv::PutRequest* put = txn.add_success()->mutable_request_put();
+  put->set_key(key);
+  put->set_value(new_value);
+  return txn;
+}
+
+}  // namespace
+
+StatusOr<bool> Client::CompareAndSwap(const std::string& key,
+                                      const std::string& expected,
+                                      const std::string& new_value) {
+  kv::TxnRequest txn = SwapTxn(key, new_value);
+  kv::Compare* cmp = txn.add_compare();
+  cmp->set_key(key);
+  cmp->set_target(kv::Compare::VALUE);
+  cmp->set_result(kv::Compare::EQUAL);
+  cmp->set_value(expected);
+  auto r = Txn(txn);
+  if (!r.ok()) return r.status();
+  return r->succeeded();
+}
+
+StatusOr<bool> Client::CompareVersionAndSwap(const std::string& key,
+                                             int64_t expected_version,
+                                             const std::string& new_value) {
+  kv::TxnRequest txn = SwapTxn(key, new_value);
+  kv::Compare* cmp = txn.add_compare();
+  cmp->set_key(key);
+  cmp->set_target(kv::Compare::VERSION);
+  cmp->set_result(kv::Compare::EQUAL);
+  cmp->set_version(expected_version);
+  auto r = Txn(txn);
+  if (!r.ok()) return r.status();
+  return r->succeeded();
+}
+
+void Client::GetAsync(const std::string& key, ReadOptions options,
+                      std::function<void(StatusOr<KeyValue>)> done) {
+  kv::ClientRequest request;
+  request.mutable_range()->set_key(key);
+  request.mutable_range()->set_serializable(options.serializable);
+  impl_->Submit(std::move(request), impl_->deadline(),
+                [done = std::move(done), key](Response r) {
+                  if (!r.ok()) return done(r.status());
+                  if (r->range().kvs_size() == 0) {
+                    return done(Status::NotFound("key '" + key + "'"));
+                  }
+                  done(FromProto(r->range().kvs(0)));
+                });
+}
+
+StatusOr<KeyValue> Client::Get(const std::string& key, ReadOptions options) {
+  return Wait<StatusOr<KeyValue>>(
+      [&](auto done) { GetAsync(key, options, std::move(done)); });
+}
+
+StatusOr<RangeResult> Client::GetPrefix(const std::string& prefix,
+                                        int64_t limit, ReadOptions options) {
+  kv::ClientRequest request;
+  kv::RangeRequest* range = request.mutable_range();
+  range->set_key(prefix.empty() ? std::string(1, '\0') : prefix);
+  range->set_range_end(PrefixRangeEnd(prefix));
+  range->set_limit(limit);
+  range->set_serializable(options.serializable);
+  return Wait<StatusOr<RangeResult>>([&](auto done) {
+    impl_->Submit(std::move(request), impl_->deadline(), [done](Response r) {
+      if (!r.ok()) return done(r.status());
+      RangeResult result;
+      for (const auto& kv : r->range().kvs()) result.kvs.push_back(FromProto(kv));
+      result.more = r->range().more();
+      result.revision = r->range().header().revision();
+      done(std::move(result));
+    });
+  });
+}
+
+std::vector<NodeInfo> Client::ClusterStatus() {
+  const size_t n = impl_->endpoint_count();
+  std::vector<std::promise<NodeInfo>> promises(n);
+  std::vector<std::future<NodeInfo>> futures;
+  for (auto& p : promises) futures.push_back(p.get_future());
+  const auto deadline =
+      std::min(impl_->deadline(), std::chrono::milliseconds(2000));
+  for (size_t i = 0; i < n; ++i) {
+    kv::ClientRequest request;
+    request.mutable_status();
+    std::string address = impl_->endpoint_address(i);
+    impl_->SubmitTo(i, std::move(request), deadline,
+                    [&promises, i, address](Response r) {
+                      NodeInfo info;
+                      info.address = address;
+                      if (!r.ok()) {
+                        info.error = r.status();
+                      } else {
+                        const kv::StatusResponse& s = r->status();
+                        info.id = s.id();
+                        info.role = s.role();
+                        info.term = s.term();
+                        info.leader_id = s.leader_id();
+                        info.commit_index = s.commit_index();
+                        info.applied_index = s.applied_index();
+                      }
+                      promises[i].set_value(std::move(info));
+                    });
+  }
+  std::vector<NodeInfo> out;
+  for (auto& f : futures) out.push_back(f.get());
+  return out;
+}
+
+StatusOr<std::pair<uint64_t, std::string>> Client::Leader() {
+  // Ask any node; the answer comes from the leader itself (status is routed
+  // like a read), so the reported leader is current.
+  kv::ClientRequest request;
+  request.mutable_status();
+  auto r = Wait<Response>([&](auto done) {
+    impl_->Submit(std::move(request), impl_->deadline(), std::move(done));
+  });
+  if (!r.ok()) return r.status();
+  for (const auto& m : r->status().members()) {
+    if (m.id() == r->status().leader_id()) {
+      return std::make_pair(m.id(), m.client_address());
+    }
+  }
+  return Status::Unavailable("leader unknown");
+}
+
+Status Client::TransferLeader(uint64_t transferee) {
+  kv::ClientRequest request;
+  request.mutable_transfer_leader()->set_transferee(transferee);
+  auto r = Wait<Response>([&](auto done) {
+    impl_->Submit(std::move(request), impl_->deadline(), std::move(done));
+  });
+  return r.ok() ? Status::OK() : r.status();
+}
+
+}  // namespace raftkv

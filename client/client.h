@@ -1,0 +1,145 @@
+// raftkv::Client: the application's handle on a raftkv cluster.
+//
+// It finds the leader (following "not leader, leader is N at ADDR"
+// redirects), retries with capped exponential back-off and jitter within a
+// per-call deadline, and makes writes exactly-once: every write carries the
+// client's session id and a sequence number, and a retried write re-sends
+// the same pair, so the state machine applies it once and answers retries
+// from its session table (dissertation §6.3).
+//
+// A call fails only when its deadline passes without an answer from a
+// leader (Unavailable; for a write the outcome is then unknown), or when the
+// request itself is refused (InvalidArgument, TooLarge).
+//
+// Thread-safety: one Client may be shared by any number of threads, with
+// many calls in flight. Completion callbacks of the async API run on the
+// client's I/O thread: they must not block or call the synchronous API.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+namespace raftkv {
+
+namespace kv {
+class TxnRequest;
+class TxnResponse;
+class StatusResponse;
+}  // namespace kv
+
+struct ClientOptions {
+  // "host:port" client addresses of the cluster's nodes (any subset works,
+  // but writes need the leader among them).
+  std::vector<std::string> endpoints;
+  // Default deadline of a call.
+  std::chrono::milliseconds deadline{5000};
+  // One attempt on one node is abandoned after this long (then retried,
+  // possibly elsewhere, with the same sequence number).
+  std::chrono::milliseconds attempt_timeout{1000};
+  std::chrono::milliseconds backoff_initial{5};
+  std::chrono::milliseconds backoff_max{200};
+  // Refused locally, before sending, above these sizes (the server has its
+  // own limits, which win).
+  size_t max_key_bytes = 4096;
+  size_t max_value_bytes = 1 << 20;
+  // Seed of the back-off jitter (0: from the clock).
+  uint64_t seed = 0;
+};
+
+struct KeyValue {
+  std::string key;
+  std::string value;
+  int64_t create_revision = 0;
+  int64_t mod_revision = 0;
+  int64_t version = 0;
+};
+
+struct ReadOptions {
+  // Local read on whichever node answers, without confirming leadership.
+  bool serializable = false;
+};
+
+struct RangeResult {
+  std::vector<KeyValue> kvs;
+  bool more = false;  // more keys matched than the limit
+  int64_t revision = 0;
+};
+
+// Status of one node, as reported by `status`.
+struct NodeInfo {
+  uint64_t id = 0;
+  std::string address;  // client address it was reached at
+  std::string role;
+  uint64_t term = 0;
+  uint64_t leader_id = 0;
+  uint64_t commit_index = 0;
+  uint64_t applied_index = 0;
+  Status error;  // set when the node did not answer
+};
+
+class Client {
+ public:
+  static StatusOr<std::unique_ptr<Client>> Create(ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Writes; each returns the store revision of the write.
+  StatusOr<int64_t> Put(const std::string& key, const std::string& value);
+  // Number of keys deleted (0 or 1).
+  StatusOr<int64_t> Delete(const std::string& key);
+  StatusOr<int64_t> DeletePrefix(const std::string& prefix);
+  // Sets key to new_value if its value equals `expected`. Returns whether
+  // the swap happened (false: the comparison failed, nothing was written).
+  StatusOr<bool> CompareAndSwap(const std::string& key,
+                                const std::string& expected,
+                                const std::string& new_value);
+  // As above, comparing the key's version (0 = the key must not exist).
+  StatusOr<bool> CompareVersionAndSwap(const std::string& key,
+                                       int64_t expected_version,
+                                       const std::string& new_value);
+  // A general multi-key transaction (etcd semantics).
+  StatusOr<kv::TxnResponse> Txn(const kv::TxnRequest& txn);
+
+  // Reads: linearizable unless options.serializable. NotFound if absent.
+  StatusOr<KeyValue> Get(const std::string& key, ReadOptions options = {});
+  // Keys with `prefix` in order; limit 0 = all.
+  StatusOr<RangeResult> GetPrefix(const std::string& prefix, int64_t limit = 0,
+                                  ReadOptions options = {});
+
+  // Leader id and its client address.
+  StatusOr<std::pair<uint64_t, std::string>> Leader();
+  // One entry per endpoint, in endpoint order.
+  std::vector<NodeInfo> ClusterStatus();
+  Status TransferLeader(uint64_t transferee);
+
+  // Asynchronous forms (callbacks run on the client's I/O thread).
+  void PutAsync(const std::string& key, const std::string& value,
+                std::function<void(StatusOr<int64_t>)> done);
+  void GetAsync(const std::string& key, ReadOptions options,
+                std::function<void(StatusOr<KeyValue>)> done);
+
+  // Overrides the deadline of calls made by this Client from now on.
+  void set_deadline(std::chrono::milliseconds deadline);
+  // The session id, once the first write registered it (0 before).
+  uint64_t client_id() const;
+
+  class Impl;
+
+ private:
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// "p" -> the smallest key greater than every key with prefix p (etcd's
+// prefix range end); "\0" (= no upper bound) for the empty prefix or one of
+// all 0xff bytes.
+std::string PrefixRangeEnd(const std::string& prefix);
+
+}  // namespace raftkv

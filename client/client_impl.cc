@@ -1,0 +1,433 @@
+// The client's retry engine: leader discovery through redirects, capped
+// exponential back-off with jitter within each call's deadline, and the
+// exactly-once session (register once, number every write, re-send the same
+// number on retry). Never blocks the I/O thread.
+#include "client/client_impl.h"
+
+#include <algorithm>
+
+#include <asio/connect.hpp>
+#include <asio/post.hpp>
+#include <glog/logging.h>
+
+namespace raftkv {
+namespace {
+
+StatusOr<asio::ip::tcp::endpoint> ParseEndpoint(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return Status::InvalidArgument("endpoint '" + address +
+                                   "' is not host:port");
+  }
+  std::string host = address.substr(0, colon);
+  if (host == "localhost") host = "127.0.0.1";
+  std::error_code ec;
+  auto ip = asio::ip::make_address(host, ec);
+  if (ec) {
+    return Status::InvalidArgument("endpoint '" + address +
+                                   "': host must be an IP address");
+  }
+  char* end = nullptr;
+  const unsigned long port =
+      std::strtoul(address.c_str() + colon + 1, &end, 10);
+  if (*end != '\0' || port == 0 || port > 65535) {
+    return Status::InvalidArgument("endpoint '" + address + "': bad port");
+  }
+  return asio::ip::tcp::endpoint(ip, static_cast<uint16_t>(port));
+}
+
+bool IsSessionWrite(const kv::ClientRequest& request) {
+  return request.has_command() && !request.command().has_register_client();
+}
+
+}  // namespace
+
+struct Client::Impl::Call {
+  explicit Call(asio::io_context& io) : timer(io) {}
+  kv::ClientRequest request;
+  Done done;
+  Clock::time_point deadline;
+  asio::steady_timer timer;
+  bool pinned = false;  // SubmitTo: one endpoint, no retries
+  size_t endpoint = 0;
+  uint64_t request_id = 0;  // of the attempt in flight (0: none)
+  int attempts = 0;
+  std::chrono::milliseconds backoff{0};
+  Status last_error = Status::Unavailable("no attempt made");
+  bool finished = false;
+};
+
+Client::Impl::Impl(ClientOptions options)
+    : options_(std::move(options)),
+      deadline_(options_.deadline),
+      work_(asio::make_work_guard(io_)),
+      rng_(options_.seed != 0
+               ? options_.seed
+               : static_cast<uint64_t>(
+                     Clock::now().time_since_epoch().count())) {}
+
+Status Client::Impl::Init() {
+  if (options_.endpoints.empty()) {
+    return Status::InvalidArgument("no endpoints given");
+  }
+  for (const std::string& address : options_.endpoints) {
+    auto tcp = ParseEndpoint(address);
+    if (!tcp.ok()) return tcp.status();
+    Endpoint e;
+    e.address = address;
+    e.tcp = *tcp;
+    endpoints_.push_back(std::move(e));
+  }
+  next_endpoint_ = rng_() % endpoints_.size();
+  thread_ = std::thread([this] { io_.run(); });
+  return Status::OK();
+}
+
+Client::Impl::~Impl() {
+  if (!thread_.joinable()) return;
+  asio::post(io_, [this] {
+    auto calls = live_calls_;
+    for (const auto& call : calls) {
+      Finish(call, Status::Aborted("client destroyed"));
+    }
+    for (Endpoint& e : endpoints_) {
+      if (e.connection) e.connection->Close(Status::Aborted("client closed"));
+      if (e.connecting_socket) {
+        std::error_code ec;
+        e.connecting_socket->close(ec);
+      }
+    }
+    work_.reset();
+  });
+  thread_.join();
+}
+
+void Client::Impl::Submit(kv::ClientRequest request,
+                          std::chrono::milliseconds deadline, Done done) {
+  auto call = std::make_shared<Call>(io_);
+  call->request = std::move(request);
+  call->done = std::move(done);
+  call->deadline = Clock::now() + deadline;
+  asio::post(io_, [this, call] { Start(call); });
+}
+
+void Client::Impl::SubmitTo(size_t endpoint, kv::ClientRequest request,
+                            std::chrono::milliseconds deadline, Done done) {
+  auto call = std::make_shared<Call>(io_);
+  call->request = std::move(request);
+  call->done = std::move(done);
+  call->deadline = Clock::now() + deadline;
+  call->pinned = true;
+  call->endpoint = endpoint;
+  asio::post(io_, [this, call] { Start(call); });
+}
+
+void Client::Impl::Start(std::shared_ptr<Call> call) {
+  live_calls_.insert(call);
+  call->backoff = options_.backoff_initial;
+  if (!IsSessionWrite(call->request)) {
+    Attempt(call);
+    return;
+  }
+  if (client_id_ != 0) {
+    StartWrite(call);
+    return;
+  }
+  waiting_for_session_.push_back(call);
+  if (registering_) return;
+  registering_ = true;
+  kv::ClientRequest reg;
+  reg.mutable_command()->mutable_register_client();
+  auto reg_call = std::make_shared<Call>(io_);
+  reg_call->request = std::move(reg);
+  reg_call->deadline = call->deadline;
+  reg_call->done = [this](StatusOr<kv::ClientResponse> r) {
+    OnSessionRegistered(std::move(r));
+  };
+  live_calls_.insert(reg_call);
+  reg_call->backoff = options_.backoff_initial;
+  Attempt(reg_call);
+}
+
+void Client::Impl::OnSessionRegistered(StatusOr<kv::ClientResponse> result) {
+  registering_ = false;
+  auto waiting = std::move(waiting_for_session_);
+  waiting_for_session_.clear();
+  if (!result.ok()) {
+    for (auto& call : waiting) {
+      Finish(call, Status::Unavailable("could not open a client session: " +
+                                       result.status().message()));
+    }
+    return;
+  }
+  client_id_ = result->command().register_client().client_id();
+  client_id_published_.store(client_id_);
+  VLOG(1) << "client session " << client_id_ << " registered";
+  for (auto& call : waiting) StartWrite(call);
+}
+
+void Client::Impl::StartWrite(std::shared_ptr<Call> call) {
+  const uint64_t sequence = next_sequence_++;
+  outstanding_.insert(sequence);
+  kv::Command* command = call->request.mutable_command();
+  command->set_client_id(client_id_);
+  command->set_sequence(sequence);
+  Attempt(call);
+}
+
+size_t Client::Impl::PickEndpoint() {
+  if (leader_ != kNoLeader) return leader_;
+  const size_t e = next_endpoint_;
+  next_endpoint_ = (next_endpoint_ + 1) % endpoints_.size();
+  return e;
+}
+
+void Client::Impl::Attempt(std::shared_ptr<Call> call) {
+  if (call->finished) return;
+  const auto now = Clock::now();
+  if (now >= call->deadline) {
+    Finish(call, Status::Unavailable(
+                     "deadline exceeded after " +
+                     std::to_string(call->attempts) +
+                     " attempts; last error: " + call->last_error.ToString()));
+    return;
+  }
+  if (call->request.has_command() && call->request.command().sequence() != 0) {
+    // Everything below the lowest unanswered sequence has been answered.
+    call->request.mutable_command()->set_first_outstanding(
+        *outstanding_.begin());
+  }
+  ++call->attempts;
+  if (!call->pinned) call->endpoint = PickEndpoint();
+  const auto attempt_deadline =
+      std::min(call->deadline, now + options_.attempt_timeout);
+  call->timer.expires_at(attempt_deadline);
+  call->timer.async_wait([this, call](const std::error_code& ec) {
+    if (ec || call->finished) return;
+    Endpoint& e = endpoints_[call->endpoint];
+    if (call->request_id != 0) e.in_flight.erase(call->request_id);
+    call->request_id = 0;
+    const size_t waiting = e.waiting.size();
+    e.waiting.erase(std::remove(e.waiting.begin(), e.waiting.end(), call),
+                    e.waiting.end());
+    if (waiting != e.waiting.size() && e.connecting_socket) {
+      // A connect that hangs (e.g. a partition dropping SYNs) is abandoned,
+      // so the next call starts a fresh one.
+      std::error_code ignored;
+      e.connecting_socket->close(ignored);
+    }
+    call->last_error =
+        Status::Timeout("no answer from " + e.address + " within the attempt "
+                        "timeout");
+    ForgetLeaderAt(call->endpoint);
+    RetryLater(call, /*immediately=*/true);
+  });
+  SendOn(call->endpoint, call);
+}
+
+void Client::Impl::SendOn(size_t endpoint, std::shared_ptr<Call> call) {
+  Endpoint& e = endpoints_[endpoint];
+  if (!e.connection || !e.connection->open()) {
+    e.waiting.push_back(call);
+    if (!e.connecting) Connect(endpoint);
+    return;
+  }
+  call->request_id = next_request_id_++;
+  call->request.set_request_id(call->request_id);
+  const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+      call->deadline - Clock::now());
+  call->request.set_timeout_ms(std::max<int64_t>(
+      1, std::min(remaining, options_.attempt_timeout).count()));
+  e.in_flight[call->request_id] = call;
+  if (!e.connection->Send(call->request.SerializeAsString())) {
+    e.in_flight.erase(call->request_id);
+    call->request_id = 0;
+    call->last_error = Status::Unavailable("send queue to " + e.address +
+                                           " is full");
+    RetryLater(call, /*immediately=*/false);
+  }
+}
+
+void Client::Impl::Connect(size_t endpoint) {
+  Endpoint& e = endpoints_[endpoint];
+  e.connecting = true;
+  e.connecting_socket = std::make_unique<asio::ip::tcp::socket>(io_);
+  e.connecting_socket->async_connect(
+      e.tcp, [this, endpoint](const std::error_code& ec) {
+        OnConnected(endpoint, ec);
+      });
+}
+
+void Client::Impl::OnConnected(size_t endpoint, const std::error_code& ec) {
+  Endpoint& e = endpoints_[endpoint];
+  e.connecting = false;
+  auto waiting = std::move(e.waiting);
+  e.waiting.clear();
+  if (ec) {
+    e.connecting_socket.reset();
+    const Status error =
+        Status::Unavailable("connect to " + e.address + ": " + ec.message());
+    ForgetLeaderAt(endpoint);
+    for (auto& call : waiting) {
+      if (call->finished) continue;
+      call->last_error = error;
+      call->timer.cancel();
+      RetryLater(call, /*immediately=*/false);
+    }
+    return;
+  }
+  wire::ConnectionLimits limits;
+  limits.max_frame_bytes = options_.max_value_bytes * 2 + (1 << 20);
+  e.connection = std::make_shared<wire::FramedConnection>(
+      std::move(*e.connecting_socket), limits);
+  e.connecting_socket.reset();
+  e.connection->Start(
+      [this, endpoint](std::string payload) { OnFrame(endpoint, payload); },
+      [this, endpoint](const Status& reason) { OnClosed(endpoint, reason); });
+  for (auto& call : waiting) {
+    if (!call->finished) SendOn(endpoint, call);
+  }
+}
+
+void Client::Impl::OnFrame(size_t endpoint, const std::string& payload) {
+  kv::ClientResponse response;
+  Endpoint& e = endpoints_[endpoint];
+  if (!response.ParseFromString(payload)) {
+    e.connection->Close(
+        Status::Corruption("malformed response from " + e.address));
+    return;
+  }
+  auto it = e.in_flight.find(response.request_id());
+  if (it == e.in_flight.end()) return;  // a late answer to a timed-out try
+  auto call = it->second;
+  e.in_flight.erase(it);
+  call->request_id = 0;
+  call->timer.cancel();
+  OnResponse(call, std::move(response));
+}
+
+void Client::Impl::OnClosed(size_t endpoint, const Status& reason) {
+  Endpoint& e = endpoints_[endpoint];
+  auto in_flight = std::move(e.in_flight);
+  e.in_flight.clear();
+  ForgetLeaderAt(endpoint);
+  for (auto& [id, call] : in_flight) {
+    if (call->finished) continue;
+    call->request_id = 0;
+    call->last_error = reason;
+    call->timer.cancel();
+    // The node died or restarted: another node is worth trying at once.
+    RetryLater(call, /*immediately=*/true);
+  }
+}
+
+void Client::Impl::OnResponse(std::shared_ptr<Call> call,
+                              kv::ClientResponse response) {
+  const std::string& from = endpoints_[call->endpoint].address;
+  switch (response.error()) {
+    case kv::OK:
+      if (!call->pinned) leader_ = call->endpoint;
+      Finish(call, std::move(response));
+      return;
+    case kv::NOT_LEADER: {
+      call->last_error = Status::NotLeader(from + ": " +
+                                           response.error_message());
+      if (call->pinned) break;
+      const size_t old_leader = leader_;
+      leader_ = response.leader_address().empty()
+                    ? kNoLeader
+                    : EndpointFor(response.leader_address());
+      // A fresh hint is worth following at once; otherwise back off while
+      // the cluster elects.
+      RetryLater(call, leader_ != kNoLeader && leader_ != old_leader &&
+                           leader_ != call->endpoint);
+      return;
+    }
+    case kv::UNAVAILABLE:
+    case kv::TIMEOUT:
+    case kv::STORAGE:
+      call->last_error =
+          Status::Unavailable(from + ": " + response.error_message());
+      if (call->pinned) break;
+      if (response.error() == kv::STORAGE) ForgetLeaderAt(call->endpoint);
+      RetryLater(call, /*immediately=*/false);
+      return;
+    case kv::SESSION_EXPIRED:
+      client_id_ = 0;
+      client_id_published_.store(0);
+      Finish(call, Status::Aborted(
+                       "client session expired; the write's outcome is "
+                       "unknown: " + response.error_message()));
+      return;
+    case kv::TOO_LARGE:
+      Finish(call, Status::TooLarge(response.error_message()));
+      return;
+    default:
+      Finish(call, Status::InvalidArgument(response.error_message()));
+      return;
+  }
+  Finish(call, call->last_error);  // pinned call: no retries
+}
+
+void Client::Impl::RetryLater(std::shared_ptr<Call> call, bool immediately) {
+  if (call->finished) return;
+  if (call->pinned) {
+    Finish(call, call->last_error);
+    return;
+  }
+  auto delay = immediately ? std::chrono::milliseconds(0) : NextBackoff(*call);
+  const auto at = std::min(call->deadline, Clock::now() + delay);
+  call->timer.expires_at(at);
+  call->timer.async_wait([this, call](const std::error_code& ec) {
+    if (!ec) Attempt(call);
+  });
+}
+
+std::chrono::milliseconds Client::Impl::NextBackoff(Call& call) {
+  // Full jitter in [backoff/2, backoff], then double up to the cap.
+  const int64_t ms = std::max<int64_t>(1, call.backoff.count());
+  std::uniform_int_distribution<int64_t> dist(ms / 2, ms);
+  const auto delay = std::chrono::milliseconds(dist(rng_));
+  call.backoff = std::min(call.backoff * 2, options_.backoff_max);
+  return delay;
+}
+
+void Client::Impl::Finish(std::shared_ptr<Call> call,
+                          StatusOr<kv::ClientResponse> result) {
+  if (call->finished) return;
+  call->finished = true;
+  call->timer.cancel();
+  if (call->request_id != 0) {
+    endpoints_[call->endpoint].in_flight.erase(call->request_id);
+  }
+  if (IsSessionWrite(call->request) && call->request.command().sequence()) {
+    outstanding_.erase(call->request.command().sequence());
+  }
+  live_calls_.erase(call);
+  if (call->done) call->done(std::move(result));
+}
+
+size_t Client::Impl::EndpointFor(const std::string& address) {
+  for (size_t i = 0; i < endpoints_.size(); ++i) {
+    if (endpoints_[i].address == address) return i;
+  }
+  // A node we were not told about (or named differently): add it.
+  auto tcp = ParseEndpoint(address);
+  if (!tcp.ok()) return kNoLeader;
+  for (size_t i = 0; i < endpoints_.size(); ++i) {
+    if (endpoints_[i].tcp == *tcp) return i;
+  }
+  Endpoint e;
+  e.address = address;
+  e.tcp = *tcp;
+  endpoints_.push_back(std::move(e));
+  return endpoints_.size() - 1;
+}
+
+void Client::Impl::ForgetLeaderAt(size_t endpoint) {
+  if (leader_ == endpoint) leader_ = kNoLeader;
+  // Continue round robin after the failed node rather than retrying it.
+  next_endpoint_ = (endpoint + 1) % endpoints_.size();
+}
+
+}  // namespace raftkv

@@ -1,0 +1,113 @@
+// Client::Impl: the client's I/O thread, its connections to the cluster's
+// endpoints, leader tracking, the retry policy and the exactly-once session.
+// Internal to client/: applications include client/client.h only.
+//
+// Everything below runs on the single I/O thread, except Submit(), which
+// posts to it; so no state here needs a lock.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "client/client.h"
+#include "client/framed_connection.h"
+#include "client/kv.pb.h"
+
+namespace raftkv {
+
+class Client::Impl {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Done = std::function<void(StatusOr<kv::ClientResponse>)>;
+
+  explicit Impl(ClientOptions options);
+  ~Impl();
+  Status Init();
+
+  // Sends `request` to the leader, retrying until `deadline`. Writes
+  // (request.command with an op other than register_client) get the
+  // session's id and a fresh sequence number first. `done` runs once, on
+  // the I/O thread. A response with error OK is the only success.
+  void Submit(kv::ClientRequest request, std::chrono::milliseconds deadline,
+              Done done);
+  // Sends once to one endpoint, without retries (status of that node).
+  void SubmitTo(size_t endpoint, kv::ClientRequest request,
+                std::chrono::milliseconds deadline, Done done);
+
+  const ClientOptions& options() const { return options_; }
+  std::chrono::milliseconds deadline() const { return deadline_.load(); }
+  void set_deadline(std::chrono::milliseconds d) { deadline_.store(d); }
+  uint64_t client_id() const { return client_id_published_.load(); }
+  size_t endpoint_count() const { return endpoints_.size(); }
+  const std::string& endpoint_address(size_t i) const {
+    return endpoints_[i].address;
+  }
+
+ private:
+  struct Call;
+  struct Endpoint {
+    std::string address;
+    asio::ip::tcp::endpoint tcp;
+    std::shared_ptr<wire::FramedConnection> connection;
+    bool connecting = false;
+    std::unique_ptr<asio::ip::tcp::socket> connecting_socket;
+    std::vector<std::shared_ptr<Call>> waiting;  // for the connection
+    std::map<uint64_t, std::shared_ptr<Call>> in_flight;  // by request id
+  };
+
+  void Start(std::shared_ptr<Call> call);
+  void StartWrite(std::shared_ptr<Call> call);
+  void Attempt(std::shared_ptr<Call> call);
+  void SendOn(size_t endpoint, std::shared_ptr<Call> call);
+  void Connect(size_t endpoint);
+  void OnConnected(size_t endpoint, const std::error_code& ec);
+  void OnFrame(size_t endpoint, const std::string& payload);
+  void OnClosed(size_t endpoint, const Status& reason);
+  void OnResponse(std::shared_ptr<Call> call, kv::ClientResponse response);
+  void RetryLater(std::shared_ptr<Call> call, bool immediately);
+  void Finish(std::shared_ptr<Call> call, StatusOr<kv::ClientResponse> result);
+  void OnSessionRegistered(StatusOr<kv::ClientResponse> result);
+  size_t PickEndpoint();
+  size_t EndpointFor(const std::string& address);
+  void ForgetLeaderAt(size_t endpoint);
+  std::chrono::milliseconds NextBackoff(Call& call);
+
+  ClientOptions options_;
+  std::atomic<std::chrono::milliseconds> deadline_;
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+
+  std::deque<Endpoint> endpoints_;  // deque: references stay valid
+  static constexpr size_t kNoLeader = SIZE_MAX;
+  size_t leader_ = kNoLeader;  // endpoint index of the believed leader
+  size_t next_endpoint_ = 0;   // round robin when no leader is known
+  uint64_t next_request_id_ = 1;
+  std::mt19937_64 rng_;
+
+  // Exactly-once session.
+  uint64_t client_id_ = 0;
+  std::atomic<uint64_t> client_id_published_{0};
+  bool registering_ = false;
+  std::vector<std::shared_ptr<Call>> waiting_for_session_;
+  uint64_t next_sequence_ = 1;
+  std::set<uint64_t> outstanding_;  // sequences without a final answer
+  std::set<std::shared_ptr<Call>> live_calls_;
+};
+
+}  // namespace raftkv

@@ -1,0 +1,50 @@
+// Frame encoding and incremental decoding (see frame.h).
+#include "client/frame.h"
+
+namespace raftkv::wire {
+
+void AppendFrame(std::string_view payload, std::string* out) {
+  const uint32_t n = static_cast<uint32_t>(payload.size());
+  const char header[kFrameHeaderBytes] = {
+      static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+      static_cast<char>(n >> 8), static_cast<char>(n)};
+  out->append(header, kFrameHeaderBytes);
+  out->append(payload.data(), payload.size());
+}
+
+FrameReader::Result FrameReader::Next(std::string* payload) {
+  if (rejected_length_ != 0) return Result::kTooLarge;
+  const size_t available = buffer_.size() - consumed_;
+  if (available < kFrameHeaderBytes) {
+    // Compact once everything buffered has been consumed.
+    if (consumed_ > 0 && available == 0) {
+      buffer_.clear();
+      consumed_ = 0;
+    }
+    return Result::kNeedMore;
+  }
+  const auto* p = reinterpret_cast<const unsigned char*>(buffer_.data()) +
+                  consumed_;
+  const uint64_t length = (uint64_t{p[0]} << 24) | (uint64_t{p[1]} << 16) |
+                          (uint64_t{p[2]} << 8) | uint64_t{p[3]};
+  if (length > max_frame_bytes_) {
+    rejected_length_ = length;
+    return Result::kTooLarge;
+  }
+  if (available < kFrameHeaderBytes + length) {
+    if (consumed_ > buffer_.size() / 2) {
+      buffer_.erase(0, consumed_);
+      consumed_ = 0;
+    }
+    return Result::kNeedMore;
+  }
+  payload->assign(buffer_, consumed_ + kFrameHeaderBytes, length);
+  consumed_ += kFrameHeaderBytes + length;
+  if (consumed_ == buffer_.size()) {
+    buffer_.clear();
+    consumed_ = 0;
+  }
+  return Result::kFrame;
+}
+
+}  // namespace raftkv::wire

@@ -1,0 +1,79 @@
+// FramedConnection: one TCP connection carrying length-prefixed frames in
+// both directions, for client connections (both ends) and peer links.
+//
+// Reads are continuous: every complete frame is handed to the frame
+// handler. Writes are queued and coalesced into one gather-write; the queue
+// is bounded in bytes, so a slow or dead peer never grows memory without
+// bound (Send() returns false and drops the frame). A frame over the size
+// limit, an I/O error or EOF closes the connection and calls the close
+// handler exactly once.
+//
+// Thread-safety: every method must be called on the thread running the
+// io_context that owns the socket. Keep a shared_ptr while in use; pending
+// handlers keep the object alive until they complete.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <asio/ip/tcp.hpp>
+
+#include "client/frame.h"
+#include "util/status.h"
+
+namespace raftkv::wire {
+
+struct ConnectionLimits {
+  size_t max_frame_bytes = 4 << 20;
+  size_t max_queued_bytes = 64 << 20;
+};
+
+class FramedConnection
+    : public std::enable_shared_from_this<FramedConnection> {
+ public:
+  using FrameHandler = std::function<void(std::string payload)>;
+  using CloseHandler = std::function<void(const Status& reason)>;
+
+  FramedConnection(asio::ip::tcp::socket socket, ConnectionLimits limits);
+  ~FramedConnection();
+  FramedConnection(const FramedConnection&) = delete;
+  FramedConnection& operator=(const FramedConnection&) = delete;
+
+  // Starts reading. Handlers run on the io_context thread; they must not
+  // own this connection (capture a weak_ptr or a raw owner pointer).
+  void Start(FrameHandler on_frame, CloseHandler on_close);
+  // Queues one frame. Returns false if closed or over the queue limit.
+  bool Send(std::string_view payload);
+  // Closes the socket (idempotent); the close handler runs with `reason`.
+  void Close(const Status& reason);
+
+  bool open() const { return open_; }
+  size_t queued_bytes() const { return queued_bytes_; }
+  // "127.0.0.1:5678", or "?" when unknown.
+  const std::string& remote() const { return remote_; }
+
+ private:
+  void ReadMore();
+  void OnRead(const std::error_code& ec, size_t bytes);
+  void WriteMore();
+  void OnWrite(const std::error_code& ec, size_t bytes);
+
+  asio::ip::tcp::socket socket_;
+  ConnectionLimits limits_;
+  FrameReader reader_;
+  std::vector<char> read_buffer_;
+  std::deque<std::string> queue_;    // frames not yet handed to the kernel
+  std::vector<std::string> writing_;  // frames of the write in progress
+  size_t queued_bytes_ = 0;
+  bool open_ = true;
+  bool started_ = false;
+  FrameHandler on_frame_;
+  CloseHandler on_close_;
+  std::string remote_;
+};
+
+}  // namespace raftkv::wire
