@@ -162,6 +162,13 @@ void Raft::BecomeLeader() {
   LOG(INFO) << "raft " << id_ << " became leader at term " << term_;
 }
 
+void Raft::ForgetLeader() {
+  if (role_ != Role::kFollower || lead_ == kNone) return;
+  LOG(INFO) << "raft " << id_ << " forgets leader " << lead_ << " at term "
+            << term_;
+  lead_ = kNone;
+}
+
 // --- Time ------------------------------------------------------------------
 
 void Raft::Tick() {

@@ -46,6 +46,7 @@ class Raft {
   Status Step(const Message& m);
 
   StatusOr<uint64_t> Propose(std::string data);
+  void ForgetLeader();
   Status ReadIndex(std::string request_ctx);
   Status TransferLeader(uint64_t transferee);
 

@@ -55,6 +55,8 @@ void RawNode::Campaign() {
   raft_->Step(m);
 }
 
+void RawNode::ForgetLeader() { raft_->ForgetLeader(); }
+
 StatusOr<uint64_t> RawNode::Propose(std::string data) {
   return raft_->Propose(std::move(data));
 }

@@ -65,6 +65,11 @@ class RawNode {
   void Tick();
   // Starts an election now (pre-vote first when enabled).
   void Campaign();
+  // A follower forgets its leader (e.g. its connection broke), so that it
+  // grants pre-votes again and may campaign. Term and vote are unchanged;
+  // a no-op on a leader or candidate. Safe with PreVote + CheckQuorum: a
+  // live leader keeps the other followers from granting.
+  void ForgetLeader();
   // Appends `data` to the log when this node is the leader and returns the
   // entry's index. A follower returns NotLeader naming the leader ("leader
   // is N", or "leader unknown"); see lead(). ProposalDropped during a
