@@ -9,9 +9,9 @@ namespace {
 TEST(QuorumTest, CommittedIndexIsTheMajorityMatch) {
   EXPECT_EQ(CommittedIndex({1, 2, 3}, {{1, 5}, {2, 3}, {3, 1}}), 3u);
   EXPECT_EQ(CommittedIndex({1, 2, 3}, {{1, 5}}), 0u);
-  EXPECT_EQ(CommittedIndex({1, 2, 3, 4, 5},
-                           {{1, 9}, {2, 8}, {3, 7}, {4, 2}, {5, 1}}),
-            7u);
+  EXPECT_EQ(
+      CommittedIndex({1, 2, 3, 4, 5}, {{1, 9}, {2, 8}, {3, 7}, {4, 2}, {5, 1}}),
+      7u);
   EXPECT_EQ(CommittedIndex({1, 2, 3, 4}, {{1, 9}, {2, 8}, {3, 7}, {4, 1}}),
             8u - 1u);
   EXPECT_EQ(CommittedIndex({1}, {{1, 4}}), 4u);
@@ -26,8 +26,7 @@ TEST(QuorumTest, TallyVotes) {
   EXPECT_EQ(TallyVotes({1, 2, 3}, {{1, true}, {2, true}}), VoteResult::kWon);
   EXPECT_EQ(TallyVotes({1, 2, 3}, {{1, true}, {2, false}}),
             VoteResult::kPending);
-  EXPECT_EQ(TallyVotes({1, 2, 3}, {{2, false}, {3, false}}),
-            VoteResult::kLost);
+  EXPECT_EQ(TallyVotes({1, 2, 3}, {{2, false}, {3, false}}), VoteResult::kLost);
   EXPECT_EQ(TallyVotes({1, 2, 3, 4}, {{1, true}, {2, true}}),
             VoteResult::kPending);
   EXPECT_EQ(TallyVotes({1, 2, 3, 4}, {{1, false}, {2, false}}),

@@ -1,0 +1,267 @@
+// TestNetwork: deterministic in-process cluster of RawNodes for the Raft
+// core's unit tests (see test_network.h).
+#include "tests/raft/test_network.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "raft/describe.h"
+
+namespace raftkv::raft::rafttest {
+
+Config TestConfig(uint64_t id, std::vector<uint64_t> peers) {
+  Config c;
+  c.id = id;
+  c.peers = std::move(peers);
+  c.election_tick = 10;
+  c.heartbeat_tick = 1;
+  c.seed = 1000 + 17 * id;
+  return c;
+}
+
+Entry MakeEntry(uint64_t term, uint64_t index, std::string data) {
+  Entry e;
+  e.set_term(term);
+  e.set_index(index);
+  e.set_type(ENTRY_NORMAL);
+  e.set_data(std::move(data));
+  return e;
+}
+
+std::vector<Entry> MakeEntries(uint64_t first_index,
+                               const std::vector<uint64_t>& terms) {
+  std::vector<Entry> out;
+  for (size_t i = 0; i < terms.size(); ++i) {
+    out.push_back(MakeEntry(terms[i], first_index + i));
+  }
+  return out;
+}
+
+size_t CountMessages(const std::vector<Message>& msgs, MessageType type,
+                     uint64_t to) {
+  return std::count_if(msgs.begin(), msgs.end(), [&](const Message& m) {
+    return m.type() == type && (to == kNone || m.to() == to);
+  });
+}
+
+TestNetwork::TestNetwork(size_t n, std::function<void(Config*)> configure)
+    : configure_(std::move(configure)) {
+  for (uint64_t id = 1; id <= n; ++id) ids_.push_back(id);
+  for (uint64_t id : ids_) {
+    Node& node = nodes_[id];
+    node.storage = std::make_unique<MemoryStorage>();
+    node.config = TestConfig(id, ids_);
+    if (configure_) configure_(&node.config);
+    CreateNode(id);
+  }
+}
+
+void TestNetwork::CreateNode(uint64_t id) {
+  Node& n = nodes_.at(id);
+  auto raw = RawNode::Create(n.config, n.storage.get());
+  ASSERT_TRUE(raw.ok()) << raw.status().ToString();
+  n.raw = std::move(raw).value();
+}
+
+void TestNetwork::Restart(uint64_t id, uint64_t applied) {
+  Restart(id, applied, nullptr);
+}
+
+void TestNetwork::Restart(uint64_t id, uint64_t applied,
+                          const std::function<void(Config*)>& configure) {
+  Node& n = nodes_.at(id);
+  n.config.applied = applied;
+  if (configure) configure(&n.config);
+  n.raw.reset();
+  CreateNode(id);
+  // The state machine restarts from `applied` (or from the snapshot).
+  n.applied_index = std::max(applied, n.storage->FirstIndex() - 1);
+  n.applied.erase(n.applied.upper_bound(n.applied_index), n.applied.end());
+  n.read_states.clear();
+  queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
+                              [id](const Message& m) { return m.to() == id; }),
+               queue_.end());
+}
+
+void TestNetwork::CheckReadyContract(const Node& n, const Ready& rd) const {
+  // Called after the Ready was persisted.
+  const HardState& hs = n.storage->hard_state();
+  const uint64_t id = n.config.id;
+  if (!rd.entries.empty() || rd.snapshot) {
+    EXPECT_TRUE(rd.must_sync) << "node " << id << ": entries without sync";
+  }
+  for (const Message& m : rd.messages) {
+    EXPECT_EQ(m.from(), id) << DescribeMessage(m);
+    const bool vote_grant = m.type() == MSG_VOTE_RESP && !m.reject();
+    const bool own_vote = m.type() == MSG_VOTE;
+    if (vote_grant || own_vote) {
+      // Raft paper Figure 2: votedFor is on stable storage before the
+      // vote is cast.
+      EXPECT_EQ(hs.term(), m.term())
+          << "node " << id << " " << DescribeMessage(m);
+      EXPECT_EQ(hs.vote(), vote_grant ? m.to() : id)
+          << "node " << id << " " << DescribeMessage(m);
+    }
+  }
+}
+
+Ready TestNetwork::HandleReady(uint64_t id) {
+  Node& n = nodes_.at(id);
+  if (!n.raw->HasReady()) return Ready();
+  Ready rd = n.raw->GetReady();
+  const HardState before = n.storage->hard_state();
+  // 1. Persist: snapshot, entries, hard state.
+  if (rd.snapshot) n.storage->ApplySnapshot(*rd.snapshot);
+  n.storage->Append(rd.entries);
+  if (rd.hard_state) {
+    if (rd.hard_state->term() != before.term() ||
+        rd.hard_state->vote() != before.vote()) {
+      EXPECT_TRUE(rd.must_sync) << "node " << id << ": term/vote without sync";
+    }
+    n.storage->SetHardState(*rd.hard_state);
+  }
+  CheckReadyContract(n, rd);
+  // 2. Send.
+  for (const Message& m : rd.messages) {
+    sent_.push_back(m);
+    queue_.push_back(m);
+  }
+  // 3. Apply.
+  Apply(id, rd);
+  // 4. Advance.
+  n.raw->Advance(rd);
+  return rd;
+}
+
+void TestNetwork::Apply(uint64_t id, const Ready& rd) {
+  Node& n = nodes_.at(id);
+  if (rd.snapshot) {
+    n.applied_index = rd.snapshot->metadata().index();
+    n.applied.clear();
+  }
+  for (const Entry& e : rd.committed_entries) {
+    EXPECT_EQ(e.index(), n.applied_index + 1)
+        << "node " << id << " applies " << DescribeEntry(e) << " after "
+        << n.applied_index;
+    n.applied_index = e.index();
+    n.applied[e.index()] = e;
+    auto [it, inserted] = committed_.emplace(e.index(), e);
+    if (!inserted) {
+      EXPECT_EQ(it->second.term(), e.term())
+          << "node " << id << " applies " << DescribeEntry(e)
+          << " but another node applied " << DescribeEntry(it->second);
+      EXPECT_EQ(it->second.data(), e.data());
+    }
+  }
+  n.read_states.insert(n.read_states.end(), rd.read_states.begin(),
+                       rd.read_states.end());
+}
+
+bool TestNetwork::HandleAllReadys() {
+  bool any = false;
+  bool again = true;
+  while (again) {
+    again = false;
+    for (uint64_t id : ids_) {
+      if (nodes_.at(id).raw->HasReady()) {
+        HandleReady(id);
+        any = again = true;
+      }
+    }
+  }
+  return any;
+}
+
+bool TestNetwork::Dropped(const Message& m) const {
+  if (cut_.count({m.from(), m.to()}) > 0) return true;
+  return drop_ && drop_(m);
+}
+
+size_t TestNetwork::DeliverQueued() {
+  std::deque<Message> batch;
+  batch.swap(queue_);
+  size_t delivered = 0;
+  for (const Message& m : batch) {
+    if (Dropped(m)) continue;
+    auto it = nodes_.find(m.to());
+    if (it == nodes_.end()) continue;
+    Status s = it->second.raw->Step(m);
+    EXPECT_TRUE(s.ok()) << DescribeMessage(m) << ": " << s.ToString();
+    ++delivered;
+    // Each node handles its Ready before the next message reaches it, as
+    // the RawNode contract requires.
+    HandleReady(m.to());
+  }
+  return delivered;
+}
+
+void TestNetwork::Stabilize() {
+  for (int round = 0; round < 10000; ++round) {
+    bool any = HandleAllReadys();
+    if (!queue_.empty()) {
+      DeliverQueued();
+      any = true;
+    }
+    if (!any) return;
+  }
+  ADD_FAILURE() << "network did not stabilize";
+}
+
+void TestNetwork::Tick(uint64_t id, int n) {
+  for (int i = 0; i < n; ++i) nodes_.at(id).raw->Tick();
+}
+
+void TestNetwork::TickAllAndStabilize(int n) {
+  for (int i = 0; i < n; ++i) {
+    for (uint64_t id : ids_) {
+      nodes_.at(id).raw->Tick();
+      HandleAllReadys();
+    }
+    Stabilize();
+  }
+}
+
+void TestNetwork::Elect(uint64_t id) {
+  node(id).Campaign();
+  Stabilize();
+  EXPECT_EQ(node(id).role(), Role::kLeader) << "node " << id << " not elected";
+}
+
+void TestNetwork::Cut(uint64_t a, uint64_t b) {
+  cut_.insert({a, b});
+  cut_.insert({b, a});
+}
+
+void TestNetwork::Isolate(uint64_t id) {
+  for (uint64_t other : ids_) {
+    if (other != id) Cut(id, other);
+  }
+}
+
+void TestNetwork::Heal() {
+  cut_.clear();
+  drop_ = nullptr;
+}
+
+size_t TestNetwork::CountSent(MessageType type, uint64_t from,
+                              uint64_t to) const {
+  return std::count_if(sent_.begin(), sent_.end(), [&](const Message& m) {
+    return m.type() == type && (from == kNone || m.from() == from) &&
+           (to == kNone || m.to() == to);
+  });
+}
+
+uint64_t TestNetwork::Leader() const {
+  uint64_t leader = kNone;
+  uint64_t term = 0;
+  for (const auto& [id, n] : nodes_) {
+    if (n.raw->role() == Role::kLeader && n.raw->term() >= term) {
+      leader = n.raw->term() == term ? kNone : id;
+      term = n.raw->term();
+    }
+  }
+  return leader;
+}
+
+}  // namespace raftkv::raft::rafttest
