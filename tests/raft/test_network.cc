@@ -38,6 +38,15 @@ std::vector<Entry> MakeEntries(uint64_t first_index,
   return out;
 }
 
+Message Msg(MessageType type, uint64_t from, uint64_t to, uint64_t term) {
+  Message m;
+  m.set_type(type);
+  m.set_from(from);
+  m.set_to(to);
+  m.set_term(term);
+  return m;
+}
+
 size_t CountMessages(const std::vector<Message>& msgs, MessageType type,
                      uint64_t to) {
   return std::count_if(msgs.begin(), msgs.end(), [&](const Message& m) {

@@ -42,6 +42,9 @@ Entry MakeEntry(uint64_t term, uint64_t index, std::string data = "");
 std::vector<Entry> MakeEntries(uint64_t first_index,
                                const std::vector<uint64_t>& terms);
 
+// A peer message with the given routing and term.
+Message Msg(MessageType type, uint64_t from, uint64_t to, uint64_t term);
+
 // Counts the messages of `type` in `msgs` (optionally only those to `to`).
 size_t CountMessages(const std::vector<Message>& msgs, MessageType type,
                      uint64_t to = kNone);
