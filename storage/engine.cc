@@ -1,0 +1,285 @@
+// Engine: opening, creating and checking a data dir, and the RocksDB
+// options (their reasons are in docs/storage.md). Must never create column
+// families in an existing data dir or accept one of another format version.
+#include "storage/engine.h"
+
+#include <fcntl.h>
+#include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_buffer_manager.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <set>
+#include <system_error>
+
+#include "storage/engine_rep.h"
+
+namespace raftkv::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kFormatKey[] = "raftkv_format_version";
+// The column families of kFormatVersion, in handle order (see Rep).
+constexpr const char* kColumnFamilies[] = {
+    "default", "raft_log", "raft_meta", "kv", "kv_sessions", "kv_meta"};
+constexpr size_t kNumColumnFamilies =
+    sizeof(kColumnFamilies) / sizeof(kColumnFamilies[0]);
+
+rocksdb::DBOptions MakeDbOptions(const EngineOptions& options,
+                                 const std::shared_ptr<rocksdb::Cache>& cache) {
+  rocksdb::DBOptions db;
+  if (options.env != nullptr) db.env = options.env;
+  db.create_if_missing = false;  // creation is Engine's job (atomic rename)
+  db.create_missing_column_families = false;
+  db.paranoid_checks = true;
+  // A torn tail of the last WAL (a write that was never acknowledged) is
+  // dropped; anything inconsistent before it fails the open.
+  db.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  db.track_and_verify_wals_in_manifest = true;
+  db.max_total_wal_size = options.max_total_wal_bytes;
+  db.max_background_jobs = options.max_background_jobs;
+  db.bytes_per_sync = 1 << 20;  // smooth SST write-back; WAL syncs are ours
+  db.keep_log_file_num = 4;     // RocksDB's own info LOG files
+  db.max_log_file_size = 8 << 20;
+  db.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(
+      options.memory_budget_bytes / 2, cache);
+  return db;
+}
+
+rocksdb::ColumnFamilyOptions MakeCfOptions(
+    const std::string& name, const EngineOptions& options,
+    const std::shared_ptr<rocksdb::Cache>& cache) {
+  rocksdb::ColumnFamilyOptions cf;
+  cf.write_buffer_size = options.write_buffer_bytes;
+  cf.max_write_buffer_number = 2;
+  cf.level_compaction_dynamic_level_bytes = true;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.checksum = rocksdb::kXXH3;
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  // Raft entries are short-lived and already compact protobufs; user data
+  // lives long and compresses well.
+  cf.compression = rocksdb::kNoCompression;
+  if (name == "kv") {
+    const auto supported = rocksdb::GetSupportedCompressions();
+    if (std::find(supported.begin(), supported.end(),
+                  rocksdb::kLZ4Compression) != supported.end()) {
+      cf.compression = rocksdb::kLZ4Compression;
+    }
+  }
+  return cf;
+}
+
+std::vector<rocksdb::ColumnFamilyDescriptor> Descriptors(
+    const EngineOptions& options,
+    const std::shared_ptr<rocksdb::Cache>& cache) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (const char* name : kColumnFamilies) {
+    cfs.emplace_back(name, MakeCfOptions(name, options, cache));
+  }
+  return cfs;
+}
+
+Status FsError(const std::string& path, std::string_view what,
+               const std::error_code& ec) {
+  return Status::IOError(path + ": " + std::string(what) + ": " + ec.message());
+}
+
+Status SyncDirectory(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) {
+    return Status::IOError(path + ": open for fsync: " + std::strerror(errno));
+  }
+  const int rc = ::fsync(fd);
+  const int saved = errno;
+  ::close(fd);
+  if (rc != 0) {
+    return Status::IOError(path + ": fsync: " + std::strerror(saved));
+  }
+  return Status::OK();
+}
+
+// Creates a fresh database under `dir`: built in "<dir>.creating", format
+// record written with sync, then renamed into place, so a crash during
+// creation never leaves a half-made data dir behind.
+Status CreateDataDir(const std::string& dir, const EngineOptions& options) {
+  const std::string tmp = dir + ".creating";
+  std::error_code ec;
+  fs::remove_all(tmp, ec);  // a previous attempt that crashed
+  if (ec) return FsError(tmp, "remove unfinished data dir", ec);
+  fs::create_directories(tmp, ec);
+  if (ec) return FsError(tmp, "create directory", ec);
+
+  auto cache = rocksdb::NewLRUCache(1 << 20);
+  rocksdb::DBOptions db_options = MakeDbOptions(options, cache);
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.error_if_exists = true;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(
+      db_options, tmp, Descriptors(options, cache), &handles, &raw);
+  if (!s.ok()) return FromRocks(s, tmp, "create database");
+  std::unique_ptr<rocksdb::DB> db(raw);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  s = db->Put(wo, handles[0], kFormatKey, std::to_string(kFormatVersion));
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  if (s.ok()) s = db->Close();
+  if (!s.ok()) return FromRocks(s, tmp, "write format record");
+  db.reset();
+
+  // rename(2) also replaces an empty directory, e.g. a fresh mount point's
+  // subdirectory the operator made in advance.
+  fs::rename(tmp, dir, ec);
+  if (ec) return FsError(dir, "rename " + tmp + " into place", ec);
+  fs::path parent = fs::absolute(fs::path(dir)).parent_path();
+  return SyncDirectory(parent.string());
+}
+
+bool IsEmptyDirectory(const std::string& dir) {
+  std::error_code ec;
+  return fs::is_directory(dir, ec) && fs::is_empty(dir, ec) && !ec;
+}
+
+Status CheckColumnFamilies(const std::string& dir,
+                           const rocksdb::DBOptions& db_options) {
+  std::vector<std::string> found;
+  rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, dir, &found);
+  if (!s.ok()) return FromRocks(s, dir, "list column families");
+  const std::set<std::string> have(found.begin(), found.end());
+  std::set<std::string> want;
+  for (const char* name : kColumnFamilies) want.insert(name);
+  for (const std::string& name : want) {
+    if (have.count(name) == 0) {
+      return Status::Corruption(dir + ": missing column family '" + name +
+                                "'; the data dir is damaged or was not "
+                                "written by raftkv");
+    }
+  }
+  for (const std::string& name : have) {
+    if (want.count(name) == 0) {
+      return Status::FailedPrecondition(
+          dir + ": unknown column family '" + name +
+          "': written by an incompatible raftkv version (this build reads "
+          "format version " +
+          std::to_string(kFormatVersion) + ")");
+    }
+  }
+  return Status::OK();
+}
+
+Status CheckFormatRecord(Engine::Rep* rep) {
+  std::string value;
+  rocksdb::Status s =
+      rep->db->Get(rocksdb::ReadOptions(), rep->default_cf, kFormatKey, &value);
+  if (s.IsNotFound()) {
+    return Status::FailedPrecondition(
+        rep->dir + ": no raftkv format record: not a raftkv data dir");
+  }
+  if (!s.ok()) return rep->Error(s, "read format record");
+  if (value != std::to_string(kFormatVersion)) {
+    return Status::FailedPrecondition(
+        rep->dir + ": data dir has format version '" + value +
+        "', this build reads only version " + std::to_string(kFormatVersion));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status FromRocks(const rocksdb::Status& status, const std::string& dir,
+                 std::string_view what) {
+  std::string msg = dir + ": " + std::string(what) + ": ";
+  if (status.IsNoSpace()) {
+    return Status::IOError(msg + "disk full: " + status.ToString());
+  }
+  msg += status.ToString();
+  if (status.IsCorruption()) return Status::Corruption(msg);
+  if (status.IsNotFound()) return Status::NotFound(msg);
+  if (status.IsInvalidArgument()) return Status::InvalidArgument(msg);
+  return Status::IOError(msg);
+}
+
+Engine::Rep::~Rep() {
+  if (!db) return;
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  rocksdb::Status s = db->Close();
+  if (!s.ok()) LOG(WARNING) << dir << ": close: " << s.ToString();
+}
+
+Status Engine::Rep::Write(rocksdb::WriteBatch* batch, bool sync,
+                          std::string_view what) {
+  if (!write_error.ok()) return write_error;
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  rocksdb::Status s = db->Write(wo, batch);
+  if (!s.ok()) {
+    write_error = Error(s, what);
+    LOG(ERROR) << write_error.ToString()
+               << "; this storage accepts no further writes";
+  }
+  return write_error;
+}
+
+StatusOr<std::unique_ptr<Engine>> Engine::Open(const std::string& dir,
+                                               const EngineOptions& options) {
+  std::error_code ec;
+  const bool has_db = fs::exists(fs::path(dir) / "CURRENT", ec);
+  if (ec) return FsError(dir, "stat", ec);
+  if (!has_db) {
+    if (fs::exists(dir, ec) && !IsEmptyDirectory(dir)) {
+      return Status::FailedPrecondition(
+          dir +
+          ": exists but is not a raftkv data dir (no RocksDB CURRENT "
+          "file); refusing to use it");
+    }
+    if (!options.create_if_missing) {
+      return Status::NotFound(dir + ": no data dir");
+    }
+    RAFTKV_RETURN_IF_ERROR(CreateDataDir(dir, options));
+  }
+
+  auto rep = std::make_unique<Rep>();
+  rep->dir = dir;
+  rep->options = options;
+  auto cache = rocksdb::NewLRUCache(options.memory_budget_bytes);
+  const rocksdb::DBOptions db_options = MakeDbOptions(options, cache);
+  RAFTKV_RETURN_IF_ERROR(CheckColumnFamilies(dir, db_options));
+
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(
+      db_options, dir, Descriptors(options, cache), &rep->handles, &raw);
+  if (!s.ok()) return FromRocks(s, dir, "open database");
+  rep->db.reset(raw);
+  CHECK_EQ(rep->handles.size(), kNumColumnFamilies);
+  rep->default_cf = rep->handles[0];
+  rep->raft_log = rep->handles[1];
+  rep->raft_meta = rep->handles[2];
+  rep->kv = rep->handles[3];
+  rep->kv_sessions = rep->handles[4];
+  rep->kv_meta = rep->handles[5];
+  RAFTKV_RETURN_IF_ERROR(CheckFormatRecord(rep.get()));
+  return std::unique_ptr<Engine>(new Engine(std::move(rep)));
+}
+
+Engine::Engine(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+
+Engine::~Engine() = default;
+
+const std::string& Engine::dir() const { return rep_->dir; }
+
+const Status& Engine::write_error() const { return rep_->write_error; }
+
+}  // namespace raftkv::storage

@@ -1,0 +1,54 @@
+// Engine::Rep: the RocksDB handles behind an Engine, shared by the .cc
+// files of storage/ only. Must never be included outside storage/ (it pulls
+// in the RocksDB headers).
+#pragma once
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storage/engine.h"
+
+namespace raftkv::storage {
+
+// Converts a RocksDB status into ours: "<dir>: <what>: <cause>".
+Status FromRocks(const rocksdb::Status& status, const std::string& dir,
+                 std::string_view what);
+
+struct Engine::Rep {
+  ~Rep();
+
+  // Writes `batch` atomically (fsync'd first when `sync`). After the first
+  // failure, returns that failure without writing. `what` names the write
+  // in error messages.
+  Status Write(rocksdb::WriteBatch* batch, bool sync, std::string_view what);
+  Status Error(const rocksdb::Status& status, std::string_view what) const {
+    return FromRocks(status, dir, what);
+  }
+
+  std::string dir;
+  EngineOptions options;
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // owned; freed first
+  rocksdb::ColumnFamilyHandle* default_cf = nullptr;
+  rocksdb::ColumnFamilyHandle* raft_log = nullptr;
+  rocksdb::ColumnFamilyHandle* raft_meta = nullptr;
+  rocksdb::ColumnFamilyHandle* kv = nullptr;
+  rocksdb::ColumnFamilyHandle* kv_sessions = nullptr;
+  rocksdb::ColumnFamilyHandle* kv_meta = nullptr;
+  Status write_error;
+};
+
+// Every WriteBatch of storage/ carries 8 bytes of per-key protection, so a
+// batch damaged in memory before it reaches the WAL is refused.
+inline constexpr size_t kBatchProtectionBytes = 8;
+
+inline rocksdb::WriteBatch NewWriteBatch() {
+  return rocksdb::WriteBatch(0, 0, kBatchProtectionBytes, 0);
+}
+
+}  // namespace raftkv::storage

@@ -1,0 +1,422 @@
+// KvStateMachine: applying committed entries (sessions, revisions, applied
+// index, all in one WriteBatch), reads, and the snapshot image. Must never
+// let a command's outcome depend on anything but the log and the state.
+#include "storage/kv_state_machine.h"
+
+#include <rocksdb/snapshot.h>
+
+#include <algorithm>
+
+#include "storage/kv_ops.h"
+#include "storage/sessions.h"
+#include "storage/snapshot.h"
+#include "storage/storage.pb.h"
+#include "storage/write_view.h"
+
+namespace raftkv::storage {
+namespace {
+
+constexpr char kAppliedKey[] = "applied";
+
+void SetError(kv::CommandResult::Error error, const std::string& message,
+              kv::CommandResult* result) {
+  result->Clear();
+  result->set_error(error);
+  result->set_error_message(message);
+}
+
+// Stamps the store revision on every response header of `result`.
+void SetRevision(int64_t revision, kv::CommandResult* result) {
+  switch (result->result_case()) {
+    case kv::CommandResult::kPut:
+      result->mutable_put()->mutable_header()->set_revision(revision);
+      break;
+    case kv::CommandResult::kDeleteRange:
+      result->mutable_delete_range()->mutable_header()->set_revision(revision);
+      break;
+    case kv::CommandResult::kTxn: {
+      kv::TxnResponse* txn = result->mutable_txn();
+      txn->mutable_header()->set_revision(revision);
+      for (kv::ResponseOp& op : *txn->mutable_responses()) {
+        if (op.has_response_range()) {
+          op.mutable_response_range()->mutable_header()->set_revision(revision);
+        } else if (op.has_response_put()) {
+          op.mutable_response_put()->mutable_header()->set_revision(revision);
+        } else if (op.has_response_delete_range()) {
+          op.mutable_response_delete_range()->mutable_header()->set_revision(
+              revision);
+        }
+      }
+      break;
+    }
+    case kv::CommandResult::kRegisterClient:
+      result->mutable_register_client()->mutable_header()->set_revision(
+          revision);
+      break;
+    default:
+      break;
+  }
+}
+
+// Scans a whole column family into `out` (image records), under `ro`.
+Status DumpColumnFamily(Engine::Rep* rep, rocksdb::ColumnFamilyHandle* cf,
+                        const rocksdb::ReadOptions& ro,
+                        google::protobuf::RepeatedPtrField<ImageRecord>* out) {
+  std::unique_ptr<rocksdb::Iterator> it(rep->db->NewIterator(ro, cf));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    ImageRecord* r = out->Add();
+    r->set_key(it->key().data(), it->key().size());
+    r->set_value(it->value().data(), it->value().size());
+  }
+  if (!it->status().ok()) return rep->Error(it->status(), "snapshot scan");
+  return Status::OK();
+}
+
+// Adds to `batch` the deletion of every key of `cf`.
+Status ClearColumnFamily(Engine::Rep* rep, rocksdb::ColumnFamilyHandle* cf,
+                         rocksdb::WriteBatch* batch) {
+  std::unique_ptr<rocksdb::Iterator> it(
+      rep->db->NewIterator(rocksdb::ReadOptions(), cf));
+  it->SeekToLast();
+  if (!it->status().ok()) return rep->Error(it->status(), "scan for restore");
+  if (!it->Valid()) return Status::OK();
+  const std::string last = it->key().ToString();
+  CHECK(batch->DeleteRange(cf, rocksdb::Slice(), last).ok());
+  CHECK(batch->Delete(cf, last).ok());
+  return Status::OK();
+}
+
+}  // namespace
+
+struct KvStateMachine::State {
+  AppliedState applied;
+  SessionTable sessions;
+};
+
+// Applies one batch of entries into one WriteView.
+class KvStateMachine::Applier {
+ public:
+  explicit Applier(KvStateMachine* sm)
+      : sm_(sm), view_(sm->engine_->rep()), next_(sm->state_->applied) {}
+
+  Status ApplyEntry(const raft::Entry& entry, kv::CommandResult* result) {
+    next_.set_index(entry.index());
+    next_.set_term(entry.term());
+    if (entry.type() != raft::ENTRY_NORMAL || entry.data().empty()) {
+      return Status::OK();  // no-op or membership change: index only
+    }
+    kv::Command command;
+    if (!command.ParseFromString(entry.data())) {
+      SetError(
+          kv::CommandResult::INVALID,
+          "entry " + std::to_string(entry.index()) + " is not a valid Command",
+          result);
+      return Status::OK();
+    }
+    return ApplyCommand(entry.index(), command, result);
+  }
+
+  // Writes the batch with the new applied state; adopts it on success.
+  Status Finish() {
+    std::string value;
+    CHECK(next_.SerializeToString(&value));
+    view_.Put(view_.rep()->kv_meta, kAppliedKey, value);
+    RAFTKV_RETURN_IF_ERROR(view_.rep()->Write(view_.batch(), sm_->options_.sync,
+                                              "apply committed entries"));
+    sm_->state_->applied = next_;
+    return Status::OK();
+  }
+
+ private:
+  Status ApplyCommand(uint64_t index, const kv::Command& command,
+                      kv::CommandResult* result) {
+    const KvStateMachineOptions& opts = sm_->options_;
+    SessionTable& sessions = sm_->state_->sessions;
+    next_.set_log_time_ms(
+        std::max(next_.log_time_ms(), command.proposed_at_ms()));
+    const uint64_t now = next_.log_time_ms();
+    sessions.ExpireIdle(now, opts.session_expiry_ms, &view_);
+
+    if (command.has_register_client()) {
+      sessions.Register(index, now, opts.max_sessions, &view_);
+      result->mutable_register_client()->set_client_id(index);
+      SetRevision(next_.revision(), result);
+      return Status::OK();
+    }
+    const uint64_t client = command.client_id();
+    if (client == 0) return Execute(command, result);
+
+    const SessionTable::Session* session = sessions.Find(client);
+    if (session == nullptr) {
+      SetError(
+          kv::CommandResult::SESSION_EXPIRED,
+          "client session " + std::to_string(client) + " is unknown or expired",
+          result);
+      return Status::OK();
+    }
+    const uint64_t seq = command.sequence();
+    if (seq == 0) {
+      SetError(kv::CommandResult::INVALID,
+               "sequence 0 in client session " + std::to_string(client),
+               result);
+      return Status::OK();
+    }
+    sessions.Touch(client, now, command.first_outstanding(), &view_);
+    if (seq < session->first_outstanding) {
+      SetError(kv::CommandResult::SESSION_EXPIRED,
+               "sequence " + std::to_string(seq) + " of client " +
+                   std::to_string(client) +
+                   " was acknowledged and its result discarded",
+               result);
+      return Status::OK();
+    }
+    if (session->sequences.count(seq) > 0) {
+      return sessions.Lookup(client, seq, &view_, result);  // a retry
+    }
+    if (session->sequences.size() >= opts.max_results_per_session) {
+      SetError(kv::CommandResult::INVALID,
+               "client " + std::to_string(client) + " has " +
+                   std::to_string(session->sequences.size()) +
+                   " unacknowledged results (limit)",
+               result);
+      return Status::OK();
+    }
+    RAFTKV_RETURN_IF_ERROR(Execute(command, result));
+    sessions.Remember(client, seq, *result, &view_);
+    return Status::OK();
+  }
+
+  // Runs the command's operation; bad input becomes an INVALID result
+  // before anything is written.
+  Status Execute(const kv::Command& command, kv::CommandResult* result) {
+    OpContext ctx;
+    ctx.view = &view_;
+    ctx.write_revision = next_.revision() + 1;
+    Status invalid;
+    Status s;
+    switch (command.op_case()) {
+      case kv::Command::kPut:
+        invalid = ValidatePut(command.put());
+        if (invalid.ok()) {
+          s = ExecPut(&ctx, command.put(), result->mutable_put());
+        }
+        break;
+      case kv::Command::kDeleteRange:
+        invalid = ValidateDeleteRange(command.delete_range());
+        if (invalid.ok()) {
+          s = ExecDeleteRange(&ctx, command.delete_range(),
+                              result->mutable_delete_range());
+        }
+        break;
+      case kv::Command::kTxn:
+        invalid = ValidateTxn(command.txn());
+        if (invalid.ok()) {
+          s = ExecTxn(&ctx, command.txn(), result->mutable_txn());
+        }
+        break;
+      default:
+        invalid = Status::InvalidArgument("command has no operation");
+    }
+    RAFTKV_RETURN_IF_ERROR(s);
+    if (!invalid.ok()) {
+      SetError(kv::CommandResult::INVALID, invalid.message(), result);
+      return Status::OK();
+    }
+    if (ctx.wrote) next_.set_revision(ctx.write_revision);
+    SetRevision(next_.revision(), result);
+    return Status::OK();
+  }
+
+  KvStateMachine* sm_;
+  WriteView view_;
+  AppliedState next_;
+};
+
+StatusOr<std::unique_ptr<KvStateMachine>> KvStateMachine::Open(
+    Engine* engine, const KvStateMachineOptions& options) {
+  Engine::Rep* rep = engine->rep();
+  auto state = std::make_unique<State>();
+  std::string value;
+  rocksdb::Status s =
+      rep->db->Get(rocksdb::ReadOptions(), rep->kv_meta, kAppliedKey, &value);
+  if (s.ok()) {
+    if (!state->applied.ParseFromString(value)) {
+      return Status::Corruption(rep->dir +
+                                ": kv_meta/applied record does not parse");
+    }
+  } else if (!s.IsNotFound()) {
+    return rep->Error(s, "read applied state");
+  }
+  std::unique_ptr<rocksdb::Iterator> it(
+      rep->db->NewIterator(rocksdb::ReadOptions(), rep->kv_sessions));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    RAFTKV_RETURN_IF_ERROR(state->sessions.Load(
+        it->key().ToStringView(), it->value().ToStringView(), rep->dir));
+  }
+  if (!it->status().ok()) return rep->Error(it->status(), "load sessions");
+  return std::unique_ptr<KvStateMachine>(
+      new KvStateMachine(engine, options, std::move(state)));
+}
+
+KvStateMachine::KvStateMachine(Engine* engine,
+                               const KvStateMachineOptions& options,
+                               std::unique_ptr<State> state)
+    : engine_(engine), options_(options), state_(std::move(state)) {}
+
+KvStateMachine::~KvStateMachine() = default;
+
+StatusOr<kv::CommandResult> KvStateMachine::Apply(const raft::Entry& entry) {
+  std::vector<kv::CommandResult> results;
+  RAFTKV_RETURN_IF_ERROR(ApplyBatch({entry}, &results));
+  return std::move(results.front());
+}
+
+Status KvStateMachine::ApplyBatch(const std::vector<raft::Entry>& entries,
+                                  std::vector<kv::CommandResult>* results) {
+  results->clear();
+  if (!failed_.ok()) return failed_;
+  RAFTKV_RETURN_IF_ERROR(engine_->write_error());
+  uint64_t expected = state_->applied.index() + 1;
+  for (const raft::Entry& entry : entries) {
+    if (entry.index() != expected) {
+      return Status::FailedPrecondition(
+          engine_->dir() + ": entry " + std::to_string(entry.index()) +
+          " applied out of order (expected " + std::to_string(expected) + ")");
+    }
+    ++expected;
+  }
+  if (entries.empty()) return Status::OK();
+  results->resize(entries.size());
+  Applier applier(this);
+  Status s;
+  for (size_t i = 0; i < entries.size() && s.ok(); ++i) {
+    s = applier.ApplyEntry(entries[i], &(*results)[i]);
+  }
+  if (s.ok()) s = applier.Finish();
+  if (!s.ok()) {
+    failed_ = s;  // the session table may be ahead of the disk now
+    results->clear();
+  }
+  return s;
+}
+
+StatusOr<kv::RangeResponse> KvStateMachine::Range(
+    const kv::RangeRequest& request) const {
+  RAFTKV_RETURN_IF_ERROR(ValidateRange(request));
+  WriteView view(engine_->rep());
+  kv::RangeResponse response;
+  RAFTKV_RETURN_IF_ERROR(ExecRange(&view, request, &response));
+  response.mutable_header()->set_revision(state_->applied.revision());
+  return response;
+}
+
+uint64_t KvStateMachine::applied_index() const {
+  return state_->applied.index();
+}
+
+uint64_t KvStateMachine::applied_term() const { return state_->applied.term(); }
+
+int64_t KvStateMachine::revision() const { return state_->applied.revision(); }
+
+uint64_t KvStateMachine::log_time_ms() const {
+  return state_->applied.log_time_ms();
+}
+
+size_t KvStateMachine::session_count() const { return state_->sessions.size(); }
+
+StatusOr<std::string> KvStateMachine::CreateSnapshotData() const {
+  Engine::Rep* rep = engine_->rep();
+  // One RocksDB snapshot: every record read below is from the same instant.
+  struct Release {
+    rocksdb::DB* db;
+    const rocksdb::Snapshot* snapshot;
+    ~Release() { db->ReleaseSnapshot(snapshot); }
+  } guard{rep->db.get(), rep->db->GetSnapshot()};
+  rocksdb::ReadOptions ro;
+  ro.snapshot = guard.snapshot;
+  ro.fill_cache = false;
+  SnapshotImage image;
+  image.set_format_version(kFormatVersion);
+  std::string value;
+  rocksdb::Status s = rep->db->Get(ro, rep->kv_meta, kAppliedKey, &value);
+  if (!s.ok() && !s.IsNotFound()) return rep->Error(s, "snapshot read");
+  if (s.ok() && !image.mutable_applied()->ParseFromString(value)) {
+    return Status::Corruption(rep->dir +
+                              ": kv_meta/applied record does not parse");
+  }
+  RAFTKV_RETURN_IF_ERROR(
+      DumpColumnFamily(rep, rep->kv, ro, image.mutable_kv()));
+  RAFTKV_RETURN_IF_ERROR(
+      DumpColumnFamily(rep, rep->kv_sessions, ro, image.mutable_sessions()));
+  std::string payload;
+  CHECK(image.SerializeToString(&payload));
+  return SealSnapshotImage(payload);
+}
+
+Status KvStateMachine::StageRestore(const raft::Snapshot& snapshot,
+                                    rocksdb::WriteBatch* batch) {
+  Engine::Rep* rep = engine_->rep();
+  const std::string what = rep->dir + ": snapshot at index " +
+                           std::to_string(snapshot.metadata().index());
+  std::string_view payload;
+  RAFTKV_RETURN_IF_ERROR(UnsealSnapshotImage(snapshot.data(), what, &payload));
+  SnapshotImage image;
+  if (!image.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    return Status::Corruption(what + ": image does not parse");
+  }
+  if (image.format_version() != kFormatVersion) {
+    return Status::FailedPrecondition(what + ": image has format version " +
+                                      std::to_string(image.format_version()) +
+                                      ", this build reads " +
+                                      std::to_string(kFormatVersion));
+  }
+  if (image.applied().index() != snapshot.metadata().index()) {
+    return Status::Corruption(what + ": image is at applied index " +
+                              std::to_string(image.applied().index()));
+  }
+  auto next = std::make_unique<State>();
+  next->applied = image.applied();
+  for (const ImageRecord& r : image.sessions()) {
+    RAFTKV_RETURN_IF_ERROR(next->sessions.Load(r.key(), r.value(), what));
+  }
+  RAFTKV_RETURN_IF_ERROR(ClearColumnFamily(rep, rep->kv, batch));
+  RAFTKV_RETURN_IF_ERROR(ClearColumnFamily(rep, rep->kv_sessions, batch));
+  for (const ImageRecord& r : image.kv()) {
+    CHECK(batch->Put(rep->kv, r.key(), r.value()).ok());
+  }
+  for (const ImageRecord& r : image.sessions()) {
+    CHECK(batch->Put(rep->kv_sessions, r.key(), r.value()).ok());
+  }
+  std::string value;
+  CHECK(image.applied().SerializeToString(&value));
+  CHECK(batch->Put(rep->kv_meta, kAppliedKey, value).ok());
+  staged_ = std::move(next);
+  return Status::OK();
+}
+
+void KvStateMachine::AdoptStaged() {
+  CHECK(staged_ != nullptr);
+  state_ = std::move(staged_);
+  failed_ = Status::OK();
+}
+
+void KvStateMachine::DiscardStaged() { staged_.reset(); }
+
+Status KvStateMachine::RestoreSnapshot(const raft::Snapshot& snapshot) {
+  if (snapshot.metadata().index() <= state_->applied.index()) {
+    return Status::OK();
+  }
+  rocksdb::WriteBatch batch = NewWriteBatch();
+  Status s = StageRestore(snapshot, &batch);
+  if (s.ok()) {
+    s = engine_->rep()->Write(&batch, /*sync=*/true, "restore snapshot");
+  }
+  if (!s.ok()) {
+    DiscardStaged();
+    return s;
+  }
+  AdoptStaged();
+  return Status::OK();
+}
+
+}  // namespace raftkv::storage

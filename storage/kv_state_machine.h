@@ -1,0 +1,128 @@
+// KvStateMachine: the replicated key-value store of one node. It applies
+// committed Raft entries in log order and serves reads. Data model as in
+// etcd v3: each key has create/mod revision and version; the store-wide
+// revision grows by one with every command that writes (a Txn is one
+// revision). Client sessions give exactly-once writes (Raft dissertation
+// §6.3): results are remembered per (client id, sequence) until the client
+// acknowledges them with first_outstanding, and sessions expire by log time
+// (Command.proposed_at_ms, made monotonic), never by wall clock.
+//
+// Durability and atomicity: everything one Apply() changes — data, store
+// revision, applied index and term, log time, session table — goes into ONE
+// RocksDB WriteBatch, so after a crash the state is exactly that after some
+// applied index: a restart neither re-applies nor skips an entry. Apply
+// batches are not fsync'd by default (the entries are durable in the Raft
+// log and are re-applied after a crash; see docs/storage.md).
+//
+// On-disk layout (column families of the Engine):
+//   kv           user key -> kv::KeyValue without its key field
+//   kv_sessions  client id (8 bytes BE) -> SessionHeader;
+//                client id + sequence (16 bytes BE) -> kv::CommandResult
+//   kv_meta      "applied" -> AppliedState (index, term, revision, log time)
+//
+// Must never: apply an entry out of order or twice, answer a retried
+// command by applying it again, let a command half-apply (bad input is
+// rejected before anything is written), or consult the wall clock.
+// Thread-safety: not thread-safe (one thread, like the Engine).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/kv.pb.h"
+#include "raft/raft.pb.h"
+#include "storage/engine.h"
+
+namespace rocksdb {
+class WriteBatch;
+}  // namespace rocksdb
+
+namespace raftkv::storage {
+
+class RaftLog;
+
+struct KvStateMachineOptions {
+  // A session with no command for this long (in log time) is removed; its
+  // client then gets SESSION_EXPIRED.
+  uint64_t session_expiry_ms = 60 * 60 * 1000;
+  // At most this many sessions; registering one more removes the least
+  // recently active (ties: lowest client id).
+  uint64_t max_sessions = 100000;
+  // At most this many unacknowledged results per session; a command beyond
+  // it is rejected (INVALID, not applied) until the client acknowledges.
+  uint64_t max_results_per_session = 4096;
+  // fsync every apply batch (not needed for safety; see the file comment).
+  bool sync = false;
+};
+
+class KvStateMachine {
+ public:
+  // Loads the applied state and the session table. `engine` must outlive
+  // the state machine.
+  static StatusOr<std::unique_ptr<KvStateMachine>> Open(
+      Engine* engine,
+      const KvStateMachineOptions& options = KvStateMachineOptions());
+  ~KvStateMachine();
+  KvStateMachine(const KvStateMachine&) = delete;
+  KvStateMachine& operator=(const KvStateMachine&) = delete;
+
+  // Applies one committed entry, whose index must be applied_index() + 1
+  // (FailedPrecondition otherwise: nothing is skipped or applied twice).
+  // Empty entries (leader no-ops) and ENTRY_CONF_CHANGE only advance the
+  // applied index. A payload that is not a valid Command is answered with
+  // error INVALID (deterministically on every node). A non-OK Status is a
+  // storage failure: nothing of the entry was applied, and the state
+  // machine refuses further writes.
+  StatusOr<kv::CommandResult> Apply(const raft::Entry& entry);
+  // Applies consecutive committed entries in ONE WriteBatch (one write for
+  // the whole batch); results[i] answers entries[i].
+  Status ApplyBatch(const std::vector<raft::Entry>& entries,
+                    std::vector<kv::CommandResult>* results);
+
+  // Reads the current state (as of applied_index()). InvalidArgument for a
+  // malformed request (empty key, negative limit).
+  StatusOr<kv::RangeResponse> Range(const kv::RangeRequest& request) const;
+
+  uint64_t applied_index() const;
+  uint64_t applied_term() const;
+  int64_t revision() const;
+  uint64_t log_time_ms() const;
+  size_t session_count() const;
+
+  // A checksummed image of the whole state machine at applied_index(), read
+  // from one consistent RocksDB snapshot (format in storage/snapshot.h).
+  StatusOr<std::string> CreateSnapshotData() const;
+  // Replaces the whole state by `snapshot`'s image, atomically (one fsync'd
+  // WriteBatch). Corruption if the checksum or format is wrong or the image
+  // is not at snapshot.metadata().index(). An image not newer than
+  // applied_index() is ignored. Prefer InstallSnapshot() (storage/
+  // snapshot.h), which also replaces the Raft log in the same batch.
+  Status RestoreSnapshot(const raft::Snapshot& snapshot);
+
+ private:
+  friend Status InstallSnapshot(const raft::Snapshot& snapshot, RaftLog* log,
+                                KvStateMachine* state_machine);
+  struct State;  // applied state and session table (kv_state_machine.cc)
+  class Applier;
+
+  KvStateMachine(Engine* engine, const KvStateMachineOptions& options,
+                 std::unique_ptr<State> state);
+  // For RestoreSnapshot() and InstallSnapshot(): stage the image into
+  // `batch` (Corruption if it is damaged), then AdoptStaged() once written.
+  Status StageRestore(const raft::Snapshot& snapshot,
+                      rocksdb::WriteBatch* batch);
+  void AdoptStaged();
+  void DiscardStaged();
+
+  Engine* engine_;
+  KvStateMachineOptions options_;
+  std::unique_ptr<State> state_;
+  std::unique_ptr<State> staged_;
+  // Set when a batch could not be built or written: the in-memory session
+  // table may then be ahead of the disk, so nothing more is applied.
+  Status failed_;
+};
+
+}  // namespace raftkv::storage

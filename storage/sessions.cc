@@ -1,0 +1,144 @@
+// SessionTable: exactly-once bookkeeping, mirrored in the kv_sessions
+// column family. Must never expire or evict by anything but log time and
+// client id, so every replica removes the same sessions at the same entry.
+#include "storage/sessions.h"
+
+#include "storage/coding.h"
+#include "storage/storage.pb.h"
+
+namespace raftkv::storage {
+
+Status SessionTable::Load(std::string_view key, std::string_view value,
+                          const std::string& dir) {
+  if (key.size() == 8) {
+    SessionHeader header;
+    if (!header.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return Status::Corruption(dir + ": session header of client " +
+                                std::to_string(GetBigEndian64(key.data())) +
+                                " does not parse");
+    }
+    const uint64_t client_id = GetBigEndian64(key.data());
+    Session& s = sessions_[client_id];
+    s.last_active_ms = header.last_active_ms();
+    s.first_outstanding = header.first_outstanding();
+    by_activity_.emplace(s.last_active_ms, client_id);
+    return Status::OK();
+  }
+  if (key.size() == 16) {
+    const uint64_t client_id = GetBigEndian64(key.data());
+    auto it = sessions_.find(client_id);
+    if (it == sessions_.end()) {
+      return Status::Corruption(dir + ": remembered result of client " +
+                                std::to_string(client_id) +
+                                " without a session header");
+    }
+    it->second.sequences.insert(GetBigEndian64(key.data() + 8));
+    return Status::OK();
+  }
+  return Status::Corruption(dir + ": kv_sessions key of " +
+                            std::to_string(key.size()) +
+                            " bytes (expected 8 or 16)");
+}
+
+const SessionTable::Session* SessionTable::Find(uint64_t client_id) const {
+  auto it = sessions_.find(client_id);
+  return it == sessions_.end() ? nullptr : &it->second;
+}
+
+void SessionTable::WriteHeader(uint64_t client_id, const Session& session,
+                               WriteView* view) const {
+  SessionHeader header;
+  header.set_last_active_ms(session.last_active_ms);
+  header.set_first_outstanding(session.first_outstanding);
+  std::string value;
+  CHECK(header.SerializeToString(&value));
+  view->Put(view->rep()->kv_sessions, SessionKey(client_id), value);
+}
+
+void SessionTable::Remove(uint64_t client_id, WriteView* view) {
+  auto it = sessions_.find(client_id);
+  CHECK(it != sessions_.end());
+  for (uint64_t seq : it->second.sequences) {
+    view->Delete(view->rep()->kv_sessions, SessionResultKey(client_id, seq));
+  }
+  view->Delete(view->rep()->kv_sessions, SessionKey(client_id));
+  by_activity_.erase({it->second.last_active_ms, client_id});
+  sessions_.erase(it);
+}
+
+void SessionTable::Register(uint64_t client_id, uint64_t now_ms,
+                            uint64_t max_sessions, WriteView* view) {
+  CHECK(sessions_.count(client_id) == 0) << "client id reused";
+  while (!sessions_.empty() && sessions_.size() >= max_sessions) {
+    Remove(by_activity_.begin()->second, view);
+  }
+  Session& s = sessions_[client_id];
+  s.last_active_ms = now_ms;
+  by_activity_.emplace(now_ms, client_id);
+  WriteHeader(client_id, s, view);
+}
+
+void SessionTable::ExpireIdle(uint64_t now_ms, uint64_t expiry_ms,
+                              WriteView* view) {
+  while (!by_activity_.empty()) {
+    const auto [last_active_ms, client_id] = *by_activity_.begin();
+    if (now_ms <= last_active_ms || now_ms - last_active_ms <= expiry_ms) {
+      break;
+    }
+    Remove(client_id, view);
+  }
+}
+
+void SessionTable::Touch(uint64_t client_id, uint64_t now_ms,
+                         uint64_t first_outstanding, WriteView* view) {
+  auto it = sessions_.find(client_id);
+  CHECK(it != sessions_.end());
+  Session& s = it->second;
+  if (now_ms > s.last_active_ms) {
+    by_activity_.erase({s.last_active_ms, client_id});
+    s.last_active_ms = now_ms;
+    by_activity_.emplace(now_ms, client_id);
+  }
+  if (first_outstanding > s.first_outstanding) {
+    s.first_outstanding = first_outstanding;
+    while (!s.sequences.empty() && *s.sequences.begin() < first_outstanding) {
+      view->Delete(view->rep()->kv_sessions,
+                   SessionResultKey(client_id, *s.sequences.begin()));
+      s.sequences.erase(s.sequences.begin());
+    }
+  }
+  WriteHeader(client_id, s, view);
+}
+
+Status SessionTable::Lookup(uint64_t client_id, uint64_t sequence,
+                            WriteView* view, kv::CommandResult* result) const {
+  std::string value;
+  bool found = false;
+  RAFTKV_RETURN_IF_ERROR(view->Get(view->rep()->kv_sessions,
+                                   SessionResultKey(client_id, sequence),
+                                   &value, &found));
+  const std::string what = "remembered result of client " +
+                           std::to_string(client_id) + " sequence " +
+                           std::to_string(sequence);
+  if (!found) {
+    return Status::Corruption(view->rep()->dir + ": " + what + " is missing");
+  }
+  if (!result->ParseFromString(value)) {
+    return Status::Corruption(view->rep()->dir + ": " + what +
+                              " does not parse");
+  }
+  return Status::OK();
+}
+
+void SessionTable::Remember(uint64_t client_id, uint64_t sequence,
+                            const kv::CommandResult& result, WriteView* view) {
+  auto it = sessions_.find(client_id);
+  CHECK(it != sessions_.end());
+  it->second.sequences.insert(sequence);
+  std::string value;
+  CHECK(result.SerializeToString(&value));
+  view->Put(view->rep()->kv_sessions, SessionResultKey(client_id, sequence),
+            value);
+}
+
+}  // namespace raftkv::storage
