@@ -43,8 +43,7 @@ StatusOr<kv::CommandResult> CommandResultOf(const Response& r) {
   if (!r.ok()) return r.status();
   const kv::CommandResult& result = r->command();
   if (result.error() == kv::CommandResult::SESSION_EXPIRED) {
-    return Status::Aborted("client session expired: " +
-                           result.error_message());
+    return Status::Aborted("client session expired: " + result.error_message());
   }
   if (result.error() != kv::CommandResult::OK) {
     return Status::InvalidArgument(result.error_message());
@@ -58,7 +57,8 @@ std::string PrefixRangeEnd(const std::string& prefix) {
   std::string end = prefix;
   while (!end.empty()) {
     if (static_cast<unsigned char>(end.back()) != 0xff) {
-      end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+      end.back() =
+          static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
       return end;
     }
     end.pop_back();
@@ -89,10 +89,10 @@ void Client::PutAsync(const std::string& key, const std::string& value,
                                  " bytes exceeds the limit"));
   }
   if (value.size() > impl_->options().max_value_bytes) {
-    return done(Status::TooLarge("value of " + std::to_string(value.size()) +
-                                 " bytes exceeds the limit of " +
-                                 std::to_string(
-                                     impl_->options().max_value_bytes)));
+    return done(
+        Status::TooLarge("value of " + std::to_string(value.size()) +
+                         " bytes exceeds the limit of " +
+                         std::to_string(impl_->options().max_value_bytes)));
   }
   kv::ClientRequest request = WriteRequest();
   kv::PutRequest* put = request.mutable_command()->mutable_put();
@@ -133,7 +133,8 @@ StatusOr<int64_t> Client::Delete(const std::string& key) {
 
 StatusOr<int64_t> Client::DeletePrefix(const std::string& prefix) {
   kv::ClientRequest request = WriteRequest();
-  kv::DeleteRangeRequest* del = request.mutable_command()->mutable_delete_range();
+  kv::DeleteRangeRequest* del =
+      request.mutable_command()->mutable_delete_range();
   del->set_key(prefix.empty() ? std::string(1, '\0') : prefix);
   del->set_range_end(PrefixRangeEnd(prefix));
   return Wait<StatusOr<int64_t>>([&](auto done) {
@@ -226,7 +227,8 @@ StatusOr<RangeResult> Client::GetPrefix(const std::string& prefix,
     impl_->Submit(std::move(request), impl_->deadline(), [done](Response r) {
       if (!r.ok()) return done(r.status());
       RangeResult result;
-      for (const auto& kv : r->range().kvs()) result.kvs.push_back(FromProto(kv));
+      for (const auto& kv : r->range().kvs())
+        result.kvs.push_back(FromProto(kv));
       result.more = r->range().more();
       result.revision = r->range().header().revision();
       done(std::move(result));

@@ -4,11 +4,11 @@
 // number on retry). Never blocks the I/O thread.
 #include "client/client_impl.h"
 
-#include <algorithm>
+#include <glog/logging.h>
 
+#include <algorithm>
 #include <asio/connect.hpp>
 #include <asio/post.hpp>
-#include <glog/logging.h>
 
 namespace raftkv {
 namespace {
@@ -61,10 +61,9 @@ Client::Impl::Impl(ClientOptions options)
     : options_(std::move(options)),
       deadline_(options_.deadline),
       work_(asio::make_work_guard(io_)),
-      rng_(options_.seed != 0
-               ? options_.seed
-               : static_cast<uint64_t>(
-                     Clock::now().time_since_epoch().count())) {}
+      rng_(options_.seed != 0 ? options_.seed
+                              : static_cast<uint64_t>(
+                                    Clock::now().time_since_epoch().count())) {}
 
 Status Client::Impl::Init() {
   if (options_.endpoints.empty()) {
@@ -186,10 +185,10 @@ void Client::Impl::Attempt(std::shared_ptr<Call> call) {
   if (call->finished) return;
   const auto now = Clock::now();
   if (now >= call->deadline) {
-    Finish(call, Status::Unavailable(
-                     "deadline exceeded after " +
-                     std::to_string(call->attempts) +
-                     " attempts; last error: " + call->last_error.ToString()));
+    Finish(call,
+           Status::Unavailable(
+               "deadline exceeded after " + std::to_string(call->attempts) +
+               " attempts; last error: " + call->last_error.ToString()));
     return;
   }
   if (call->request.has_command() && call->request.command().sequence() != 0) {
@@ -216,9 +215,9 @@ void Client::Impl::Attempt(std::shared_ptr<Call> call) {
       std::error_code ignored;
       e.connecting_socket->close(ignored);
     }
-    call->last_error =
-        Status::Timeout("no answer from " + e.address + " within the attempt "
-                        "timeout");
+    call->last_error = Status::Timeout("no answer from " + e.address +
+                                       " within the attempt "
+                                       "timeout");
     ForgetLeaderAt(call->endpoint);
     RetryLater(call, /*immediately=*/true);
   });
@@ -242,8 +241,8 @@ void Client::Impl::SendOn(size_t endpoint, std::shared_ptr<Call> call) {
   if (!e.connection->Send(call->request.SerializeAsString())) {
     e.in_flight.erase(call->request_id);
     call->request_id = 0;
-    call->last_error = Status::Unavailable("send queue to " + e.address +
-                                           " is full");
+    call->last_error =
+        Status::Unavailable("send queue to " + e.address + " is full");
     RetryLater(call, /*immediately=*/false);
   }
 }
@@ -330,8 +329,8 @@ void Client::Impl::OnResponse(std::shared_ptr<Call> call,
       Finish(call, std::move(response));
       return;
     case kv::NOT_LEADER: {
-      call->last_error = Status::NotLeader(from + ": " +
-                                           response.error_message());
+      call->last_error =
+          Status::NotLeader(from + ": " + response.error_message());
       if (call->pinned) break;
       const size_t old_leader = leader_;
       leader_ = response.leader_address().empty()
@@ -355,9 +354,10 @@ void Client::Impl::OnResponse(std::shared_ptr<Call> call,
     case kv::SESSION_EXPIRED:
       client_id_ = 0;
       client_id_published_.store(0);
-      Finish(call, Status::Aborted(
-                       "client session expired; the write's outcome is "
-                       "unknown: " + response.error_message()));
+      Finish(call,
+             Status::Aborted("client session expired; the write's outcome is "
+                             "unknown: " +
+                             response.error_message()));
       return;
     case kv::TOO_LARGE:
       Finish(call, Status::TooLarge(response.error_message()));

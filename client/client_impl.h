@@ -6,10 +6,14 @@
 // posts to it; so no state here needs a lock.
 #pragma once
 
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
 #include <atomic>
-#include <deque>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -18,11 +22,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <asio/executor_work_guard.hpp>
-#include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
-#include <asio/steady_timer.hpp>
 
 #include "client/client.h"
 #include "client/framed_connection.h"
@@ -66,7 +65,7 @@ class Client::Impl {
     std::shared_ptr<wire::FramedConnection> connection;
     bool connecting = false;
     std::unique_ptr<asio::ip::tcp::socket> connecting_socket;
-    std::vector<std::shared_ptr<Call>> waiting;  // for the connection
+    std::vector<std::shared_ptr<Call>> waiting;           // for the connection
     std::map<uint64_t, std::shared_ptr<Call>> in_flight;  // by request id
   };
 

@@ -23,8 +23,8 @@ FrameReader::Result FrameReader::Next(std::string* payload) {
     }
     return Result::kNeedMore;
   }
-  const auto* p = reinterpret_cast<const unsigned char*>(buffer_.data()) +
-                  consumed_;
+  const auto* p =
+      reinterpret_cast<const unsigned char*>(buffer_.data()) + consumed_;
   const uint64_t length = (uint64_t{p[0]} << 24) | (uint64_t{p[1]} << 16) |
                           (uint64_t{p[2]} << 8) | uint64_t{p[3]};
   if (length > max_frame_bytes_) {

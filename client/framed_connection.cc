@@ -1,9 +1,10 @@
 // Asio implementation of a framed, bounded, full-duplex TCP connection.
 #include "client/framed_connection.h"
 
+#include <glog/logging.h>
+
 #include <asio/buffer.hpp>
 #include <asio/write.hpp>
-#include <glog/logging.h>
 
 namespace raftkv::wire {
 namespace {
@@ -95,12 +96,16 @@ bool FramedConnection::Send(std::string_view payload) {
 
 void FramedConnection::WriteMore() {
   if (queue_.empty() || !open_) return;
-  std::vector<asio::const_buffer> buffers;
-  while (!queue_.empty() && buffers.size() < 256) {
+  while (!queue_.empty() && writing_.size() < 256) {
     writing_.push_back(std::move(queue_.front()));
     queue_.pop_front();
-    buffers.push_back(asio::buffer(writing_.back()));
   }
+  // Buffers are taken only once writing_ stops growing: a reallocation
+  // moves short strings' inline storage.
+  std::vector<asio::const_buffer> buffers;
+  buffers.reserve(writing_.size());
+  for (const std::string& frame : writing_)
+    buffers.push_back(asio::buffer(frame));
   asio::async_write(
       socket_, buffers,
       [self = shared_from_this()](const std::error_code& ec, size_t n) {

@@ -13,14 +13,13 @@
 // handlers keep the object alive until they complete.
 #pragma once
 
+#include <asio/ip/tcp.hpp>
 #include <cstddef>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <asio/ip/tcp.hpp>
 
 #include "client/frame.h"
 #include "util/status.h"
@@ -32,8 +31,7 @@ struct ConnectionLimits {
   size_t max_queued_bytes = 64 << 20;
 };
 
-class FramedConnection
-    : public std::enable_shared_from_this<FramedConnection> {
+class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
  public:
   using FrameHandler = std::function<void(std::string payload)>;
   using CloseHandler = std::function<void(const Status& reason)>;
@@ -66,7 +64,7 @@ class FramedConnection
   ConnectionLimits limits_;
   FrameReader reader_;
   std::vector<char> read_buffer_;
-  std::deque<std::string> queue_;    // frames not yet handed to the kernel
+  std::deque<std::string> queue_;     // frames not yet handed to the kernel
   std::vector<std::string> writing_;  // frames of the write in progress
   size_t queued_bytes_ = 0;
   bool open_ = true;

@@ -5,11 +5,11 @@
 // invariant: those are CHECK failures that stop the process.
 #pragma once
 
+#include <glog/logging.h>
+
 #include <optional>
 #include <string>
 #include <utility>
-
-#include <glog/logging.h>
 
 namespace raftkv {
 
@@ -21,12 +21,12 @@ class Status {
     kCorruption,
     kInvalidArgument,
     kIOError,
-    kNotLeader,         // this node is not the leader; message names it
-    kCompacted,         // requested log index was compacted away
-    kUnavailable,       // no quorum or data not available yet; retry later
-    kTimeout,           // deadline passed
-    kTooLarge,          // key, value or frame over its limit
-    kProposalDropped,   // the proposal was not accepted; retry later
+    kNotLeader,        // this node is not the leader; message names it
+    kCompacted,        // requested log index was compacted away
+    kUnavailable,      // no quorum or data not available yet; retry later
+    kTimeout,          // deadline passed
+    kTooLarge,         // key, value or frame over its limit
+    kProposalDropped,  // the proposal was not accepted; retry later
     kFailedPrecondition,
     kAborted,
   };
@@ -94,19 +94,32 @@ class Status {
 
 inline const char* Status::CodeName(Code code) {
   switch (code) {
-    case Code::kOk: return "OK";
-    case Code::kNotFound: return "NotFound";
-    case Code::kCorruption: return "Corruption";
-    case Code::kInvalidArgument: return "InvalidArgument";
-    case Code::kIOError: return "IOError";
-    case Code::kNotLeader: return "NotLeader";
-    case Code::kCompacted: return "Compacted";
-    case Code::kUnavailable: return "Unavailable";
-    case Code::kTimeout: return "Timeout";
-    case Code::kTooLarge: return "TooLarge";
-    case Code::kProposalDropped: return "ProposalDropped";
-    case Code::kFailedPrecondition: return "FailedPrecondition";
-    case Code::kAborted: return "Aborted";
+    case Code::kOk:
+      return "OK";
+    case Code::kNotFound:
+      return "NotFound";
+    case Code::kCorruption:
+      return "Corruption";
+    case Code::kInvalidArgument:
+      return "InvalidArgument";
+    case Code::kIOError:
+      return "IOError";
+    case Code::kNotLeader:
+      return "NotLeader";
+    case Code::kCompacted:
+      return "Compacted";
+    case Code::kUnavailable:
+      return "Unavailable";
+    case Code::kTimeout:
+      return "Timeout";
+    case Code::kTooLarge:
+      return "TooLarge";
+    case Code::kProposalDropped:
+      return "ProposalDropped";
+    case Code::kFailedPrecondition:
+      return "FailedPrecondition";
+    case Code::kAborted:
+      return "Aborted";
   }
   return "Unknown";
 }
@@ -151,8 +164,8 @@ class StatusOr {
 }  // namespace raftkv
 
 // Returns early from the enclosing function when `expr` is not OK.
-#define RAFTKV_RETURN_IF_ERROR(expr)          \
-  do {                                        \
-    ::raftkv::Status _status = (expr);        \
-    if (!_status.ok()) return _status;        \
+#define RAFTKV_RETURN_IF_ERROR(expr)   \
+  do {                                 \
+    ::raftkv::Status _status = (expr); \
+    if (!_status.ok()) return _status; \
   } while (0)

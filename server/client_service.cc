@@ -1,0 +1,95 @@
+// Client connections: accept, parse, dispatch, answer. Never blocks and
+// never lets one bad client affect another.
+#include "server/client_service.h"
+
+#include <glog/logging.h>
+
+namespace raftkv::server {
+
+void Responder::operator()(kv::ClientResponse response) const {
+  auto conn = connection_.lock();
+  if (!conn || !conn->open()) return;
+  response.set_request_id(request_id_);
+  if (!conn->Send(response.SerializeAsString())) {
+    conn->Close(Status::Unavailable("client is not reading its responses"));
+  }
+}
+
+ClientService::ClientService(asio::io_context& io, size_t max_frame_bytes)
+    : io_(io), max_frame_bytes_(max_frame_bytes), acceptor_(io) {}
+
+ClientService::~ClientService() { Stop(); }
+
+Status ClientService::Start(const asio::ip::tcp::endpoint& listen,
+                            Handler handler) {
+  handler_ = std::move(handler);
+  std::error_code ec;
+  acceptor_.open(listen.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(listen, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status::IOError("cannot listen for clients on " +
+                           listen.address().to_string() + ":" +
+                           std::to_string(listen.port()) + ": " + ec.message());
+  }
+  Accept();
+  return Status::OK();
+}
+
+void ClientService::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  std::error_code ec;
+  acceptor_.close(ec);
+  auto connections = connections_;
+  for (auto& c : connections) c->Close(Status::Aborted("server stopping"));
+  connections_.clear();
+}
+
+void ClientService::Accept() {
+  acceptor_.async_accept([this](const std::error_code& ec,
+                                asio::ip::tcp::socket socket) {
+    if (stopped_) return;
+    if (ec) {
+      LOG(WARNING) << "client accept failed: " << ec.message();
+    } else {
+      wire::ConnectionLimits limits;
+      limits.max_frame_bytes = max_frame_bytes_;
+      auto conn =
+          std::make_shared<wire::FramedConnection>(std::move(socket), limits);
+      connections_.insert(conn);
+      std::weak_ptr<wire::FramedConnection> weak = conn;
+      conn->Start(
+          [this, weak](std::string payload) {
+            if (auto c = weak.lock()) OnFrame(c, payload);
+          },
+          [this, weak](const Status& reason) {
+            auto c = weak.lock();
+            if (!c) return;
+            if (!reason.IsUnavailable() &&
+                reason.code() != Status::Code::kAborted) {
+              LOG(WARNING) << "client " << c->remote()
+                           << " disconnected: " << reason.ToString();
+            }
+            connections_.erase(c);
+          });
+    }
+    Accept();
+  });
+}
+
+void ClientService::OnFrame(const std::shared_ptr<wire::FramedConnection>& conn,
+                            const std::string& payload) {
+  kv::ClientRequest request;
+  if (!request.ParseFromString(payload)) {
+    LOG(WARNING) << "malformed request frame from client " << conn->remote()
+                 << " (" << payload.size() << " bytes); closing connection";
+    conn->Close(Status::Corruption("malformed request"));
+    return;
+  }
+  const uint64_t id = request.request_id();
+  handler_(std::move(request), Responder(conn, id));
+}
+
+}  // namespace raftkv::server

@@ -1,0 +1,64 @@
+// ClientService: accepts client connections and turns their frames into
+// ClientRequests for the node, and the node's answers back into frames.
+//
+// A frame that does not parse, or that exceeds the frame limit, closes that
+// connection (logged); nothing else is affected. Many requests may be in
+// flight per connection; responses carry the request id, in any order.
+//
+// Thread-safety: everything runs on the io_context's thread.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "client/framed_connection.h"
+#include "client/kv.pb.h"
+#include "util/status.h"
+
+namespace raftkv::server {
+
+// Sends the response to one request (no-op if the client has gone).
+// Copyable; may be called once, at any later time, on the io thread.
+class Responder {
+ public:
+  Responder(std::weak_ptr<wire::FramedConnection> connection,
+            uint64_t request_id)
+      : connection_(std::move(connection)), request_id_(request_id) {}
+  void operator()(kv::ClientResponse response) const;
+  uint64_t request_id() const { return request_id_; }
+
+ private:
+  std::weak_ptr<wire::FramedConnection> connection_;
+  uint64_t request_id_;
+};
+
+class ClientService {
+ public:
+  using Handler =
+      std::function<void(kv::ClientRequest request, Responder respond)>;
+
+  ClientService(asio::io_context& io, size_t max_frame_bytes);
+  ~ClientService();
+
+  Status Start(const asio::ip::tcp::endpoint& listen, Handler handler);
+  void Stop();
+  size_t connection_count() const { return connections_.size(); }
+
+ private:
+  void Accept();
+  void OnFrame(const std::shared_ptr<wire::FramedConnection>& conn,
+               const std::string& payload);
+
+  asio::io_context& io_;
+  size_t max_frame_bytes_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::set<std::shared_ptr<wire::FramedConnection>> connections_;
+  Handler handler_;
+  bool stopped_ = false;
+};
+
+}  // namespace raftkv::server

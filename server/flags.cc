@@ -1,0 +1,78 @@
+// raftkvd's flags. Names avoid those glog and librocksdb already define
+// (see the toolchain notes): a clash aborts the program at start-up.
+#include "server/flags.h"
+
+#include <gflags/gflags.h>
+
+DEFINE_uint64(id, 0, "This node's id (a key of --cluster).");
+DEFINE_string(cluster, "",
+              "Peer (Raft) addresses of every node: "
+              "ID=HOST:PORT,... e.g. 1=127.0.0.1:7001,2=127.0.0.1:7002,"
+              "3=127.0.0.1:7003");
+DEFINE_string(cluster_clients, "",
+              "Client addresses of every node, ID=HOST:PORT,...; lets a "
+              "follower redirect clients to the leader's address.");
+DEFINE_string(listen_client, "", "HOST:PORT to serve clients on.");
+DEFINE_string(data_dir, "", "Directory for this node's RocksDB data.");
+DEFINE_uint32(tick_ms, 10, "Raft logical clock period, ms.");
+DEFINE_uint32(election_ticks, 15,
+              "Election timeout in ticks; followers campaign after a random "
+              "[N, 2N) ticks without hearing from a leader.");
+DEFINE_uint32(heartbeat_ticks, 1, "Leader heartbeat period in ticks.");
+DEFINE_bool(fast_failover, true,
+            "Campaign as soon as the TCP connection to the leader breaks "
+            "(PreVote protects a leader that is alive).");
+DEFINE_uint64(max_key_bytes, 4096, "Largest accepted key.");
+DEFINE_uint64(max_value_bytes, 1 << 20, "Largest accepted value.");
+DEFINE_uint64(request_timeout_ms, 5000,
+              "Longest a request may wait for commit or a read index.");
+DEFINE_uint64(snapshot_entries, 100000,
+              "Snapshot the state machine and compact the log every N "
+              "applied entries.");
+DEFINE_bool(unsafe_serve_stale_reads, false,
+            "TEST ONLY: answer reads from the local state machine on any "
+            "node (not linearizable). Used to prove the Jepsen checker "
+            "catches stale reads.");
+
+namespace raftkv::server {
+
+StatusOr<ServerConfig> ConfigFromFlags() {
+  ServerConfig config;
+  config.id = FLAGS_id;
+  if (FLAGS_cluster.empty()) {
+    return Status::InvalidArgument("--cluster must list every node");
+  }
+  auto peers = ParseMemberList(FLAGS_cluster);
+  if (!peers.ok()) {
+    return Status::InvalidArgument("--cluster: " + peers.status().message());
+  }
+  config.peer_addresses = *peers;
+  if (!FLAGS_cluster_clients.empty()) {
+    auto clients = ParseMemberList(FLAGS_cluster_clients);
+    if (!clients.ok()) {
+      return Status::InvalidArgument("--cluster_clients: " +
+                                     clients.status().message());
+    }
+    config.client_addresses = *clients;
+  }
+  config.listen_client = FLAGS_listen_client;
+  if (config.client_addresses.count(config.id) == 0 &&
+      !config.listen_client.empty()) {
+    config.client_addresses[config.id] = config.listen_client;
+  }
+  config.data_dir = FLAGS_data_dir;
+  config.tick = std::chrono::milliseconds(FLAGS_tick_ms);
+  config.election_ticks = static_cast<int>(FLAGS_election_ticks);
+  config.heartbeat_ticks = static_cast<int>(FLAGS_heartbeat_ticks);
+  config.fast_failover = FLAGS_fast_failover;
+  config.max_key_bytes = FLAGS_max_key_bytes;
+  config.max_value_bytes = FLAGS_max_value_bytes;
+  config.default_request_timeout =
+      std::chrono::milliseconds(FLAGS_request_timeout_ms);
+  config.snapshot_every_entries = FLAGS_snapshot_entries;
+  config.unsafe_serve_stale_reads = FLAGS_unsafe_serve_stale_reads;
+  RAFTKV_RETURN_IF_ERROR(config.Validate());
+  return config;
+}
+
+}  // namespace raftkv::server

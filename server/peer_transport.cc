@@ -1,0 +1,209 @@
+// TCP transport between Raft peers: dialing with back-off, bounded queues,
+// half-dead connection detection. Never blocks the event loop.
+#include "server/peer_transport.h"
+
+#include <glog/logging.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+namespace raftkv::server {
+
+PeerTransport::PeerTransport(asio::io_context& io, uint64_t self,
+                             std::map<uint64_t, asio::ip::tcp::endpoint> peers,
+                             PeerTransportOptions options)
+    : io_(io), self_(self), options_(options), acceptor_(io) {
+  for (auto& [id, address] : peers) {
+    if (id == self_) continue;
+    Outbound out;
+    out.address = address;
+    out.backoff = options_.reconnect_initial;
+    out.retry_timer = std::make_unique<asio::steady_timer>(io_);
+    outbound_.emplace(id, std::move(out));
+  }
+  auto it = peers.find(self_);
+  CHECK(it != peers.end()) << "own id " << self_ << " missing from peers";
+  listen_address_ = it->second;
+}
+
+PeerTransport::~PeerTransport() { Stop(); }
+
+Status PeerTransport::Start(MessageHandler on_message, PeerHandler on_peer_down,
+                            PeerHandler on_unreachable) {
+  on_message_ = std::move(on_message);
+  on_peer_down_ = std::move(on_peer_down);
+  on_unreachable_ = std::move(on_unreachable);
+  std::error_code ec;
+  acceptor_.open(listen_address_.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(listen_address_, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status::IOError(
+        "cannot listen for peers on " + listen_address_.address().to_string() +
+        ":" + std::to_string(listen_address_.port()) + ": " + ec.message());
+  }
+  Accept();
+  for (auto& [peer, out] : outbound_) Dial(peer);
+  return Status::OK();
+}
+
+void PeerTransport::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  std::error_code ec;
+  acceptor_.close(ec);
+  for (auto& [peer, out] : outbound_) {
+    out.retry_timer->cancel();
+    if (out.dialing) out.dialing->close(ec);
+    if (out.connection) out.connection->Close(Status::Aborted("stopping"));
+  }
+  auto inbound = inbound_;
+  for (auto& conn : inbound) conn->Close(Status::Aborted("stopping"));
+  inbound_.clear();
+}
+
+void PeerTransport::ConfigureSocket(asio::ip::tcp::socket& socket) {
+  std::error_code ec;
+  socket.set_option(asio::socket_base::keep_alive(true), ec);
+  const unsigned int timeout_ms =
+      static_cast<unsigned int>(options_.user_timeout.count());
+  ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_USER_TIMEOUT,
+               &timeout_ms, sizeof(timeout_ms));
+}
+
+void PeerTransport::Accept() {
+  acceptor_.async_accept([this](const std::error_code& ec,
+                                asio::ip::tcp::socket socket) {
+    if (stopped_) return;
+    if (!ec) {
+      ConfigureSocket(socket);
+      wire::ConnectionLimits limits{options_.max_frame_bytes,
+                                    options_.max_queued_bytes};
+      auto conn =
+          std::make_shared<wire::FramedConnection>(std::move(socket), limits);
+      inbound_.insert(conn);
+      // The sender's id is learned from its first message.
+      auto sender = std::make_shared<uint64_t>(raft::kNone);
+      std::weak_ptr<wire::FramedConnection> weak = conn;
+      conn->Start(
+          [this, weak, sender](std::string payload) {
+            if (auto c = weak.lock()) OnInboundFrame(c, sender.get(), payload);
+          },
+          [this, weak, sender](const Status& reason) {
+            if (auto c = weak.lock()) inbound_.erase(c);
+            if (*sender != raft::kNone && !stopped_) {
+              PeerDown(*sender, "inbound connection: " + reason.ToString());
+            }
+          });
+    } else {
+      LOG(WARNING) << "peer accept failed: " << ec.message();
+    }
+    Accept();
+  });
+}
+
+void PeerTransport::OnInboundFrame(
+    const std::shared_ptr<wire::FramedConnection>& conn, uint64_t* sender,
+    const std::string& payload) {
+  raft::Message message;
+  if (!message.ParseFromString(payload)) {
+    LOG(WARNING) << "malformed peer frame from " << conn->remote()
+                 << "; closing the connection";
+    conn->Close(Status::Corruption("malformed peer frame"));
+    return;
+  }
+  if (*sender == raft::kNone) {
+    *sender = message.from();
+    // The peer is (back) up: redial at once rather than after back-off.
+    auto it = outbound_.find(*sender);
+    if (it != outbound_.end() && !it->second.connection &&
+        !it->second.dialing) {
+      it->second.retry_timer->cancel();
+      it->second.backoff = options_.reconnect_initial;
+      Dial(*sender);
+    }
+  } else if (message.from() != *sender) {
+    LOG(WARNING) << "peer connection from " << conn->remote()
+                 << " changed sender id; closing";
+    conn->Close(Status::Corruption("sender id changed"));
+    return;
+  }
+  on_message_(std::move(message));
+}
+
+void PeerTransport::Dial(uint64_t peer) {
+  if (stopped_) return;
+  Outbound& out = outbound_.at(peer);
+  if (out.connection || out.dialing) return;
+  out.dialing = std::make_unique<asio::ip::tcp::socket>(io_);
+  out.dialing->async_connect(
+      out.address,
+      [this, peer](const std::error_code& ec) { OnDialed(peer, ec); });
+}
+
+void PeerTransport::OnDialed(uint64_t peer, const std::error_code& ec) {
+  if (stopped_) return;
+  Outbound& out = outbound_.at(peer);
+  std::unique_ptr<asio::ip::tcp::socket> socket = std::move(out.dialing);
+  if (ec) {
+    ScheduleDial(peer);
+    return;
+  }
+  ConfigureSocket(*socket);
+  wire::ConnectionLimits limits{options_.max_frame_bytes,
+                                options_.max_queued_bytes};
+  out.connection =
+      std::make_shared<wire::FramedConnection>(std::move(*socket), limits);
+  out.backoff = options_.reconnect_initial;
+  if (out.down_reported) {
+    LOG(INFO) << "connected to peer " << peer << " at "
+              << out.connection->remote();
+  }
+  out.down_reported = false;
+  out.connection->Start(
+      [this, peer](std::string) {
+        // Peers never send on our outbound connections.
+      },
+      [this, peer](const Status& reason) {
+        Outbound& o = outbound_.at(peer);
+        o.connection.reset();
+        if (stopped_) return;
+        PeerDown(peer, "outbound connection: " + reason.ToString());
+        ScheduleDial(peer);
+      });
+}
+
+void PeerTransport::ScheduleDial(uint64_t peer) {
+  Outbound& out = outbound_.at(peer);
+  const auto delay = out.backoff;
+  out.backoff = std::min(out.backoff * 2, options_.reconnect_max);
+  out.retry_timer->expires_after(delay);
+  out.retry_timer->async_wait([this, peer](const std::error_code& ec) {
+    if (!ec) Dial(peer);
+  });
+}
+
+void PeerTransport::PeerDown(uint64_t peer, const std::string& why) {
+  Outbound& out = outbound_.at(peer);
+  if (!out.down_reported) {
+    LOG(INFO) << "lost connection to peer " << peer << " (" << why << ")";
+  }
+  out.down_reported = true;
+  if (on_peer_down_) on_peer_down_(peer);
+}
+
+void PeerTransport::Send(const raft::Message& message) {
+  auto it = outbound_.find(message.to());
+  if (it == outbound_.end()) return;
+  Outbound& out = it->second;
+  if (!out.connection || !out.connection->Send(message.SerializeAsString())) {
+    if (on_unreachable_) on_unreachable_(message.to());
+  }
+}
+
+bool PeerTransport::connected(uint64_t peer) const {
+  auto it = outbound_.find(peer);
+  return it != outbound_.end() && it->second.connection != nullptr;
+}
+
+}  // namespace raftkv::server

@@ -1,0 +1,99 @@
+// PeerTransport: carries raft::Messages between the nodes of a cluster over
+// TCP, one outbound connection per peer (we dial every peer; peers dial us)
+// with length-prefixed protobuf frames.
+//
+// - Outbound connections reconnect with capped exponential back-off; while a
+//   peer is down its messages are dropped (Raft retransmits) and reported
+//   unreachable, so nothing queues without bound.
+// - Each send queue is bounded in bytes; a slow peer never blocks another.
+// - TCP_USER_TIMEOUT and keepalive abort half-dead connections (e.g. during
+//   a partition), which then reconnect.
+// - When a peer's connection breaks, `on_peer_down` fires: a follower that
+//   loses its leader this way can stop waiting for the election timeout.
+//
+// Thread-safety: everything runs on the io_context's thread.
+// Never interprets messages beyond their sender id.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "client/framed_connection.h"
+#include "raft/config.h"
+#include "raft/raft.pb.h"
+#include "util/status.h"
+
+namespace raftkv::server {
+
+struct PeerTransportOptions {
+  size_t max_frame_bytes = 256 << 20;
+  size_t max_queued_bytes = 64 << 20;
+  std::chrono::milliseconds reconnect_initial{20};
+  std::chrono::milliseconds reconnect_max{500};
+  // Unacknowledged data for this long aborts a connection (TCP_USER_TIMEOUT).
+  std::chrono::milliseconds user_timeout{3000};
+};
+
+class PeerTransport {
+ public:
+  using MessageHandler = std::function<void(raft::Message message)>;
+  using PeerHandler = std::function<void(uint64_t peer)>;
+
+  // `peers` maps every node id (including self) to its peer address.
+  PeerTransport(asio::io_context& io, uint64_t self,
+                std::map<uint64_t, asio::ip::tcp::endpoint> peers,
+                PeerTransportOptions options);
+  ~PeerTransport();
+
+  // Binds the listening socket (fails with a clear error if the port is in
+  // use) and starts dialing peers.
+  Status Start(MessageHandler on_message, PeerHandler on_peer_down,
+               PeerHandler on_unreachable);
+  // Queues `message` for message.to(). Dropped (and the peer reported
+  // unreachable) if not connected or its queue is full.
+  void Send(const raft::Message& message);
+  void Stop();
+
+  bool connected(uint64_t peer) const;
+
+ private:
+  struct Outbound {
+    asio::ip::tcp::endpoint address;
+    std::shared_ptr<wire::FramedConnection> connection;
+    std::unique_ptr<asio::ip::tcp::socket> dialing;
+    std::unique_ptr<asio::steady_timer> retry_timer;
+    std::chrono::milliseconds backoff{0};
+    bool down_reported = true;
+  };
+
+  void Accept();
+  void Dial(uint64_t peer);
+  void ScheduleDial(uint64_t peer);
+  void OnDialed(uint64_t peer, const std::error_code& ec);
+  void OnInboundFrame(const std::shared_ptr<wire::FramedConnection>& conn,
+                      uint64_t* sender, const std::string& payload);
+  void PeerDown(uint64_t peer, const std::string& why);
+  void ConfigureSocket(asio::ip::tcp::socket& socket);
+
+  asio::io_context& io_;
+  const uint64_t self_;
+  PeerTransportOptions options_;
+  asio::ip::tcp::endpoint listen_address_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::map<uint64_t, Outbound> outbound_;
+  std::set<std::shared_ptr<wire::FramedConnection>> inbound_;
+  MessageHandler on_message_;
+  PeerHandler on_peer_down_;
+  PeerHandler on_unreachable_;
+  bool stopped_ = false;
+};
+
+}  // namespace raftkv::server

@@ -1,0 +1,60 @@
+// Validation and parsing for ServerConfig. Reads no flags.
+#include "server/server_config.h"
+
+#include <sstream>
+
+namespace raftkv::server {
+
+StatusOr<std::map<uint64_t, std::string>> ParseMemberList(
+    const std::string& text) {
+  std::map<uint64_t, std::string> members;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (item.empty()) continue;
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos) {
+      return Status::InvalidArgument("'" + item + "' is not ID=HOST:PORT");
+    }
+    char* end = nullptr;
+    const uint64_t id = std::strtoull(item.c_str(), &end, 10);
+    if (end != item.c_str() + eq || id == 0) {
+      return Status::InvalidArgument("'" + item + "': bad node id");
+    }
+    if (!members.emplace(id, item.substr(eq + 1)).second) {
+      return Status::InvalidArgument("node " + std::to_string(id) +
+                                     " listed twice");
+    }
+  }
+  if (members.empty()) return Status::InvalidArgument("empty member list");
+  return members;
+}
+
+Status ServerConfig::Validate() const {
+  if (id == 0) return Status::InvalidArgument("--id must be set (non-zero)");
+  if (peer_addresses.count(id) == 0) {
+    return Status::InvalidArgument("--id " + std::to_string(id) +
+                                   " is not in --cluster");
+  }
+  if (listen_client.empty()) {
+    return Status::InvalidArgument("--listen_client must be set");
+  }
+  if (data_dir.empty())
+    return Status::InvalidArgument("--data_dir must be set");
+  if (tick.count() <= 0)
+    return Status::InvalidArgument("--tick_ms must be > 0");
+  if (heartbeat_ticks <= 0 || election_ticks <= heartbeat_ticks) {
+    return Status::InvalidArgument(
+        "need 0 < --heartbeat_ticks < --election_ticks");
+  }
+  for (const auto& [node, address] : client_addresses) {
+    if (peer_addresses.count(node) == 0) {
+      return Status::InvalidArgument("--cluster_clients names node " +
+                                     std::to_string(node) +
+                                     " that is not in --cluster");
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace raftkv::server

@@ -1,0 +1,52 @@
+// ServerConfig: everything that parameterises one raftkvd process. Built
+// from flags in flags.cc (the only file that reads flags) or directly by
+// tests.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "util/status.h"
+
+namespace raftkv::server {
+
+struct ServerConfig {
+  uint64_t id = 0;
+  std::map<uint64_t, std::string> peer_addresses;    // id -> host:port
+  std::map<uint64_t, std::string> client_addresses;  // id -> host:port
+  std::string listen_client;  // host:port of this node's client service
+  std::string data_dir;
+
+  // Raft timing: a follower campaigns after [election_ticks,
+  // 2 * election_ticks) ticks without a leader; the leader heartbeats every
+  // heartbeat_ticks.
+  std::chrono::milliseconds tick{10};
+  int election_ticks = 15;
+  int heartbeat_ticks = 1;
+  // Campaign as soon as the connection to the leader breaks (PreVote keeps
+  // this from disrupting a leader that is in fact alive).
+  bool fast_failover = true;
+
+  size_t max_key_bytes = 4096;
+  size_t max_value_bytes = 1 << 20;
+  size_t max_pending_requests = 100000;
+  std::chrono::milliseconds default_request_timeout{5000};
+  // fsyncs slower than this are logged as warnings.
+  std::chrono::milliseconds slow_fsync_warning{100};
+
+  uint64_t snapshot_every_entries = 100000;
+
+  // Test-only: answer linearizable reads from the local state machine on
+  // any node. Exists to prove the Jepsen harness catches stale reads.
+  bool unsafe_serve_stale_reads = false;
+
+  Status Validate() const;
+};
+
+// Parses "1=127.0.0.1:7001,2=127.0.0.1:7002".
+StatusOr<std::map<uint64_t, std::string>> ParseMemberList(
+    const std::string& text);
+
+}  // namespace raftkv::server

@@ -1,0 +1,200 @@
+// Integration tests with real raftkvd processes: the cluster survives the
+// loss of any single node, a client never sees an error while it does, and
+// no acknowledged write is lost. Timeouts here are generous on purpose
+// (CI machines are noisy); the failover time itself is measured by
+// raftkv-bench --mode=failover and reported in docs/failover.md.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "tools/local_cluster.h"
+
+namespace raftkv {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+// Writes key-N = value-N in a loop and remembers what was acknowledged.
+class Writer {
+ public:
+  Writer(Client* client, std::string prefix)
+      : client_(client), prefix_(std::move(prefix)) {}
+  void Start() {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  void StopAndJoin() {
+    stop_ = true;
+    thread_.join();
+  }
+  std::map<std::string, std::string> acked() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return acked_;
+  }
+  std::vector<Status> errors() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return errors_;
+  }
+  // Acked writes whose acknowledgement arrived after `t`.
+  int AckedAfter(Clock::time_point t) {
+    std::lock_guard<std::mutex> lock(mu_);
+    int n = 0;
+    for (auto at : ack_times_) n += at > t;
+    return n;
+  }
+  Clock::time_point FirstAckAfter(Clock::time_point t) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto at : ack_times_) {
+      if (at > t) return at;
+    }
+    return Clock::time_point::max();
+  }
+
+ private:
+  void Loop() {
+    for (int i = 0; !stop_ && i < 1000000; ++i) {
+      const std::string key = prefix_ + std::to_string(i);
+      const std::string value = "value-" + std::to_string(i);
+      auto r = client_->Put(key, value);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (r.ok()) {
+        acked_[key] = value;
+        ack_times_.push_back(Clock::now());
+      } else {
+        errors_.push_back(r.status());
+      }
+    }
+  }
+
+  Client* client_;
+  std::string prefix_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::mutex mu_;
+  std::map<std::string, std::string> acked_;
+  std::vector<Clock::time_point> ack_times_;
+  std::vector<Status> errors_;
+};
+
+void ExpectAllReadable(Client& client,
+                       const std::map<std::string, std::string>& acked) {
+  for (const auto& [key, value] : acked) {
+    auto r = client.Get(key);
+    ASSERT_TRUE(r.ok()) << key << ": " << r.status().ToString();
+    EXPECT_EQ(r->value, value) << key;
+  }
+}
+
+TEST(FailoverTest, LeaderKillIsInvisibleToAWriter) {
+  LocalCluster cluster(3);
+  const int leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, 0);
+  auto client = cluster.NewClient(std::chrono::seconds(10));
+  Writer writer(client.get(), "k");
+  writer.Start();
+  std::this_thread::sleep_for(milliseconds(500));
+  const auto kill_time = Clock::now();
+  cluster.Kill(leader);
+  std::this_thread::sleep_for(milliseconds(1500));
+  writer.StopAndJoin();
+
+  EXPECT_TRUE(writer.errors().empty())
+      << "first error: " << writer.errors().front().ToString();
+  EXPECT_GT(writer.AckedAfter(kill_time), 0) << "no write after the kill";
+  const auto resumed = writer.FirstAckAfter(kill_time) - kill_time;
+  // Generous bound for noisy machines; typical figures are in
+  // docs/failover.md.
+  EXPECT_LT(resumed, std::chrono::seconds(3));
+  ExpectAllReadable(*client, writer.acked());
+
+  // The killed node catches up after a restart.
+  cluster.Start(leader);
+  auto last = writer.acked().rbegin();
+  ClientOptions options = cluster.client_options();
+  options.endpoints = {cluster.client_address(leader)};
+  auto direct = Client::Create(options);
+  ASSERT_TRUE(direct.ok());
+  bool caught_up = false;
+  for (int i = 0; i < 200 && !caught_up; ++i) {
+    auto r = (*direct)->Get(last->first, ReadOptions{true});
+    caught_up = r.ok() && r->value == last->second;
+    if (!caught_up) std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_TRUE(caught_up) << "restarted node did not catch up";
+}
+
+TEST(FailoverTest, FollowerKillIsInvisibleToAWriter) {
+  LocalCluster cluster(3);
+  const int leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, 0);
+  const int follower = leader % 3 + 1;
+  auto client = cluster.NewClient();
+  Writer writer(client.get(), "f");
+  writer.Start();
+  std::this_thread::sleep_for(milliseconds(300));
+  const auto kill_time = Clock::now();
+  cluster.Kill(follower);
+  std::this_thread::sleep_for(milliseconds(700));
+  writer.StopAndJoin();
+  EXPECT_TRUE(writer.errors().empty());
+  EXPECT_GT(writer.AckedAfter(kill_time), 0);
+  ExpectAllReadable(*client, writer.acked());
+}
+
+TEST(FailoverTest, FullClusterRestartKeepsData) {
+  LocalCluster cluster(3);
+  ASSERT_NE(cluster.WaitForLeader(), 0);
+  std::map<std::string, std::string> written;
+  {
+    auto client = cluster.NewClient();
+    for (int i = 0; i < 50; ++i) {
+      const std::string key = "r" + std::to_string(i);
+      ASSERT_TRUE(client->Put(key, "v" + std::to_string(i)).ok());
+      written[key] = "v" + std::to_string(i);
+    }
+    ASSERT_EQ(*client->Delete("r7"), 1);
+    written.erase("r7");
+  }
+  for (int id = 1; id <= 3; ++id) cluster.Kill(id);
+  for (int id = 1; id <= 3; ++id) cluster.Start(id);
+  ASSERT_NE(cluster.WaitForLeader(), 0);
+  auto client = cluster.NewClient();
+  ExpectAllReadable(*client, written);
+  EXPECT_TRUE(client->Get("r7").status().IsNotFound());
+  auto range = client->GetPrefix("r");
+  ASSERT_TRUE(range.ok());
+  EXPECT_EQ(range->kvs.size(), written.size());
+}
+
+TEST(FailoverTest, MajorityLossFailsWritesAfterTheDeadline) {
+  LocalCluster cluster(3);
+  const int leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, 0);
+  auto client = cluster.NewClient(milliseconds(1500));
+  ASSERT_TRUE(client->Put("before", "1").ok());
+  // One node down: still available.
+  cluster.Kill(leader % 3 + 1);
+  EXPECT_TRUE(client->Put("one-down", "1").ok());
+  // Two down: unavailable, and the call returns at its deadline.
+  cluster.Kill(leader);
+  const auto start = Clock::now();
+  auto r = client->Put("two-down", "1");
+  const auto took = Clock::now() - start;
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsUnavailable()) << r.status().ToString();
+  EXPECT_LT(took, std::chrono::seconds(5));
+  auto read = client->Get("before");
+  EXPECT_TRUE(read.status().IsUnavailable()) << read.status().ToString();
+  // Quorum back: everything acknowledged is there.
+  cluster.Start(leader);
+  client->set_deadline(std::chrono::seconds(10));
+  auto before = client->Get("before");
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  EXPECT_TRUE(client->Get("one-down").ok());
+}
+
+}  // namespace
+}  // namespace raftkv

@@ -1,0 +1,201 @@
+// Starts, signals and reaps raftkvd child processes for integration tests.
+#include "tools/local_cluster.h"
+
+#include <fcntl.h>
+#include <glog/logging.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+extern char** environ;
+
+namespace raftkv {
+
+namespace {
+
+// build/bin/raftkvd, next to the running test or tool.
+std::string RaftkvdPath() {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  CHECK(!ec) << "cannot locate the running program: " << ec.message();
+  auto path = self.parent_path() / "raftkvd";
+  if (!std::filesystem::exists(path)) {
+    // Test binaries live in build/tests/...: find build/bin.
+    for (auto dir = self.parent_path();
+         dir.has_parent_path() && dir != dir.parent_path();
+         dir = dir.parent_path()) {
+      if (std::filesystem::exists(dir / "bin" / "raftkvd")) {
+        return (dir / "bin" / "raftkvd").string();
+      }
+    }
+  }
+  return path.string();
+}
+
+}  // namespace
+
+uint16_t FreeLoopbackPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  CHECK_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  CHECK_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  socklen_t len = sizeof(addr);
+  CHECK_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+LocalCluster::LocalCluster(int nodes, std::vector<std::string> extra_flags)
+    : extra_flags_(std::move(extra_flags)) {
+  char tmpl[] = "/tmp/raftkv-it-XXXXXX";
+  CHECK(::mkdtemp(tmpl) != nullptr);
+  root_ = tmpl;
+  nodes_.resize(nodes);
+  for (int i = 0; i < nodes; ++i) {
+    nodes_[i].peer_port = FreeLoopbackPort();
+    nodes_[i].client_port = FreeLoopbackPort();
+    nodes_[i].data = root_ + "/" + std::to_string(i + 1);
+    nodes_[i].log = root_ + "/" + std::to_string(i + 1) + ".log";
+  }
+  for (int id = 1; id <= nodes; ++id) Start(id);
+}
+
+LocalCluster::~LocalCluster() {
+  for (int id = 1; id <= size(); ++id) {
+    if (running(id)) Kill(id);
+  }
+  if (std::getenv("RAFTKV_KEEP_TEST_DATA") == nullptr) {
+    std::error_code ec;
+    std::filesystem::remove_all(root_, ec);
+  } else {
+    LOG(WARNING) << "test cluster data kept in " << root_;
+  }
+}
+
+std::string LocalCluster::client_address(int id) const {
+  return "127.0.0.1:" + std::to_string(nodes_[id - 1].client_port);
+}
+
+std::string LocalCluster::peer_address(int id) const {
+  return "127.0.0.1:" + std::to_string(nodes_[id - 1].peer_port);
+}
+
+std::vector<std::string> LocalCluster::endpoints() const {
+  std::vector<std::string> out;
+  for (int id = 1; id <= size(); ++id) out.push_back(client_address(id));
+  return out;
+}
+
+void LocalCluster::Start(int id) {
+  NodeProcess& n = nodes_[id - 1];
+  CHECK_EQ(n.pid, 0) << "node " << id << " is already running";
+  std::string cluster, clients;
+  for (int i = 1; i <= size(); ++i) {
+    const std::string sep = i > 1 ? "," : "";
+    cluster += sep + std::to_string(i) +
+               "=127.0.0.1:" + std::to_string(nodes_[i - 1].peer_port);
+    clients += sep + std::to_string(i) + "=" + client_address(i);
+  }
+  std::vector<std::string> args = {
+      RaftkvdPath(),
+      "--id=" + std::to_string(id),
+      "--cluster=" + cluster,
+      "--cluster_clients=" + clients,
+      "--listen_client=" + client_address(id),
+      "--data_dir=" + n.data,
+  };
+  args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, n.log.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  pid_t pid = 0;
+  const int rc =
+      posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  CHECK_EQ(rc, 0) << "cannot start " << argv[0] << ": " << std::strerror(rc);
+  n.pid = pid;
+}
+
+void LocalCluster::Reap(int id) {
+  NodeProcess& n = nodes_[id - 1];
+  int status = 0;
+  ::waitpid(n.pid, &status, 0);
+  n.pid = 0;
+}
+
+void LocalCluster::Kill(int id) {
+  NodeProcess& n = nodes_[id - 1];
+  if (n.pid <= 0) return;
+  ::kill(n.pid, SIGCONT);  // in case it was paused
+  ::kill(n.pid, SIGKILL);
+  Reap(id);
+}
+
+void LocalCluster::Stop(int id) {
+  NodeProcess& n = nodes_[id - 1];
+  if (n.pid <= 0) return;
+  ::kill(n.pid, SIGCONT);
+  ::kill(n.pid, SIGTERM);
+  Reap(id);
+}
+
+void LocalCluster::Pause(int id) { ::kill(nodes_[id - 1].pid, SIGSTOP); }
+void LocalCluster::Resume(int id) { ::kill(nodes_[id - 1].pid, SIGCONT); }
+
+ClientOptions LocalCluster::client_options() const {
+  ClientOptions options;
+  options.endpoints = endpoints();
+  options.deadline = std::chrono::seconds(10);
+  return options;
+}
+
+std::unique_ptr<Client> LocalCluster::NewClient(
+    std::chrono::milliseconds deadline) const {
+  ClientOptions options = client_options();
+  options.deadline = deadline;
+  auto client = Client::Create(options);
+  CHECK(client.ok()) << client.status().ToString();
+  return std::move(client).value();
+}
+
+int LocalCluster::WaitForLeader(std::chrono::milliseconds timeout) const {
+  auto client = NewClient(std::chrono::milliseconds(500));
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    uint64_t leader = 0;
+    bool agreed = true;
+    const std::vector<NodeInfo> infos = client->ClusterStatus();
+    for (int id = 1; id <= size(); ++id) {
+      if (!running(id)) continue;
+      const NodeInfo& info = infos[id - 1];
+      if (!info.error.ok() || info.leader_id == 0 ||
+          (leader != 0 && info.leader_id != leader)) {
+        agreed = false;
+        break;
+      }
+      leader = info.leader_id;
+    }
+    if (agreed && leader != 0) return static_cast<int>(leader);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return 0;
+}
+
+}  // namespace raftkv

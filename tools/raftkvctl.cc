@@ -1,0 +1,254 @@
+// raftkvctl: the command-line client of a raftkv cluster.
+//
+//   raftkvctl --endpoints=127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003 CMD
+//     put KEY VALUE        write (prints the revision)
+//     get KEY              prints the value alone
+//     del KEY              delete (prints how many keys were deleted)
+//     cas KEY EXPECTED NEW set KEY to NEW if its value is EXPECTED
+//     range PREFIX         KEY<TAB>VALUE lines for keys with PREFIX
+//     status               one row per node
+//     leader               the leader's id and client address
+//     transfer-leader ID   hand leadership to node ID
+//
+// Exit codes scripts can rely on: 0 success; 1 key not found or cas
+// comparison failed; 2 usage error; 3 cluster unavailable (deadline passed,
+// no quorum) — a write's outcome is then unknown; 4 request refused (too
+// large, invalid).
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "client/client.h"
+#include "util/flags_help.h"
+
+DEFINE_string(endpoints, "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003",
+              "Comma-separated client addresses of the cluster's nodes.");
+DEFINE_uint64(deadline_ms, 5000, "Give up after this many milliseconds.");
+DEFINE_bool(json, false, "Print results as JSON.");
+DEFINE_bool(serializable, false,
+            "get/range: read any node's local state (may be stale).");
+
+namespace {
+
+enum Exit {
+  kOk = 0,
+  kNotFound = 1,
+  kUsage = 2,
+  kUnavailable = 3,
+  kRefused = 4
+};
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+int Fail(const raftkv::Status& s) {
+  std::cerr << "raftkvctl: " << s.ToString() << "\n";
+  switch (s.code()) {
+    case raftkv::Status::Code::kNotFound:
+      return kNotFound;
+    case raftkv::Status::Code::kTooLarge:
+    case raftkv::Status::Code::kInvalidArgument:
+      return kRefused;
+    default:
+      return kUnavailable;
+  }
+}
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(sep, start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+int Usage() {
+  std::cerr << "usage: raftkvctl [--endpoints=H:P,...] [--json] "
+               "put KEY VALUE | get KEY | del KEY | cas KEY EXPECTED NEW | "
+               "range PREFIX | status | leader | transfer-leader ID\n";
+  return kUsage;
+}
+
+int RunStatus(raftkv::Client& client) {
+  auto nodes = client.ClusterStatus();
+  if (FLAGS_json)
+    std::cout << "[";
+  else
+    std::printf("%-4s %-22s %-14s %-6s %-10s %-10s %s\n", "ID", "ADDRESS",
+                "ROLE", "TERM", "COMMIT", "APPLIED", "LEADER");
+  bool any = false;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const auto& n = nodes[i];
+    any = any || n.error.ok();
+    if (FLAGS_json) {
+      std::cout << (i ? "," : "") << "{\"address\":" << JsonString(n.address);
+      if (n.error.ok()) {
+        std::cout << ",\"id\":" << n.id << ",\"role\":" << JsonString(n.role)
+                  << ",\"term\":" << n.term << ",\"commit\":" << n.commit_index
+                  << ",\"applied\":" << n.applied_index
+                  << ",\"leader\":" << n.leader_id;
+      } else {
+        std::cout << ",\"error\":" << JsonString(n.error.ToString());
+      }
+      std::cout << "}";
+    } else if (n.error.ok()) {
+      std::printf(
+          "%-4llu %-22s %-14s %-6llu %-10llu %-10llu %llu\n",
+          (unsigned long long)n.id, n.address.c_str(), n.role.c_str(),
+          (unsigned long long)n.term, (unsigned long long)n.commit_index,
+          (unsigned long long)n.applied_index, (unsigned long long)n.leader_id);
+    } else {
+      std::printf("%-4s %-22s %-14s %s\n", "?", n.address.c_str(),
+                  "unreachable", n.error.message().c_str());
+    }
+  }
+  if (FLAGS_json) std::cout << "]\n";
+  return any ? kOk : kUnavailable;
+}
+
+int Run(raftkv::Client& client, const std::vector<std::string>& args) {
+  const std::string& cmd = args[0];
+  const raftkv::ReadOptions read{FLAGS_serializable};
+  if (cmd == "put" && args.size() == 3) {
+    auto r = client.Put(args[1], args[2]);
+    if (!r.ok()) return Fail(r.status());
+    if (FLAGS_json)
+      std::cout << "{\"revision\":" << *r << "}\n";
+    else
+      std::cout << "OK revision " << *r << "\n";
+    return kOk;
+  }
+  if (cmd == "get" && args.size() == 2) {
+    auto r = client.Get(args[1], read);
+    if (!r.ok()) return Fail(r.status());
+    if (FLAGS_json) {
+      std::cout << "{\"key\":" << JsonString(r->key)
+                << ",\"value\":" << JsonString(r->value)
+                << ",\"create_revision\":" << r->create_revision
+                << ",\"mod_revision\":" << r->mod_revision
+                << ",\"version\":" << r->version << "}\n";
+    } else {
+      std::cout << r->value << "\n";
+    }
+    return kOk;
+  }
+  if (cmd == "del" && args.size() == 2) {
+    auto r = client.Delete(args[1]);
+    if (!r.ok()) return Fail(r.status());
+    if (FLAGS_json)
+      std::cout << "{\"deleted\":" << *r << "}\n";
+    else
+      std::cout << *r << "\n";
+    return kOk;
+  }
+  if (cmd == "cas" && args.size() == 4) {
+    auto r = client.CompareAndSwap(args[1], args[2], args[3]);
+    if (!r.ok()) return Fail(r.status());
+    if (FLAGS_json)
+      std::cout << "{\"swapped\":" << (*r ? "true" : "false") << "}\n";
+    else
+      std::cout << (*r ? "OK" : "compare failed") << "\n";
+    if (!*r)
+      std::cerr << "raftkvctl: value of '" << args[1]
+                << "' is not the expected one; nothing written\n";
+    return *r ? kOk : kNotFound;
+  }
+  if (cmd == "range" && args.size() == 2) {
+    auto r = client.GetPrefix(args[1], 0, read);
+    if (!r.ok()) return Fail(r.status());
+    if (FLAGS_json) std::cout << "[";
+    for (size_t i = 0; i < r->kvs.size(); ++i) {
+      const auto& kv = r->kvs[i];
+      if (FLAGS_json) {
+        std::cout << (i ? "," : "") << "{\"key\":" << JsonString(kv.key)
+                  << ",\"value\":" << JsonString(kv.value) << "}";
+      } else {
+        std::cout << kv.key << "\t" << kv.value << "\n";
+      }
+    }
+    if (FLAGS_json) std::cout << "]\n";
+    return kOk;
+  }
+  if (cmd == "status" && args.size() == 1) return RunStatus(client);
+  if (cmd == "leader" && args.size() == 1) {
+    auto r = client.Leader();
+    if (!r.ok()) return Fail(r.status());
+    if (FLAGS_json)
+      std::cout << "{\"id\":" << r->first
+                << ",\"address\":" << JsonString(r->second) << "}\n";
+    else
+      std::cout << r->first << " " << r->second << "\n";
+    return kOk;
+  }
+  if (cmd == "transfer-leader" && args.size() == 2) {
+    char* end = nullptr;
+    const uint64_t id = std::strtoull(args[1].c_str(), &end, 10);
+    if (*end != '\0' || id == 0) return Usage();
+    raftkv::Status s = client.TransferLeader(id);
+    if (!s.ok()) return Fail(s);
+    std::cout << "OK\n";
+    return kOk;
+  }
+  return Usage();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gflags::SetUsageMessage(
+      "raftkvctl [--endpoints=H:P,...] put KEY VALUE | get KEY | del KEY | "
+      "cas KEY EXPECTED NEW | range PREFIX | status | leader | "
+      "transfer-leader ID\nExit codes: 0 ok, 1 not found / cas failed, "
+      "2 usage, 3 unavailable (write outcome unknown), 4 refused.");
+  FLAGS_logtostderr = true;
+  FLAGS_minloglevel = 2;
+  static char help_on[] = "--helpon=raftkvctl";
+  raftkv::RestrictHelpToOwnFlags(argc, argv, help_on);
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  google::InitGoogleLogging(argv[0]);
+  if (argc < 2) return Usage();
+
+  raftkv::ClientOptions options;
+  options.endpoints = Split(FLAGS_endpoints, ',');
+  options.deadline = std::chrono::milliseconds(FLAGS_deadline_ms);
+  auto client = raftkv::Client::Create(options);
+  if (!client.ok()) {
+    std::cerr << "raftkvctl: " << client.status().ToString() << "\n";
+    return kUsage;
+  }
+  return Run(**client, std::vector<std::string>(argv + 1, argv + argc));
+}
