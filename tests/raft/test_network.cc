@@ -88,9 +88,13 @@ void TestNetwork::Restart(uint64_t id, uint64_t applied,
   n.applied_index = std::max(applied, n.storage->FirstIndex() - 1);
   n.applied.erase(n.applied.upper_bound(n.applied_index), n.applied.end());
   n.read_states.clear();
-  queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
-                              [id](const Message& m) { return m.to() == id; }),
-               queue_.end());
+  std::deque<Message> kept;
+  std::deque<Message> lost;
+  for (Message& m : queue_) {
+    (m.to() == id ? lost : kept).push_back(std::move(m));
+  }
+  queue_.swap(kept);
+  for (const Message& m : lost) ReportSnapshot(m, /*failed=*/true);
 }
 
 void TestNetwork::CheckReadyContract(const Node& n, const Ready& rd) const {
@@ -187,22 +191,49 @@ bool TestNetwork::Dropped(const Message& m) const {
   return drop_ && drop_(m);
 }
 
+void TestNetwork::ReportSnapshot(const Message& m, bool failed) {
+  if (m.type() != MSG_SNAP) return;
+  auto it = nodes_.find(m.from());
+  if (it == nodes_.end()) return;
+  it->second.raw->ReportSnapshot(m.to(), failed);
+  HandleReady(m.from());
+}
+
+bool TestNetwork::Deliver(const Message& m) {
+  auto it = nodes_.find(m.to());
+  if (Dropped(m) || it == nodes_.end()) {
+    ReportSnapshot(m, /*failed=*/true);
+    return false;
+  }
+  Status s = it->second.raw->Step(m);
+  EXPECT_TRUE(s.ok()) << DescribeMessage(m) << ": " << s.ToString();
+  // Each node handles its Ready before the next message reaches it, as the
+  // RawNode contract requires.
+  HandleReady(m.to());
+  ReportSnapshot(m, /*failed=*/false);
+  return true;
+}
+
+void TestNetwork::DropAt(size_t i) {
+  if (i >= queue_.size()) return;
+  Message m = std::move(queue_[i]);
+  queue_.erase(queue_.begin() + i);
+  ReportSnapshot(m, /*failed=*/true);
+}
+
 size_t TestNetwork::DeliverQueued() {
   std::deque<Message> batch;
   batch.swap(queue_);
   size_t delivered = 0;
-  for (const Message& m : batch) {
-    if (Dropped(m)) continue;
-    auto it = nodes_.find(m.to());
-    if (it == nodes_.end()) continue;
-    Status s = it->second.raw->Step(m);
-    EXPECT_TRUE(s.ok()) << DescribeMessage(m) << ": " << s.ToString();
-    ++delivered;
-    // Each node handles its Ready before the next message reaches it, as
-    // the RawNode contract requires.
-    HandleReady(m.to());
-  }
+  for (const Message& m : batch) delivered += Deliver(m) ? 1 : 0;
   return delivered;
+}
+
+bool TestNetwork::DeliverAt(size_t i) {
+  if (i >= queue_.size()) return false;
+  Message m = std::move(queue_[i]);
+  queue_.erase(queue_.begin() + i);
+  return Deliver(m);
 }
 
 void TestNetwork::Stabilize() {

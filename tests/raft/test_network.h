@@ -10,8 +10,9 @@
 // nodes.
 //
 // Messages wait in one FIFO queue until delivered. Links can be cut, nodes
-// isolated, and arbitrary messages dropped by a filter. Nothing happens
-// unless the test asks: no ticks, no delivery. Not thread-safe.
+// isolated, and arbitrary messages dropped by a filter. Like a transport,
+// the network reports each MSG_SNAP's fate to its sender (ReportSnapshot).
+// Nothing happens unless the test asks: no ticks, no delivery. Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -78,6 +79,12 @@ class TestNetwork {
   // Delivers (or drops) the messages queued now, not those they cause.
   // Returns how many were delivered.
   size_t DeliverQueued();
+  // Delivers (or drops) only the i-th queued message; returns whether it
+  // was delivered. Lets tests reorder the network.
+  bool DeliverAt(size_t i);
+  // Drops the i-th queued message (a lost MSG_SNAP is reported to its
+  // sender as failed, like a transport would).
+  void DropAt(size_t i);
   // Handles Readys and delivers messages until nothing is left to do.
   void Stabilize();
 
@@ -120,6 +127,9 @@ class TestNetwork {
   }
   void ClearReadStates(uint64_t id) { nodes_.at(id).read_states.clear(); }
 
+  // Every entry applied by some node, by index (all nodes agree on them).
+  const std::map<uint64_t, Entry>& committed() const { return committed_; }
+
   // The current leader if exactly one node believes it leads, else kNone.
   uint64_t Leader() const;
 
@@ -137,6 +147,8 @@ class TestNetwork {
   void CheckReadyContract(const Node& n, const Ready& rd) const;
   void Apply(uint64_t id, const Ready& rd);
   bool Dropped(const Message& m) const;
+  bool Deliver(const Message& m);
+  void ReportSnapshot(const Message& m, bool failed);
 
   std::vector<uint64_t> ids_;
   std::function<void(Config*)> configure_;
