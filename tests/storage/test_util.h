@@ -16,13 +16,16 @@
 
 namespace raftkv::storage::testing {
 
-// A fresh directory under $TMPDIR (or /tmp), removed on destruction.
+// A fresh directory under `base` (default: $TMPDIR or /tmp), removed on
+// destruction.
 class TempDir {
  public:
-  TempDir() {
-    const char* base = getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") +
-                       "/raftkv-storage-test-XXXXXX";
+  explicit TempDir(std::string base = "") {
+    if (base.empty()) {
+      const char* env = getenv("TMPDIR");
+      base = env && *env ? env : "/tmp";
+    }
+    std::string tmpl = base + "/raftkv-storage-test-XXXXXX";
     CHECK(mkdtemp(tmpl.data()) != nullptr) << "mkdtemp " << tmpl;
     path_ = tmpl;
   }
