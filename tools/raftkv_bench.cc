@@ -6,8 +6,9 @@
 //                    how many leader changes happened under the load.
 //   --mode=read      linearizable gets of --keys keys, same reporting.
 //   --mode=writer    one client puts in a loop against --endpoints for
-//                    --duration_s, appending the wall-clock ms of every
-//                    acknowledgement to --ack_log, then checks that every
+//                    --duration_s, appending "INVOKE_MS ACK_MS" (wall clock)
+//                    of every acknowledged write to --ack_log, then checks
+//                    that every
 //                    acknowledged write is readable (used by scripts/demo).
 //   --mode=failover  a writer puts in a loop while the leader is SIGKILLed
 //                    --kills times; reports, per kill, the time from the
@@ -231,8 +232,15 @@ int RunWriter() {
   std::map<std::string, std::string> acked;
   size_t errors = 0;
   const auto end = Clock::now() + std::chrono::seconds(FLAGS_duration_s);
+  auto wall_ms = [] {
+    return static_cast<long long>(
+        duration_cast<milliseconds>(
+            std::chrono::system_clock::now().time_since_epoch())
+            .count());
+  };
   for (uint64_t i = 0; Clock::now() < end; ++i) {
     const std::string key = "demo/writer/" + std::to_string(i);
+    const long long invoked_ms = wall_ms();
     auto r = (*client)->Put(key, std::to_string(i));
     if (!r.ok()) {
       ++errors;
@@ -241,10 +249,7 @@ int RunWriter() {
     }
     acked[key] = std::to_string(i);
     if (log) {
-      std::fprintf(log, "%lld\n",
-                   (long long)duration_cast<milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count());
+      std::fprintf(log, "%lld %lld\n", invoked_ms, wall_ms());
       std::fflush(log);
     }
   }
