@@ -47,8 +47,15 @@ class Chaos {
     auto& q = net_.queue();
     if (action < 35) {
       net_.Tick(RandomNode());
-    } else if (action < 70) {
+    } else if (action < 65) {
       if (!q.empty()) net_.DeliverAt(rng_() % q.size());
+    } else if (action < 70) {
+      // Several messages stepped before the receivers' next Ready.
+      net_.set_defer_readys(true);
+      for (int i = 0; i < 5 && !q.empty(); ++i) {
+        net_.DeliverAt(rng_() % q.size());
+      }
+      net_.set_defer_readys(false);
     } else if (action < 76) {
       if (!q.empty()) net_.DropAt(rng_() % q.size());
     } else if (action < 79) {
@@ -77,8 +84,9 @@ class Chaos {
         net_.Cut(RandomNode(), RandomNode());
       }
     } else if (action < 94) {
+      // The state machine survives the crash, or is rebuilt from scratch.
       const uint64_t id = RandomNode();
-      net_.Restart(id, net_.applied_index(id));
+      net_.Restart(id, rng_() % 2 == 0 ? net_.applied_index(id) : 0);
     } else if (action < 95) {
       for (uint64_t id : net_.ids()) {
         if (net_.node(id).role() == Role::kLeader) {

@@ -210,6 +210,34 @@ TEST(RawNodeTest, CreateRejectsInvalidConfigAndInconsistentStorage) {
             Status::Code::kCorruption);
 }
 
+// ForgetLeader: a follower that lost its leader's connection stops naming
+// it, grants pre-votes again (no lease), and re-learns the leader from its
+// next heartbeat; a no-op on a leader.
+TEST(RawNodeTest, ForgetLeader) {
+  TestNetwork net(3);
+  net.Elect(1);
+  net.node(1).ForgetLeader();
+  EXPECT_EQ(net.node(1).role(), Role::kLeader);
+  EXPECT_EQ(net.node(1).lead(), 1u);
+  net.node(2).ForgetLeader();
+  EXPECT_EQ(net.node(2).lead(), kNone);
+  EXPECT_EQ(net.node(2).term(), 1u);
+  EXPECT_EQ(net.node(2).Propose("x").status().message(), "leader unknown");
+  Message pre = Msg(MSG_PRE_VOTE, 3, 2, 2);
+  pre.set_index(1);
+  pre.set_log_term(1);
+  ASSERT_TRUE(net.node(2).Step(pre).ok());
+  Ready rd = net.HandleReady(2);
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].type(), MSG_PRE_VOTE_RESP);
+  EXPECT_FALSE(rd.messages[0].reject());
+  EXPECT_EQ(net.node(2).term(), 1u);
+  net.ClearQueue();
+  net.Tick(1);
+  net.Stabilize();
+  EXPECT_EQ(net.node(2).lead(), 1u);
+}
+
 TEST(RawNodeTest, ReportUnreachableMovesFollowerBackToProbe) {
   TestNetwork net(3);
   net.Elect(1);

@@ -118,6 +118,40 @@ TEST(ReplicationTest, EntryCommitsOnlyOnceStoredOnAMajority) {
   }
 }
 
+// Raft paper §5.3 (AppendEntries receiver rule 2): a follower rejects an
+// append whose previous entry does not match, leaves its log alone, and
+// hints where the logs may match (the last index <= the probe whose term is
+// <= the leader's term there).
+TEST(ReplicationTest, FollowerRejectsAppendFailingConsistencyCheck) {
+  TestNetwork net(3);
+  SetLog(net, 2, {1, 1, 2}, 3, 1);
+  net.Stabilize();
+  struct Case {
+    uint64_t index, log_term, hint, hint_term;
+  };
+  const Case cases[] = {
+      {3, 3, 3, 2},  // term mismatch at the last entry
+      {3, 1, 2, 1},  // our entry 3 is term 2 > 1: skip back to index 2
+      {7, 3, 3, 2},  // beyond our log: hint our last entry
+  };
+  for (const Case& c : cases) {
+    Message app = Msg(MSG_APP, 1, 2, 3);
+    app.set_index(c.index);
+    app.set_log_term(c.log_term);
+    *app.add_entries() = MakeEntry(3, c.index + 1, "new");
+    ASSERT_TRUE(net.node(2).Step(app).ok());
+    Ready rd = net.HandleReady(2);
+    auto resps = MessagesTo(rd.messages, MSG_APP_RESP, 1);
+    ASSERT_EQ(resps.size(), 1u);
+    EXPECT_TRUE(resps[0].reject());
+    EXPECT_EQ(resps[0].index(), c.index);
+    EXPECT_EQ(resps[0].reject_hint(), c.hint);
+    EXPECT_EQ(resps[0].log_term(), c.hint_term);
+    EXPECT_TRUE(rd.entries.empty());
+    EXPECT_EQ(net.storage(2).LastIndex(), 3u);
+  }
+}
+
 // Raft paper §5.3: a follower's conflicting entries are deleted and
 // replaced by the leader's (Log Matching).
 TEST(ReplicationTest, LeaderOverwritesConflictingFollowerEntries) {
@@ -515,6 +549,35 @@ TEST(SnapshotTest, FollowerBehindCompactionCatchesUpBySnapshot) {
   ASSERT_TRUE(net.node(1).Propose("later").ok());
   net.Stabilize();
   EXPECT_EQ(net.applied(3).at(13).data(), "later");
+}
+
+// Raft paper §7 with a lossy transport: a lost snapshot is reported to the
+// leader (ReportSnapshot(failed)), which probes again after the next
+// heartbeat response and sends a new snapshot.
+TEST(SnapshotTest, LostSnapshotIsResent) {
+  TestNetwork net(3);
+  net.Elect(1);
+  net.Isolate(3);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.node(1).Propose("v").ok());
+  net.Stabilize();
+  ConfState cs;
+  for (uint64_t id : net.ids()) cs.add_voters(id);
+  const uint64_t applied = net.applied_index(1);
+  ASSERT_TRUE(net.storage(1).CreateSnapshot(applied, cs, "s").ok());
+  ASSERT_TRUE(net.storage(1).Compact(applied).ok());
+  net.Heal();
+  int dropped = 0;
+  net.SetDropFilter([&](const Message& m) {
+    return m.type() == MSG_SNAP && dropped++ == 0;  // lose the first one
+  });
+  net.ClearSent();
+  for (int i = 0; i < 4; ++i) {
+    net.Tick(1);
+    net.Stabilize();
+  }
+  EXPECT_EQ(net.CountSent(MSG_SNAP, 1, 3), 2u);
+  EXPECT_EQ(net.applied_index(3), applied);
+  EXPECT_EQ(net.node(1).GetStatus().progress.at(3).state, "replicate");
 }
 
 }  // namespace

@@ -109,12 +109,16 @@ void TestNetwork::CheckReadyContract(const Node& n, const Ready& rd) const {
     const bool vote_grant = m.type() == MSG_VOTE_RESP && !m.reject();
     const bool own_vote = m.type() == MSG_VOTE;
     if (vote_grant || own_vote) {
-      // Raft paper Figure 2: votedFor is on stable storage before the
-      // vote is cast.
-      EXPECT_EQ(hs.term(), m.term())
+      // Raft paper Figure 2: votedFor is on stable storage before the vote
+      // is cast. (With several messages stepped per Ready the node may
+      // already have moved to a later term, which rules out any other vote
+      // in m.term() just as well.)
+      EXPECT_GE(hs.term(), m.term())
           << "node " << id << " " << DescribeMessage(m);
-      EXPECT_EQ(hs.vote(), vote_grant ? m.to() : id)
-          << "node " << id << " " << DescribeMessage(m);
+      if (hs.term() == m.term()) {
+        EXPECT_EQ(hs.vote(), vote_grant ? m.to() : id)
+            << "node " << id << " " << DescribeMessage(m);
+      }
     }
   }
 }
@@ -207,9 +211,9 @@ bool TestNetwork::Deliver(const Message& m) {
   }
   Status s = it->second.raw->Step(m);
   EXPECT_TRUE(s.ok()) << DescribeMessage(m) << ": " << s.ToString();
-  // Each node handles its Ready before the next message reaches it, as the
-  // RawNode contract requires.
-  HandleReady(m.to());
+  // Normally each node handles its Ready before the next message reaches
+  // it.
+  if (!defer_readys_) HandleReady(m.to());
   ReportSnapshot(m, /*failed=*/false);
   return true;
 }

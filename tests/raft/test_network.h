@@ -82,6 +82,10 @@ class TestNetwork {
   // Delivers (or drops) only the i-th queued message; returns whether it
   // was delivered. Lets tests reorder the network.
   bool DeliverAt(size_t i);
+  // When set, delivering a message does not handle the receiver's Ready at
+  // once: several messages may be stepped before the next Ready, which the
+  // RawNode contract allows (the test calls HandleAllReadys()).
+  void set_defer_readys(bool defer) { defer_readys_ = defer; }
   // Drops the i-th queued message (a lost MSG_SNAP is reported to its
   // sender as failed, like a transport would).
   void DropAt(size_t i);
@@ -157,6 +161,7 @@ class TestNetwork {
   std::vector<Message> sent_;
   std::set<std::pair<uint64_t, uint64_t>> cut_;
   std::function<bool(const Message&)> drop_;
+  bool defer_readys_ = false;
   // Committed entries applied by any node, by index: all nodes must agree
   // (State Machine Safety, Raft paper §5.4.3).
   std::map<uint64_t, Entry> committed_;
