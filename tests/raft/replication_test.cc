@@ -368,6 +368,59 @@ TEST(ReplicationTest, MaxUncommittedEntriesSizeDropsProposals) {
   EXPECT_TRUE(net.node(1).Propose(std::string(60, 'e')).ok());
 }
 
+// Config::max_uncommitted_entries_size counts the leader's own uncommitted
+// proposals. Committing entries inherited from an earlier term must not
+// free quota that those entries never took.
+TEST(ReplicationTest, MaxUncommittedEntriesSizeHoldsAcrossLeaderChange) {
+  RAFT_KNOWN_BUG(
+      "Raft::Advance (raft.cc) subtracts the payload of every "
+      "applied committed entry from uncommitted_size_, including entries "
+      "of earlier terms that the new leader never counted (BecomeLeader "
+      "resets it to 0). Here leader 2 inherits a 100-byte entry of term "
+      "1; once it commits, the subtraction cancels leader 2's own "
+      "uncommitted 100-byte proposal, so with limit 100 it accepts "
+      "another 100 bytes (200 uncommitted). Expected ProposalDropped. "
+      "Fix: subtract only entries of the current term (they are exactly "
+      "the ones this leader counted).");
+  TestNetwork net(3, [](Config* c) {
+    c->pre_vote = false;
+    c->check_quorum = false;
+    c->max_uncommitted_entries_size = 100;
+    c->max_size_per_msg = 1;  // one entry per MSG_APP
+  });
+  net.Elect(1);
+  // Leader 1 gets a 100-byte entry onto node 2 only; it stays uncommitted.
+  net.SetDropFilter([](const Message& m) {
+    return (m.type() == MSG_APP && m.to() == 3) ||
+           (m.type() == MSG_APP_RESP && m.to() == 1);
+  });
+  ASSERT_TRUE(net.node(1).Propose(std::string(100, 'o')).ok());
+  net.Stabilize();
+  ASSERT_EQ(net.storage(2).LastIndex(), 2u);
+  // Node 2 takes over; its appends are held back for now.
+  net.Heal();
+  net.Isolate(1);
+  net.SetDropFilter(
+      [](const Message& m) { return m.type() == MSG_APP && m.from() == 2; });
+  net.Elect(2);
+  ASSERT_TRUE(net.node(2).Propose(std::string(100, 'A')).ok());
+  ASSERT_FALSE(net.node(2).Propose("x").ok());  // the quota is used up
+  // The inherited entry and the no-op commit; the 'A' entry does not.
+  net.SetDropFilter([](const Message& m) {
+    return m.type() == MSG_APP && m.from() == 2 && m.entries_size() > 0 &&
+           m.entries(0).data()[0] == 'A';
+  });
+  for (int i = 0; i < 3; ++i) {
+    net.Tick(2);
+    net.Stabilize();
+  }
+  ASSERT_EQ(net.node(2).GetStatus().commit, 3u);
+  ASSERT_EQ(net.node(2).GetStatus().last_index, 4u);
+  auto r = net.node(2).Propose(std::string(100, 'D'));
+  EXPECT_FALSE(r.ok()) << "accepted at index " << (r.ok() ? *r : 0)
+                       << " with 100 uncommitted bytes already";
+}
+
 // Config::max_committed_size_per_ready bounds the committed entries handed
 // out in one Ready; the rest follow in later Readys, in order.
 TEST(ReplicationTest, MaxCommittedSizePerReadyLimitsCommittedEntries) {

@@ -15,7 +15,10 @@
 // Nothing happens unless the test asks: no ticks, no delivery. Not thread-safe.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
+#include <cstdlib>
 #include <deque>
 #include <functional>
 #include <map>
@@ -30,6 +33,13 @@
 #include "raft/raft.pb.h"
 #include "raft/raw_node.h"
 #include "raft/ready.h"
+
+// Marks a test that exposes a known bug in raft/: the test is skipped with
+// "BUG: <why>" so the suite stays green, unless RAFT_RUN_KNOWN_BUGS is set
+// in the environment (to check a fix: the test must then pass).
+#define RAFT_KNOWN_BUG(why)                          \
+  if (std::getenv("RAFT_RUN_KNOWN_BUGS") == nullptr) \
+  GTEST_SKIP() << "BUG: " << why
 
 namespace raftkv::raft::rafttest {
 
