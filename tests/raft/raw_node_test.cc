@@ -192,6 +192,11 @@ TEST(RawNodeTest, CreateRejectsInvalidConfigAndInconsistentStorage) {
   EXPECT_FALSE(RawNode::Create(c, &storage).ok());
   c = TestConfig(1, {});
   EXPECT_FALSE(RawNode::Create(c, &storage).ok());  // no membership at all
+  c = TestConfig(1, {1, 2, 3});
+  c.max_inflight_msgs = 0;
+  EXPECT_FALSE(RawNode::Create(c, &storage).ok());
+  c = TestConfig(1, {0, 1, 2});
+  EXPECT_FALSE(RawNode::Create(c, &storage).ok());  // id 0 is reserved
   // Applied beyond commit.
   storage.Append(MakeEntries(1, {1, 1, 1}));
   HardState hs;

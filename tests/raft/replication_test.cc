@@ -443,6 +443,21 @@ TEST(ReplicationTest, MaxCommittedSizePerReadyLimitsCommittedEntries) {
   EXPECT_EQ(net.applied_index(1), 11u);
 }
 
+// Config::heartbeat_tick: an idle leader sends one heartbeat to each
+// follower every heartbeat_tick ticks (Raft paper §5.2).
+TEST(ReplicationTest, LeaderHeartbeatsEveryHeartbeatTick) {
+  TestNetwork net(3, [](Config* c) { c->heartbeat_tick = 3; });
+  net.Elect(1);
+  net.ClearSent();
+  for (int i = 0; i < 9; ++i) {
+    net.Tick(1);
+    net.Stabilize();
+  }
+  EXPECT_EQ(net.CountSent(MSG_HEARTBEAT, 1, 2), 3u);
+  EXPECT_EQ(net.CountSent(MSG_HEARTBEAT, 1, 3), 3u);
+  EXPECT_EQ(net.CountSent(MSG_APP), 0u);  // nothing to replicate
+}
+
 TEST(ReplicationTest, HeartbeatNeverCommitsBeyondFollowersMatch) {
   TestNetwork net(3);
   net.Elect(1);
