@@ -241,11 +241,13 @@ bool Raft::CheckTerm(const Message& m) {
   if (m.term() == 0) return true;  // local message
   if (m.term() > term_) {
     if (m.type() == MSG_VOTE || m.type() == MSG_PRE_VOTE) {
-      // Leader stickiness (dissertation §4.2.3): while we hear from a
-      // leader, ignore candidates, unless the leader itself asked for it.
+      // Leader stickiness (dissertation §4.2.3, §9.6): while we hear from
+      // a leader, ignore pre-candidates, and with CheckQuorum candidates
+      // too, unless the leader itself asked for it (transfer).
       const bool transfer = m.context() == "transfer";
-      const bool in_lease = config_.check_quorum && lead_ != kNone &&
-                            election_elapsed_ < config_.election_tick;
+      const bool in_lease =
+          (config_.check_quorum || m.type() == MSG_PRE_VOTE) &&
+          lead_ != kNone && election_elapsed_ < config_.election_tick;
       if (!transfer && in_lease) {
         VLOG(1) << "raft " << id_ << " ignores " << MessageType_Name(m.type())
                 << " from " << m.from() << " at term " << m.term()
@@ -447,9 +449,11 @@ void Raft::Advance(const Ready& ready) {
   if (!ready.committed_entries.empty()) {
     log_.AppliedTo(ready.committed_entries.back().index());
     if (role_ == Role::kLeader) {
+      // Only entries of this term were counted by this leader; inherited
+      // ones never took quota.
       uint64_t applied_bytes = 0;
       for (const Entry& e : ready.committed_entries) {
-        applied_bytes += e.data().size();
+        if (e.term() == term_) applied_bytes += e.data().size();
       }
       uncommitted_size_ -= std::min(uncommitted_size_, applied_bytes);
     }

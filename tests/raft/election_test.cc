@@ -390,14 +390,6 @@ TEST(PreVoteTest, WithoutPreVoteRejoiningNodeDisruptsLeader) {
 // is as up-to-date as everyone's (an idle cluster), and it pre-campaigns
 // right after the partition heals, before the next heartbeat reaches it.
 TEST(PreVoteTest, PreVoteIgnoredWhileHearingFromLeaderWithoutCheckQuorum) {
-  RAFT_KNOWN_BUG(
-      "with pre_vote=true and check_quorum=false, followers that "
-      "heard from the leader 0 ticks ago grant a pre-vote for term+1 "
-      "(raft.cc CheckTerm: the lease test is gated on "
-      "config_.check_quorum; raft_election.cc HandleVoteRequest grants "
-      "any pre-vote with m.term() > term_), so the rejoining node wins "
-      "the pre-vote, campaigns at term 2 and deposes leader 1. Expected "
-      "(dissertation §9.6, config.h): leader 1 stays at term 1.");
   TestNetwork net(3, [](Config* c) { c->check_quorum = false; });
   net.Elect(1);
   net.Isolate(3);

@@ -372,16 +372,6 @@ TEST(ReplicationTest, MaxUncommittedEntriesSizeDropsProposals) {
 // proposals. Committing entries inherited from an earlier term must not
 // free quota that those entries never took.
 TEST(ReplicationTest, MaxUncommittedEntriesSizeHoldsAcrossLeaderChange) {
-  RAFT_KNOWN_BUG(
-      "Raft::Advance (raft.cc) subtracts the payload of every "
-      "applied committed entry from uncommitted_size_, including entries "
-      "of earlier terms that the new leader never counted (BecomeLeader "
-      "resets it to 0). Here leader 2 inherits a 100-byte entry of term "
-      "1; once it commits, the subtraction cancels leader 2's own "
-      "uncommitted 100-byte proposal, so with limit 100 it accepts "
-      "another 100 bytes (200 uncommitted). Expected ProposalDropped. "
-      "Fix: subtract only entries of the current term (they are exactly "
-      "the ones this leader counted).");
   TestNetwork net(3, [](Config* c) {
     c->pre_vote = false;
     c->check_quorum = false;
