@@ -75,13 +75,15 @@ class Chaos {
         read_floor_[ctx] = MaxCommit();
       }
     } else if (action < 92) {
-      const int kind = rng_() % 3;
+      const int kind = rng_() % 4;
       if (kind == 0) {
         net_.Heal();
       } else if (kind == 1) {
         net_.Isolate(RandomNode());
-      } else {
+      } else if (kind == 2) {
         net_.Cut(RandomNode(), RandomNode());
+      } else {
+        net_.CutOneWay(RandomNode(), RandomNode());
       }
     } else if (action < 94) {
       // The state machine survives the crash, or is rebuilt from scratch.

@@ -139,6 +139,13 @@ Ready TestNetwork::HandleReady(uint64_t id) {
     n.storage->SetHardState(*rd.hard_state);
   }
   CheckReadyContract(n, rd);
+  // Committed entries are durable: persisted earlier or in this Ready.
+  for (const Entry& e : rd.committed_entries) {
+    uint64_t term = 0;
+    EXPECT_TRUE(n.storage->Term(e.index(), &term).ok() && term == e.term())
+        << "node " << id << " hands out " << DescribeEntry(e)
+        << " as committed but has not persisted it";
+  }
   // 2. Send.
   for (const Message& m : rd.messages) {
     sent_.push_back(m);

@@ -111,6 +111,8 @@ class TestNetwork {
 
   // Partitions: a cut link drops messages both ways.
   void Cut(uint64_t a, uint64_t b);
+  // Drops messages from `from` to `to` only (an asymmetric partition).
+  void CutOneWay(uint64_t from, uint64_t to) { cut_.insert({from, to}); }
   void Isolate(uint64_t id);
   void Heal();
   // Drops every message for which `drop` returns true (nullptr: none).
