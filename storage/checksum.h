@@ -1,6 +1,6 @@
 // CRC32C (Castagnoli) of byte strings, for the snapshot image's checksum.
-// Software table implementation: deterministic on every platform, never
-// used on a hot path.
+// Software table implementation, deterministic on every platform. Must
+// never depend on host byte order (the image travels between nodes).
 #pragma once
 
 #include <cstdint>

@@ -69,8 +69,10 @@ StatusOr<std::unique_ptr<RaftLog>> RaftLog::Open(Engine* engine) {
   state->start_term = state->last_term = start.term();
 
   // The stored keys must be exactly (start_index, last_index].
+  rocksdb::ReadOptions scan;
+  scan.fill_cache = false;  // a one-off pass over the whole log
   std::unique_ptr<rocksdb::Iterator> it(
-      rep->db->NewIterator(rocksdb::ReadOptions(), rep->raft_log));
+      rep->db->NewIterator(scan, rep->raft_log));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     uint64_t index = 0;
     if (!ParseLogKey(it->key().ToStringView(), &index)) {

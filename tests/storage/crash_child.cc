@@ -123,10 +123,17 @@ int Run(const std::string& dir, uint64_t seed, const std::string& sync_log) {
     } else if (roll >= 95 && applied >= log->FirstIndex()) {
       const uint64_t back = rng() % 32;
       const uint64_t to =
-          applied - back >= log->FirstIndex() ? applied - back : applied;
+          applied >= log->FirstIndex() + back ? applied - back : applied;
       Say("c", to);
       s = log->Compact(to);
-      if (!s.ok()) Die("compact", s);
+      if (!s.ok()) {
+        Die("compact to " + std::to_string(to) + " (applied " +
+                std::to_string(applied) + ", log [" +
+                std::to_string(log->FirstIndex()) + ", " +
+                std::to_string(log->LastIndex()) + "], commit " +
+                std::to_string(hs.commit()) + ")",
+            s);
+      }
       Say("C", to);
     }
   }

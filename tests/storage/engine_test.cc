@@ -1,7 +1,8 @@
 // Engine tests: creating and reopening a data dir, and refusing bad ones
 // (not a data dir, another format version, missing or unknown column
 // family, damaged records) with an error naming the path and the cause; a
-// full disk stops all later writes. Every test works in its own temp dir.
+// full disk stops all later writes. Every test works in its own temp dir
+// and must never touch anything outside it.
 #include "storage/engine.h"
 
 #include <gmock/gmock.h>

@@ -2,7 +2,8 @@
 // delete, compare-and-swap on value and version, delete-range/prefix,
 // range scans with limit), etcd revisions, exactly-once sessions with
 // first_outstanding and log-time expiry, the applied index across
-// restarts, and snapshot images (checksum, restore, atomic install).
+// restarts, and snapshot images (checksum, restore, atomic install). Must
+// never touch anything outside its temp dirs.
 #include "storage/kv_state_machine.h"
 
 #include <gmock/gmock.h>

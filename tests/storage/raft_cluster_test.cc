@@ -7,7 +7,8 @@
 // catch up by InstallSnapshot. Clients write with and without sessions and
 // retry. After a healing phase every node must hold the same state machine
 // image, byte for byte, with every acknowledged write in it, and no session
-// write applied twice. Same seed, same run.
+// write applied twice. Same seed, same run. Must never use the wall clock
+// or touch anything outside its temp dir.
 #include <gtest/gtest.h>
 #include <unistd.h>
 

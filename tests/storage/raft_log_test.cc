@@ -1,6 +1,7 @@
 // RaftLog tests against an on-disk RocksDB: each operation of the write
 // side, reopening, and a randomized differential test against
-// raft::MemoryStorage (the twin whose semantics RaftLog must match).
+// raft::MemoryStorage (the twin whose semantics RaftLog must match). Must
+// never touch anything outside its temp dirs.
 #include "storage/raft_log.h"
 
 #include <gmock/gmock.h>
