@@ -1,0 +1,63 @@
+// The history of a Jepsen-style test: every operation's invocation and
+// completion, and every fault, in real-time order. One event per line in
+// OUT/history.jsonl:
+//
+//   {"process": 3, "type": "invoke", "f": "write", "key": "r4", "value": "17", "time": 123456789}
+//   {"process": 3, "type": "ok", "f": "write", "key": "r4", "value": "17", "time": 123999000}
+//   {"process": "nemesis", "type": "info", "f": "partition", "value": "isolate leader 2", "time": ...}
+//
+// type: invoke, then exactly one of ok (took effect), fail (definitely did
+// not), info (unknown: it may take effect at any later time, or never).
+// f: read (invoke value null; ok value = the value read, null if absent),
+// write (value written), cas (value [expected, new]; fail = comparison
+// failed), delete, add (set workload: value = the element), and for the
+// nemesis the fault's name (kill, pause, partition, clock, heal, ...).
+// time: monotonic nanoseconds since the start of the test.
+//
+// Pure data and (de)serialisation: no I/O beyond the streams it is given.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+namespace raftkv::jepsen {
+
+enum class EventType { kInvoke, kOk, kFail, kInfo };
+const char* EventTypeName(EventType type);
+
+// The process that issued an event; kNemesis for faults.
+constexpr int64_t kNemesis = -1;
+
+struct Event {
+  int64_t process = 0;  // client process id, or kNemesis
+  EventType type = EventType::kInvoke;
+  std::string f;        // read, write, cas, delete, add; or the fault
+  std::string key;      // empty for nemesis events
+  // The value: absent = JSON null. For cas: `value` is the expected value
+  // and `value2` the new one (JSON [expected, new]).
+  std::optional<std::string> value;
+  std::optional<std::string> value2;
+  int64_t time_ns = 0;
+
+  bool is_nemesis() const { return process == kNemesis; }
+};
+
+using History = std::vector<Event>;
+
+// One JSON object, without the trailing newline.
+std::string ToJsonLine(const Event& event);
+// Parses one line written by ToJsonLine (or by hand, as in the tests).
+StatusOr<Event> ParseJsonLine(const std::string& line);
+
+Status WriteHistory(const History& history, std::ostream& out);
+StatusOr<History> ReadHistory(std::istream& in);
+
+// JSON string escaping (shared by the report writers).
+std::string JsonQuote(const std::string& s);
+
+}  // namespace raftkv::jepsen
