@@ -29,6 +29,8 @@ DEFINE_uint64(request_timeout_ms, 5000,
 DEFINE_uint64(snapshot_entries, 100000,
               "Snapshot the state machine and compact the log every N "
               "applied entries.");
+DEFINE_uint64(log_entries_kept, 10000,
+              "Entries kept below the snapshot index when compacting the log.");
 DEFINE_bool(unsafe_serve_stale_reads, false,
             "TEST ONLY: answer reads from the local state machine on any "
             "node (not linearizable). Used to prove the Jepsen checker "
@@ -70,6 +72,7 @@ StatusOr<ServerConfig> ConfigFromFlags() {
   config.default_request_timeout =
       std::chrono::milliseconds(FLAGS_request_timeout_ms);
   config.snapshot_every_entries = FLAGS_snapshot_entries;
+  config.log_entries_kept = FLAGS_log_entries_kept;
   config.unsafe_serve_stale_reads = FLAGS_unsafe_serve_stale_reads;
   RAFTKV_RETURN_IF_ERROR(config.Validate());
   return config;

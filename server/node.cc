@@ -617,6 +617,18 @@ void Node::MaybeSnapshot() {
     return;
   }
   last_snapshot_index_ = applied;
+  // Keep a tail of the log so that a follower that is only a little behind
+  // catches up from entries rather than a whole snapshot.
+  const uint64_t keep = std::min(applied, config_.log_entries_kept);
+  if (applied - keep >= log_->FirstIndex()) {
+    s = log_->Compact(applied - keep);
+    if (!s.ok()) {
+      FailStorage(s);
+      return;
+    }
+  }
+  LOG(INFO) << "raftkvd " << config_.id << ": snapshot at index " << applied
+            << ", log compacted up to " << applied - keep;
 }
 
 void Node::FailStorage(const Status& status) {

@@ -37,6 +37,8 @@ struct ServerConfig {
   std::chrono::milliseconds slow_fsync_warning{100};
 
   uint64_t snapshot_every_entries = 100000;
+  // Entries kept below the snapshot index when the log is compacted.
+  uint64_t log_entries_kept = 10000;
 
   // Test-only: answer linearizable reads from the local state machine on
   // any node. Exists to prove the Jepsen harness catches stale reads.

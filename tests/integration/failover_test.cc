@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -194,6 +195,43 @@ TEST(FailoverTest, MajorityLossFailsWritesAfterTheDeadline) {
   auto before = client->Get("before");
   ASSERT_TRUE(before.ok()) << before.status().ToString();
   EXPECT_TRUE(client->Get("one-down").ok());
+}
+
+TEST(FailoverTest, LaggingNodeCatchesUpFromASnapshot) {
+  // Snapshot and compact every 50 entries, keeping 10: a node that misses
+  // 300 writes can only catch up by installing a snapshot.
+  LocalCluster cluster(3, {"--snapshot_entries=50", "--log_entries_kept=10"});
+  const int leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, 0);
+  const int lagging = leader % 3 + 1;
+  cluster.Kill(lagging);
+  auto client = cluster.NewClient();
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(client->Put("s" + std::to_string(i), std::to_string(i)).ok());
+  }
+  ASSERT_EQ(*client->Delete("s5"), 1);
+  cluster.Start(lagging);
+  ClientOptions options = cluster.client_options();
+  options.endpoints = {cluster.client_address(lagging)};
+  auto direct = Client::Create(options);
+  ASSERT_TRUE(direct.ok());
+  bool caught_up = false;
+  for (int i = 0; i < 200 && !caught_up; ++i) {
+    auto r = (*direct)->Get("s299", ReadOptions{true});
+    caught_up = r.ok() && r->value == "299";
+    if (!caught_up) std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_TRUE(caught_up) << "lagging node never caught up";
+  // Its state is the snapshot's plus what followed, key for key.
+  auto range = (*direct)->GetPrefix("s", 0, ReadOptions{true});
+  ASSERT_TRUE(range.ok());
+  EXPECT_EQ(range->kvs.size(), 299u);
+  EXPECT_TRUE((*direct)->Get("s5", ReadOptions{true}).status().IsNotFound());
+  // And it did install a snapshot.
+  std::ifstream log(cluster.log_path(lagging));
+  std::string text((std::istreambuf_iterator<char>(log)),
+                   std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("installed snapshot"), std::string::npos);
 }
 
 }  // namespace
