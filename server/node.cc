@@ -378,6 +378,14 @@ void Node::HandleWrite(kv::ClientRequest& request, Responder respond) {
     }
     return;
   }
+  auto stale = pending_writes_.find(*index);
+  if (stale != pending_writes_.end()) {
+    // A write this node proposed at the same index in an earlier term; the
+    // log was truncated there, so that entry can never commit.
+    stale->second.respond(ErrorResponse(
+        kv::UNAVAILABLE, "leadership changed before the write committed"));
+    pending_writes_.erase(stale);
+  }
   pending_writes_.emplace(
       *index,
       PendingWrite{raft_->term(), std::move(respond), DeadlineOf(request)});
