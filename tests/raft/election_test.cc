@@ -110,6 +110,25 @@ TEST(ElectionTest, CandidatePersistsTermAndSelfVoteBeforeRequestingVotes) {
   EXPECT_EQ(net.node(1).role(), Role::kCandidate);
 }
 
+// Raft paper §5.4.1: a vote request carries the candidate's last log index
+// and last log term, for the voters' up-to-date check.
+TEST(ElectionTest, VoteRequestCarriesLastLogIndexAndTerm) {
+  TestNetwork net(3, kNoPreVote);
+  net.storage(1).Append(MakeEntries(1, {1, 1, 3}));
+  HardState hs;
+  hs.set_term(4);
+  net.storage(1).SetHardState(hs);
+  net.Restart(1);
+  net.node(1).Campaign();
+  Ready rd = net.HandleReady(1);
+  ASSERT_EQ(rd.messages.size(), 2u);
+  for (const Message& m : rd.messages) {
+    EXPECT_EQ(m.term(), 5u);
+    EXPECT_EQ(m.index(), 3u);
+    EXPECT_EQ(m.log_term(), 3u);
+  }
+}
+
 // Figure 2 ("persistent state ... updated on stable storage before
 // responding to RPCs"): the Ready carrying a vote grant also carries the
 // hard state with that vote and asks for an fsync.
