@@ -91,6 +91,9 @@ Status MemoryStorage::CreateSnapshot(uint64_t index,
   if (index > LastIndex()) {
     return Status::InvalidArgument("snapshot index beyond last index");
   }
+  if (index < OffsetIndex()) {
+    return Status::Compacted("snapshot index below the compacted prefix");
+  }
   SnapshotMetadata* meta = snapshot_.mutable_metadata();
   meta->set_index(index);
   meta->set_term(entries_[index - OffsetIndex()].term());

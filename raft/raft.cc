@@ -70,7 +70,8 @@ StatusOr<std::unique_ptr<Raft>> Raft::Create(const Config& config,
 Raft::Raft(const Config& config, const Storage* storage)
     : id_(config.id),
       config_(config),
-      rng_(config.seed),
+      // Mixing in the id keeps nodes given the same seed out of lockstep.
+      rng_(config.seed ^ (config.id * 0x9E3779B97F4A7C15ULL)),
       log_(storage, config.max_committed_size_per_ready) {}
 
 HardState Raft::hard_state() const {
