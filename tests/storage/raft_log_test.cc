@@ -229,6 +229,14 @@ TEST_F(RaftLogTest, SnapshotCreateAndApply) {
   EXPECT_EQ(All().size(), 2u);
 }
 
+TEST_F(RaftLogTest, SnapshotBelowTheCompactedPrefixIsRefused) {
+  ASSERT_TRUE(log_->Append(MakeEntries(1, 11, 1)).ok());
+  ASSERT_TRUE(log_->Compact(6).ok());
+  raft::ConfState cs;
+  EXPECT_TRUE(log_->CreateSnapshot(5, cs, "x").IsCompacted());
+  EXPECT_TRUE(log_->CreateSnapshot(6, cs, "at the log start").ok());
+}
+
 TEST_F(RaftLogTest, SaveWithSnapshotThenEntries) {
   ASSERT_TRUE(log_->Append(MakeEntries(1, 4, 1)).ok());
   raft::Snapshot snap;
@@ -289,7 +297,10 @@ TEST_F(RaftLogTest, MatchesMemoryStorage) {
       const uint64_t to = first - 1 + rng() % (last - first + 2);
       ASSERT_EQ(mem.Compact(to).code(), log_->Compact(to).code());
     } else if (op < 9 && last >= first) {  // snapshot
-      const uint64_t at = first + rng() % (last - first + 1);
+      // Mostly inside the log; sometimes at or below the compacted prefix.
+      const uint64_t at =
+          rng() % 4 == 0 ? first - 1 - std::min<uint64_t>(first - 1, rng() % 3)
+                         : first + rng() % (last - first + 1);
       raft::ConfState cs;
       cs.add_voters(1);
       const std::string data = "snap" + std::to_string(at);
