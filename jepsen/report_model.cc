@@ -13,21 +13,6 @@ constexpr double kNanosPerSecond = 1e9;
 
 double Seconds(int64_t time_ns) { return time_ns / kNanosPerSecond; }
 
-// Lowest lane not used by any interval still active at `start_s`.
-int FreeLane(const std::vector<FaultInterval>& placed, double start_s) {
-  std::vector<bool> used;
-  for (const FaultInterval& other : placed) {
-    if (other.end_s <= start_s) continue;
-    if (static_cast<size_t>(other.lane) >= used.size()) {
-      used.resize(other.lane + 1, false);
-    }
-    used[other.lane] = true;
-  }
-  int lane = 0;
-  while (static_cast<size_t>(lane) < used.size() && used[lane]) ++lane;
-  return lane;
-}
-
 // The value at rank `q` (0..1) of sorted `values`, nearest-rank method.
 double Quantile(const std::vector<double>& sorted, double q) {
   if (sorted.empty()) return 0;
@@ -98,7 +83,6 @@ std::vector<FaultInterval> FaultIntervals(const History& history) {
     fault.description = event.value.value_or("");
     fault.start_s = start_s;
     fault.end_s = end_s;  // until a heal says otherwise
-    fault.lane = FreeLane(faults, start_s);
     active.push_back(faults.size());
     faults.push_back(std::move(fault));
   }

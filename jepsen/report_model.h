@@ -32,7 +32,6 @@ struct FaultInterval {
   double start_s = 0;
   double end_s = 0;     // the heal, or the end of the history
   bool healed = false;  // false: still active when the history ended
-  int lane = 0;  // 0-based slot among the faults active at start_s (labels)
 };
 
 // Client operations in invocation order, each an invocation paired with the

@@ -118,6 +118,82 @@ Scale LatencyScale(const Frame& frame, const std::vector<CompletedOp>& ops,
                frame.top + kInset, true};
 }
 
+// One path per (outcome, f), one "M" per point; ok underneath.
+void DrawPoints(const std::vector<CompletedOp>& ops,
+                const std::vector<std::string>& fs, const Scale& x,
+                const Scale& y, SvgCanvas* canvas) {
+  std::map<std::pair<int, size_t>, std::string> series;
+  for (const CompletedOp& op : ops) {
+    size_t fi = std::find(fs.begin(), fs.end(), op.f) - fs.begin();
+    series[{OutcomeIndex(op.outcome), fi}] += MarkerPath(
+        MarkerFor(op.f, fi), x.Map(op.invoke_s), y.Map(op.latency_ms()));
+  }
+  for (EventType outcome : kOutcomes) {
+    for (size_t fi = 0; fi < fs.size(); ++fi) {
+      auto it = series.find({OutcomeIndex(outcome), fi});
+      if (it == series.end()) continue;
+      canvas->Path(it->second, " class=\"pts\" opacity=\"0.7\"" +
+                                   MarkerAttrs(MarkerFor(fs[fi], fi),
+                                               OutcomeColor(outcome)));
+    }
+  }
+}
+
+// Legend: one marker per f with its count.
+std::vector<LegendEntry> OperationLegend(const std::vector<CompletedOp>& ops,
+                                         const std::vector<std::string>& fs) {
+  if (fs.empty()) return {};
+  std::map<std::string, uint64_t> counts;
+  for (const CompletedOp& op : ops) ++counts[op.f];
+  std::vector<LegendEntry> entries = {
+      {LegendEntry::Swatch::kHeading, "", Marker::kCircle, "operation"}};
+  for (size_t fi = 0; fi < fs.size(); ++fi) {
+    entries.push_back({LegendEntry::Swatch::kMarker, "", MarkerFor(fs[fi], fi),
+                       Counted(fs[fi], counts[fs[fi]])});
+  }
+  return entries;
+}
+
+void DrawFrame(const Frame& frame, SvgCanvas* canvas) {
+  canvas->Rect(frame.left, frame.top, frame.right - frame.left,
+               frame.bottom - frame.top, " fill=\"none\" stroke=\"#888\"");
+}
+
+// Completions per second of each outcome, by completion time.
+struct Rates {
+  double bucket_s = 1;
+  std::array<std::vector<double>, 3> per_outcome;  // by OutcomeIndex
+};
+
+Rates BucketRates(const std::vector<CompletedOp>& ops, double end_s) {
+  Rates rates;
+  rates.bucket_s = std::max(1.0, std::ceil(end_s / kMaxBuckets));
+  const size_t buckets = std::max<size_t>(
+      1, static_cast<size_t>(std::ceil(end_s / rates.bucket_s)));
+  for (auto& r : rates.per_outcome) r.assign(buckets, 0);
+  for (const CompletedOp& op : ops) {
+    size_t b = std::min(buckets - 1,
+                        static_cast<size_t>(op.complete_s / rates.bucket_s));
+    rates.per_outcome[OutcomeIndex(op.outcome)][b] += 1 / rates.bucket_s;
+  }
+  return rates;
+}
+
+// A line through the middle of each bucket (the last one ends at x.hi).
+std::string RatePath(const Rates& rates, int outcome, const Scale& x,
+                     const Scale& y) {
+  const std::vector<double>& r = rates.per_outcome[outcome];
+  std::string d;
+  for (size_t b = 0; b < r.size(); ++b) {
+    double t = std::min((b + 0.5) * rates.bucket_s, x.hi);
+    d += (b == 0   ? "M"
+          : b == 1 ? "L"
+                   : " ") +
+         SvgNumber(x.Map(t)) + " " + SvgNumber(y.Map(r[b]));
+  }
+  return d;
+}
+
 }  // namespace
 
 const char* OutcomeColor(EventType outcome) {
@@ -148,39 +224,14 @@ std::string LatencySvg(const std::vector<CompletedOp>& ops,
   canvas.TimeAxis(frame, x, x_ticks);
   canvas.ValueAxis(frame, y, y_ticks, y_labels, "latency (log scale)");
   canvas.FaultBands(frame, x, faults);
-
   const std::vector<std::string> fs = Functions(ops);
-  // One path per (outcome, f): "M x y..." per point.
-  std::map<std::pair<int, size_t>, std::string> series;
-  std::map<std::string, uint64_t> f_counts;
-  for (const CompletedOp& op : ops) {
-    size_t fi = std::find(fs.begin(), fs.end(), op.f) - fs.begin();
-    series[{OutcomeIndex(op.outcome), fi}] += MarkerPath(
-        MarkerFor(op.f, fi), x.Map(op.invoke_s), y.Map(op.latency_ms()));
-    ++f_counts[op.f];
-  }
-  for (EventType outcome : kOutcomes) {
-    for (size_t fi = 0; fi < fs.size(); ++fi) {
-      auto it = series.find({OutcomeIndex(outcome), fi});
-      if (it == series.end()) continue;
-      canvas.Path(it->second, " class=\"pts\" opacity=\"0.7\"" +
-                                  MarkerAttrs(MarkerFor(fs[fi], fi),
-                                              OutcomeColor(outcome)));
-    }
-  }
+  DrawPoints(ops, fs, x, y, &canvas);
   canvas.FaultLabels(frame, x, faults);
-  canvas.Rect(frame.left, frame.top, frame.right - frame.left,
-              frame.bottom - frame.top, " fill=\"none\" stroke=\"#888\"");
+  DrawFrame(frame, &canvas);
 
   std::vector<LegendEntry> legend =
       OutcomeLegend(ops, LegendEntry::Swatch::kBox);
-  std::vector<LegendEntry> shapes = {
-      {LegendEntry::Swatch::kHeading, "", Marker::kCircle, "operation"}};
-  for (size_t fi = 0; fi < fs.size(); ++fi) {
-    shapes.push_back({LegendEntry::Swatch::kMarker, "", MarkerFor(fs[fi], fi),
-                      Counted(fs[fi], f_counts[fs[fi]])});
-  }
-  if (!fs.empty()) AppendLegend(&legend, shapes);
+  AppendLegend(&legend, OperationLegend(ops, fs));
   AppendLegend(&legend, FaultLegend(faults));
   canvas.Legend(kLegendX, kTop + 10, legend);
   return canvas.Finish();
@@ -191,50 +242,31 @@ std::string RateSvg(const std::vector<CompletedOp>& ops,
   const Frame frame = PlotFrame(kRateHeight);
   std::vector<double> x_ticks;
   const Scale x = TimeScale(frame, end_s, &x_ticks);
-
-  const double bucket_s = std::max(1.0, std::ceil(x.hi / kMaxBuckets));
-  const size_t buckets =
-      std::max<size_t>(1, static_cast<size_t>(std::ceil(x.hi / bucket_s)));
-  std::array<std::vector<double>, 3> rates;
-  for (auto& r : rates) r.assign(buckets, 0);
-  for (const CompletedOp& op : ops) {
-    size_t b =
-        std::min(buckets - 1, static_cast<size_t>(op.complete_s / bucket_s));
-    rates[OutcomeIndex(op.outcome)][b] += 1 / bucket_s;
-  }
+  const Rates rates = BucketRates(ops, x.hi);
   double max_rate = 0;
-  for (const auto& r : rates) {
+  for (const auto& r : rates.per_outcome) {
     for (double v : r) max_rate = std::max(max_rate, v);
   }
-  std::vector<double> y_ticks = LinearTicks(max_rate, 6);
+  const std::vector<double> y_ticks = LinearTicks(max_rate, 6);
   const Scale y{0, y_ticks.back(), frame.bottom, frame.top, false};
   std::vector<std::string> y_labels;
   for (double tick : y_ticks) y_labels.push_back(SvgNumber(tick));
 
   char title[96];
   std::snprintf(title, sizeof(title), "Throughput (completions per %g s)",
-                bucket_s);
+                rates.bucket_s);
   SvgCanvas canvas(kWidth, kRateHeight, title);
   canvas.TimeAxis(frame, x, x_ticks);
   canvas.ValueAxis(frame, y, y_ticks, y_labels, "ops/s");
   canvas.FaultBands(frame, x, faults);
   for (EventType outcome : kOutcomes) {
-    const std::vector<double>& r = rates[OutcomeIndex(outcome)];
-    std::string d;
-    for (size_t b = 0; b < buckets; ++b) {
-      double t = std::min((b + 0.5) * bucket_s, x.hi);
-      d += (b == 0   ? "M"
-            : b == 1 ? "L"
-                     : " ") +
-           SvgNumber(x.Map(t)) + " " + SvgNumber(y.Map(r[b]));
-    }
-    canvas.Path(d, std::string(" class=\"rate\" fill=\"none\" stroke=\"") +
-                       OutcomeColor(outcome) +
-                       "\" stroke-width=\"1.6\" stroke-linejoin=\"round\"");
+    canvas.Path(RatePath(rates, OutcomeIndex(outcome), x, y),
+                std::string(" class=\"rate\" fill=\"none\" stroke=\"") +
+                    OutcomeColor(outcome) +
+                    "\" stroke-width=\"1.6\" stroke-linejoin=\"round\"");
   }
   canvas.FaultLabels(frame, x, faults);
-  canvas.Rect(frame.left, frame.top, frame.right - frame.left,
-              frame.bottom - frame.top, " fill=\"none\" stroke=\"#888\"");
+  DrawFrame(frame, &canvas);
   std::vector<LegendEntry> legend =
       OutcomeLegend(ops, LegendEntry::Swatch::kLine);
   AppendLegend(&legend, FaultLegend(faults));

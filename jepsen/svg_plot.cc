@@ -11,6 +11,8 @@ namespace {
 
 constexpr double kLegendRow = 17;
 constexpr double kLaneHeight = 13;
+constexpr int kLabelLanes = 3;
+constexpr double kLabelCharWidth = 6.5;  // bold 10.5 px, generous
 constexpr char kAxisColor[] = "#888";
 constexpr char kGridColor[] = "#ececec";
 constexpr char kTextColor[] = "#333";
@@ -201,8 +203,14 @@ void SvgCanvas::FaultBands(const Frame& frame, const Scale& x,
 
 void SvgCanvas::FaultLabels(const Frame& frame, const Scale& x,
                             const std::vector<FaultInterval>& faults) {
+  std::vector<double> lane_end(kLabelLanes, -1e9);  // right end, pixels
   for (const FaultInterval& fault : faults) {
-    Text(x.Map(fault.start_s) + 3, frame.top + 13 + fault.lane * kLaneHeight,
+    const double left = x.Map(fault.start_s) + 3;
+    auto lane = std::find_if(lane_end.begin(), lane_end.end(),
+                             [left](double end) { return end < left; });
+    if (lane == lane_end.end()) continue;
+    *lane = left + kLabelCharWidth * fault.f.size() + 4;
+    Text(left, frame.top + 13 + (lane - lane_end.begin()) * kLaneHeight,
          fault.f, "start",
          Attr("fill", FaultColor(fault.f)) +
              " font-size=\"10.5\" font-weight=\"bold\" stroke=\"#fff\""

@@ -83,8 +83,10 @@ class SvgCanvas {
   // height of the frame, with a solid start edge and a dashed heal edge.
   void FaultBands(const Frame& frame, const Scale& x,
                   const std::vector<FaultInterval>& faults);
-  // Each fault's name at the top of its band, in its lane, with a white
-  // halo: drawn after the data so that points never hide it.
+  // Each fault's name at the top of its band, with a white halo: drawn
+  // after the data so that points never hide it. A label that would overlap
+  // an earlier one goes a line lower (up to 3 lines); a fault that finds no
+  // free line keeps its band unlabelled (its colour is in the legend).
   void FaultLabels(const Frame& frame, const Scale& x,
                    const std::vector<FaultInterval>& faults);
   // Legend entries stacked downwards from (x, y).

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -216,12 +217,9 @@ TEST(ReportModelTest, HealEndsEveryActiveFault) {
   EXPECT_DOUBLE_EQ(faults[0].start_s, 1);
   EXPECT_DOUBLE_EQ(faults[0].end_s, 3);
   EXPECT_TRUE(faults[0].healed);
-  EXPECT_EQ(faults[0].lane, 0);
   EXPECT_DOUBLE_EQ(faults[1].end_s, 3);
-  EXPECT_EQ(faults[1].lane, 1);    // overlaps the partition
   EXPECT_FALSE(faults[2].healed);  // runs to the end of the history
   EXPECT_DOUBLE_EQ(faults[2].end_s, 5);
-  EXPECT_EQ(faults[2].lane, 0);
 }
 
 TEST(ReportModelTest, NemesisInvokeAndCompletionAreOneFault) {
@@ -359,6 +357,49 @@ TEST_F(ReportTest, IndexHtmlLinksEveryFileAndShowsTheAnomaly) {
   // No external resources: every src/href is relative.
   EXPECT_EQ(html.find("http://"), std::string::npos);
   EXPECT_EQ(html.find("https://"), std::string::npos);
+}
+
+TEST_F(ReportTest, EmptyHistoryStillWritesAReport) {
+  input_.history.clear();
+  input_.result = CheckResult();
+  input_.result.validity = Validity::kUnknown;
+  ASSERT_TRUE(WriteReport(input_).ok());
+  const std::string latency = Read("latency.svg");
+  EXPECT_TRUE(TagsBalanced(latency));
+  EXPECT_EQ(CountPoints(latency), 0u);
+  EXPECT_EQ(CountOf(latency, "class=\"fault\""), 0u);
+  EXPECT_TRUE(TagsBalanced(Read("rate.svg")));
+  EXPECT_NE(Read("results.json").find("\"valid\": \"unknown\","),
+            std::string::npos);
+  const std::string html = Read("index.html");
+  EXPECT_NE(html.find(">UNKNOWN<"), std::string::npos);
+  EXPECT_NE(html.find("The nemesis injected no faults."), std::string::npos);
+}
+
+TEST(SvgPlotTest, CrowdedFaultLabelsUseAtMostThreeLines) {
+  History h;
+  for (int i = 0; i < 40; ++i) {  // a partition every 0.5 s for 20 s
+    h.push_back(Nemesis("partition", i * 500, "f"));
+    h.push_back(Nemesis("heal", i * 500 + 250, ""));
+  }
+  std::vector<FaultInterval> faults = FaultIntervals(h);
+  ASSERT_EQ(faults.size(), 40u);
+  const std::string svg = LatencySvg({}, faults, 40);
+  EXPECT_EQ(CountOf(svg, "class=\"fault\""), 40u);
+  // Labels are the bold 10.5 px texts; at most 3 distinct baselines.
+  std::set<std::string> baselines;
+  size_t labels = 0;
+  for (size_t pos = svg.find("<text"); pos != std::string::npos;
+       pos = svg.find("<text", pos + 1)) {
+    std::string tag = svg.substr(pos, svg.find('>', pos) - pos);
+    if (tag.find("font-size=\"10.5\"") == std::string::npos) continue;
+    ++labels;
+    size_t y = tag.find(" y=\"") + 4;
+    baselines.insert(tag.substr(y, tag.find('"', y) - y));
+  }
+  EXPECT_GT(labels, 10u);
+  EXPECT_LT(labels, 40u);  // some bands stay unlabelled
+  EXPECT_LE(baselines.size(), 3u);
 }
 
 TEST_F(ReportTest, TwelveThousandOpsStayOneFileOfSaneSize) {
