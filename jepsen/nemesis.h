@@ -1,0 +1,122 @@
+// Nemesis: the faults of a raftkv-jepsen run, on a fixed schedule. After a
+// quiet start, a fault of one of the enabled kinds (chosen at random from
+// the seed) lasts fault_s seconds, then everything is healed for heal_s
+// seconds, and so on. Kinds:
+//
+//   partition  iptables drops between nodes (jepsen/firewall.h), in one of
+//              the modes: "halves" (a random minority | the rest),
+//              "leader" (the current leader | the rest), "ring" (a random
+//              ring where every node hears from a majority centred on
+//              itself, and no two nodes from the same majority);
+//              healed by flushing the rules.
+//   kill       SIGKILL of one random node, the leader, or a random minority;
+//              healed by restarting them.
+//   pause      SIGSTOP of the same kinds of targets; healed by SIGCONT.
+//   clock      one node's clock (libfaketime, jepsen/cluster.h): jumps
+//              forward by 0.1-10 s, or runs 2-4x fast or 0.25-0.5x slow for
+//              the fault's duration. Healed by returning to rate x1; the
+//              offset reached is kept, because a monotonic clock stepped
+//              back would stall the node's timers for that long.
+//
+// Every fault and heal is recorded in the history (process "nemesis",
+// type info; a fault lasts until the next "heal").
+//
+// Must never act on a process or address outside its Cluster, and never
+// leave a fault in place after HealAll(). Not thread-safe: the main thread
+// calls Step() every few tens of milliseconds.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "jepsen/cluster.h"
+#include "jepsen/firewall.h"
+#include "jepsen/recorder.h"
+
+namespace raftkv::jepsen {
+
+struct NemesisOptions {
+  // Kinds: "partition", "kill", "pause", "clock"; and "partition-halves",
+  // "partition-leader", "partition-ring" for one partition mode only.
+  std::set<std::string> kinds;
+  double quiet_s = 3;  // no fault before this
+  double fault_s = 10;
+  double heal_s = 10;
+  uint64_t seed = 1;
+};
+
+// Checks the kinds: InvalidArgument on an unknown one.
+Status ValidateNemesisKinds(const std::set<std::string>& kinds);
+
+class Nemesis {
+ public:
+  // `firewall` may be null when no kind needs it.
+  Nemesis(Cluster* cluster, Firewall* firewall, Recorder* recorder,
+          NemesisOptions options);
+
+  // Starts or ends a fault when the schedule says so at `elapsed_s`, and
+  // advances a running clock-rate fault.
+  void Step(double elapsed_s);
+  // Ends the current fault, if any.
+  void HealAll();
+
+  // "none", or the current fault's description.
+  std::string current() const;
+  int faults_injected() const { return faults_; }
+  // Per kind, e.g. {"kill": 2, "partition": 3}.
+  const std::map<std::string, int>& faults_by_kind() const { return by_kind_; }
+  // Commands that failed (each also went to stderr).
+  const std::vector<std::string>& errors() const { return errors_; }
+
+ private:
+  enum class Kind { kNone, kPartition, kKill, kPause, kClock };
+
+  void StartFault(double elapsed_s);
+  bool StartPartition();
+  bool StartKill();
+  bool StartPause();
+  bool StartClock(double elapsed_s);
+  void StepClock(double elapsed_s);
+  // One random node, the leader, or a random minority (at least one).
+  std::vector<int> PickTargets(std::string* how);
+  int RandomNode();
+  int LeaderOrRandom(bool* is_leader);
+  void Error(const std::string& what, const Status& status);
+  void Fault(const std::string& f, const std::string& description);
+
+  Cluster* cluster_;
+  Firewall* firewall_;
+  Recorder* recorder_;
+  NemesisOptions options_;
+  std::mt19937_64 rng_;
+  std::vector<Kind> kinds_;
+  std::vector<std::string> partition_modes_;
+
+  Kind active_ = Kind::kNone;
+  std::string description_;
+  int cycle_ = 0;  // index of the next fault
+  double fault_end_s_ = 0;
+  std::vector<int> targets_;  // killed / paused nodes
+  // Clock fault: node, rate, and when the offset was last advanced.
+  int clock_node_ = 0;
+  double clock_rate_ = 1;
+  double clock_last_s_ = 0;
+
+  int faults_ = 0;
+  std::map<std::string, int> by_kind_;
+  std::vector<std::string> errors_;
+};
+
+// The cuts of a partition: node b drops what node a sends iff
+// grudge[b] contains a (ids 1-based; grudge[0] unused).
+std::vector<Cut> CutsOf(const Cluster& cluster,
+                        const std::vector<std::set<int>>& grudge);
+// Grudges of the partition modes, for `n` nodes (exposed for tests).
+std::vector<std::set<int>> SplitGrudge(int n, const std::set<int>& side);
+std::vector<std::set<int>> RingGrudge(const std::vector<int>& ring);
+
+}  // namespace raftkv::jepsen

@@ -1,0 +1,107 @@
+// Workload: the client side of a raftkv-jepsen run. A fixed pool of worker
+// threads, each one logical process with its own raftkv::Client, issues
+// operations at rate/concurrency per second (random gaps of 0-2x the mean)
+// and records every invocation and completion. A worker whose operation
+// ended with an unknown outcome (info) continues as a new process, with a
+// new Client, as in Jepsen: process p becomes p + concurrency.
+//
+//   register  read / write / cas (one third each) on "r<k>", each key an
+//             independent register; at any time the keys of a window of
+//             `active_keys` consecutive k are in use, and the window moves
+//             on by one key every key_period_s. Written values are unique
+//             (a run-wide counter); a cas expects the last value seen for
+//             its key (a write instead when none was seen yet).
+//   set       add of unique elements e, one key per element
+//             ("s/<e mod 16, hex>/<e>" = "<e>"), recorded as f "add" on key
+//             "set"; FinalRead() reads the whole set back (16 prefix reads)
+//             and records it as one read of "set" whose value is the
+//             comma-separated elements.
+//
+// Outcomes: ok when the call succeeded; fail only when the operation
+// certainly had no effect (a read that failed, a cas whose comparison
+// failed, a request refused as invalid or too large); info otherwise (an
+// Unavailable write may still be applied later).
+//
+// Must never run unbounded: each worker stops at Stop() or after
+// max_ops_per_worker operations, and each call has a deadline.
+// Thread-safe: Start/Stop/FinalRead from one controlling thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "client/client.h"
+#include "jepsen/recorder.h"
+#include "util/status.h"
+
+namespace raftkv::jepsen {
+
+struct WorkloadOptions {
+  std::string name = "register";  // register | set
+  std::vector<std::string> endpoints;
+  double rate = 100;  // operations per second, all workers together
+  int concurrency = 5;
+  uint64_t seed = 1;
+  std::chrono::milliseconds op_timeout{2000};      // a call's deadline
+  std::chrono::milliseconds attempt_timeout{500};  // one try on one node
+  int active_keys = 5;
+  double key_period_s = 1;
+  int64_t max_ops_per_worker = 10'000'000;
+};
+
+Status ValidateWorkload(const WorkloadOptions& options);
+
+class Workload {
+ public:
+  Workload(WorkloadOptions options, Recorder* recorder);
+  ~Workload();  // Stop()
+  Workload(const Workload&) = delete;
+  Workload& operator=(const Workload&) = delete;
+
+  // Starts the workers.
+  Status Start();
+  // Asks the workers to stop after their current operation, and joins.
+  void Stop();
+
+  // Set workload: reads the whole set back, retrying until one complete
+  // read succeeds or `timeout` passes, each attempt recorded. OK at once
+  // for the register workload (nothing to do).
+  Status FinalRead(std::chrono::milliseconds timeout);
+
+ private:
+  struct Op {
+    std::string f, key;
+    std::optional<std::string> value, value2;
+  };
+  void Worker(int index);
+  Op NextOp(std::mt19937_64& rng);
+  // Runs `op` as `process` and records it; false when the outcome is info.
+  bool Execute(Client& client, int64_t process, const Op& op);
+  StatusOr<std::unique_ptr<Client>> NewClient(uint64_t seed) const;
+  void Observed(const std::string& key, const std::string& value);
+  std::optional<std::string> LastSeen(const std::string& key);
+  // Sleeps until `until` or Stop(); false if stopping.
+  bool SleepUntil(std::chrono::steady_clock::time_point until);
+
+  WorkloadOptions options_;
+  Recorder* recorder_;
+  std::atomic<int64_t> next_value_{1};
+  std::atomic<int64_t> max_process_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::map<std::string, std::string> last_seen_;  // register: key -> value
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace raftkv::jepsen
