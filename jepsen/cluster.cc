@@ -15,6 +15,11 @@ namespace {
 
 constexpr uint16_t kPeerPort = 7000;
 constexpr uint16_t kClientPort = 8000;
+// Node N is 127.0.0.(10+N), never 127.0.0.1: the kernel gives unbound
+// sockets (raftkvd's outgoing peer connections, the clients) the source
+// 127.0.0.1, so a node there would receive, and a partition rule towards
+// it would drop, every node's replies on connections it did not open.
+constexpr int kFirstHostByte = 10;
 
 // "+1.250" / "-0.500": seconds, as libfaketime reads FAKETIME.
 std::string FaketimeSpec(double seconds) {
@@ -103,8 +108,9 @@ Cluster::~Cluster() {
 }
 
 std::string Cluster::address(int id) const {
-  return options_.private_network ? "127.0.0." + std::to_string(id)
-                                  : "127.0.0.1";
+  return options_.private_network
+             ? "127.0.0." + std::to_string(kFirstHostByte + id)
+             : "127.0.0.1";
 }
 
 std::string Cluster::peer_address(int id) const {

@@ -2,8 +2,10 @@
 // the nemesis needs on them: kill/restart, pause/resume, each node's clock
 // (through libfaketime) and its group id (for the partition rules).
 //
-// In a private network namespace node N listens on 127.0.0.N (peers on port
-// 7000, clients on 8000) and runs with group id first_gid + N; without one
+// In a private network namespace node N listens on 127.0.0.(10+N) (peers on
+// port 7000, clients on 8000; 127.0.0.1 is kept for the unbound sources of
+// outgoing connections, see cluster.cc) and runs with group id
+// first_gid + N; without one
 // every node is on 127.0.0.1 with its own free ports and keeps our group.
 // Data directories and clock files live in work_dir, logs in out_dir.
 //
@@ -47,7 +49,7 @@ class Cluster {
 
   int size() const { return static_cast<int>(nodes_.size()); }
   // Node ids are 1-based, as in raftkvd --id.
-  std::string address(int id) const;  // "127.0.0.N"
+  std::string address(int id) const;  // "127.0.0.1N"
   std::string client_address(int id) const;
   std::vector<std::string> client_endpoints() const;
   gid_t gid(int id) const;  // 0 when nodes keep our group

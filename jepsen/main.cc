@@ -172,7 +172,7 @@ int main(int argc, char** argv) {
     if (entered.ok()) {
       network = std::move(entered).value();
       o.setup_notes =
-          "network: " + network->description() + "; node N on 127.0.0.N";
+          "network: " + network->description() + "; node N on 127.0.0.(10+N)";
     } else if (entered.status().code() ==
                raftkv::Status::Code::kFailedPrecondition) {
       o.setup_notes =

@@ -75,9 +75,10 @@ bool Workload::SleepUntil(Clock::time_point until) {
   return !stopping_;
 }
 
-StatusOr<std::unique_ptr<Client>> Workload::NewClient(uint64_t seed) const {
+StatusOr<std::unique_ptr<Client>> Workload::NewClient(
+    std::vector<std::string> endpoints, uint64_t seed) const {
   ClientOptions o;
-  o.endpoints = options_.endpoints;
+  o.endpoints = std::move(endpoints);
   o.deadline = options_.op_timeout;
   o.attempt_timeout = options_.attempt_timeout;
   o.seed = seed;
@@ -129,7 +130,20 @@ Workload::Op Workload::NextOp(std::mt19937_64& rng) {
   return op;
 }
 
-bool Workload::Execute(Client& client, int64_t process, const Op& op) {
+StatusOr<Workload::ProcessClients> Workload::NewProcess(int64_t process,
+                                                        uint64_t seed) const {
+  const std::string& home =
+      options_
+          .endpoints[static_cast<size_t>(process) % options_.endpoints.size()];
+  auto reads = NewClient({home}, seed);
+  if (!reads.ok()) return reads.status();
+  auto writes = NewClient(options_.endpoints, seed + 1);
+  if (!writes.ok()) return writes.status();
+  return ProcessClients{std::move(reads).value(), std::move(writes).value()};
+}
+
+bool Workload::Execute(ProcessClients& clients, int64_t process, const Op& op) {
+  Client& client = *clients.writes;
   recorder_->Record(process, EventType::kInvoke, op.f, op.key, op.value,
                     op.value2);
   auto done = [&](EventType type, std::optional<std::string> value,
@@ -144,7 +158,7 @@ bool Workload::Execute(Client& client, int64_t process, const Op& op) {
                 op.value, op.value2);
   };
   if (op.f == "read") {
-    auto r = client.Get(op.key);
+    auto r = clients.reads->Get(op.key);
     if (r.ok()) {
       Observed(op.key, r->value);
       return done(EventType::kOk, r->value, std::nullopt);
@@ -178,24 +192,24 @@ bool Workload::Execute(Client& client, int64_t process, const Op& op) {
 void Workload::Worker(int index) {
   std::mt19937_64 rng(options_.seed * 1000003 + index);
   int64_t process = index;
-  auto client = NewClient(rng());
+  auto clients = NewProcess(process, rng());
   const double mean_gap_s = options_.concurrency / options_.rate;
   std::uniform_real_distribution<double> gap(0, 2 * mean_gap_s);
   auto next = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                  std::chrono::duration<double>(gap(rng)));
   for (int64_t i = 0; i < options_.max_ops_per_worker; ++i) {
     if (!SleepUntil(next)) return;
-    if (!client.ok()) {
+    if (!clients.ok()) {
       // Cannot happen with valid endpoints; stop rather than spin.
       std::cerr << "raftkv-jepsen: worker " << index
-                << " cannot make a client: " << client.status().ToString()
+                << " cannot make a client: " << clients.status().ToString()
                 << std::endl;
       return;
     }
     const Op op = NextOp(rng);
-    if (!Execute(**client, process, op)) {
+    if (!Execute(clients.value(), process, op)) {
       process = max_process_.fetch_add(1) + 1;
-      client = NewClient(rng());
+      clients = NewProcess(process, rng());
     }
     next = std::max(next, Clock::now() - std::chrono::seconds(1)) +
            std::chrono::duration_cast<Clock::duration>(
@@ -206,7 +220,7 @@ void Workload::Worker(int index) {
 Status Workload::FinalRead(std::chrono::milliseconds timeout) {
   if (options_.name != "set") return Status::OK();
   const int64_t process = max_process_.fetch_add(1) + 1;
-  auto client = NewClient(options_.seed + 77);
+  auto client = NewClient(options_.endpoints, options_.seed + 77);
   if (!client.ok()) return client.status();
   const auto until = Clock::now() + timeout;
   Status last = Status::Timeout("no attempt");

@@ -1,9 +1,16 @@
 // Workload: the client side of a raftkv-jepsen run. A fixed pool of worker
-// threads, each one logical process with its own raftkv::Client, issues
+// threads, each one logical process with its own raftkv::Clients, issues
 // operations at rate/concurrency per second (random gaps of 0-2x the mean)
 // and records every invocation and completion. A worker whose operation
 // ended with an unknown outcome (info) continues as a new process, with a
-// new Client, as in Jepsen: process p becomes p + concurrency.
+// new Client, as in Jepsen: process p becomes the next unused id.
+//
+// As in Jepsen, each process is bound to a node, endpoints[p mod n]: its
+// reads are sent there first, and follow the node's redirect to the leader
+// (a linearizable read is answered by the leader, or by ReadIndex), so a
+// node that answers reads by itself (--unsafe_serve_stale_reads) is seen
+// answering them. Its writes use a second Client over every endpoint,
+// which tracks the leader.
 //
 //   register  read / write / cas (one third each) on "r<k>", each key an
 //             independent register; at any time the keys of a window of
@@ -86,8 +93,17 @@ class Workload {
   void Worker(int index);
   Op NextOp(std::mt19937_64& rng);
   // Runs `op` as `process` and records it; false when the outcome is info.
-  bool Execute(Client& client, int64_t process, const Op& op);
-  StatusOr<std::unique_ptr<Client>> NewClient(uint64_t seed) const;
+  // The clients of one logical process: reads go first to the process's
+  // home node (endpoints[process mod n]) and follow its redirect to the
+  // leader from there; writes go to whichever node the client believes
+  // leads.
+  struct ProcessClients {
+    std::unique_ptr<Client> reads, writes;
+  };
+  bool Execute(ProcessClients& clients, int64_t process, const Op& op);
+  StatusOr<ProcessClients> NewProcess(int64_t process, uint64_t seed) const;
+  StatusOr<std::unique_ptr<Client>> NewClient(
+      std::vector<std::string> endpoints, uint64_t seed) const;
   void Observed(const std::string& key, const std::string& value);
   std::optional<std::string> LastSeen(const std::string& key);
   // Sleeps until `until` or Stop(); false if stopping.
