@@ -31,13 +31,14 @@ inline const char* ValidityName(Validity v) {
 
 // One violation found by a checker.
 struct Anomaly {
-  std::string
-      kind;  // e.g. "nonlinearizable", "lost", "unexpected", "duplicated"
+  // e.g. "nonlinearizable", "lost", "unexpected", "duplicated".
+  std::string kind;
   std::string key;          // register key or set name
   std::string description;  // one readable paragraph
   History slice;            // a minimal slice of the history around it
-  std::string rendering;    // a text rendering of the slice (a timeline per
-                            // process), for the terminal and the report
+  // A text rendering of the slice (a timeline per process), for the
+  // terminal and the report.
+  std::string rendering;
 };
 
 struct CheckResult {

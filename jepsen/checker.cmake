@@ -1,6 +1,7 @@
 # The checker half of raftkv-jepsen: the history format (history.h/.cc), the
 # linearizability checker of the register workload and the set checker.
 # Pure computation: no I/O beyond the streams it is given, no threads.
-add_library(raftkv_jepsen_checker STATIC history.cc)
+add_library(raftkv_jepsen_checker STATIC history.cc linearizability.cc
+            set_checker.cc)
 target_link_libraries(raftkv_jepsen_checker PUBLIC raftkv_util glog::glog)
 target_include_directories(raftkv_jepsen_checker PUBLIC ${CMAKE_SOURCE_DIR})

@@ -1,0 +1,911 @@
+// Linearizability checker of the register workload (see linearizability.h
+// for the model and the algorithm), plus operation pairing and the text
+// timeline shared with the set checker.
+//
+// Must never report a key valid unless its search ran to completion, and
+// never touch anything but its arguments (the clock only for budgets and the
+// summary's duration).
+#include "jepsen/linearizability.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <utility>
+
+namespace raftkv::jepsen {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// ---------------------------------------------------------------------------
+// Formatting helpers.
+
+std::string FormatSeconds(int64_t ns) {
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "%.3f s", static_cast<double>(ns) / 1e9);
+  return buf;
+}
+
+std::string FormatMs(int64_t ns) {
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "%.3f", static_cast<double>(ns) / 1e6);
+  return buf;
+}
+
+std::string Quoted(const std::optional<std::string>& v) {
+  if (!v) return "null";
+  constexpr size_t kMaxValueChars = 16;
+  if (v->size() <= kMaxValueChars) return JsonQuote(*v);
+  return JsonQuote(v->substr(0, kMaxValueChars)) + "...";
+}
+
+// "read -> "18"", "write "17"", "cas "17" -> "18"", "delete", "add "5"".
+std::string OpLabel(const std::string& f, const std::optional<std::string>& a,
+                    const std::optional<std::string>& b,
+                    const std::optional<std::string>& result, bool ok) {
+  if (f == "read") return ok ? "read -> " + Quoted(result) : "read";
+  if (f == "cas") return "cas " + Quoted(a) + " -> " + Quoted(b);
+  if (f == "delete") return "delete";
+  if (f == "add" || f == "write") return f + " " + Quoted(a);
+  return a ? f + " " + Quoted(a) : f;
+}
+
+std::string ProcessName(int64_t process) {
+  return process == kNemesis ? "nemesis" : "p" + std::to_string(process);
+}
+
+// "process 5's read -> "18" (invoked at 1.200 s, ok at 1.300 s)".
+std::string DescribeOp(const Operation& op) {
+  std::string s = "process " + std::to_string(op.process) + "'s " +
+                  OpLabel(op.f, op.value, op.value2, op.result,
+                          op.outcome == EventType::kOk) +
+                  " (invoked at " + FormatSeconds(op.invoke_ns);
+  if (op.complete_index == kNoEvent) return s + ", never completed)";
+  return s + ", " + EventTypeName(op.outcome) + " at " +
+         FormatSeconds(op.complete_ns) + ")";
+}
+
+// ---------------------------------------------------------------------------
+// The sequential model: a register over interned values.
+
+constexpr int32_t kAbsent = -1;
+
+enum class OpKind : uint8_t {
+  kRead,         // a = value read
+  kWrite,        // a = value written
+  kDelete,       // register becomes absent
+  kCas,          // a = expected, b = new
+  kCasMismatch,  // failed cas read as "register != a" (option)
+};
+
+// One operation of a key's search problem.
+struct LinOp {
+  OpKind kind = OpKind::kRead;
+  bool required = true;  // ok: must linearize before `ret`
+  int32_t a = kAbsent;
+  int32_t b = kAbsent;
+  int64_t call = 0;
+  int64_t ret = kNoCompletion;  // kNoCompletion when optional
+  size_t source = 0;            // index in the key's operations
+};
+
+// Whether `op` can take effect on `state`; if so, the state after it.
+bool Step(const LinOp& op, int32_t state, int32_t* next) {
+  switch (op.kind) {
+    case OpKind::kRead:
+      *next = state;
+      return state == op.a;
+    case OpKind::kWrite:
+      *next = op.a;
+      return true;
+    case OpKind::kDelete:
+      *next = kAbsent;
+      return true;
+    case OpKind::kCas:
+      if (state == op.a) {
+        *next = op.b;
+        return true;
+      }
+      // An optional cas may have run and found a different value.
+      *next = state;
+      return !op.required;
+    case OpKind::kCasMismatch:
+      *next = state;
+      return state != op.a;
+  }
+  return false;
+}
+
+// Maps values to small integers (null = kAbsent).
+class ValueTable {
+ public:
+  int32_t Intern(const std::optional<std::string>& v) {
+    if (!v) return kAbsent;
+    auto [it, inserted] = ids_.emplace(*v, static_cast<int32_t>(ids_.size()));
+    return it->second;
+  }
+
+ private:
+  std::unordered_map<std::string, int32_t> ids_;
+};
+
+// The search problem of one key, restricted to the events of the history
+// before index `limit` (operations completing later are pending, i.e.
+// optional, and operations invoked later do not exist).
+std::vector<LinOp> BuildProblem(const std::vector<const Operation*>& ops,
+                                size_t limit,
+                                const LinearizabilityOptions& options) {
+  ValueTable values;
+  std::vector<LinOp> out;
+  bool any_mismatch = false;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const Operation& op = *ops[i];
+    if (op.invoke_index >= limit) continue;
+    bool completed = op.complete_index < limit;
+    EventType outcome = completed ? op.outcome : EventType::kInfo;
+    LinOp lin;
+    lin.source = i;
+    lin.call = op.invoke_ns;
+    lin.required = outcome == EventType::kOk;
+    if (op.f == "read") {
+      if (outcome != EventType::kOk) continue;
+      lin.kind = OpKind::kRead;
+      lin.a = values.Intern(op.result);
+    } else if (outcome == EventType::kFail) {
+      if (op.f != "cas" || !options.cas_fail_means_mismatch) continue;
+      lin.kind = OpKind::kCasMismatch;
+      lin.required = true;
+      lin.a = values.Intern(op.value);
+      any_mismatch = true;
+    } else if (op.f == "write") {
+      lin.kind = OpKind::kWrite;
+      lin.a = values.Intern(op.value);
+    } else if (op.f == "delete") {
+      lin.kind = OpKind::kDelete;
+    } else if (op.f == "cas") {
+      lin.kind = OpKind::kCas;
+      lin.a = values.Intern(op.value);
+      lin.b = values.Intern(op.value2);
+    } else {
+      continue;  // unsupported f: reported by the caller
+    }
+    lin.ret = lin.required ? op.complete_ns : kNoCompletion;
+    out.push_back(lin);
+  }
+  if (any_mismatch) return out;  // pruning below assumes no "!=" constraint
+  // An optional op whose resulting value nobody observes (no ok read
+  // returns it, no cas expects it) can be moved past the end of any
+  // linearization: drop it.
+  std::set<int32_t> observed;
+  for (const LinOp& op : out) {
+    if ((op.kind == OpKind::kRead && op.required) || op.kind == OpKind::kCas) {
+      observed.insert(op.a);
+    }
+  }
+  auto unobserved = [&](const LinOp& op) {
+    if (op.required) return false;
+    switch (op.kind) {
+      case OpKind::kWrite:
+        return observed.count(op.a) == 0;
+      case OpKind::kDelete:
+        return observed.count(kAbsent) == 0;
+      case OpKind::kCas:
+        return observed.count(op.b) == 0;
+      default:
+        return false;
+    }
+  };
+  out.erase(std::remove_if(out.begin(), out.end(), unobserved), out.end());
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Memo of explored configurations: (set of linearized ops, register value).
+
+class ConfigSet {
+ public:
+  explicit ConfigSet(size_t words) : words_(words) { slots_.resize(1024, 0); }
+
+  // Inserts; false if the configuration was already there.
+  bool Insert(const std::vector<uint64_t>& bits, int32_t state, uint64_t hash) {
+    if ((entries_.size() + 1) * 2 > slots_.size()) Grow();
+    size_t mask = slots_.size() - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+      uint32_t slot = slots_[i];
+      if (slot == 0) {
+        slots_[i] = static_cast<uint32_t>(entries_.size() + 1);
+        entries_.push_back({hash, state});
+        arena_.insert(arena_.end(), bits.begin(), bits.end());
+        return true;
+      }
+      const Entry& e = entries_[slot - 1];
+      if (e.hash == hash && e.state == state &&
+          std::memcmp(&arena_[(slot - 1) * words_], bits.data(),
+                      words_ * sizeof(uint64_t)) == 0) {
+        return false;
+      }
+    }
+  }
+
+  size_t size() const { return entries_.size(); }
+
+ private:
+  struct Entry {
+    uint64_t hash;
+    int32_t state;
+  };
+
+  void Grow() {
+    std::vector<uint32_t> slots(slots_.size() * 2, 0);
+    size_t mask = slots.size() - 1;
+    for (size_t e = 0; e < entries_.size(); ++e) {
+      size_t i = entries_[e].hash & mask;
+      while (slots[i] != 0) i = (i + 1) & mask;
+      slots[i] = static_cast<uint32_t>(e + 1);
+    }
+    slots_.swap(slots);
+  }
+
+  size_t words_;
+  std::vector<uint32_t> slots_;  // entry index + 1; 0 = empty
+  std::vector<Entry> entries_;
+  std::vector<uint64_t> arena_;  // entries_[i]'s bits at i * words_
+};
+
+uint64_t Mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+enum class SearchOutcome { kLinearizable, kNotLinearizable, kCutOff };
+
+// The Wing-Gong/Lowe depth-first search over one key's operations.
+class Search {
+ public:
+  Search(const std::vector<LinOp>& ops, const LinearizabilityOptions& options)
+      : ops_(ops),
+        options_(options),
+        bits_((ops.size() + 63) / 64, 0),
+        memo_(bits_.size()) {}
+
+  SearchOutcome Run();
+
+ private:
+  // Events in time order; a call sorts before a return at the same time
+  // (such ops are treated as concurrent). Optional ops have no return node.
+  void BuildList();
+  void Unlink(int32_t node) {
+    next_[prev_[node]] = next_[node];
+    prev_[next_[node]] = prev_[node];
+  }
+  void Relink(int32_t node) {
+    next_[prev_[node]] = node;
+    prev_[next_[node]] = node;
+  }
+  void Lift(int32_t op) {
+    Unlink(call_node_[op]);
+    if (ret_node_[op] >= 0) Unlink(ret_node_[op]);
+  }
+  void Unlift(int32_t op) {
+    if (ret_node_[op] >= 0) Relink(ret_node_[op]);
+    Relink(call_node_[op]);
+  }
+  void Flip(int32_t op) {
+    bits_[op / 64] ^= uint64_t{1} << (op % 64);
+    hash_ ^= Mix64(static_cast<uint64_t>(op) + 1);
+  }
+  // Pushes a frame whose candidates are the ops invoked before the first
+  // pending return: ok ops first, then optional ones.
+  void PushFrame(int32_t via, int32_t state_before);
+  bool OverBudget();
+
+  struct Frame {
+    size_t begin, pos, end;  // candidates in cands_[begin, end)
+    int32_t via;             // op linearized to reach this frame, or -1
+    int32_t state_before;    // register value before `via`
+  };
+
+  const std::vector<LinOp>& ops_;
+  const LinearizabilityOptions& options_;
+  std::vector<int32_t> node_op_;  // per node: op index; call or return:
+  std::vector<bool> node_is_call_;
+  std::vector<int32_t> next_, prev_, call_node_, ret_node_;
+  int32_t head_ = 0, tail_ = 0;
+  std::vector<uint64_t> bits_;
+  uint64_t hash_ = 0;
+  ConfigSet memo_;
+  std::vector<Frame> frames_;
+  std::vector<int32_t> cands_;
+  Clock::time_point deadline_;
+  uint64_t budget_checks_ = 0;
+};
+
+void Search::BuildList() {
+  struct Node {
+    int64_t time;
+    bool is_call;
+    int32_t op;
+  };
+  std::vector<Node> nodes;
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    auto op = static_cast<int32_t>(i);
+    nodes.push_back({ops_[i].call, true, op});
+    if (ops_[i].required) nodes.push_back({ops_[i].ret, false, op});
+  }
+  std::sort(nodes.begin(), nodes.end(), [](const Node& x, const Node& y) {
+    if (x.time != y.time) return x.time < y.time;
+    if (x.is_call != y.is_call) return x.is_call;
+    return x.op < y.op;
+  });
+  auto n = static_cast<int32_t>(nodes.size());
+  head_ = n;
+  tail_ = n + 1;
+  next_.assign(n + 2, 0);
+  prev_.assign(n + 2, 0);
+  node_op_.assign(n, 0);
+  node_is_call_.assign(n, false);
+  call_node_.assign(ops_.size(), -1);
+  ret_node_.assign(ops_.size(), -1);
+  int32_t last = head_;
+  for (int32_t i = 0; i < n; ++i) {
+    node_op_[i] = nodes[i].op;
+    node_is_call_[i] = nodes[i].is_call;
+    (nodes[i].is_call ? call_node_ : ret_node_)[nodes[i].op] = i;
+    next_[last] = i;
+    prev_[i] = last;
+    last = i;
+  }
+  next_[last] = tail_;
+  prev_[tail_] = last;
+}
+
+void Search::PushFrame(int32_t via, int32_t state_before) {
+  size_t begin = cands_.size();
+  for (int pass = 0; pass < 2; ++pass) {
+    bool want_required = pass == 0;
+    for (int32_t node = next_[head_]; node != tail_ && node_is_call_[node];
+         node = next_[node]) {
+      int32_t op = node_op_[node];
+      if (ops_[op].required == want_required) cands_.push_back(op);
+    }
+  }
+  frames_.push_back({begin, begin, cands_.size(), via, state_before});
+}
+
+bool Search::OverBudget() {
+  if (options_.max_states_per_key > 0 &&
+      memo_.size() > options_.max_states_per_key) {
+    return true;
+  }
+  constexpr uint64_t kClockEvery = 1024;
+  if (options_.max_ms_per_key > 0 && ++budget_checks_ % kClockEvery == 0) {
+    return Clock::now() > deadline_;
+  }
+  return false;
+}
+
+SearchOutcome Search::Run() {
+  size_t required_left = 0;
+  for (const LinOp& op : ops_) required_left += op.required ? 1 : 0;
+  if (required_left == 0) return SearchOutcome::kLinearizable;
+  deadline_ = Clock::now() + std::chrono::milliseconds(options_.max_ms_per_key);
+  BuildList();
+  int32_t state = kAbsent;
+  memo_.Insert(bits_, state, hash_ ^ Mix64(static_cast<uint32_t>(state)));
+  PushFrame(-1, state);
+  while (true) {
+    bool advanced = false;
+    while (frames_.back().pos < frames_.back().end) {
+      int32_t op = cands_[frames_.back().pos++];
+      int32_t next = kAbsent;
+      if (!Step(ops_[op], state, &next)) continue;
+      Flip(op);
+      if (!memo_.Insert(bits_, next,
+                        hash_ ^ Mix64(static_cast<uint32_t>(next)))) {
+        Flip(op);
+        continue;
+      }
+      if (OverBudget()) return SearchOutcome::kCutOff;
+      Lift(op);
+      if (ops_[op].required && --required_left == 0) {
+        return SearchOutcome::kLinearizable;
+      }
+      PushFrame(op, state);
+      state = next;
+      advanced = true;
+      break;
+    }
+    if (advanced) continue;
+    // Every candidate of this configuration fails: backtrack.
+    Frame done = frames_.back();
+    frames_.pop_back();
+    cands_.resize(done.begin);
+    if (frames_.empty()) return SearchOutcome::kNotLinearizable;
+    Unlift(done.via);
+    Flip(done.via);
+    state = done.state_before;
+    if (ops_[done.via].required) ++required_left;
+  }
+}
+
+SearchOutcome CheckPrefix(const std::vector<const Operation*>& ops,
+                          size_t limit, const LinearizabilityOptions& options) {
+  std::vector<LinOp> problem = BuildProblem(ops, limit, options);
+  return Search(problem, options).Run();
+}
+
+// ---------------------------------------------------------------------------
+// Explaining a violation.
+
+bool IsWriteOf(const Operation& op, const std::optional<std::string>& v) {
+  if (op.f == "write") return op.value == v;
+  if (op.f == "cas") return op.value2 == v;
+  if (op.f == "delete") return !v.has_value();
+  return false;
+}
+
+// The value `op` observed: what a read returned or what a cas expected.
+std::optional<std::optional<std::string>> ObservedValue(const Operation& op) {
+  if (op.outcome != EventType::kOk) return std::nullopt;
+  if (op.f == "read") return op.result;
+  if (op.f == "cas") return op.value;
+  return std::nullopt;
+}
+
+struct Violation {
+  size_t culprit = 0;         // index in the key's operations
+  size_t limit = 0;           // the failing prefix: events before this
+  std::vector<size_t> extra;  // further ops the diagnosis names
+  std::string diagnosis;
+};
+
+// Why the culprit cannot be linearized, in words, for the usual cases: a
+// value nobody wrote, or a stale value.
+void Diagnose(const std::vector<const Operation*>& ops, Violation* v) {
+  const Operation& x = *ops[v->culprit];
+  auto observed = ObservedValue(x);
+  if (!observed) return;
+  const std::optional<std::string>& value = *observed;
+  std::vector<size_t> writers, failed_writers;
+  int64_t last_write_done = INT64_MIN;
+  bool initial = !value.has_value();  // the register starts absent
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const Operation& op = *ops[i];
+    if (i == v->culprit || op.invoke_index >= v->limit ||
+        op.invoke_ns > x.complete_ns || !IsWriteOf(op, value)) {
+      continue;
+    }
+    if (op.outcome == EventType::kFail) {
+      failed_writers.push_back(i);
+      continue;
+    }
+    writers.push_back(i);
+    bool done = op.outcome == EventType::kOk && op.complete_index < v->limit;
+    last_write_done =
+        std::max(last_write_done, done ? op.complete_ns : kNoCompletion);
+  }
+  std::string what = x.f == "read" ? "read" : "expected";
+  if (writers.empty() && !initial) {
+    if (!failed_writers.empty()) {
+      v->extra.push_back(failed_writers.back());
+      v->diagnosis = "It " + what + " " + Quoted(value) +
+                     ", which only failed operations tried to write (" +
+                     DescribeOp(*ops[failed_writers.back()]) +
+                     "): a failed operation took effect.";
+    } else {
+      v->diagnosis = "It " + what + " " + Quoted(value) +
+                     ", which no operation invoked before it completed ever "
+                     "wrote.";
+    }
+    return;
+  }
+  if (!writers.empty()) v->extra.push_back(writers.back());
+  // A stale value: an ok overwrite that began after every write of `value`
+  // had completed, and completed before the culprit began.
+  std::optional<size_t> overwrite;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const Operation& op = *ops[i];
+    if (op.outcome != EventType::kOk || op.complete_index >= v->limit ||
+        op.f == "read" || IsWriteOf(op, value) ||
+        op.invoke_ns <= last_write_done || op.complete_ns >= x.invoke_ns) {
+      continue;
+    }
+    if (!overwrite || op.complete_ns > ops[*overwrite]->complete_ns) {
+      overwrite = i;
+    }
+  }
+  if (overwrite) {
+    v->extra.push_back(*overwrite);
+    v->diagnosis =
+        "It " + what + " " + Quoted(value) + ", but " +
+        DescribeOp(*ops[*overwrite]) + " overwrote it after every write of " +
+        Quoted(value) +
+        (initial ? " (including the initial absent state)" : "") +
+        " had completed and before this operation began: a stale value.";
+  }
+}
+
+// The operations of the slice: the culprit, those concurrent with it, the
+// last ones completed before it (the frontier that fixes the register's
+// value), and those the diagnosis names.
+std::vector<size_t> SliceOps(const std::vector<const Operation*>& ops,
+                             const Violation& v) {
+  const Operation& x = *ops[v.culprit];
+  std::set<size_t> chosen(v.extra.begin(), v.extra.end());
+  chosen.insert(v.culprit);
+  int64_t frontier_start = INT64_MIN;
+  for (const Operation* op : ops) {
+    if (op->outcome == EventType::kOk && op->complete_index < v.limit &&
+        op->complete_ns < x.invoke_ns) {
+      frontier_start = std::max(frontier_start, op->invoke_ns);
+    }
+  }
+  int64_t window_start = std::min(x.invoke_ns, frontier_start);
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const Operation& op = *ops[i];
+    if (op.invoke_index >= v.limit) continue;
+    bool frontier =
+        op.outcome == EventType::kOk && op.complete_index < v.limit &&
+        op.complete_ns < x.invoke_ns && op.complete_ns >= frontier_start;
+    bool concurrent = op.invoke_ns >= window_start &&
+                      op.invoke_ns <= x.complete_ns &&
+                      op.complete_ns >= x.invoke_ns;
+    if (frontier || concurrent) chosen.insert(i);
+  }
+  return {chosen.begin(), chosen.end()};
+}
+
+Anomaly BuildAnomaly(const History& history, const std::string& key,
+                     const std::vector<const Operation*>& ops,
+                     const Violation& v) {
+  std::vector<size_t> chosen = SliceOps(ops, v);
+  std::set<size_t> events;
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  for (size_t i : chosen) {
+    const Operation& op = *ops[i];
+    events.insert(op.invoke_index);
+    lo = std::min(lo, op.invoke_ns);
+    hi = std::max(hi, op.invoke_ns);
+    if (op.complete_index != kNoEvent) {
+      events.insert(op.complete_index);
+      hi = std::max(hi, op.complete_ns);
+    }
+  }
+  for (size_t i = 0; i < history.size(); ++i) {
+    const Event& e = history[i];
+    if (e.is_nemesis() && e.time_ns >= lo && e.time_ns <= hi) events.insert(i);
+  }
+  Anomaly a;
+  a.kind = "nonlinearizable";
+  a.key = key;
+  std::vector<size_t> marked;
+  for (size_t i : events) {
+    if (i == ops[v.culprit]->invoke_index) marked.push_back(a.slice.size());
+    a.slice.push_back(history[i]);
+  }
+  size_t prefix_ops = 0;
+  for (const Operation* op : ops) prefix_ops += op->invoke_index < v.limit;
+  a.description = "Key " + JsonQuote(key) +
+                  " is not linearizable. The shortest non-linearizable "
+                  "prefix of its history (" +
+                  std::to_string(prefix_ops) + " operations) ends with " +
+                  DescribeOp(*ops[v.culprit]) +
+                  ": no order of the operations consistent with their "
+                  "real-time order explains it with a register that starts "
+                  "absent. ";
+  a.description += v.diagnosis.empty()
+                       ? "The slice shows it, the operations concurrent with "
+                         "it and the last ones completed before it."
+                       : v.diagnosis;
+  a.rendering =
+      "key " + JsonQuote(key) + "\n" + RenderTimeline(a.slice, marked);
+  return a;
+}
+
+// The shortest failing prefix, by bisection over the key's events
+// (linearizability is prefix-closed, so failure is monotone in the prefix).
+Violation Minimize(const std::vector<const Operation*>& ops,
+                   const LinearizabilityOptions& options) {
+  std::vector<size_t> events;
+  for (const Operation* op : ops) {
+    events.push_back(op->invoke_index);
+    if (op->complete_index != kNoEvent) events.push_back(op->complete_index);
+  }
+  std::sort(events.begin(), events.end());
+  size_t lo = 0, hi = events.size();  // prefix lo passes, hi fails
+  while (hi - lo > 1) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (CheckPrefix(ops, events[mid - 1] + 1, options) ==
+        SearchOutcome::kNotLinearizable) {
+      hi = mid;
+    } else {
+      lo = mid;
+    }
+  }
+  Violation v;
+  v.limit = events[hi - 1] + 1;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (ops[i]->complete_index == events[hi - 1] ||
+        ops[i]->invoke_index == events[hi - 1]) {
+      v.culprit = i;
+    }
+  }
+  Diagnose(ops, &v);
+  return v;
+}
+
+bool IsRegisterOp(const std::string& f) {
+  return f == "read" || f == "write" || f == "cas" || f == "delete";
+}
+
+void CountOutcomes(const std::vector<Operation>& ops, CheckResult* result) {
+  for (const Operation& op : ops) {
+    ++result->ops;
+    switch (op.outcome) {
+      case EventType::kOk:
+        ++result->ok;
+        break;
+      case EventType::kFail:
+        ++result->fail;
+        break;
+      default:
+        ++result->info;
+    }
+  }
+}
+
+std::string KeyList(const std::vector<std::string>& keys) {
+  constexpr size_t kMaxListed = 5;
+  std::string s;
+  for (size_t i = 0; i < keys.size() && i < kMaxListed; ++i) {
+    s += (i ? ", " : "") + keys[i];
+  }
+  if (keys.size() > kMaxListed) s += ", ...";
+  return s;
+}
+
+}  // namespace
+
+StatusOr<std::vector<Operation>> PairOperations(const History& history) {
+  std::vector<Operation> ops;
+  std::map<int64_t, size_t> pending;  // process -> index in ops
+  for (size_t i = 0; i < history.size(); ++i) {
+    const Event& e = history[i];
+    if (e.is_nemesis()) continue;
+    auto it = pending.find(e.process);
+    if (e.type == EventType::kInvoke) {
+      if (it != pending.end()) {
+        return Status::InvalidArgument(
+            "event " + std::to_string(i) + ": process " +
+            std::to_string(e.process) +
+            " invoked while its previous operation is pending: " +
+            ToJsonLine(e));
+      }
+      Operation op;
+      op.process = e.process;
+      op.f = e.f;
+      op.key = e.key;
+      op.value = e.value;
+      op.value2 = e.value2;
+      op.invoke_ns = e.time_ns;
+      op.complete_ns = kNoCompletion;
+      op.invoke_index = i;
+      op.complete_index = kNoEvent;
+      pending[e.process] = ops.size();
+      ops.push_back(std::move(op));
+      continue;
+    }
+    if (it == pending.end()) {
+      return Status::InvalidArgument(
+          "event " + std::to_string(i) +
+          ": completion without invocation: " + ToJsonLine(e));
+    }
+    Operation& op = ops[it->second];
+    pending.erase(it);
+    if (op.f != e.f || op.key != e.key) {
+      return Status::InvalidArgument(
+          "event " + std::to_string(i) +
+          ": completion does not match its invocation's f and key: " +
+          ToJsonLine(e));
+    }
+    op.outcome = e.type;
+    op.complete_ns = e.time_ns;
+    op.complete_index = i;
+    if (e.type == EventType::kOk) op.result = e.value;
+  }
+  return ops;
+}
+
+CheckResult CheckRegisters(const History& history,
+                           const LinearizabilityOptions& options) {
+  Clock::time_point start = Clock::now();
+  CheckResult result;
+  StatusOr<std::vector<Operation>> paired = PairOperations(history);
+  if (!paired.ok()) {
+    result.validity = Validity::kUnknown;
+    result.anomalies.push_back(
+        {"malformed-history", "", paired.status().message(), {}, ""});
+    result.summary = "unknown: malformed history: " + paired.status().message();
+    return result;
+  }
+  const std::vector<Operation>& all = paired.value();
+  CountOutcomes(all, &result);
+  // Keys of the set workload (any "add") belong to the set checker.
+  std::set<std::string> set_keys;
+  for (const Operation& op : all) {
+    if (op.f == "add") set_keys.insert(op.key);
+  }
+  std::map<std::string, std::vector<const Operation*>> by_key;
+  std::set<std::string> unsupported;
+  for (const Operation& op : all) {
+    if (set_keys.count(op.key) != 0) continue;
+    if (IsRegisterOp(op.f)) {
+      by_key[op.key].push_back(&op);
+    } else {
+      unsupported.insert(op.f);
+    }
+  }
+  std::vector<std::string> invalid, cut_off;
+  for (const auto& [key, ops] : by_key) {
+    SearchOutcome outcome = CheckPrefix(ops, kNoEvent, options);
+    if (outcome == SearchOutcome::kCutOff) cut_off.push_back(key);
+    if (outcome != SearchOutcome::kNotLinearizable) continue;
+    invalid.push_back(key);
+    result.anomalies.push_back(
+        BuildAnomaly(history, key, ops, Minimize(ops, options)));
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  char tail[96];
+  std::snprintf(tail, sizeof(tail), "%zu keys, %llu ops, checked in %.2f s",
+                by_key.size(), static_cast<unsigned long long>(result.ops),
+                secs);
+  if (!invalid.empty()) {
+    result.validity = Validity::kInvalid;
+    result.summary = "not linearizable: " + std::to_string(invalid.size()) +
+                     " of " + tail + " (" + KeyList(invalid) + ")";
+  } else if (!cut_off.empty() || !unsupported.empty()) {
+    result.validity = Validity::kUnknown;
+    result.summary = "unknown: " + std::string(tail);
+    if (!cut_off.empty()) {
+      result.summary += "; search budget exceeded on " +
+                        std::to_string(cut_off.size()) + " keys (" +
+                        KeyList(cut_off) + ")";
+    }
+    if (!unsupported.empty()) {
+      result.summary += "; not register operations: " +
+                        KeyList(std::vector<std::string>(unsupported.begin(),
+                                                         unsupported.end()));
+    }
+  } else {
+    result.summary = "linearizable: " + std::string(tail);
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------
+// Timeline rendering.
+
+namespace {
+
+struct TimelineRow {
+  int64_t process = 0;
+  std::string label;
+  std::string outcome;  // ok, fail, info, "" (never completed), or nemesis
+  int64_t start = 0;
+  int64_t end = kNoCompletion;  // nemesis rows: == start
+  bool marked = false;
+  bool nemesis = false;
+};
+
+std::vector<TimelineRow> TimelineRows(const History& slice,
+                                      const std::vector<size_t>& marked) {
+  std::vector<TimelineRow> rows;
+  std::map<int64_t, size_t> pending;  // process -> row
+  for (size_t i = 0; i < slice.size(); ++i) {
+    const Event& e = slice[i];
+    TimelineRow row;
+    row.process = e.process;
+    row.start = e.time_ns;
+    if (e.is_nemesis()) {
+      row.nemesis = true;
+      row.label = OpLabel(e.f, e.value, e.value2, std::nullopt, false);
+      row.end = e.time_ns;
+      row.outcome = EventTypeName(e.type);
+      rows.push_back(row);
+      continue;
+    }
+    auto it = pending.find(e.process);
+    if (e.type == EventType::kInvoke || it == pending.end()) {
+      row.label = OpLabel(e.f, e.value, e.value2, std::nullopt, false);
+      row.marked = std::find(marked.begin(), marked.end(), i) != marked.end();
+      if (e.type != EventType::kInvoke) {  // completion alone in the slice
+        row.outcome = EventTypeName(e.type);
+        row.end = e.time_ns;
+      } else {
+        pending[e.process] = rows.size();
+      }
+      rows.push_back(row);
+      continue;
+    }
+    TimelineRow& open = rows[it->second];
+    pending.erase(it);
+    open.outcome = EventTypeName(e.type);
+    open.end = e.time_ns;
+    if (e.type == EventType::kOk && e.f == "read") {
+      open.label = OpLabel(e.f, std::nullopt, std::nullopt, e.value, true);
+    }
+  }
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const TimelineRow& a, const TimelineRow& b) {
+                     if (a.nemesis != b.nemesis) return b.nemesis;
+                     if (a.process != b.process) return a.process < b.process;
+                     return a.start < b.start;
+                   });
+  return rows;
+}
+
+std::string Pad(std::string s, size_t width) {
+  if (s.size() > width) return s.substr(0, width - 3) + "...";
+  s.resize(width, ' ');
+  return s;
+}
+
+}  // namespace
+
+std::string RenderTimeline(const History& slice,
+                           const std::vector<size_t>& marked) {
+  if (slice.empty()) return "(empty slice)\n";
+  std::vector<TimelineRow> rows = TimelineRows(slice, marked);
+  int64_t t0 = INT64_MAX, t1 = INT64_MIN;
+  for (const Event& e : slice) {
+    t0 = std::min(t0, e.time_ns);
+    t1 = std::max(t1, e.time_ns);
+  }
+  constexpr int kBarWidth = 48;
+  int64_t span = std::max<int64_t>(t1 - t0, 1);
+  auto column = [&](int64_t t) {
+    t = std::min(std::max(t, t0), t1);
+    return static_cast<int>(static_cast<double>(t - t0) * (kBarWidth - 1) /
+                            static_cast<double>(span));
+  };
+  std::string out = "times in ms after t0 = " + FormatSeconds(t0) +
+                    " (test time); [==] invoke..completion, ? info "
+                    "(indeterminate), > never completed, ^ nemesis, * the "
+                    "operation in question\n";
+  int64_t last_process = INT64_MIN;
+  for (const TimelineRow& row : rows) {
+    std::string bar(kBarWidth, ' ');
+    int a = column(row.start);
+    if (row.nemesis) {
+      bar[a] = '^';
+    } else {
+      int b = row.end == kNoCompletion ? kBarWidth - 1 : column(row.end);
+      for (int c = a; c <= b; ++c) bar[c] = '=';
+      bar[a] = '[';
+      bar[b] = row.end == kNoCompletion ? '>'
+               : row.outcome == "info"  ? '?'
+                                        : ']';
+      if (a == b && row.end != kNoCompletion) bar[a] = '|';
+    }
+    bool first = row.process != last_process;
+    last_process = row.process;
+    std::string times = FormatMs(row.start - t0);
+    if (!row.nemesis) {
+      times +=
+          " .. " + (row.end == kNoCompletion ? "?" : FormatMs(row.end - t0));
+    }
+    out += std::string(row.marked ? "* " : "  ") +
+           Pad(first ? ProcessName(row.process) : "", 8) + " " +
+           Pad(row.label, 30) + " " + Pad(row.outcome, 6) + "|" + bar + "| " +
+           times + "\n";
+  }
+  return out;
+}
+
+}  // namespace raftkv::jepsen
