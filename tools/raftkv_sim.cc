@@ -1,137 +1,232 @@
-// raftkv-sim: runs the deterministic cluster simulator over many seeds.
+// raftkv-sim: runs the deterministic cluster simulator (tests/sim) over
+// many seeds, or the leader-loss demo scenario.
 //
 //   raftkv-sim --seeds=N --first_seed=S --nodes=3|5 [--steps=K] [--verbose]
-//   raftkv-sim --scenario=leader_loss --seeds=N
+//   raftkv-sim --scenario=leader_loss --seeds=N [--nodes=3]
 //
-// Ends with "raftkv-sim: seeds=N failures=F steps=T elapsed_s=E"; exits 0
-// only when no seed failed. A failing seed is replayed with tracing and
-// printed with its last events; the same seed reproduces it exactly.
+// Ends with "raftkv-sim: seeds=N failures=F steps=T elapsed_s=E" and exits 0
+// only when no seed failed. A failing seed prints the seed, the violated
+// property and the last events; the same seed reproduces it exactly. The
+// wall clock is read only to report elapsed_s; never writes files.
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cinttypes>
 #include <cstdio>
+#include <string>
 #include <vector>
 
-#include "tests/sim/simulation.h"
+#include "tests/sim/sim_runner.h"
 #include "util/flags_help.h"
 
 DEFINE_uint64(seeds, 100, "Number of seeds to run.");
 DEFINE_uint64(first_seed, 1, "First seed.");
-DEFINE_int32(nodes, 3, "Cluster size (3 or 5).");
-DEFINE_int32(steps, 10000, "Events per seed in the fault phase.");
-DEFINE_bool(verbose, false, "Print a line per seed.");
+DEFINE_int32(nodes, 3, "Cluster size (3 or 5; 1 to 9 allowed).");
+DEFINE_int32(steps, 5000,
+             "Events per seed in the fault phase (deliveries, ticks, faults, "
+             "requests).");
+DEFINE_bool(verbose, false,
+            "Print every seed's statistics and the trace of its last "
+            "--trace_lines events.");
+DEFINE_uint64(trace_lines, raftkv::sim::kDefaultTraceLines,
+              "Events kept in a trace (0: all of them).");
 DEFINE_string(scenario, "",
-              "leader_loss: a leader crashes; print the simulated time until "
-              "a new leader commits.");
+              "leader_loss: a leader commits a few entries and crashes; "
+              "print the simulated time until a new leader is elected and "
+              "commits.");
+DEFINE_int32(fault_interval_ms, raftkv::sim::SimOptions().fault_interval_ms,
+             "Mean simulated ms between two fault actions.");
+DEFINE_int32(crash_weight, raftkv::sim::SimOptions().crash_weight,
+             "Weight of crashes (and of restarts) among the fault actions.");
+DEFINE_int32(liveness_timeout_ms, raftkv::sim::SimOptions().liveness_timeout_ms,
+             "After healing, a proposal must be applied everywhere within "
+             "this many simulated ms.");
 DEFINE_string(mutant, "",
-              "Deliberately broken node (forget_vote) to see the checker "
-              "fail.");
+              "Deliberately broken harness, to see the checkers fail: "
+              "forget_vote or lose_tail.");
 
 namespace {
 
-int RunLeaderLossScenario() {
-  std::vector<int64_t> times;
-  for (uint64_t seed = FLAGS_first_seed; seed < FLAGS_first_seed + FLAGS_seeds;
-       ++seed) {
-    raftkv::sim::LeaderLossResult r =
-        raftkv::sim::RunLeaderLoss(seed, FLAGS_nodes);
-    if (r.election_ms < 0 || !r.failure.empty()) {
-      std::printf("seed %llu: no new leader committed (%s)\n",
-                  (unsigned long long)seed, r.failure.c_str());
-      return 1;
-    }
-    std::printf(
-        "seed %llu: leader %llu crashed; node %llu elected and committing "
-        "after %lld simulated ms\n",
-        (unsigned long long)seed, (unsigned long long)r.old_leader,
-        (unsigned long long)r.new_leader, (long long)r.election_ms);
-    times.push_back(r.election_ms);
+using raftkv::sim::SimOptions;
+using raftkv::sim::SimResult;
+using raftkv::sim::Trace;
+
+// A CHECK failure inside the core aborts the process before the seed's
+// result is printed: this sink names the seed (and dumps the trace, if one
+// is being recorded) as the FATAL message goes out.
+class FatalReporter : public google::LogSink {
+ public:
+  void Watch(const SimOptions* options, const Trace* trace) {
+    options_ = options;
+    trace_ = trace;
   }
-  std::sort(times.begin(), times.end());
+  void send(google::LogSeverity severity, const char*, const char*, int,
+            const google::LogMessageTime&, const char*, size_t) override {
+    if (severity != google::GLOG_FATAL || options_ == nullptr) return;
+    std::fprintf(stdout, "seed %" PRIu64 " FAILED: a CHECK in the core\n",
+                 options_->seed);
+    if (trace_ != nullptr) {
+      std::fprintf(stdout, "last events of seed %" PRIu64 ":\n",
+                   options_->seed);
+      for (const std::string& line : trace_->Lines()) {
+        std::fprintf(stdout, "  %s\n", line.c_str());
+      }
+    }
+    std::fprintf(
+        stdout,
+        "reproduce: raftkv-sim --seeds=1 --first_seed=%" PRIu64
+        " --nodes=%d --steps=%d%s%s --verbose\n",
+        options_->seed, options_->nodes, options_->steps,
+        FLAGS_mutant.empty() ? "" : " --mutant=", FLAGS_mutant.c_str());
+    std::fflush(stdout);
+  }
+
+ private:
+  const SimOptions* options_ = nullptr;
+  const Trace* trace_ = nullptr;
+};
+
+void PrintTrace(uint64_t seed, const std::vector<std::string>& lines) {
+  std::printf("last %zu events of seed %" PRIu64 ":\n", lines.size(), seed);
+  for (const std::string& line : lines) std::printf("  %s\n", line.c_str());
+}
+
+void PrintFailure(const SimOptions& options, const SimResult& r) {
+  std::printf("seed %" PRIu64 " FAILED (%d nodes): %s\n", options.seed,
+              options.nodes, r.status.ToString().c_str());
+  PrintTrace(options.seed, r.trace);
+  std::printf("reproduce: raftkv-sim --seeds=1 --first_seed=%" PRIu64
+              " --nodes=%d --steps=%d%s%s --verbose\n",
+              options.seed, options.nodes, options.steps,
+              FLAGS_mutant.empty() ? "" : " --mutant=", FLAGS_mutant.c_str());
+}
+
+int RunSeeds(raftkv::sim::Mutant mutant, FatalReporter* fatal) {
+  const auto start = std::chrono::steady_clock::now();
+  uint64_t failures = 0;
+  raftkv::sim::SimStats totals;
+  for (uint64_t i = 0; i < FLAGS_seeds; ++i) {
+    SimOptions options;
+    options.seed = FLAGS_first_seed + i;
+    options.nodes = FLAGS_nodes;
+    options.steps = FLAGS_steps;
+    options.mutant = mutant;
+    options.fault_interval_ms = FLAGS_fault_interval_ms;
+    options.crash_weight = FLAGS_crash_weight;
+    options.liveness_timeout_ms = FLAGS_liveness_timeout_ms;
+    SimResult r;
+    // One seed or --verbose: trace from the start, so that even a CHECK
+    // failure in the core shows the events leading to it.
+    if (FLAGS_verbose || FLAGS_seeds == 1) {
+      Trace trace(FLAGS_trace_lines);
+      fatal->Watch(&options, &trace);
+      r = raftkv::sim::RunSeed(options, &trace);
+    } else {
+      fatal->Watch(&options, nullptr);
+      r = raftkv::sim::RunSeedExplained(options, FLAGS_trace_lines);
+    }
+    fatal->Watch(nullptr, nullptr);
+    totals.Add(r.stats);
+    if (FLAGS_verbose) {
+      std::printf("seed %" PRIu64 ": %s %s\n", options.seed,
+                  r.ok() ? "ok" : "FAILED", r.stats.ToString().c_str());
+      if (r.ok()) PrintTrace(options.seed, r.trace);
+    }
+    if (!r.ok()) {
+      ++failures;
+      PrintFailure(options, r);
+    }
+    std::fflush(stdout);
+  }
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  std::printf("raftkv-sim: totals %s\n", totals.ToString().c_str());
+  std::printf("raftkv-sim: seeds=%" PRIu64 " failures=%" PRIu64
+              " steps=%" PRIu64 " elapsed_s=%.2f\n",
+              FLAGS_seeds, failures, totals.steps, elapsed);
+  return failures == 0 ? 0 : 1;
+}
+
+int64_t Median(std::vector<int64_t> v) {
+  if (v.empty()) return -1;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+int RunLeaderLossScenario() {
+  std::vector<int64_t> elected, committed;
+  uint64_t failures = 0;
+  for (uint64_t i = 0; i < FLAGS_seeds; ++i) {
+    const uint64_t seed = FLAGS_first_seed + i;
+    Trace trace(FLAGS_trace_lines);
+    raftkv::sim::LeaderLossResult r = raftkv::sim::RunLeaderLoss(
+        seed, FLAGS_nodes, FLAGS_verbose ? &trace : nullptr);
+    if (!r.status.ok()) {
+      ++failures;
+      std::printf("seed %" PRIu64 " FAILED: %s\n", seed,
+                  r.status.ToString().c_str());
+      continue;
+    }
+    std::printf("seed %" PRIu64 ": leader %" PRIu64 " (term %" PRIu64
+                ") crashed; node %" PRIu64 " leads term %" PRIu64
+                ", elected after %" PRId64 " ms, first commit after %" PRId64
+                " ms (simulated)\n",
+                seed, r.old_leader, r.old_term, r.new_leader, r.new_term,
+                r.elected_ms, r.committed_ms);
+    if (FLAGS_verbose) PrintTrace(seed, trace.Lines());
+    elected.push_back(r.elected_ms);
+    committed.push_back(r.committed_ms);
+  }
   std::printf(
-      "raftkv-sim: scenario=leader_loss nodes=%d seeds=%zu "
-      "election_ms_median=%lld election_ms_max=%lld\n",
-      FLAGS_nodes, times.size(), (long long)times[times.size() / 2],
-      (long long)times.back());
-  return 0;
+      "raftkv-sim: scenario=leader_loss nodes=%d seeds=%" PRIu64
+      " failures=%" PRIu64 " elected_ms_median=%" PRId64
+      " elected_ms_max=%" PRId64 " committed_ms_median=%" PRId64
+      " committed_ms_max=%" PRId64 "\n",
+      FLAGS_nodes, FLAGS_seeds, failures, Median(elected),
+      elected.empty() ? -1 : *std::max_element(elected.begin(), elected.end()),
+      Median(committed),
+      committed.empty()
+          ? -1
+          : *std::max_element(committed.begin(), committed.end()));
+  return failures == 0 ? 0 : 1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
-      "raftkv-sim --seeds=N --first_seed=S --nodes=3|5 [--steps=K]");
+      "raftkv-sim --seeds=N --first_seed=S --nodes=3|5 [--steps=K] "
+      "[--verbose] | --scenario=leader_loss");
+  // Logs to stderr, never files. The core logs routine events (elections,
+  // check-quorum step-downs) at INFO and WARNING, which would drown a run of
+  // thousands of seeds: ERROR and up only, unless --minloglevel says so.
   FLAGS_logtostderr = true;
-  FLAGS_minloglevel = 2;  // the core's INFO/WARNING logs would drown the run
+  FLAGS_minloglevel = google::GLOG_ERROR;
   static char help_on[] = "--helpon=raftkv_sim";
   raftkv::RestrictHelpToOwnFlags(argc, argv, help_on);
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   google::InitGoogleLogging(argv[0]);
-  if (FLAGS_nodes < 1 || FLAGS_nodes > 9) {
+  if (FLAGS_nodes < 1 || FLAGS_nodes > 9 || FLAGS_steps < 0) {
     std::fprintf(stderr, "raftkv-sim: --nodes must be in [1, 9]\n");
+    return 2;
+  }
+  raftkv::sim::Mutant mutant;
+  raftkv::Status s = raftkv::sim::ParseMutant(FLAGS_mutant, &mutant);
+  if (!s.ok()) {
+    std::fprintf(stderr, "raftkv-sim: %s\n", s.ToString().c_str());
     return 2;
   }
   if (FLAGS_scenario == "leader_loss") return RunLeaderLossScenario();
   if (!FLAGS_scenario.empty()) {
-    std::fprintf(stderr, "raftkv-sim: unknown --scenario\n");
+    std::fprintf(stderr, "raftkv-sim: unknown --scenario (leader_loss)\n");
     return 2;
   }
-
-  const auto start = std::chrono::steady_clock::now();
-  uint64_t failures = 0, steps = 0;
-  for (uint64_t seed = FLAGS_first_seed; seed < FLAGS_first_seed + FLAGS_seeds;
-       ++seed) {
-    raftkv::sim::SimOptions options;
-    options.seed = seed;
-    options.nodes = FLAGS_nodes;
-    options.steps = FLAGS_steps;
-    options.mutant = FLAGS_mutant;
-    raftkv::sim::SimResult r = raftkv::sim::RunSimulation(options);
-    steps += r.steps;
-    if (FLAGS_verbose) {
-      std::printf(
-          "seed %llu: %s steps=%llu sim_ms=%llu terms=%llu committed=%llu "
-          "crashes=%llu partitions=%llu snapshots_sent=%llu transfers=%llu "
-          "reads_checked=%llu\n",
-          (unsigned long long)seed, r.ok ? "ok" : "FAILED",
-          (unsigned long long)r.steps, (unsigned long long)r.sim_ms,
-          (unsigned long long)r.elections, (unsigned long long)r.committed,
-          (unsigned long long)r.crashes, (unsigned long long)r.partitions,
-          (unsigned long long)r.snapshots_sent, (unsigned long long)r.transfers,
-          (unsigned long long)r.reads_checked);
-      std::fflush(stdout);
-    }
-    if (!r.ok) {
-      ++failures;
-      options.trace = true;
-      raftkv::sim::SimResult traced = raftkv::sim::RunSimulation(options);
-      std::printf("seed %llu FAILED: %s\nlast events of seed %llu:\n",
-                  (unsigned long long)seed, r.failure.c_str(),
-                  (unsigned long long)seed);
-      for (const std::string& line : traced.trace) {
-        std::printf("  %s\n", line.c_str());
-      }
-      std::printf(
-          "reproduce: raftkv-sim --seeds=1 --first_seed=%llu "
-          "--nodes=%d --steps=%d\n",
-          (unsigned long long)seed, FLAGS_nodes, FLAGS_steps);
-    }
-    if ((seed - FLAGS_first_seed + 1) % 500 == 0 && !FLAGS_verbose) {
-      std::fprintf(stderr, "raftkv-sim: %llu/%llu seeds, %llu failures\n",
-                   (unsigned long long)(seed - FLAGS_first_seed + 1),
-                   (unsigned long long)FLAGS_seeds,
-                   (unsigned long long)failures);
-    }
-  }
-  const double elapsed =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-          .count();
-  std::printf(
-      "raftkv-sim: seeds=%llu failures=%llu steps=%llu "
-      "elapsed_s=%.1f\n",
-      (unsigned long long)FLAGS_seeds, (unsigned long long)failures,
-      (unsigned long long)steps, elapsed);
-  return failures == 0 ? 0 : 1;
+  FatalReporter fatal;
+  google::AddLogSink(&fatal);
+  const int rc = RunSeeds(mutant, &fatal);
+  google::RemoveLogSink(&fatal);
+  return rc;
 }

@@ -1,0 +1,100 @@
+// SafetyChecker: the Raft safety properties, checked incrementally as the
+// simulated nodes persist, apply and win elections. It keeps the global
+// history of a run (leaders per term, every (index, term) ever persisted,
+// the committed prefix, everything ever applied, pending reads) and returns
+// a non-OK Status naming the property at the first violation:
+//   election safety      at most one leader per term (Raft paper §5.2);
+//   log matching         an (index, term) pair names one entry, with one
+//                        predecessor term, so logs that share it agree up
+//                        to it (§5.3); also checked pairwise on whole logs;
+//   leader completeness  a new leader's log holds every committed entry
+//                        (§5.4.1), i.e. committed entries are never lost;
+//   committed prefix     an index committed anywhere never changes term;
+//   state machine safety no two nodes apply different entries at one index
+//                        (§5.4.3), and only committed entries are applied;
+//   linearizable reads   a ReadIndex answer is committed and at least the
+//                        commit index known anywhere when it was requested
+//                        (dissertation §6.4).
+// Pure bookkeeping: never touches a node, the network or the clock.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "raft/storage.h"
+#include "tests/sim/sim_node.h"
+
+namespace raftkv::sim {
+
+class SafetyChecker {
+ public:
+  // Nodes are 1..nodes.
+  explicit SafetyChecker(int nodes);
+
+  // `node` became leader of `term`; `log` is what it has persisted.
+  Status OnBecomeLeader(uint64_t node, uint64_t term, const raft::Storage& log);
+  // `node` persisted `entries`; `log` is its disk after the write.
+  Status OnPersistEntries(uint64_t node,
+                          const std::vector<raft::Entry>& entries,
+                          const raft::Storage& log);
+  // `node` installed a snapshot from its leader.
+  Status OnPersistSnapshot(uint64_t node, const raft::Snapshot& snapshot);
+  // `node` persisted `hard_state`; `log` is its disk after the write.
+  Status OnPersistHardState(uint64_t node, const raft::HardState& hard_state,
+                            const raft::Storage& log);
+  // `node` restarted from a disk whose commit index is `commit`.
+  void OnRestart(uint64_t node, uint64_t commit);
+  // `node` applied `entry`, reaching `after`.
+  Status OnApply(uint64_t node, const raft::Entry& entry,
+                 const AppliedState& after);
+  // `node`'s state machine was replaced by `state` (snapshot or restart).
+  Status OnRestoreStateMachine(uint64_t node, const AppliedState& state);
+  // A client asked for ReadIndex `read_id`; its answer arrived on `node`.
+  void OnReadRequested(uint64_t read_id);
+  Status OnReadState(uint64_t node, uint64_t read_id, uint64_t index);
+
+  // Log matching over whole persisted logs, pairwise (slower).
+  static Status CheckLogMatching(const std::vector<const raft::Storage*>& logs);
+
+  // Highest index known committed (some node persisted it as its commit).
+  uint64_t committed_index() const { return max_commit_; }
+  uint64_t terms_with_leader() const { return leader_of_term_.size(); }
+  uint64_t reads_checked() const { return reads_checked_; }
+
+ private:
+  // One entry ever persisted at some index.
+  struct EntryId {
+    uint64_t term = 0;
+    uint64_t data_hash = 0;
+    uint64_t prev_term = 0;
+    bool prev_known = false;
+  };
+  // What was applied at an index: its term and the chain hash after it.
+  struct AppliedId {
+    uint64_t term = 0;  // 0: nothing applied there yet
+    uint64_t hash = 0;
+  };
+
+  Status RecordCommitted(uint64_t node, uint64_t index, uint64_t term);
+  Status RecordEntry(uint64_t node, const raft::Entry& entry,
+                     uint64_t prev_term, bool prev_known);
+  uint64_t CommittedTerm(uint64_t index) const {
+    return index < committed_term_.size() ? committed_term_[index] : 0;
+  }
+
+  std::map<uint64_t, uint64_t> leader_of_term_;
+  // entries_[index]: the distinct (term, data, predecessor) seen there.
+  std::vector<std::vector<EntryId>> entries_;
+  // committed_term_[index]: term of the committed entry (0: not known yet).
+  std::vector<uint64_t> committed_term_;
+  uint64_t max_commit_ = 0;
+  std::vector<AppliedId> applied_;
+  // Per node (index node - 1): commit index up to which its log is checked.
+  std::vector<uint64_t> checked_commit_;
+  // read id -> commit index known anywhere when it was requested.
+  std::map<uint64_t, uint64_t> pending_reads_;
+  uint64_t reads_checked_ = 0;
+};
+
+}  // namespace raftkv::sim

@@ -1,0 +1,148 @@
+// SimCluster: one deterministic simulated run. N SimNodes, a SimNetwork and
+// an EventQueue, driven by one SimRandom seeded from SimOptions::seed:
+//   - every node ticks every tick_ms (+-1 ms drift);
+//   - each node's Ready is handled as raw_node.h prescribes: persist
+//     (snapshot, entries, hard state) to its MemoryStorage, then send, then
+//     apply and serve reads, then Advance. In some seeds a leader sends its
+//     MSG_APP/MSG_HEARTBEAT before its own write (dissertation §10.2.1);
+//   - faults: loss, duplication, reordering, symmetric and one-way
+//     partitions, crashes (also between persisting and sending) and
+//     restarts, snapshots with compaction, leader transfers, campaigns;
+//   - load: proposals and ReadIndex requests;
+//   - after every event the SafetyChecker has seen every write, apply and
+//     election, and the first violation ends the run.
+// Phases: RunFaultPhase(), then RunLivenessPhase() (heal, require
+// progress), then CheckFinalState(); or RunLeaderLoss() for the demo.
+// Never reads the wall clock or global state; not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "raft/config.h"
+#include "tests/sim/event_queue.h"
+#include "tests/sim/invariants.h"
+#include "tests/sim/sim_network.h"
+#include "tests/sim/sim_node.h"
+#include "tests/sim/sim_options.h"
+#include "tests/sim/sim_random.h"
+#include "tests/sim/trace.h"
+
+namespace raftkv::sim {
+
+// The demo scenario's outcome: a leader crashes; how long until a new one?
+struct LeaderLossResult {
+  Status status;  // a safety violation, or Timeout when nothing happened
+  uint64_t old_leader = 0;
+  uint64_t old_term = 0;
+  uint64_t new_leader = 0;
+  uint64_t new_term = 0;
+  // Simulated ms from the crash until a new leader was elected, and until
+  // it committed its first entry (-1: never).
+  int64_t elected_ms = -1;
+  int64_t committed_ms = -1;
+};
+
+class SimCluster {
+ public:
+  // `trace` may be null (no trace); it must outlive the cluster.
+  SimCluster(const SimOptions& options, Trace* trace);
+
+  // Boots the nodes and runs options.steps events with faults and load.
+  Status RunFaultPhase();
+  // Heals the network, restarts crashed nodes, stops faults; then a leader
+  // must be elected and a new proposal applied by every node within
+  // options.liveness_timeout_ms.
+  Status RunLivenessPhase();
+  // Whole-log checks once the run is over.
+  Status CheckFinalState();
+  // Demo: boots, commits a few proposals, crashes the leader, and measures
+  // the time to a new leader and its first commit (no other faults).
+  void RunLeaderLoss(LeaderLossResult* result);
+
+  SimStats stats() const;
+  const raft::Config& base_config() const { return base_config_; }
+
+ private:
+  // Setup and the event loop (sim_cluster.cc).
+  raft::Config MakeBaseConfig();
+  Status Boot();
+  Status StartNode(SimNode& n, const char* why);
+  void CrashNode(SimNode& n, const char* why);
+  Status Step();
+  Status OnTick(uint64_t id);
+  Status Deliver(const Delivery& d);
+  Status ReportSnapshot(const raft::Message& m, uint64_t incarnation,
+                        bool delivered);
+  Status ReportUnreachable(const raft::Message& m, uint64_t incarnation);
+
+  // One Ready at a time (sim_cluster.cc).
+  Status HandleReady(SimNode& n);
+  bool SendsBeforePersisting(const SimNode& n, const raft::Ready& rd) const;
+  Status Persist(SimNode& n, const raft::Ready& rd);
+  Status NoteStateChanges(SimNode& n, const raft::Ready& rd);
+  void Send(SimNode& n, const std::vector<raft::Message>& messages,
+            bool replication_only, bool skip_replication);
+  Status ApplyCommitted(SimNode& n, const raft::Ready& rd);
+  Status ServeReads(SimNode& n, const raft::Ready& rd);
+  void MaybeSnapshot(SimNode& n, bool force);
+
+  // Faults and load (sim_faults.cc).
+  Status RandomFault();
+  void PartitionRandomly();
+  void IsolateOne();
+  void CutOneWay();
+  void Heal();
+  Status CrashOne();
+  Status RestartOne();
+  Status TransferLeadership();
+  Status CampaignOne();
+  Status ForgetLeaderOne();
+  void ChangeLossRates();
+  Status Propose();
+  Status ProposeOn(SimNode& n, const std::string& data);
+  Status RequestRead();
+
+  // Phases (sim_phases.cc).
+  bool AllApplied(uint64_t index) const;
+  Status CheckLogMatchingNow() const;
+
+  SimNode& node(uint64_t id) { return nodes_[id - 1]; }
+  uint64_t Leader() const;
+  uint64_t PickNode() { return 1 + random_.Below(nodes_.size()); }
+  uint64_t now() const { return queue_.now_ms(); }
+  // Adds a trace line built by `line()` only when tracing.
+  template <typename F>
+  void Note(F&& line) {
+    if (trace_ != nullptr) trace_->Add(queue_.now_ms(), line());
+  }
+
+  const SimOptions options_;
+  Trace* const trace_;
+  SimRandom random_;
+  EventQueue queue_;
+  SimNetwork network_;
+  SafetyChecker checker_;
+  raft::Config base_config_;
+  // Per seed: leaders send replication before persisting (§10.2.1).
+  bool leader_sends_early_ = false;
+  std::vector<SimNode> nodes_;
+
+  bool faults_on_ = true;
+  bool load_on_ = true;
+  const char* cause_ = "boot";  // what the current event is, for the trace
+  uint64_t next_proposal_ = 1;
+  uint64_t next_read_ = 1;
+  // Liveness marker: the proposal that must reach every node.
+  std::string marker_;
+  uint64_t marker_index_ = 0;
+  // Leader-loss scenario: the crashed leader's term, and the moment a newer
+  // leader committed an entry of its own term.
+  uint64_t watch_term_ = 0;
+  uint64_t watch_leader_ = 0;
+  uint64_t watch_commit_ms_ = 0;
+  SimStats stats_;
+};
+
+}  // namespace raftkv::sim

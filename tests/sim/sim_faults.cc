@@ -1,0 +1,238 @@
+// SimCluster: the fault actions (partitions, crashes, restarts, leader
+// transfers, campaigns, lossy links, forced snapshots) and the client load
+// (proposals, ReadIndex requests). Every choice comes from the run's
+// SimRandom; never acts on anything outside the simulated cluster.
+#include "tests/sim/sim_cluster.h"
+
+namespace raftkv::sim {
+namespace {
+
+std::string N(uint64_t v) { return std::to_string(v); }
+
+enum class Action {
+  kPartition,
+  kIsolate,
+  kCutOneWay,
+  kHeal,
+  kCrash,
+  kRestart,
+  kTransfer,
+  kCampaign,
+  kForgetLeader,
+  kLossRates,
+  kSnapshot,
+};
+
+}  // namespace
+
+Status SimCluster::RandomFault() {
+  const int crash = options_.crash_weight;
+  // (action, weight): crashes and restarts are as frequent as each other.
+  const std::pair<Action, int> actions[] = {
+      {Action::kPartition, 1},    {Action::kIsolate, 1},
+      {Action::kCutOneWay, 1},    {Action::kHeal, 2},
+      {Action::kCrash, crash},    {Action::kRestart, crash},
+      {Action::kTransfer, 1},     {Action::kCampaign, 1},
+      {Action::kForgetLeader, 1}, {Action::kLossRates, 1},
+      {Action::kSnapshot, 1},
+  };
+  int total = 0;
+  for (const auto& a : actions) total += a.second;
+  int pick = static_cast<int>(random_.Below(total));
+  Action action = Action::kHeal;
+  for (const auto& a : actions) {
+    if (pick < a.second) {
+      action = a.first;
+      break;
+    }
+    pick -= a.second;
+  }
+  switch (action) {
+    case Action::kPartition:
+      PartitionRandomly();
+      return Status::OK();
+    case Action::kIsolate:
+      IsolateOne();
+      return Status::OK();
+    case Action::kCutOneWay:
+      CutOneWay();
+      return Status::OK();
+    case Action::kHeal:
+      Heal();
+      return Status::OK();
+    case Action::kCrash:
+      return CrashOne();
+    case Action::kRestart:
+      return RestartOne();
+    case Action::kTransfer:
+      return TransferLeadership();
+    case Action::kCampaign:
+      return CampaignOne();
+    case Action::kForgetLeader:
+      return ForgetLeaderOne();
+    case Action::kLossRates:
+      ChangeLossRates();
+      return Status::OK();
+    case Action::kSnapshot: {
+      SimNode& n = node(PickNode());
+      if (n.up()) MaybeSnapshot(n, /*force=*/true);
+      return Status::OK();
+    }
+  }
+  return Status::OK();
+}
+
+void SimCluster::PartitionRandomly() {
+  std::vector<int> side_of(nodes_.size());
+  for (int& side : side_of) side = static_cast<int>(random_.Below(2));
+  network_.Partition(side_of);
+  ++stats_.partitions;
+  Note([&] { return "partition: cut " + network_.DescribeBlocked(); });
+}
+
+void SimCluster::IsolateOne() {
+  const uint64_t leader = Leader();
+  const uint64_t victim =
+      leader != 0 && random_.Chance(0.5) ? leader : PickNode();
+  network_.Isolate(victim);
+  ++stats_.partitions;
+  Note([&] {
+    return "isolate node " + N(victim) + ": cut " + network_.DescribeBlocked();
+  });
+}
+
+void SimCluster::CutOneWay() {
+  if (nodes_.size() < 2) return;
+  const uint64_t from = PickNode();
+  // Another node than `from` (a self-link cannot be cut).
+  const uint64_t to =
+      1 + (from + random_.Below(nodes_.size() - 1)) % nodes_.size();
+  network_.BlockOneWay(from, to);
+  ++stats_.partitions;
+  Note([&] {
+    return "one-way cut " + N(from) + "->" + N(to) + ": cut " +
+           network_.DescribeBlocked();
+  });
+}
+
+void SimCluster::Heal() {
+  network_.Heal();
+  Note([] { return std::string("heal the network"); });
+}
+
+Status SimCluster::CrashOne() {
+  const uint64_t leader = Leader();
+  const uint64_t victim =
+      leader != 0 && random_.Chance(0.5) ? leader : PickNode();
+  CrashNode(node(victim), leader == victim ? "kill the leader" : "kill");
+  return Status::OK();
+}
+
+Status SimCluster::RestartOne() {
+  const uint64_t start = PickNode();
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    SimNode& n = node(1 + (start - 1 + i) % nodes_.size());
+    if (!n.up()) {
+      ++stats_.restarts;
+      return StartNode(n, "restart");
+    }
+  }
+  return Status::OK();
+}
+
+Status SimCluster::TransferLeadership() {
+  const uint64_t leader = Leader();
+  if (leader == 0) return Status::OK();
+  const uint64_t to = PickNode();
+  Status s = node(leader).raft().TransferLeader(to);
+  ++stats_.transfers;
+  Note([&] {
+    return "leader " + N(leader) + " transfers leadership to " + N(to) + ": " +
+           s.ToString();
+  });
+  cause_ = "transfer";
+  return HandleReady(node(leader));
+}
+
+Status SimCluster::CampaignOne() {
+  SimNode& n = node(PickNode());
+  if (!n.up()) return Status::OK();
+  Note([&] { return "node " + N(n.id()) + " is told to campaign"; });
+  ++stats_.campaigns;
+  n.raft().Campaign();
+  cause_ = "campaign";
+  return HandleReady(n);
+}
+
+Status SimCluster::ForgetLeaderOne() {
+  SimNode& n = node(PickNode());
+  if (!n.up()) return Status::OK();
+  Note([&] { return "node " + N(n.id()) + " forgets its leader"; });
+  n.raft().ForgetLeader();
+  cause_ = "forget-leader";
+  return HandleReady(n);
+}
+
+void SimCluster::ChangeLossRates() {
+  const double drops[] = {0.0, options_.drop_rate, 0.25};
+  const double duplicates[] = {0.0, options_.duplicate_rate, 0.1};
+  const double drop = drops[random_.Below(3)];
+  const double duplicate = duplicates[random_.Below(3)];
+  network_.SetLossRates(drop, duplicate);
+  Note([&] {
+    return "network: drop " + std::to_string(drop) + ", duplicate " +
+           std::to_string(duplicate);
+  });
+}
+
+// --- Client load
+// ---------------------------------------------------------------
+
+Status SimCluster::Propose() {
+  uint64_t target = Leader();
+  // Now and then a client asks a follower (NotLeader) or a stale leader.
+  if (target == 0 || random_.Chance(0.1)) target = PickNode();
+  SimNode& n = node(target);
+  if (!n.up()) return Status::OK();
+  std::string data = "p" + N(next_proposal_++) + "-";
+  // Mostly small payloads; some large enough to reach the size limits.
+  const uint64_t pad =
+      random_.Chance(0.05) ? random_.Between(500, 2000) : random_.Below(40);
+  data.append(pad, '.');
+  return ProposeOn(n, data);
+}
+
+Status SimCluster::ProposeOn(SimNode& n, const std::string& data) {
+  const bool leader = n.raft().role() == raft::Role::kLeader;
+  StatusOr<uint64_t> index = n.raft().Propose(data);
+  // Followers refusing proposals (NotLeader) would crowd the trace.
+  if (index.ok() || leader) {
+    Note([&] {
+      return "propose '" + data.substr(0, 16) + "' (" + N(data.size()) +
+             "B) on node " + N(n.id()) + ": " +
+             (index.ok() ? "index " + N(index.value())
+                         : index.status().ToString());
+    });
+  }
+  if (index.ok() && !leader) {
+    return Status::Corruption("node " + N(n.id()) +
+                              " accepted a proposal while not leader");
+  }
+  if (index.ok()) ++stats_.proposals;
+  return HandleReady(n);
+}
+
+Status SimCluster::RequestRead() {
+  SimNode& n = node(PickNode());
+  if (!n.up()) return Status::OK();
+  const uint64_t id = next_read_++;
+  checker_.OnReadRequested(id);
+  Status s = n.raft().ReadIndex("r" + N(id));
+  Note([&] {
+    return "read " + N(id) + " requested on node " + N(n.id()) + ": " +
+           s.ToString();
+  });
+  return HandleReady(n);
+}
+
+}  // namespace raftkv::sim

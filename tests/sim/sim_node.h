@@ -1,0 +1,84 @@
+// SimNode: one simulated server: its "disk" (a MemoryStorage, the only
+// thing that survives a crash), its raft::RawNode and its state machine
+// (while up). The state machine is the chain of applied entries, summarised
+// as (index, chain hash): two nodes that applied the same entries in the
+// same order have the same summary, and a snapshot carries it as its data.
+// Never touches another node, the network or the wall clock.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "raft/config.h"
+#include "raft/memory_storage.h"
+#include "raft/raw_node.h"
+
+namespace raftkv::sim {
+
+// The state machine's summary after applying entries 1..index.
+struct AppliedState {
+  uint64_t index = 0;
+  uint64_t hash = 0;
+  bool operator==(const AppliedState& o) const {
+    return index == o.index && hash == o.hash;
+  }
+};
+
+// The summary after applying `entry` to `state` (entry must be the next).
+uint64_t ChainHash(uint64_t hash, const raft::Entry& entry);
+// Snapshot data: the state machine image, "<index> <hash>".
+std::string EncodeSnapshotData(const AppliedState& state);
+bool DecodeSnapshotData(const std::string& data, AppliedState* state);
+
+class SimNode {
+ public:
+  explicit SimNode(uint64_t id);
+
+  uint64_t id() const { return id_; }
+  bool up() const { return raft_ != nullptr; }
+  raft::RawNode& raft() { return *raft_; }
+  const raft::RawNode& raft() const { return *raft_; }
+  raft::MemoryStorage& disk() { return *disk_; }
+  const raft::MemoryStorage& disk() const { return *disk_; }
+  const AppliedState& applied() const { return applied_; }
+  // Counts the node's lives: each Start() begins a new one.
+  uint64_t incarnation() const { return incarnation_; }
+
+  // Boots a RawNode from the disk (config.applied is set here). The state
+  // machine restarts from the disk's snapshot; the core then hands out the
+  // committed entries after it again.
+  Status Start(raft::Config config);
+  // Loses the RawNode and the state machine; the disk stays.
+  void Crash();
+  // Mutant kLoseTail: the disk forgets its last `count` entries (never the
+  // snapshot); the persisted commit index is clamped to what remains.
+  void LoseTail(uint64_t count);
+
+  // State machine. Apply fails unless `entry` is the next index.
+  Status Apply(const raft::Entry& entry);
+  // Replaces the state machine by a snapshot's image.
+  Status RestoreSnapshot(const raft::Snapshot& snapshot);
+  // Snapshots the state machine at its applied index and compacts the disk
+  // up to `keep` entries below it. False if there is nothing to compact.
+  bool SnapshotAndCompact(const raft::ConfState& conf_state, uint64_t keep);
+
+  // Last role and term seen in a Ready (for the trace and leader checks).
+  raft::Role seen_role() const { return seen_role_; }
+  uint64_t seen_term() const { return seen_term_; }
+  void set_seen(raft::Role role, uint64_t term) {
+    seen_role_ = role;
+    seen_term_ = term;
+  }
+
+ private:
+  const uint64_t id_;
+  std::unique_ptr<raft::MemoryStorage> disk_;
+  std::unique_ptr<raft::RawNode> raft_;  // null while crashed
+  AppliedState applied_;
+  uint64_t incarnation_ = 0;
+  raft::Role seen_role_ = raft::Role::kFollower;
+  uint64_t seen_term_ = 0;
+};
+
+}  // namespace raftkv::sim

@@ -1,0 +1,77 @@
+// Names of mutants and rendering of run statistics. No state.
+#include "tests/sim/sim_options.h"
+
+#include <algorithm>
+#include <sstream>
+
+namespace raftkv::sim {
+
+const char* MutantName(Mutant mutant) {
+  switch (mutant) {
+    case Mutant::kNone:
+      return "none";
+    case Mutant::kForgetVote:
+      return "forget_vote";
+    case Mutant::kLoseTail:
+      return "lose_tail";
+  }
+  return "unknown";
+}
+
+Status ParseMutant(const std::string& name, Mutant* mutant) {
+  for (Mutant m : {Mutant::kNone, Mutant::kForgetVote, Mutant::kLoseTail}) {
+    if (name == MutantName(m)) {
+      *mutant = m;
+      return Status::OK();
+    }
+  }
+  if (name.empty()) {
+    *mutant = Mutant::kNone;
+    return Status::OK();
+  }
+  return Status::InvalidArgument("unknown mutant '" + name +
+                                 "' (none, forget_vote, lose_tail)");
+}
+
+void SimStats::Add(const SimStats& o) {
+  steps += o.steps;
+  sim_ms += o.sim_ms;
+  terms_with_leader += o.terms_with_leader;
+  committed += o.committed;
+  proposals += o.proposals;
+  messages += o.messages;
+  dropped += o.dropped;
+  duplicated += o.duplicated;
+  partitions += o.partitions;
+  crashes += o.crashes;
+  crashes_before_send += o.crashes_before_send;
+  restarts += o.restarts;
+  snapshots_taken += o.snapshots_taken;
+  snapshots_sent += o.snapshots_sent;
+  snapshots_installed += o.snapshots_installed;
+  transfers += o.transfers;
+  campaigns += o.campaigns;
+  reads_checked += o.reads_checked;
+  heal_to_leader_ms = std::max(heal_to_leader_ms, o.heal_to_leader_ms);
+  heal_to_applied_ms = std::max(heal_to_applied_ms, o.heal_to_applied_ms);
+}
+
+std::string SimStats::ToString() const {
+  std::ostringstream os;
+  os << "steps=" << steps << " sim_ms=" << sim_ms
+     << " terms_with_leader=" << terms_with_leader << " committed=" << committed
+     << " proposals=" << proposals << " messages=" << messages
+     << " dropped=" << dropped << " duplicated=" << duplicated
+     << " partitions=" << partitions << " crashes=" << crashes
+     << " crashes_before_send=" << crashes_before_send
+     << " restarts=" << restarts << " snapshots_taken=" << snapshots_taken
+     << " snapshots_sent=" << snapshots_sent
+     << " snapshots_installed=" << snapshots_installed
+     << " transfers=" << transfers << " campaigns=" << campaigns
+     << " reads_checked=" << reads_checked
+     << " heal_to_leader_ms=" << heal_to_leader_ms
+     << " heal_to_applied_ms=" << heal_to_applied_ms;
+  return os.str();
+}
+
+}  // namespace raftkv::sim
