@@ -40,6 +40,10 @@ DEFINE_int32(fault_interval_ms, raftkv::sim::SimOptions().fault_interval_ms,
              "Mean simulated ms between two fault actions.");
 DEFINE_int32(crash_weight, raftkv::sim::SimOptions().crash_weight,
              "Weight of crashes (and of restarts) among the fault actions.");
+DEFINE_int32(max_latency_ms, raftkv::sim::SimOptions().max_latency_ms,
+             "Message latency is uniform in [1, max_latency_ms] simulated ms.");
+DEFINE_double(drop_rate, raftkv::sim::SimOptions().drop_rate,
+              "Chance that the network loses a message (fault phase).");
 DEFINE_int32(liveness_timeout_ms, raftkv::sim::SimOptions().liveness_timeout_ms,
              "After healing, a proposal must be applied everywhere within "
              "this many simulated ms.");
@@ -116,6 +120,8 @@ int RunSeeds(raftkv::sim::Mutant mutant, FatalReporter* fatal) {
     options.fault_interval_ms = FLAGS_fault_interval_ms;
     options.crash_weight = FLAGS_crash_weight;
     options.liveness_timeout_ms = FLAGS_liveness_timeout_ms;
+    options.max_latency_ms = FLAGS_max_latency_ms;
+    options.drop_rate = FLAGS_drop_rate;
     SimResult r;
     // One seed or --verbose: trace from the start, so that even a CHECK
     // failure in the core shows the events leading to it.

@@ -23,10 +23,12 @@ SimCluster::SimCluster(const SimOptions& options, Trace* trace)
     : options_(options),
       trace_(trace),
       random_(options.seed),
-      network_(options.nodes,
-               NetworkOptions{options.drop_rate, options.duplicate_rate,
-                              options.min_latency_ms, options.max_latency_ms},
-               &random_, &queue_),
+      network_(
+          options.nodes,
+          NetworkOptions{options.drop_rate, options.duplicate_rate,
+                         options.min_latency_ms, options.max_latency_ms,
+                         options.long_delay_rate, options.long_delay_max_ms},
+          &random_, &queue_),
       checker_(options.nodes),
       base_config_(MakeBaseConfig()) {
   leader_sends_early_ = options_.vary_config && random_.Chance(0.3);

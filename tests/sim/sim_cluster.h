@@ -51,9 +51,9 @@ class SimCluster {
 
   // Boots the nodes and runs options.steps events with faults and load.
   Status RunFaultPhase();
-  // Heals the network, restarts crashed nodes, stops faults; then a leader
-  // must be elected and a new proposal applied by every node within
-  // options.liveness_timeout_ms.
+  // Heals the network, restarts crashed nodes, stops faults and client
+  // load; then a leader must be elected and a new proposal applied by every
+  // node within options.liveness_timeout_ms.
   Status RunLivenessPhase();
   // Whole-log checks once the run is over.
   Status CheckFinalState();

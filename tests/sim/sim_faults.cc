@@ -176,12 +176,15 @@ Status SimCluster::ForgetLeaderOne() {
 void SimCluster::ChangeLossRates() {
   const double drops[] = {0.0, options_.drop_rate, 0.25};
   const double duplicates[] = {0.0, options_.duplicate_rate, 0.1};
+  const double long_delays[] = {0.0, options_.long_delay_rate, 0.05};
   const double drop = drops[random_.Below(3)];
   const double duplicate = duplicates[random_.Below(3)];
-  network_.SetLossRates(drop, duplicate);
+  const double long_delay = long_delays[random_.Below(3)];
+  network_.SetLossRates(drop, duplicate, long_delay);
   Note([&] {
     return "network: drop " + std::to_string(drop) + ", duplicate " +
-           std::to_string(duplicate);
+           std::to_string(duplicate) + ", long delays " +
+           std::to_string(long_delay);
   });
 }
 

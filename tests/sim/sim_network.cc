@@ -44,14 +44,19 @@ void SimNetwork::Schedule(const raft::Message& m, uint64_t incarnation,
   d->lost = lost;
   d->first_copy = first_copy;
   const uint64_t latency =
-      random_->Between(options_.min_latency_ms, options_.max_latency_ms);
+      random_->Chance(options_.long_delay_rate)
+          ? random_->Between(options_.max_latency_ms,
+                             options_.long_delay_max_ms)
+          : random_->Between(options_.min_latency_ms, options_.max_latency_ms);
   queue_->Push(queue_->now_ms() + latency, EventType::kDeliver, m.to(),
                std::move(d));
 }
 
-void SimNetwork::SetLossRates(double drop_rate, double duplicate_rate) {
+void SimNetwork::SetLossRates(double drop_rate, double duplicate_rate,
+                              double long_delay_rate) {
   options_.drop_rate = drop_rate;
   options_.duplicate_rate = duplicate_rate;
+  options_.long_delay_rate = long_delay_rate;
 }
 
 void SimNetwork::Partition(const std::vector<int>& side_of) {

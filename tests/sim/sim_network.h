@@ -20,6 +20,10 @@ struct NetworkOptions {
   double duplicate_rate = 0.02;
   int min_latency_ms = 1;
   int max_latency_ms = 30;
+  // Some messages (and duplicates) are held up far longer, up to
+  // long_delay_max_ms, and arrive long after newer ones (stale messages).
+  double long_delay_rate = 0.01;
+  int long_delay_max_ms = 500;
 };
 
 class SimNetwork {
@@ -36,8 +40,9 @@ class SimNetwork {
     return blocked_[(from - 1) * nodes_ + (to - 1)] != 0;
   }
 
-  // Loss and duplication rates from now on.
-  void SetLossRates(double drop_rate, double duplicate_rate);
+  // Loss, duplication and long-delay rates from now on.
+  void SetLossRates(double drop_rate, double duplicate_rate,
+                    double long_delay_rate);
   // Nodes whose sides differ cannot talk (side_of[i] is node i+1's side).
   void Partition(const std::vector<int>& side_of);
   // Cuts every link to and from `node`.

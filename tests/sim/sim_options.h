@@ -46,6 +46,9 @@ struct SimOptions {
   double duplicate_rate = 0.02;
   int min_latency_ms = 1;
   int max_latency_ms = 30;
+  // A few messages are held up to long_delay_max_ms (stale when they land).
+  double long_delay_rate = 0.01;
+  int long_delay_max_ms = 500;
 
   // Mean simulated time between two fault actions (partition, heal, crash,
   // restart, leader transfer, campaign, lossy network, ...).

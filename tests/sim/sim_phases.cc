@@ -11,7 +11,7 @@ std::string N(uint64_t v) { return std::to_string(v); }
 // Full pairwise log matching every this many events (the incremental check
 // runs on every write).
 constexpr uint64_t kFullCheckEvery = 1024;
-// Time to leave a lost marker proposal before proposing it again.
+// Time to wait before proposing the marker again after a refusal.
 constexpr uint64_t kRetryProposalMs = 200;
 // The leader-loss scenario gives up after this much simulated time.
 constexpr uint64_t kScenarioTimeoutMs = 10000;
@@ -33,11 +33,17 @@ Status SimCluster::RunFaultPhase() {
 }
 
 Status SimCluster::RunLivenessPhase() {
+  // Faults and the random client load stop (a backlog growing faster than
+  // a slow network drains it would hide the marker forever); the backlog
+  // already accepted must still be replicated before the marker commits.
   faults_on_ = false;
+  load_on_ = false;
   network_.Heal();
-  network_.SetLossRates(0, 0);
+  network_.SetLossRates(0, 0, 0);
   const uint64_t healed_at = now();
-  Note([] { return std::string("faults end: heal the network, restart all"); });
+  Note([] {
+    return std::string("faults end: heal the network, restart every node");
+  });
   for (SimNode& n : nodes_) {
     if (!n.up()) RAFTKV_RETURN_IF_ERROR(StartNode(n, "faults end"));
   }
@@ -45,6 +51,7 @@ Status SimCluster::RunLivenessPhase() {
   const uint64_t deadline = healed_at + options_.liveness_timeout_ms;
   bool leader_seen = false;
   uint64_t next_try = now();
+  uint64_t marker_leader = 0, marker_term = 0;
   while (marker_index_ == 0 || !AllApplied(marker_index_)) {
     const uint64_t leader = Leader();
     if (leader != 0 && !leader_seen) {
@@ -68,9 +75,23 @@ Status SimCluster::RunLivenessPhase() {
                        : "no leader was elected") +
           " (marker index " + N(marker_index_) + ";" + state + ")");
     }
-    if (leader != 0 && marker_index_ == 0 && now() >= next_try) {
+    // Proposes the marker to each new leader (a deposed leader's copy may
+    // be lost), and again if it was refused.
+    if (leader != 0 && marker_index_ == 0 && now() >= next_try &&
+        (leader != marker_leader ||
+         node(leader).raft().term() != marker_term)) {
       cause_ = "liveness proposal";
-      RAFTKV_RETURN_IF_ERROR(ProposeOn(node(leader), marker_));
+      StatusOr<uint64_t> index = node(leader).raft().Propose(marker_);
+      Note([&] {
+        return "propose the liveness marker on node " + N(leader) + ": " +
+               (index.ok() ? "index " + N(index.value())
+                           : index.status().ToString());
+      });
+      if (index.ok()) {
+        marker_leader = leader;
+        marker_term = node(leader).raft().term();
+      }
+      RAFTKV_RETURN_IF_ERROR(HandleReady(node(leader)));
       next_try = now() + kRetryProposalMs;
     }
     RAFTKV_RETURN_IF_ERROR(Step());
@@ -101,7 +122,7 @@ Status SimCluster::CheckLogMatchingNow() const {
 void SimCluster::RunLeaderLoss(LeaderLossResult* result) {
   faults_on_ = false;
   load_on_ = false;
-  network_.SetLossRates(0, 0);
+  network_.SetLossRates(0, 0, 0);
   result->status = Boot();
   // Warm-up: a leader commits its no-op and three proposals.
   uint64_t next_try = 0;
