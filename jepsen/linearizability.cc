@@ -13,6 +13,7 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
@@ -170,6 +171,7 @@ std::vector<LinOp> BuildProblem(const std::vector<const Operation*>& ops,
       lin.kind = OpKind::kCas;
       lin.a = values.Intern(op.value);
       lin.b = values.Intern(op.value2);
+      if (!lin.required && lin.a == lin.b) continue;  // a no-op either way
     } else {
       continue;  // unsupported f: reported by the caller
     }
@@ -232,6 +234,12 @@ class ConfigSet {
   }
 
   size_t size() const { return entries_.size(); }
+  // Memory held, counting the spare capacity of the vectors.
+  size_t bytes() const {
+    return slots_.capacity() * sizeof(uint32_t) +
+           entries_.capacity() * sizeof(Entry) +
+           arena_.capacity() * sizeof(uint64_t);
+  }
 
  private:
   struct Entry {
@@ -268,11 +276,13 @@ enum class SearchOutcome { kLinearizable, kNotLinearizable, kCutOff };
 // The Wing-Gong/Lowe depth-first search over one key's operations.
 class Search {
  public:
-  Search(const std::vector<LinOp>& ops, const LinearizabilityOptions& options)
+  Search(const std::vector<LinOp>& ops, const LinearizabilityOptions& options,
+         Clock::time_point deadline)
       : ops_(ops),
         options_(options),
         bits_((ops.size() + 63) / 64, 0),
-        memo_(bits_.size()) {}
+        memo_(bits_.size()),
+        deadline_(deadline) {}
 
   SearchOutcome Run();
 
@@ -309,14 +319,36 @@ class Search {
     size_t begin, pos, end;  // candidates in cands_[begin, end)
     int32_t via;             // op linearized to reach this frame, or -1
     int32_t state_before;    // register value before `via`
+    bool must_observe;       // `via` is optional: the next op must read it
   };
+
+  // Memo key of a register value and the must-observe restriction (a
+  // restricted configuration explores less, so the two are distinct).
+  static uint64_t MemoKey(int32_t state, bool must_observe) {
+    return Mix64((static_cast<uint64_t>(static_cast<uint32_t>(state)) << 1) |
+                 (must_observe ? 1 : 0));
+  }
+  int32_t MemoState(int32_t state, bool must_observe) const {
+    return state * 2 + (must_observe ? 1 : 0);
+  }
+  // A necessary condition: every value an ok op observes was written by an
+  // op invoked before that observer completed.
+  bool ObservesUnwrittenValue() const;
 
   const std::vector<LinOp>& ops_;
   const LinearizabilityOptions& options_;
+  // Whether the must-observe reduction applies (not with kCasMismatch ops,
+  // whose "!=" constraint a dropped write could break).
+  bool reduce_ = true;
   std::vector<int32_t> node_op_;  // per node: op index; call or return:
   std::vector<bool> node_is_call_;
   std::vector<int32_t> next_, prev_, call_node_, ret_node_;
   int32_t head_ = 0, tail_ = 0;
+  // Optional ops by effect (kind and values), for PushFrame's symmetry
+  // reduction: class id per op, and the frame that last used each class.
+  std::vector<int32_t> class_of_;
+  std::vector<uint64_t> class_stamp_;
+  uint64_t stamp_ = 0;
   std::vector<uint64_t> bits_;
   uint64_t hash_ = 0;
   ConfigSet memo_;
@@ -352,6 +384,15 @@ void Search::BuildList() {
   node_is_call_.assign(n, false);
   call_node_.assign(ops_.size(), -1);
   ret_node_.assign(ops_.size(), -1);
+  std::map<std::tuple<OpKind, int32_t, int32_t>, int32_t> classes;
+  class_of_.assign(ops_.size(), -1);
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    auto id = static_cast<int32_t>(classes.size());
+    class_of_[i] =
+        classes.emplace(std::make_tuple(ops_[i].kind, ops_[i].a, ops_[i].b), id)
+            .first->second;
+  }
+  class_stamp_.assign(classes.size(), 0);
   int32_t last = head_;
   for (int32_t i = 0; i < n; ++i) {
     node_op_[i] = nodes[i].op;
@@ -367,15 +408,26 @@ void Search::BuildList() {
 
 void Search::PushFrame(int32_t via, int32_t state_before) {
   size_t begin = cands_.size();
+  ++stamp_;
   for (int pass = 0; pass < 2; ++pass) {
     bool want_required = pass == 0;
     for (int32_t node = next_[head_]; node != tail_ && node_is_call_[node];
          node = next_[node]) {
       int32_t op = node_op_[node];
-      if (ops_[op].required == want_required) cands_.push_back(op);
+      if (ops_[op].required != want_required) continue;
+      if (!want_required) {
+        // Invoked optional ops with the same effect are interchangeable
+        // (none has a deadline): trying the earliest one is enough.
+        uint64_t& seen = class_stamp_[class_of_[op]];
+        if (seen == stamp_) continue;
+        seen = stamp_;
+      }
+      cands_.push_back(op);
     }
   }
-  frames_.push_back({begin, begin, cands_.size(), via, state_before});
+  bool must_observe = reduce_ && via >= 0 && !ops_[via].required;
+  frames_.push_back(
+      {begin, begin, cands_.size(), via, state_before, must_observe});
 }
 
 bool Search::OverBudget() {
@@ -383,31 +435,73 @@ bool Search::OverBudget() {
       memo_.size() > options_.max_states_per_key) {
     return true;
   }
-  constexpr uint64_t kClockEvery = 1024;
-  if (options_.max_ms_per_key > 0 && ++budget_checks_ % kClockEvery == 0) {
-    return Clock::now() > deadline_;
+  constexpr uint64_t kCheckEvery = 1024;
+  if (++budget_checks_ % kCheckEvery != 0) return false;
+  if (options_.max_memo_bytes_per_key > 0 &&
+      memo_.bytes() > options_.max_memo_bytes_per_key) {
+    return true;
+  }
+  return deadline_ != Clock::time_point::max() && Clock::now() > deadline_;
+}
+
+bool Search::ObservesUnwrittenValue() const {
+  std::unordered_map<int32_t, int64_t> first_write;  // value -> earliest call
+  for (const LinOp& op : ops_) {
+    int32_t v = op.a;
+    if (op.kind == OpKind::kCas && op.a != op.b) {
+      v = op.b;
+    } else if (op.kind != OpKind::kWrite) {
+      continue;
+    }
+    auto [it, inserted] = first_write.emplace(v, op.call);
+    it->second = std::min(it->second, op.call);
+  }
+  for (const LinOp& op : ops_) {
+    bool observer =
+        op.kind == OpKind::kRead || (op.kind == OpKind::kCas && op.required);
+    if (!observer || op.a == kAbsent) continue;
+    auto it = first_write.find(op.a);
+    if (it == first_write.end() || it->second > op.ret) return true;
   }
   return false;
 }
 
 SearchOutcome Search::Run() {
   size_t required_left = 0;
-  for (const LinOp& op : ops_) required_left += op.required ? 1 : 0;
+  for (const LinOp& op : ops_) {
+    required_left += op.required ? 1 : 0;
+    if (op.kind == OpKind::kCasMismatch) reduce_ = false;
+  }
   if (required_left == 0) return SearchOutcome::kLinearizable;
-  deadline_ = Clock::now() + std::chrono::milliseconds(options_.max_ms_per_key);
+  if (ObservesUnwrittenValue()) return SearchOutcome::kNotLinearizable;
   BuildList();
   int32_t state = kAbsent;
-  memo_.Insert(bits_, state, hash_ ^ Mix64(static_cast<uint32_t>(state)));
+  memo_.Insert(bits_, MemoState(state, false), hash_ ^ MemoKey(state, false));
   PushFrame(-1, state);
   while (true) {
     bool advanced = false;
     while (frames_.back().pos < frames_.back().end) {
+      const Frame& frame = frames_.back();
       int32_t op = cands_[frames_.back().pos++];
+      const LinOp& lin = ops_[op];
+      // An optional cas that would find another value is a no-op: leaving
+      // it out is equivalent. After an optional op, only an op observing
+      // its result may follow: otherwise the optional op could be left out
+      // of the linearization altogether.
+      if (!lin.required && lin.kind == OpKind::kCas && lin.a != state) {
+        continue;
+      }
+      if (frame.must_observe &&
+          !((lin.kind == OpKind::kRead || lin.kind == OpKind::kCas) &&
+            lin.a == state)) {
+        continue;
+      }
       int32_t next = kAbsent;
-      if (!Step(ops_[op], state, &next)) continue;
+      if (!Step(lin, state, &next)) continue;
+      bool must_observe = reduce_ && !lin.required;
       Flip(op);
-      if (!memo_.Insert(bits_, next,
-                        hash_ ^ Mix64(static_cast<uint32_t>(next)))) {
+      if (!memo_.Insert(bits_, MemoState(next, must_observe),
+                        hash_ ^ MemoKey(next, must_observe))) {
         Flip(op);
         continue;
       }
@@ -434,10 +528,18 @@ SearchOutcome Search::Run() {
   }
 }
 
+// Searches the events before `limit` of one key's operations, within the
+// per-search budget and the whole check's deadline.
 SearchOutcome CheckPrefix(const std::vector<const Operation*>& ops,
-                          size_t limit, const LinearizabilityOptions& options) {
+                          size_t limit, const LinearizabilityOptions& options,
+                          Clock::time_point check_deadline) {
+  Clock::time_point deadline = check_deadline;
+  if (options.max_ms_per_key > 0) {
+    deadline = std::min(deadline, Clock::now() + std::chrono::milliseconds(
+                                                     options.max_ms_per_key));
+  }
   std::vector<LinOp> problem = BuildProblem(ops, limit, options);
-  return Search(problem, options).Run();
+  return Search(problem, options, deadline).Run();
 }
 
 // ---------------------------------------------------------------------------
@@ -611,7 +713,8 @@ Anomaly BuildAnomaly(const History& history, const std::string& key,
 // The shortest failing prefix, by bisection over the key's events
 // (linearizability is prefix-closed, so failure is monotone in the prefix).
 Violation Minimize(const std::vector<const Operation*>& ops,
-                   const LinearizabilityOptions& options) {
+                   const LinearizabilityOptions& options,
+                   Clock::time_point check_deadline) {
   std::vector<size_t> events;
   for (const Operation* op : ops) {
     events.push_back(op->invoke_index);
@@ -621,7 +724,7 @@ Violation Minimize(const std::vector<const Operation*>& ops,
   size_t lo = 0, hi = events.size();  // prefix lo passes, hi fails
   while (hi - lo > 1) {
     size_t mid = lo + (hi - lo) / 2;
-    if (CheckPrefix(ops, events[mid - 1] + 1, options) ==
+    if (CheckPrefix(ops, events[mid - 1] + 1, options, check_deadline) ==
         SearchOutcome::kNotLinearizable) {
       hi = mid;
     } else {
@@ -751,14 +854,20 @@ CheckResult CheckRegisters(const History& history,
       unsupported.insert(op.f);
     }
   }
+  Clock::time_point deadline =
+      options.max_total_ms > 0
+          ? start + std::chrono::milliseconds(options.max_total_ms)
+          : Clock::time_point::max();
   std::vector<std::string> invalid, cut_off;
   for (const auto& [key, ops] : by_key) {
-    SearchOutcome outcome = CheckPrefix(ops, kNoEvent, options);
+    SearchOutcome outcome = Clock::now() > deadline
+                                ? SearchOutcome::kCutOff
+                                : CheckPrefix(ops, kNoEvent, options, deadline);
     if (outcome == SearchOutcome::kCutOff) cut_off.push_back(key);
     if (outcome != SearchOutcome::kNotLinearizable) continue;
     invalid.push_back(key);
     result.anomalies.push_back(
-        BuildAnomaly(history, key, ops, Minimize(ops, options)));
+        BuildAnomaly(history, key, ops, Minimize(ops, options, deadline)));
   }
   double secs = std::chrono::duration<double>(Clock::now() - start).count();
   char tail[96];

@@ -19,14 +19,26 @@
 // operation invoked before the earliest completion among the required
 // (ok) operations not yet linearized, and every configuration (set of
 // linearized operations, register value) is memoised so that it is explored
-// at most once. Optional operations whose written value nobody ever observes
-// are dropped up front (they can always be moved past the end). Ok ops are
-// tried before optional ones.
+// at most once. Ok ops are tried before optional ones. Sound reductions,
+// each checked against a brute-force search in the tests:
+//  - an optional op whose resulting value nobody observes (no ok read
+//    returns it, no cas expects it) is dropped up front, and so is an
+//    optional cas v -> v: either can be left out of any linearization;
+//  - an optional cas is never linearized as a no-op (comparison failed);
+//  - an optional op may only be followed by an op that observes its result
+//    (a read of it, a cas expecting it): otherwise it could be left out;
+//  - among invoked optional ops with the same effect (kind and values) only
+//    the earliest is tried: they are interchangeable, having no deadline;
+//  - an ok read or cas observing a value that no op invoked before it
+//    completed writes is refuted without a search.
 //
-// Cost: linear in the key's operations times its concurrency for typical
-// histories; exponential in the worst case (the problem is NP-complete), so
-// each key has a time and a configuration budget. A key whose search is cut
-// off is kUnknown, never kValid.
+// Cost: for typical histories about linear in the key's operations times
+// its concurrency (pending info ops included), with a memo of ops/8 bytes
+// per configuration; exponential in the worst case (the problem is
+// NP-complete), so each key has a time, configuration and memory budget.
+// A key whose search is cut off is kUnknown, never kValid. Hot spots: one
+// key carrying thousands of ops with many pending info ops and few distinct
+// values.
 //
 // Must never claim kValid without a completed search, and never do I/O.
 #pragma once
@@ -47,9 +59,14 @@ struct LinearizabilityOptions {
   // Wall-clock budget of the search of one key (and again of each search of
   // the slice minimisation on a violation); 0 = unlimited.
   int64_t max_ms_per_key = 20'000;
-  // Memoised configurations per key (each costs about ops/8 bytes + 24);
-  // 0 = unlimited.
-  uint64_t max_states_per_key = 2'000'000;
+  // Wall-clock budget of the whole check: keys not searched by then are
+  // kUnknown; 0 = unlimited.
+  int64_t max_total_ms = 300'000;
+  // Memoised configurations per key; 0 = unlimited.
+  uint64_t max_states_per_key = 4'000'000;
+  // Memory of the memo per key (a configuration costs about ops/8 + 20
+  // bytes); 0 = unlimited.
+  uint64_t max_memo_bytes_per_key = uint64_t{1} << 30;
   // If true, a cas that completed with fail is taken to mean "the comparison
   // failed": it linearized at some point inside its interval at which the
   // register differed from the expected value. If false (default) failed
