@@ -100,6 +100,8 @@ void SimCluster::CrashNode(SimNode& n, const char* why) {
   Note([&] { return "node " + N(n.id()) + " CRASHES (" + why + ")"; });
   n.Crash();
   ++stats_.crashes;
+  // Half the time the disk had not flushed an unsynced commit index.
+  if (random_.Chance(0.5)) n.LoseUnsyncedCommit();
   if (options_.mutant == Mutant::kLoseTail) n.LoseTail(1 + random_.Below(5));
 }
 
@@ -272,7 +274,7 @@ Status SimCluster::Persist(SimNode& n, const raft::Ready& rd) {
   if (rd.hard_state) {
     raft::HardState hs = *rd.hard_state;
     if (options_.mutant == Mutant::kForgetVote) hs.set_vote(raft::kNone);
-    disk.SetHardState(hs);
+    n.WriteHardState(hs, rd.must_sync);
     RAFTKV_RETURN_IF_ERROR(checker_.OnPersistHardState(n.id(), hs, disk));
   }
   return Status::OK();

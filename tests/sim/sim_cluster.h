@@ -5,9 +5,10 @@
 //     (snapshot, entries, hard state) to its MemoryStorage, then send, then
 //     apply and serve reads, then Advance. In some seeds a leader sends its
 //     MSG_APP/MSG_HEARTBEAT before its own write (dissertation §10.2.1);
-//   - faults: loss, duplication, reordering, symmetric and one-way
-//     partitions, crashes (also between persisting and sending) and
-//     restarts, snapshots with compaction, leader transfers, campaigns;
+//   - faults: loss, duplication, reordering, long delays, symmetric and
+//     one-way partitions, crashes (also between persisting and sending;
+//     a crash may lose a commit index written without sync) and restarts,
+//     snapshots with compaction, leader transfers, campaigns;
 //   - load: proposals and ReadIndex requests;
 //   - after every event the SafetyChecker has seen every write, apply and
 //     election, and the first violation ends the run.

@@ -63,6 +63,20 @@ void SimNode::Crash() {
   seen_role_ = raft::Role::kFollower;
 }
 
+void SimNode::WriteHardState(const raft::HardState& hard_state, bool synced) {
+  disk_->SetHardState(hard_state);
+  if (synced) synced_commit_ = hard_state.commit();
+}
+
+void SimNode::LoseUnsyncedCommit() {
+  raft::HardState hs = disk_->hard_state();
+  raft::Snapshot snapshot;
+  disk_->GetSnapshot(&snapshot);
+  hs.set_commit(std::max(
+      {synced_commit_, snapshot.metadata().index(), disk_->FirstIndex() - 1}));
+  if (hs.commit() < disk_->hard_state().commit()) disk_->SetHardState(hs);
+}
+
 void SimNode::LoseTail(uint64_t count) {
   raft::MemoryStorage& disk = *disk_;
   if (disk.LastIndex() < disk.FirstIndex() + count) return;

@@ -51,6 +51,13 @@ class SimNode {
   Status Start(raft::Config config);
   // Loses the RawNode and the state machine; the disk stays.
   void Crash();
+  // Writes `hard_state` to the disk; `synced` when the write was fsynced
+  // (Ready::must_sync), otherwise a crash may lose it.
+  void WriteHardState(const raft::HardState& hard_state, bool synced);
+  // A crash loses an unsynced hard state write: the commit index goes back
+  // to the last synced one (never below the disk's snapshot, whose write
+  // was synced). Term and vote changes are always synced.
+  void LoseUnsyncedCommit();
   // Mutant kLoseTail: the disk forgets its last `count` entries (never the
   // snapshot); the persisted commit index is clamped to what remains.
   void LoseTail(uint64_t count);
@@ -77,6 +84,7 @@ class SimNode {
   std::unique_ptr<raft::RawNode> raft_;  // null while crashed
   AppliedState applied_;
   uint64_t incarnation_ = 0;
+  uint64_t synced_commit_ = 0;
   raft::Role seen_role_ = raft::Role::kFollower;
   uint64_t seen_term_ = 0;
 };

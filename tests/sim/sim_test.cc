@@ -3,9 +3,9 @@
 // that deliberately broken harnesses and a too-tight liveness bound are
 // caught, and the leader-loss scenario. Never depends on the wall clock.
 // Longer runs: build/bin/raftkv-sim --seeds=2000 --nodes=3|5.
-#include <gflags/gflags.h>
 #include <glog/logging.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -16,16 +16,10 @@
 namespace raftkv::sim {
 namespace {
 
-// The core logs elections and check-quorum step-downs at INFO and WARNING;
-// thousands of seeds of them would bury the test output.
+// (tests/test_main.cc logs WARNING and up to stderr: the core's INFO lines
+// about every election would bury the output.)
 class SimTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    saved_minloglevel_ = FLAGS_minloglevel;
-    FLAGS_minloglevel = google::GLOG_ERROR;
-  }
-  void TearDown() override { FLAGS_minloglevel = saved_minloglevel_; }
-
   // Runs seeds [first, first + count); fails with the trace of the first
   // failing seed. Returns the summed statistics.
   static SimStats RunSeeds(int nodes, uint64_t first, uint64_t count) {
@@ -69,9 +63,6 @@ class SimTest : public ::testing::Test {
     EXPECT_GT(s.campaigns, 0u);
     EXPECT_GT(s.reads_checked, 0u);
   }
-
- private:
-  int saved_minloglevel_ = 0;
 };
 
 TEST_F(SimTest, ThreeNodes) { ExpectFaultsExercised(RunSeeds(3, 1, 250)); }
