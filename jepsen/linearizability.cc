@@ -273,7 +273,8 @@ uint64_t Mix64(uint64_t x) {
 
 enum class SearchOutcome { kLinearizable, kNotLinearizable, kCutOff };
 
-// The Wing-Gong/Lowe depth-first search over one key's operations.
+// The Wing-Gong/Lowe depth-first search over one key's operations. One
+// Run() per object; not thread-safe.
 class Search {
  public:
   Search(const std::vector<LinOp>& ops, const LinearizabilityOptions& options,
@@ -321,6 +322,14 @@ class Search {
     int32_t state_before;    // register value before `via`
     bool must_observe;       // `via` is optional: the next op must read it
   };
+  // Whether the reductions (see the header) allow `op` next in `frame`.
+  bool Admissible(const Frame& frame, const LinOp& op) const;
+  enum class Advanced { kDeeper, kExhausted, kAllLinearized, kCutOff };
+  // Linearizes the top frame's next admissible candidate that reaches a new
+  // configuration, and pushes the frame of that configuration.
+  Advanced Advance();
+  // Pops the top frame and undoes the op that led to it.
+  void Backtrack();
 
   // Memo key of a register value and the must-observe restriction (a
   // restricted configuration explores less, so the two are distinct).
@@ -328,7 +337,7 @@ class Search {
     return Mix64((static_cast<uint64_t>(static_cast<uint32_t>(state)) << 1) |
                  (must_observe ? 1 : 0));
   }
-  int32_t MemoState(int32_t state, bool must_observe) const {
+  static int32_t MemoState(int32_t state, bool must_observe) {
     return state * 2 + (must_observe ? 1 : 0);
   }
   // A necessary condition: every value an ok op observes was written by an
@@ -340,7 +349,9 @@ class Search {
   // Whether the must-observe reduction applies (not with kCasMismatch ops,
   // whose "!=" constraint a dropped write could break).
   bool reduce_ = true;
-  std::vector<int32_t> node_op_;  // per node: op index; call or return:
+  // The event list: per node its op and whether it is the op's call; the
+  // two sentinels head_ and tail_; each op's call and return node (-1).
+  std::vector<int32_t> node_op_;
   std::vector<bool> node_is_call_;
   std::vector<int32_t> next_, prev_, call_node_, ret_node_;
   int32_t head_ = 0, tail_ = 0;
@@ -351,6 +362,8 @@ class Search {
   uint64_t stamp_ = 0;
   std::vector<uint64_t> bits_;
   uint64_t hash_ = 0;
+  int32_t state_ = kAbsent;   // the register after the linearized ops
+  size_t required_left_ = 0;  // ok ops not linearized yet
   ConfigSet memo_;
   std::vector<Frame> frames_;
   std::vector<int32_t> cands_;
@@ -466,65 +479,75 @@ bool Search::ObservesUnwrittenValue() const {
   return false;
 }
 
+bool Search::Admissible(const Frame& frame, const LinOp& op) const {
+  // An optional cas that would find another value is a no-op: leaving it
+  // out is equivalent.
+  if (!op.required && op.kind == OpKind::kCas && op.a != state_) return false;
+  // After an optional op only an op observing its result may follow:
+  // otherwise the optional op could be left out altogether.
+  if (!frame.must_observe) return true;
+  return (op.kind == OpKind::kRead || op.kind == OpKind::kCas) &&
+         op.a == state_;
+}
+
+Search::Advanced Search::Advance() {
+  while (frames_.back().pos < frames_.back().end) {
+    int32_t op = cands_[frames_.back().pos++];
+    const LinOp& lin = ops_[op];
+    int32_t next = kAbsent;
+    if (!Admissible(frames_.back(), lin) || !Step(lin, state_, &next)) {
+      continue;
+    }
+    bool must_observe = reduce_ && !lin.required;
+    Flip(op);
+    if (!memo_.Insert(bits_, MemoState(next, must_observe),
+                      hash_ ^ MemoKey(next, must_observe))) {
+      Flip(op);  // explored before
+      continue;
+    }
+    if (OverBudget()) return Advanced::kCutOff;
+    Lift(op);
+    if (lin.required && --required_left_ == 0) return Advanced::kAllLinearized;
+    PushFrame(op, state_);
+    state_ = next;
+    return Advanced::kDeeper;
+  }
+  return Advanced::kExhausted;
+}
+
+void Search::Backtrack() {
+  Frame done = frames_.back();
+  frames_.pop_back();
+  cands_.resize(done.begin);
+  Unlift(done.via);
+  Flip(done.via);
+  state_ = done.state_before;
+  if (ops_[done.via].required) ++required_left_;
+}
+
 SearchOutcome Search::Run() {
-  size_t required_left = 0;
   for (const LinOp& op : ops_) {
-    required_left += op.required ? 1 : 0;
+    required_left_ += op.required ? 1 : 0;
     if (op.kind == OpKind::kCasMismatch) reduce_ = false;
   }
-  if (required_left == 0) return SearchOutcome::kLinearizable;
+  if (required_left_ == 0) return SearchOutcome::kLinearizable;
   if (ObservesUnwrittenValue()) return SearchOutcome::kNotLinearizable;
   BuildList();
-  int32_t state = kAbsent;
-  memo_.Insert(bits_, MemoState(state, false), hash_ ^ MemoKey(state, false));
-  PushFrame(-1, state);
+  memo_.Insert(bits_, MemoState(state_, false), hash_ ^ MemoKey(state_, false));
+  PushFrame(-1, state_);
   while (true) {
-    bool advanced = false;
-    while (frames_.back().pos < frames_.back().end) {
-      const Frame& frame = frames_.back();
-      int32_t op = cands_[frames_.back().pos++];
-      const LinOp& lin = ops_[op];
-      // An optional cas that would find another value is a no-op: leaving
-      // it out is equivalent. After an optional op, only an op observing
-      // its result may follow: otherwise the optional op could be left out
-      // of the linearization altogether.
-      if (!lin.required && lin.kind == OpKind::kCas && lin.a != state) {
-        continue;
-      }
-      if (frame.must_observe &&
-          !((lin.kind == OpKind::kRead || lin.kind == OpKind::kCas) &&
-            lin.a == state)) {
-        continue;
-      }
-      int32_t next = kAbsent;
-      if (!Step(lin, state, &next)) continue;
-      bool must_observe = reduce_ && !lin.required;
-      Flip(op);
-      if (!memo_.Insert(bits_, MemoState(next, must_observe),
-                        hash_ ^ MemoKey(next, must_observe))) {
-        Flip(op);
-        continue;
-      }
-      if (OverBudget()) return SearchOutcome::kCutOff;
-      Lift(op);
-      if (ops_[op].required && --required_left == 0) {
+    switch (Advance()) {
+      case Advanced::kDeeper:
+        break;
+      case Advanced::kAllLinearized:
         return SearchOutcome::kLinearizable;
-      }
-      PushFrame(op, state);
-      state = next;
-      advanced = true;
-      break;
+      case Advanced::kCutOff:
+        return SearchOutcome::kCutOff;
+      case Advanced::kExhausted:  // every candidate here leads nowhere
+        if (frames_.size() == 1) return SearchOutcome::kNotLinearizable;
+        Backtrack();
+        break;
     }
-    if (advanced) continue;
-    // Every candidate of this configuration fails: backtrack.
-    Frame done = frames_.back();
-    frames_.pop_back();
-    cands_.resize(done.begin);
-    if (frames_.empty()) return SearchOutcome::kNotLinearizable;
-    Unlift(done.via);
-    Flip(done.via);
-    state = done.state_before;
-    if (ops_[done.via].required) ++required_left;
   }
 }
 
@@ -567,70 +590,92 @@ struct Violation {
   std::string diagnosis;
 };
 
-// Why the culprit cannot be linearized, in words, for the usual cases: a
-// value nobody wrote, or a stale value.
-void Diagnose(const std::vector<const Operation*>& ops, Violation* v) {
-  const Operation& x = *ops[v->culprit];
-  auto observed = ObservedValue(x);
-  if (!observed) return;
-  const std::optional<std::string>& value = *observed;
-  std::vector<size_t> writers, failed_writers;
-  int64_t last_write_done = INT64_MIN;
-  bool initial = !value.has_value();  // the register starts absent
+// The ops that wrote `value` and were invoked before `x` completed, within
+// the failing prefix.
+struct Writers {
+  std::vector<size_t> succeeded;  // ok or info
+  std::vector<size_t> failed;
+  int64_t last_done = INT64_MIN;  // when the last of `succeeded` completed
+};
+
+Writers FindWriters(const std::vector<const Operation*>& ops,
+                    const Violation& v,
+                    const std::optional<std::string>& value) {
+  const Operation& x = *ops[v.culprit];
+  Writers w;
   for (size_t i = 0; i < ops.size(); ++i) {
     const Operation& op = *ops[i];
-    if (i == v->culprit || op.invoke_index >= v->limit ||
+    if (i == v.culprit || op.invoke_index >= v.limit ||
         op.invoke_ns > x.complete_ns || !IsWriteOf(op, value)) {
       continue;
     }
     if (op.outcome == EventType::kFail) {
-      failed_writers.push_back(i);
+      w.failed.push_back(i);
       continue;
     }
-    writers.push_back(i);
-    bool done = op.outcome == EventType::kOk && op.complete_index < v->limit;
-    last_write_done =
-        std::max(last_write_done, done ? op.complete_ns : kNoCompletion);
+    w.succeeded.push_back(i);
+    bool done = op.outcome == EventType::kOk && op.complete_index < v.limit;
+    w.last_done = std::max(w.last_done, done ? op.complete_ns : kNoCompletion);
   }
-  std::string what = x.f == "read" ? "read" : "expected";
-  if (writers.empty() && !initial) {
-    if (!failed_writers.empty()) {
-      v->extra.push_back(failed_writers.back());
-      v->diagnosis = "It " + what + " " + Quoted(value) +
-                     ", which only failed operations tried to write (" +
-                     DescribeOp(*ops[failed_writers.back()]) +
-                     "): a failed operation took effect.";
-    } else {
-      v->diagnosis = "It " + what + " " + Quoted(value) +
-                     ", which no operation invoked before it completed ever "
-                     "wrote.";
-    }
-    return;
-  }
-  if (!writers.empty()) v->extra.push_back(writers.back());
-  // A stale value: an ok overwrite that began after every write of `value`
-  // had completed, and completed before the culprit began.
+  return w;
+}
+
+// The latest ok op that overwrote `value` after every write of it had
+// completed (`last_done`) and completed before the culprit began.
+std::optional<size_t> FindOverwrite(const std::vector<const Operation*>& ops,
+                                    const Violation& v,
+                                    const std::optional<std::string>& value,
+                                    int64_t last_done) {
+  const Operation& x = *ops[v.culprit];
   std::optional<size_t> overwrite;
   for (size_t i = 0; i < ops.size(); ++i) {
     const Operation& op = *ops[i];
-    if (op.outcome != EventType::kOk || op.complete_index >= v->limit ||
-        op.f == "read" || IsWriteOf(op, value) ||
-        op.invoke_ns <= last_write_done || op.complete_ns >= x.invoke_ns) {
+    if (op.outcome != EventType::kOk || op.complete_index >= v.limit ||
+        op.f == "read" || IsWriteOf(op, value) || op.invoke_ns <= last_done ||
+        op.complete_ns >= x.invoke_ns) {
       continue;
     }
     if (!overwrite || op.complete_ns > ops[*overwrite]->complete_ns) {
       overwrite = i;
     }
   }
-  if (overwrite) {
-    v->extra.push_back(*overwrite);
-    v->diagnosis =
-        "It " + what + " " + Quoted(value) + ", but " +
-        DescribeOp(*ops[*overwrite]) + " overwrote it after every write of " +
-        Quoted(value) +
-        (initial ? " (including the initial absent state)" : "") +
-        " had completed and before this operation began: a stale value.";
+  return overwrite;
+}
+
+// Why the culprit cannot be linearized, in words, for the usual cases: a
+// value nobody wrote, written only by failed ops, or overwritten (stale).
+// Every sentence is a fact of the history; the verdict is the search's.
+void Diagnose(const std::vector<const Operation*>& ops, Violation* v) {
+  const Operation& x = *ops[v->culprit];
+  auto observed = ObservedValue(x);
+  if (!observed) return;
+  const std::optional<std::string>& value = *observed;
+  bool initial = !value.has_value();  // the register starts absent
+  std::string it = "It " + std::string(x.f == "read" ? "read" : "expected") +
+                   " " + Quoted(value);
+  Writers writers = FindWriters(ops, *v, value);
+  if (writers.succeeded.empty() && !initial) {
+    if (writers.failed.empty()) {
+      v->diagnosis =
+          it + ", which no operation invoked before it completed ever wrote.";
+      return;
+    }
+    v->extra.push_back(writers.failed.back());
+    v->diagnosis = it + ", which only failed operations tried to write (" +
+                   DescribeOp(*ops[writers.failed.back()]) +
+                   "): a failed operation took effect.";
+    return;
   }
+  if (!writers.succeeded.empty()) v->extra.push_back(writers.succeeded.back());
+  std::optional<size_t> overwrite =
+      FindOverwrite(ops, *v, value, writers.last_done);
+  if (!overwrite) return;
+  v->extra.push_back(*overwrite);
+  v->diagnosis = it + ", but " + DescribeOp(*ops[*overwrite]) +
+                 " overwrote it after every write of " + Quoted(value) +
+                 (initial ? " (including the initial absent state)" : "") +
+                 " had completed and before this operation began: a stale "
+                 "value.";
 }
 
 // The operations of the slice: the culprit, those concurrent with it, the
@@ -773,6 +818,67 @@ std::string KeyList(const std::vector<std::string>& keys) {
   return s;
 }
 
+// The register keys of a history and their operations (in invocation
+// order); keys of the set workload (any "add") are left out.
+struct RegisterKeys {
+  std::map<std::string, std::vector<const Operation*>> ops;
+  std::set<std::string> unsupported;  // f values that are not register ops
+};
+
+RegisterKeys GroupByKey(const std::vector<Operation>& all) {
+  std::set<std::string> set_keys;
+  for (const Operation& op : all) {
+    if (op.f == "add") set_keys.insert(op.key);
+  }
+  RegisterKeys keys;
+  for (const Operation& op : all) {
+    if (set_keys.count(op.key) != 0) continue;
+    if (IsRegisterOp(op.f)) {
+      keys.ops[op.key].push_back(&op);
+    } else {
+      keys.unsupported.insert(op.f);
+    }
+  }
+  return keys;
+}
+
+struct KeyVerdicts {
+  std::vector<std::string> invalid, cut_off;
+};
+
+// Sets the validity and the one-line summary.
+void Summarize(const RegisterKeys& keys, const KeyVerdicts& verdicts,
+               double secs, CheckResult* result) {
+  char tail[96];
+  std::snprintf(tail, sizeof(tail), "%zu keys, %llu ops, checked in %.2f s",
+                keys.ops.size(), static_cast<unsigned long long>(result->ops),
+                secs);
+  if (!verdicts.invalid.empty()) {
+    result->validity = Validity::kInvalid;
+    result->summary =
+        "not linearizable: " + std::to_string(verdicts.invalid.size()) +
+        " of " + tail + " (" + KeyList(verdicts.invalid) + ")";
+    return;
+  }
+  if (verdicts.cut_off.empty() && keys.unsupported.empty()) {
+    result->validity = Validity::kValid;
+    result->summary = "linearizable: " + std::string(tail);
+    return;
+  }
+  result->validity = Validity::kUnknown;
+  result->summary = "unknown: " + std::string(tail);
+  if (!verdicts.cut_off.empty()) {
+    result->summary += "; search budget exceeded on " +
+                       std::to_string(verdicts.cut_off.size()) + " keys (" +
+                       KeyList(verdicts.cut_off) + ")";
+  }
+  if (!keys.unsupported.empty()) {
+    result->summary += "; not register operations: " +
+                       KeyList(std::vector<std::string>(
+                           keys.unsupported.begin(), keys.unsupported.end()));
+  }
+}
+
 }  // namespace
 
 StatusOr<std::vector<Operation>> PairOperations(const History& history) {
@@ -837,63 +943,25 @@ CheckResult CheckRegisters(const History& history,
     result.summary = "unknown: malformed history: " + paired.status().message();
     return result;
   }
-  const std::vector<Operation>& all = paired.value();
-  CountOutcomes(all, &result);
-  // Keys of the set workload (any "add") belong to the set checker.
-  std::set<std::string> set_keys;
-  for (const Operation& op : all) {
-    if (op.f == "add") set_keys.insert(op.key);
-  }
-  std::map<std::string, std::vector<const Operation*>> by_key;
-  std::set<std::string> unsupported;
-  for (const Operation& op : all) {
-    if (set_keys.count(op.key) != 0) continue;
-    if (IsRegisterOp(op.f)) {
-      by_key[op.key].push_back(&op);
-    } else {
-      unsupported.insert(op.f);
-    }
-  }
+  CountOutcomes(paired.value(), &result);
+  RegisterKeys keys = GroupByKey(paired.value());
   Clock::time_point deadline =
       options.max_total_ms > 0
           ? start + std::chrono::milliseconds(options.max_total_ms)
           : Clock::time_point::max();
-  std::vector<std::string> invalid, cut_off;
-  for (const auto& [key, ops] : by_key) {
+  KeyVerdicts verdicts;
+  for (const auto& [key, ops] : keys.ops) {
     SearchOutcome outcome = Clock::now() > deadline
                                 ? SearchOutcome::kCutOff
                                 : CheckPrefix(ops, kNoEvent, options, deadline);
-    if (outcome == SearchOutcome::kCutOff) cut_off.push_back(key);
+    if (outcome == SearchOutcome::kCutOff) verdicts.cut_off.push_back(key);
     if (outcome != SearchOutcome::kNotLinearizable) continue;
-    invalid.push_back(key);
+    verdicts.invalid.push_back(key);
     result.anomalies.push_back(
         BuildAnomaly(history, key, ops, Minimize(ops, options, deadline)));
   }
   double secs = std::chrono::duration<double>(Clock::now() - start).count();
-  char tail[96];
-  std::snprintf(tail, sizeof(tail), "%zu keys, %llu ops, checked in %.2f s",
-                by_key.size(), static_cast<unsigned long long>(result.ops),
-                secs);
-  if (!invalid.empty()) {
-    result.validity = Validity::kInvalid;
-    result.summary = "not linearizable: " + std::to_string(invalid.size()) +
-                     " of " + tail + " (" + KeyList(invalid) + ")";
-  } else if (!cut_off.empty() || !unsupported.empty()) {
-    result.validity = Validity::kUnknown;
-    result.summary = "unknown: " + std::string(tail);
-    if (!cut_off.empty()) {
-      result.summary += "; search budget exceeded on " +
-                        std::to_string(cut_off.size()) + " keys (" +
-                        KeyList(cut_off) + ")";
-    }
-    if (!unsupported.empty()) {
-      result.summary += "; not register operations: " +
-                        KeyList(std::vector<std::string>(unsupported.begin(),
-                                                         unsupported.end()));
-    }
-  } else {
-    result.summary = "linearizable: " + std::string(tail);
-  }
+  Summarize(keys, verdicts, secs, &result);
   return result;
 }
 

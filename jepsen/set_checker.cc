@@ -5,6 +5,7 @@
 #include "jepsen/set_checker.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <set>
 #include <utility>
@@ -138,6 +139,17 @@ SetTally Tally(const std::string& name, const SetOps& ops) {
   return t;
 }
 
+// "1 element", "3 elements".
+std::string Count(size_t n, const char* noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
+std::string FormatSeconds(int64_t ns) {
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "%.3f s", static_cast<double>(ns) / 1e9);
+  return buf;
+}
+
 std::string ElementList(const std::vector<std::string>& elements) {
   constexpr size_t kMaxListed = 20;
   std::string s;
@@ -152,7 +164,7 @@ std::string ElementList(const std::vector<std::string>& elements) {
 
 // A slice of `history`: the events of `ops`, plus at most a dozen nemesis
 // events between the first and the last of them. `marked` ops are flagged.
-Anomaly SliceAnomaly(const History& history,
+Anomaly SliceAnomaly(const History& history, const std::string& set,
                      const std::vector<const Operation*>& ops,
                      const std::vector<const Operation*>& marked) {
   std::set<size_t> events;
@@ -183,7 +195,7 @@ Anomaly SliceAnomaly(const History& history,
     }
     a.slice.push_back(history[i]);
   }
-  a.rendering = RenderTimeline(a.slice, marks);
+  a.rendering = "set " + JsonQuote(set) + "\n" + RenderTimeline(a.slice, marks);
   return a;
 }
 
@@ -221,17 +233,17 @@ void AddAnomalies(const History& history, const SetTally& t, const SetOps& ops,
       }
     }
     slice_ops.push_back(read);
-    Anomaly a = SliceAnomaly(history, slice_ops, marked);
+    Anomaly a = SliceAnomaly(history, t.set, slice_ops, marked);
     a.kind = "lost";
     a.key = t.set;
     a.description =
         name + std::to_string(t.lost.size()) + " of " +
-        std::to_string(t.acknowledged) +
-        " acknowledged elements are missing from the final read (process " +
+        Count(t.acknowledged, "acknowledged element") +
+        " missing from the final read (process " +
         std::to_string(read->process) + ", invoked at " +
-        std::to_string(read->invoke_ns / 1000000) + " ms, " +
-        std::to_string(t.final_read_size) +
-        " elements): their adds completed ok before it began. Lost: " +
+        FormatSeconds(read->invoke_ns) + ", " +
+        Count(t.final_read_size, "element") +
+        "), although their adds completed ok before it began. Lost: " +
         ElementList(t.lost) + ".";
     out->push_back(std::move(a));
   }
@@ -241,19 +253,18 @@ void AddAnomalies(const History& history, const SetTally& t, const SetOps& ops,
     int min_count;
     const char* what;
   } per_read[] = {
-      {"unexpected", t.unexpected, 1,
-       " elements were read that no add ever attempted: "},
+      {"unexpected", t.unexpected, 1, " read that no add ever attempted: "},
       {"duplicated", t.duplicated, 2,
-       " elements appear more than once in a single read: "},
+       " present more than once in a single read: "},
   };
   for (const auto& k : per_read) {
     if (k.elements.empty()) continue;
     const Operation* read = ReadContaining(ops, k.elements, k.min_count);
     CHECK(read != nullptr) << "the elements came from a read";
-    Anomaly a = SliceAnomaly(history, {read}, {read});
+    Anomaly a = SliceAnomaly(history, t.set, {read}, {read});
     a.kind = k.kind;
     a.key = t.set;
-    a.description = name + std::to_string(k.elements.size()) + k.what +
+    a.description = name + Count(k.elements.size(), "element") + k.what +
                     ElementList(k.elements) +
                     ". The slice shows the first read with one of them.";
     out->push_back(std::move(a));
