@@ -40,7 +40,7 @@ DEFINE_string(server_flags, "",
 DEFINE_double(quiet_s, 3, "Seconds without faults at the start.");
 DEFINE_double(fault_s, 10, "Seconds each fault lasts.");
 DEFINE_double(heal_s, 10, "Seconds of healed cluster between faults.");
-DEFINE_int64(op_timeout_ms, 2000,
+DEFINE_int64(op_timeout_ms, 1000,
              "Deadline of one client operation; after it the outcome is "
              "unknown (info).");
 DEFINE_int32(active_keys, 5, "Register workload: keys in use at a time.");

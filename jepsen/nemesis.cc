@@ -140,27 +140,25 @@ int Nemesis::LeaderOrRandom(bool* is_leader) {
 
 std::vector<int> Nemesis::PickTargets(std::string* how) {
   const int n = cluster_->size();
-  switch (rng_() % 3) {
-    case 0: {
-      *how = "";
-      return {RandomNode()};
-    }
-    case 1: {
-      bool is_leader = false;
-      const int id = LeaderOrRandom(&is_leader);
-      *how = is_leader ? " (leader)" : " (no leader found: random)";
-      return {id};
-    }
-    default: {
-      std::vector<int> ids;
-      for (int id = 1; id <= n; ++id) ids.push_back(id);
-      std::shuffle(ids.begin(), ids.end(), rng_);
-      ids.resize(std::max(1, (n - 1) / 2));
-      std::sort(ids.begin(), ids.end());
-      *how = " (minority)";
-      return ids;
-    }
+  const int mode = static_cast<int>(rng_() % 4);
+  if (mode == 0) {
+    *how = "";
+    return {RandomNode()};
   }
+  if (mode == 1) {
+    bool is_leader = false;
+    const int id = LeaderOrRandom(&is_leader);
+    *how = is_leader ? " (leader)" : " (no leader found: random)";
+    return {id};
+  }
+  // A random minority, or a random majority: no progress until healed.
+  std::vector<int> ids;
+  for (int id = 1; id <= n; ++id) ids.push_back(id);
+  std::shuffle(ids.begin(), ids.end(), rng_);
+  ids.resize(mode == 2 ? std::max(1, (n - 1) / 2) : n / 2 + 1);
+  std::sort(ids.begin(), ids.end());
+  *how = mode == 2 ? " (minority)" : " (majority)";
+  return ids;
 }
 
 void Nemesis::Step(double elapsed_s) {

@@ -9,8 +9,10 @@
 //              ring where every node hears from a majority centred on
 //              itself, and no two nodes from the same majority);
 //              healed by flushing the rules.
-//   kill       SIGKILL of one random node, the leader, or a random minority;
-//              healed by restarting them.
+//   kill       SIGKILL of one random node, the leader, a random minority or
+//              a random majority (the cluster cannot make progress until
+//              healed, so operations end with unknown outcomes); healed by
+//              restarting them.
 //   pause      SIGSTOP of the same kinds of targets; healed by SIGCONT.
 //   clock      one node's clock (libfaketime, jepsen/cluster.h): jumps
 //              forward by 0.1-10 s, or runs 2-4x fast or 0.25-0.5x slow for
@@ -81,7 +83,8 @@ class Nemesis {
   bool StartPause();
   bool StartClock(double elapsed_s);
   void StepClock(double elapsed_s);
-  // One random node, the leader, or a random minority (at least one).
+  // One random node, the leader, a random minority (at least one) or a
+  // random majority.
   std::vector<int> PickTargets(std::string* how);
   int RandomNode();
   int LeaderOrRandom(bool* is_leader);

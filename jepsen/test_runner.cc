@@ -267,7 +267,8 @@ int RunTest(const RunOptions& o, const PrivateNetwork* network,
   wopts.concurrency = o.concurrency;
   wopts.seed = o.seed;
   wopts.op_timeout = milliseconds(o.op_timeout_ms);
-  wopts.attempt_timeout = milliseconds(std::min<int64_t>(500, o.op_timeout_ms));
+  wopts.attempt_timeout = milliseconds(
+      std::max<int64_t>(1, std::min<int64_t>(500, o.op_timeout_ms / 2)));
   wopts.active_keys = o.active_keys;
   wopts.key_period_s = o.key_period_s;
   Workload workload(wopts, &recorder);

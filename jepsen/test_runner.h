@@ -35,7 +35,7 @@ struct RunOptions {
   std::vector<std::string> server_flags;
   std::string faketime_library;  // used only with the clock nemesis
   double quiet_s = 3, fault_s = 10, heal_s = 10;
-  int64_t op_timeout_ms = 2000;
+  int64_t op_timeout_ms = 1000;
   int active_keys = 5;
   double key_period_s = 1;
   double recovery_timeout_s = 30;
