@@ -74,6 +74,7 @@ std::string DescribeOp(const Operation& op) {
 // The sequential model: a register over interned values.
 
 constexpr int32_t kAbsent = -1;
+constexpr int32_t kOther = -2;  // any value the model never compares with
 
 enum class OpKind : uint8_t {
   kRead,         // a = value read
@@ -134,6 +135,48 @@ class ValueTable {
   std::unordered_map<std::string, int32_t> ids_;
 };
 
+// Values that no read returns and no cas compares with (kRead, kCas and
+// kCasMismatch's `a`) behave alike in every step of the model: all become
+// kOther, so that optional ops writing them fall into one symmetry class.
+void AbstractValues(std::vector<LinOp>* ops) {
+  std::set<int32_t> compared = {kAbsent};  // the initial state
+  for (const LinOp& op : *ops) {
+    if (op.kind != OpKind::kWrite && op.kind != OpKind::kDelete) {
+      compared.insert(op.a);
+    }
+  }
+  for (LinOp& op : *ops) {
+    if (compared.count(op.a) == 0) op.a = kOther;
+    if (compared.count(op.b) == 0) op.b = kOther;
+  }
+}
+
+// Without kCasMismatch ops, an optional op whose resulting value nobody
+// observes (no ok read returns it, no cas expects it) can be left out of
+// any linearization: drop it. (A "!=" constraint could depend on it.)
+void DropUnobserved(std::vector<LinOp>* ops) {
+  std::set<int32_t> observed;
+  for (const LinOp& op : *ops) {
+    if ((op.kind == OpKind::kRead && op.required) || op.kind == OpKind::kCas) {
+      observed.insert(op.a);
+    }
+  }
+  auto unobserved = [&](const LinOp& op) {
+    if (op.required) return false;
+    switch (op.kind) {
+      case OpKind::kWrite:
+        return observed.count(op.a) == 0;
+      case OpKind::kDelete:
+        return observed.count(kAbsent) == 0;
+      case OpKind::kCas:
+        return observed.count(op.b) == 0;
+      default:
+        return false;
+    }
+  };
+  ops->erase(std::remove_if(ops->begin(), ops->end(), unobserved), ops->end());
+}
+
 // The search problem of one key, restricted to the events of the history
 // before index `limit` (operations completing later are pending, i.e.
 // optional, and operations invoked later do not exist).
@@ -178,30 +221,8 @@ std::vector<LinOp> BuildProblem(const std::vector<const Operation*>& ops,
     lin.ret = lin.required ? op.complete_ns : kNoCompletion;
     out.push_back(lin);
   }
-  if (any_mismatch) return out;  // pruning below assumes no "!=" constraint
-  // An optional op whose resulting value nobody observes (no ok read
-  // returns it, no cas expects it) can be moved past the end of any
-  // linearization: drop it.
-  std::set<int32_t> observed;
-  for (const LinOp& op : out) {
-    if ((op.kind == OpKind::kRead && op.required) || op.kind == OpKind::kCas) {
-      observed.insert(op.a);
-    }
-  }
-  auto unobserved = [&](const LinOp& op) {
-    if (op.required) return false;
-    switch (op.kind) {
-      case OpKind::kWrite:
-        return observed.count(op.a) == 0;
-      case OpKind::kDelete:
-        return observed.count(kAbsent) == 0;
-      case OpKind::kCas:
-        return observed.count(op.b) == 0;
-      default:
-        return false;
-    }
-  };
-  out.erase(std::remove_if(out.begin(), out.end(), unobserved), out.end());
+  AbstractValues(&out);
+  if (!any_mismatch) DropUnobserved(&out);
   return out;
 }
 
@@ -346,9 +367,6 @@ class Search {
 
   const std::vector<LinOp>& ops_;
   const LinearizabilityOptions& options_;
-  // Whether the must-observe reduction applies (not with kCasMismatch ops,
-  // whose "!=" constraint a dropped write could break).
-  bool reduce_ = true;
   // The event list: per node its op and whether it is the op's call; the
   // two sentinels head_ and tail_; each op's call and return node (-1).
   std::vector<int32_t> node_op_;
@@ -438,7 +456,7 @@ void Search::PushFrame(int32_t via, int32_t state_before) {
       cands_.push_back(op);
     }
   }
-  bool must_observe = reduce_ && via >= 0 && !ops_[via].required;
+  bool must_observe = via >= 0 && !ops_[via].required;
   frames_.push_back(
       {begin, begin, cands_.size(), via, state_before, must_observe});
 }
@@ -483,9 +501,11 @@ bool Search::Admissible(const Frame& frame, const LinOp& op) const {
   // An optional cas that would find another value is a no-op: leaving it
   // out is equivalent.
   if (!op.required && op.kind == OpKind::kCas && op.a != state_) return false;
-  // After an optional op only an op observing its result may follow:
-  // otherwise the optional op could be left out altogether.
+  // After an optional op only an op observing its result may follow (a
+  // read of it, a cas expecting it, a failed cas it makes fail): otherwise
+  // the optional op could be left out altogether.
   if (!frame.must_observe) return true;
+  if (op.kind == OpKind::kCasMismatch) return op.a != state_;
   return (op.kind == OpKind::kRead || op.kind == OpKind::kCas) &&
          op.a == state_;
 }
@@ -498,7 +518,7 @@ Search::Advanced Search::Advance() {
     if (!Admissible(frames_.back(), lin) || !Step(lin, state_, &next)) {
       continue;
     }
-    bool must_observe = reduce_ && !lin.required;
+    bool must_observe = !lin.required;
     Flip(op);
     if (!memo_.Insert(bits_, MemoState(next, must_observe),
                       hash_ ^ MemoKey(next, must_observe))) {
@@ -526,10 +546,7 @@ void Search::Backtrack() {
 }
 
 SearchOutcome Search::Run() {
-  for (const LinOp& op : ops_) {
-    required_left_ += op.required ? 1 : 0;
-    if (op.kind == OpKind::kCasMismatch) reduce_ = false;
-  }
+  for (const LinOp& op : ops_) required_left_ += op.required ? 1 : 0;
   if (required_left_ == 0) return SearchOutcome::kLinearizable;
   if (ObservesUnwrittenValue()) return SearchOutcome::kNotLinearizable;
   BuildList();

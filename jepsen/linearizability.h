@@ -21,12 +21,16 @@
 // linearized operations, register value) is memoised so that it is explored
 // at most once. Ok ops are tried before optional ones. Sound reductions,
 // each checked against a brute-force search in the tests:
+//  - values that no read returns and no cas compares with are merged into
+//    one (the model cannot tell them apart);
 //  - an optional op whose resulting value nobody observes (no ok read
-//    returns it, no cas expects it) is dropped up front, and so is an
-//    optional cas v -> v: either can be left out of any linearization;
+//    returns it, no cas expects it) is dropped up front unless failed cas
+//    ops constrain the key (cas_fail_means_mismatch), and so is an optional
+//    cas v -> v: either can be left out of any linearization;
 //  - an optional cas is never linearized as a no-op (comparison failed);
 //  - an optional op may only be followed by an op that observes its result
-//    (a read of it, a cas expecting it): otherwise it could be left out;
+//    (a read of it, a cas expecting it, a failed cas it explains):
+//    otherwise it could be left out;
 //  - among invoked optional ops with the same effect (kind and values) only
 //    the earliest is tried: they are interchangeable, having no deadline;
 //  - an ok read or cas observing a value that no op invoked before it

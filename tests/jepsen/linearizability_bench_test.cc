@@ -150,9 +150,10 @@ History Simulate(const WorkloadShape& shape) {
   return h;
 }
 
-CheckResult TimedCheck(const History& h, const char* name) {
+CheckResult TimedCheck(const History& h, const char* name,
+                       LinearizabilityOptions options = {}) {
   auto start = std::chrono::steady_clock::now();
-  CheckResult r = CheckRegisters(h, LinearizabilityOptions());
+  CheckResult r = CheckRegisters(h, options);
   double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
@@ -169,6 +170,23 @@ TEST(LinearizabilityBenchTest, SixtySecondsTenClientsIsValid) {
   EXPECT_GT(r.ops, 10'000u);
   EXPECT_GT(r.info, 100u);
   EXPECT_GT(r.fail, 100u);
+}
+
+TEST(LinearizabilityBenchTest, FailedCasAsMismatchIsValid) {
+  // The runner's setting: a failed cas means the comparison failed, which
+  // the simulated registers honour.
+  LinearizabilityOptions options;
+  options.cas_fail_means_mismatch = true;
+  WorkloadShape shape;
+  History h = Simulate(shape);
+  CheckResult r =
+      TimedCheck(h, "60s x 10 clients, failed cas = mismatch", options);
+  EXPECT_EQ(r.validity, Validity::kValid) << r.summary;
+  shape.keys = 1;
+  shape.value_range = 1'000'000;
+  shape.info_rate = 0.05;
+  r = TimedCheck(Simulate(shape), "... 1 key, unique values", options);
+  EXPECT_EQ(r.validity, Validity::kValid) << r.summary;
 }
 
 TEST(LinearizabilityBenchTest, TwoHotKeysAreValid) {

@@ -460,6 +460,24 @@ TEST(LinearizabilityTest, FailedCasMeansMismatchOnlyWhenAsked) {
   EXPECT_EQ(Check(ok, strict).validity, Validity::kValid);
 }
 
+TEST(LinearizabilityTest, IndeterminateWriteCanExplainAFailedCas) {
+  // Only the info write of "2" (read by nobody) can make the cas fail.
+  LinearizabilityOptions strict;
+  strict.cas_fail_means_mismatch = true;
+  History h = HistoryBuilder()
+                  .Write(0, "1", 0, 10)
+                  .Write(1, "2", 20, kNever, kInfo)
+                  .Cas(2, "1", "3", 40, 50, kFail)
+                  .Build();
+  EXPECT_EQ(Check(h, strict).validity, Validity::kValid);
+  History before = HistoryBuilder()
+                       .Write(0, "1", 0, 10)
+                       .Cas(2, "1", "3", 40, 50, kFail)
+                       .Write(1, "2", 60, kNever, kInfo)
+                       .Build();
+  EXPECT_EQ(Check(before, strict).validity, Validity::kInvalid);
+}
+
 TEST(LinearizabilityTest, MalformedHistoryIsUnknown) {
   History h = HistoryBuilder().Write(0, "1", 0, 10).Build();
   h.push_back(h.back());  // a second completion without invocation
