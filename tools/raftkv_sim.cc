@@ -107,6 +107,22 @@ void PrintFailure(const SimOptions& options, const SimResult& r) {
               FLAGS_mutant.empty() ? "" : " --mutant=", FLAGS_mutant.c_str());
 }
 
+SimResult RunOne(const SimOptions& options, FatalReporter* fatal) {
+  SimResult r;
+  // One seed or --verbose: trace from the start, so that even a CHECK
+  // failure in the core shows the events leading to it.
+  if (FLAGS_verbose || FLAGS_seeds == 1) {
+    Trace trace(FLAGS_trace_lines);
+    fatal->Watch(&options, &trace);
+    r = raftkv::sim::RunSeed(options, &trace);
+  } else {
+    fatal->Watch(&options, nullptr);
+    r = raftkv::sim::RunSeedExplained(options, FLAGS_trace_lines);
+  }
+  fatal->Watch(nullptr, nullptr);
+  return r;
+}
+
 int RunSeeds(raftkv::sim::Mutant mutant, FatalReporter* fatal) {
   const auto start = std::chrono::steady_clock::now();
   uint64_t failures = 0;
@@ -122,18 +138,7 @@ int RunSeeds(raftkv::sim::Mutant mutant, FatalReporter* fatal) {
     options.liveness_timeout_ms = FLAGS_liveness_timeout_ms;
     options.max_latency_ms = FLAGS_max_latency_ms;
     options.drop_rate = FLAGS_drop_rate;
-    SimResult r;
-    // One seed or --verbose: trace from the start, so that even a CHECK
-    // failure in the core shows the events leading to it.
-    if (FLAGS_verbose || FLAGS_seeds == 1) {
-      Trace trace(FLAGS_trace_lines);
-      fatal->Watch(&options, &trace);
-      r = raftkv::sim::RunSeed(options, &trace);
-    } else {
-      fatal->Watch(&options, nullptr);
-      r = raftkv::sim::RunSeedExplained(options, FLAGS_trace_lines);
-    }
-    fatal->Watch(nullptr, nullptr);
+    const SimResult r = RunOne(options, fatal);
     totals.Add(r.stats);
     if (FLAGS_verbose) {
       std::printf("seed %" PRIu64 ": %s %s\n", options.seed,
@@ -162,6 +167,10 @@ int64_t Median(std::vector<int64_t> v) {
   return v[v.size() / 2];
 }
 
+int64_t Max(const std::vector<int64_t>& v) {
+  return v.empty() ? -1 : *std::max_element(v.begin(), v.end());
+}
+
 int RunLeaderLossScenario() {
   std::vector<int64_t> elected, committed;
   uint64_t failures = 0;
@@ -186,17 +195,12 @@ int RunLeaderLossScenario() {
     elected.push_back(r.elected_ms);
     committed.push_back(r.committed_ms);
   }
-  std::printf(
-      "raftkv-sim: scenario=leader_loss nodes=%d seeds=%" PRIu64
-      " failures=%" PRIu64 " elected_ms_median=%" PRId64
-      " elected_ms_max=%" PRId64 " committed_ms_median=%" PRId64
-      " committed_ms_max=%" PRId64 "\n",
-      FLAGS_nodes, FLAGS_seeds, failures, Median(elected),
-      elected.empty() ? -1 : *std::max_element(elected.begin(), elected.end()),
-      Median(committed),
-      committed.empty()
-          ? -1
-          : *std::max_element(committed.begin(), committed.end()));
+  std::printf("raftkv-sim: scenario=leader_loss nodes=%d seeds=%" PRIu64
+              " failures=%" PRIu64 " elected_ms_median=%" PRId64
+              " elected_ms_max=%" PRId64 " committed_ms_median=%" PRId64
+              " committed_ms_max=%" PRId64 "\n",
+              FLAGS_nodes, FLAGS_seeds, failures, Median(elected), Max(elected),
+              Median(committed), Max(committed));
   return failures == 0 ? 0 : 1;
 }
 

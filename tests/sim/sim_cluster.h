@@ -101,11 +101,20 @@ class SimCluster {
   Status CampaignOne();
   Status ForgetLeaderOne();
   void ChangeLossRates();
+  void SnapshotOne();
   Status Propose();
   Status ProposeOn(SimNode& n, const std::string& data);
   Status RequestRead();
 
   // Phases (sim_phases.cc).
+  struct MarkerProposal {
+    uint64_t leader = 0;  // who accepted the marker, in which term
+    uint64_t term = 0;
+    uint64_t next_try_ms = 0;
+  };
+  Status HealEverything();
+  Status MaybeProposeMarker(uint64_t leader, MarkerProposal* proposal);
+  Status LivenessFailure(bool leader_seen) const;
   bool AllApplied(uint64_t index) const;
   Status CheckLogMatchingNow() const;
 

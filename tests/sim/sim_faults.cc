@@ -73,11 +73,9 @@ Status SimCluster::RandomFault() {
     case Action::kLossRates:
       ChangeLossRates();
       return Status::OK();
-    case Action::kSnapshot: {
-      SimNode& n = node(PickNode());
-      if (n.up()) MaybeSnapshot(n, /*force=*/true);
+    case Action::kSnapshot:
+      SnapshotOne();
       return Status::OK();
-    }
   }
   return Status::OK();
 }
@@ -171,6 +169,11 @@ Status SimCluster::ForgetLeaderOne() {
   n.raft().ForgetLeader();
   cause_ = "forget-leader";
   return HandleReady(n);
+}
+
+void SimCluster::SnapshotOne() {
+  SimNode& n = node(PickNode());
+  if (n.up()) MaybeSnapshot(n, /*force=*/true);
 }
 
 void SimCluster::ChangeLossRates() {

@@ -33,66 +33,21 @@ Status SimCluster::RunFaultPhase() {
 }
 
 Status SimCluster::RunLivenessPhase() {
-  // Faults and the random client load stop (a backlog growing faster than
-  // a slow network drains it would hide the marker forever); the backlog
-  // already accepted must still be replicated before the marker commits.
-  faults_on_ = false;
-  load_on_ = false;
-  network_.Heal();
-  network_.SetLossRates(0, 0, 0);
+  RAFTKV_RETURN_IF_ERROR(HealEverything());
   const uint64_t healed_at = now();
-  Note([] {
-    return std::string("faults end: heal the network, restart every node");
-  });
-  for (SimNode& n : nodes_) {
-    if (!n.up()) RAFTKV_RETURN_IF_ERROR(StartNode(n, "faults end"));
-  }
-  marker_ = "liveness-" + N(options_.seed);
   const uint64_t deadline = healed_at + options_.liveness_timeout_ms;
+  marker_ = "liveness-" + N(options_.seed);
+  MarkerProposal proposal;
   bool leader_seen = false;
-  uint64_t next_try = now();
-  uint64_t marker_leader = 0, marker_term = 0;
   while (marker_index_ == 0 || !AllApplied(marker_index_)) {
     const uint64_t leader = Leader();
     if (leader != 0 && !leader_seen) {
       leader_seen = true;
       stats_.heal_to_leader_ms = now() - healed_at;
     }
-    if (now() > deadline) {
-      std::string state;
-      for (const SimNode& n : nodes_) {
-        state += " " + N(n.id()) + ":" +
-                 (n.up() ? std::string(raft::RoleName(n.raft().role())) +
-                               "/term " + N(n.raft().term())
-                         : std::string("down")) +
-                 "/applied " + N(n.applied().index);
-      }
-      return Status::Timeout(
-          "liveness: " + N(options_.liveness_timeout_ms) +
-          " simulated ms after healing, " +
-          (leader_seen ? "a leader was elected but the marker proposal "
-                         "was not applied everywhere"
-                       : "no leader was elected") +
-          " (marker index " + N(marker_index_) + ";" + state + ")");
-    }
-    // Proposes the marker to each new leader (a deposed leader's copy may
-    // be lost), and again if it was refused.
-    if (leader != 0 && marker_index_ == 0 && now() >= next_try &&
-        (leader != marker_leader ||
-         node(leader).raft().term() != marker_term)) {
-      cause_ = "liveness proposal";
-      StatusOr<uint64_t> index = node(leader).raft().Propose(marker_);
-      Note([&] {
-        return "propose the liveness marker on node " + N(leader) + ": " +
-               (index.ok() ? "index " + N(index.value())
-                           : index.status().ToString());
-      });
-      if (index.ok()) {
-        marker_leader = leader;
-        marker_term = node(leader).raft().term();
-      }
-      RAFTKV_RETURN_IF_ERROR(HandleReady(node(leader)));
-      next_try = now() + kRetryProposalMs;
+    if (now() > deadline) return LivenessFailure(leader_seen);
+    if (leader != 0 && marker_index_ == 0) {
+      RAFTKV_RETURN_IF_ERROR(MaybeProposeMarker(leader, &proposal));
     }
     RAFTKV_RETURN_IF_ERROR(Step());
   }
@@ -102,6 +57,65 @@ Status SimCluster::RunLivenessPhase() {
            " after " + N(stats_.heal_to_applied_ms) + " ms";
   });
   return Status::OK();
+}
+
+Status SimCluster::HealEverything() {
+  // Faults and the random client load stop (a backlog growing faster than
+  // a slow network drains it would hide the marker forever); the backlog
+  // already accepted must still be replicated before the marker commits.
+  faults_on_ = false;
+  load_on_ = false;
+  network_.Heal();
+  network_.SetLossRates(0, 0, 0);
+  Note([] {
+    return std::string("faults end: heal the network, restart every node");
+  });
+  for (SimNode& n : nodes_) {
+    if (!n.up()) RAFTKV_RETURN_IF_ERROR(StartNode(n, "faults end"));
+  }
+  return Status::OK();
+}
+
+Status SimCluster::MaybeProposeMarker(uint64_t leader,
+                                      MarkerProposal* proposal) {
+  // Proposes the marker to each new leader (a deposed leader's copy may be
+  // lost), and again a while after a refusal.
+  SimNode& n = node(leader);
+  if (now() < proposal->next_try_ms ||
+      (leader == proposal->leader && n.raft().term() == proposal->term)) {
+    return Status::OK();
+  }
+  cause_ = "liveness proposal";
+  StatusOr<uint64_t> index = n.raft().Propose(marker_);
+  Note([&] {
+    return "propose the liveness marker on node " + N(leader) + ": " +
+           (index.ok() ? "index " + N(index.value())
+                       : index.status().ToString());
+  });
+  if (index.ok()) {
+    proposal->leader = leader;
+    proposal->term = n.raft().term();
+  }
+  proposal->next_try_ms = now() + kRetryProposalMs;
+  return HandleReady(n);
+}
+
+Status SimCluster::LivenessFailure(bool leader_seen) const {
+  std::string state;
+  for (const SimNode& n : nodes_) {
+    state += " " + N(n.id()) + ":" +
+             (n.up() ? std::string(raft::RoleName(n.raft().role())) + "/term " +
+                           N(n.raft().term())
+                     : std::string("down")) +
+             "/applied " + N(n.applied().index);
+  }
+  return Status::Timeout(
+      "liveness: " + N(options_.liveness_timeout_ms) +
+      " simulated ms after healing, " +
+      (leader_seen ? "a leader was elected but the marker proposal was not "
+                     "applied everywhere"
+                   : "no leader was elected") +
+      " (marker index " + N(marker_index_) + ";" + state + ")");
 }
 
 Status SimCluster::CheckFinalState() { return CheckLogMatchingNow(); }
