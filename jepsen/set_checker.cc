@@ -215,59 +215,65 @@ const Operation* ReadContaining(const SetOps& ops,
   return nullptr;
 }
 
+// The lost elements of a set: the slice shows the final read and the ok
+// adds of the first few of them.
+Anomaly LostAnomaly(const History& history, const SetTally& t,
+                    const SetOps& ops) {
+  const Operation* read = FinalRead(ops.reads);
+  constexpr size_t kMaxSliceAdds = 6;
+  std::set<std::string> shown(
+      t.lost.begin(), t.lost.begin() + std::min(t.lost.size(), kMaxSliceAdds));
+  std::vector<const Operation*> slice_ops, marked;
+  for (const Operation* add : ops.adds) {
+    if (add->outcome == EventType::kOk &&
+        shown.count(add->value.value_or("")) != 0) {
+      slice_ops.push_back(add);
+      marked.push_back(add);
+    }
+  }
+  slice_ops.push_back(read);
+  Anomaly a = SliceAnomaly(history, t.set, slice_ops, marked);
+  a.kind = "lost";
+  a.key = t.set;
+  a.description =
+      "Set " + JsonQuote(t.set) + ": " + std::to_string(t.lost.size()) +
+      " of " + Count(t.acknowledged, "acknowledged element") +
+      " missing from the final read (process " + std::to_string(read->process) +
+      ", invoked at " + FormatSeconds(read->invoke_ns) + ", " +
+      Count(t.final_read_size, "element") +
+      "), although their adds completed ok before it began. Lost: " +
+      ElementList(t.lost) + ".";
+  return a;
+}
+
+// Elements wrong within a read (unexpected, or duplicated: present at least
+// `min_count` times): the slice shows the first read with one of them.
+Anomaly ReadAnomaly(const History& history, const SetTally& t,
+                    const SetOps& ops, const char* kind,
+                    const std::vector<std::string>& elements, int min_count,
+                    const char* what) {
+  const Operation* read = ReadContaining(ops, elements, min_count);
+  CHECK(read != nullptr) << "the elements came from a read";
+  Anomaly a = SliceAnomaly(history, t.set, {read}, {read});
+  a.kind = kind;
+  a.key = t.set;
+  a.description = "Set " + JsonQuote(t.set) + ": " +
+                  Count(elements.size(), "element") + what +
+                  ElementList(elements) +
+                  ". The slice shows the first read with one of them.";
+  return a;
+}
+
 void AddAnomalies(const History& history, const SetTally& t, const SetOps& ops,
                   std::vector<Anomaly>* out) {
-  std::string name = "Set " + JsonQuote(t.set) + ": ";
-  if (!t.lost.empty()) {
-    const Operation* read = FinalRead(ops.reads);
-    constexpr size_t kMaxSliceAdds = 6;
-    std::set<std::string> shown(
-        t.lost.begin(),
-        t.lost.begin() + std::min(t.lost.size(), kMaxSliceAdds));
-    std::vector<const Operation*> slice_ops, marked;
-    for (const Operation* add : ops.adds) {
-      if (add->outcome == EventType::kOk &&
-          shown.count(add->value.value_or("")) != 0) {
-        slice_ops.push_back(add);
-        marked.push_back(add);
-      }
-    }
-    slice_ops.push_back(read);
-    Anomaly a = SliceAnomaly(history, t.set, slice_ops, marked);
-    a.kind = "lost";
-    a.key = t.set;
-    a.description =
-        name + std::to_string(t.lost.size()) + " of " +
-        Count(t.acknowledged, "acknowledged element") +
-        " missing from the final read (process " +
-        std::to_string(read->process) + ", invoked at " +
-        FormatSeconds(read->invoke_ns) + ", " +
-        Count(t.final_read_size, "element") +
-        "), although their adds completed ok before it began. Lost: " +
-        ElementList(t.lost) + ".";
-    out->push_back(std::move(a));
+  if (!t.lost.empty()) out->push_back(LostAnomaly(history, t, ops));
+  if (!t.unexpected.empty()) {
+    out->push_back(ReadAnomaly(history, t, ops, "unexpected", t.unexpected, 1,
+                               " read that no add ever attempted: "));
   }
-  struct {
-    const char* kind;
-    const std::vector<std::string>& elements;
-    int min_count;
-    const char* what;
-  } per_read[] = {
-      {"unexpected", t.unexpected, 1, " read that no add ever attempted: "},
-      {"duplicated", t.duplicated, 2,
-       " present more than once in a single read: "},
-  };
-  for (const auto& k : per_read) {
-    if (k.elements.empty()) continue;
-    const Operation* read = ReadContaining(ops, k.elements, k.min_count);
-    CHECK(read != nullptr) << "the elements came from a read";
-    Anomaly a = SliceAnomaly(history, t.set, {read}, {read});
-    a.kind = k.kind;
-    a.key = t.set;
-    a.description = name + Count(k.elements.size(), "element") + k.what +
-                    ElementList(k.elements) +
-                    ". The slice shows the first read with one of them.";
-    out->push_back(std::move(a));
+  if (!t.duplicated.empty()) {
+    out->push_back(ReadAnomaly(history, t, ops, "duplicated", t.duplicated, 2,
+                               " present more than once in a single read: "));
   }
 }
 
