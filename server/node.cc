@@ -69,6 +69,8 @@ Status Node::Open() {
   auto sm = storage::KvStateMachine::Open(engine_.get());
   if (!sm.ok()) return sm.status();
   state_machine_ = std::move(sm).value();
+  // Finishes a snapshot install that a crash interrupted.
+  RAFTKV_RETURN_IF_ERROR(storage::Reconcile(log_.get(), state_machine_.get()));
 
   raft::Config rc;
   rc.id = config_.id;
