@@ -113,7 +113,9 @@ TEST(FailoverTest, LeaderKillIsInvisibleToAWriter) {
 
   // The killed node catches up after a restart.
   cluster.Start(leader);
-  auto last = writer.acked().rbegin();
+  const std::map<std::string, std::string> acked = writer.acked();
+  ASSERT_FALSE(acked.empty());
+  auto last = acked.rbegin();
   ClientOptions options = cluster.client_options();
   options.endpoints = {cluster.client_address(leader)};
   auto direct = Client::Create(options);
