@@ -136,6 +136,25 @@ void PeerTransport::Dial(uint64_t peer) {
   Outbound& out = outbound_.at(peer);
   if (out.connection || out.dialing) return;
   out.dialing = std::make_unique<asio::ip::tcp::socket>(io_);
+  // Dial from our own peer address, so that every packet between two nodes
+  // names both of them (logs, firewall rules). IP_BIND_ADDRESS_NO_PORT
+  // leaves the port to connect(), which may share it across destinations;
+  // a bind-time port would be exclusive and come from the range that other
+  // programs' listening sockets take their free ports from. Unbound if
+  // anything fails.
+  std::error_code ec;
+  out.dialing->open(out.address.protocol(), ec);
+  if (!ec && !listen_address_.address().is_unspecified()) {
+    const int one = 1;
+    ::setsockopt(out.dialing->native_handle(), IPPROTO_IP,
+                 IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    out.dialing->bind({listen_address_.address(), 0}, ec);
+  }
+  if (ec) {
+    LOG_FIRST_N(WARNING, 1) << "cannot dial peers from "
+                            << listen_address_.address().to_string() << ": "
+                            << ec.message();
+  }
   out.dialing->async_connect(
       out.address,
       [this, peer](const std::error_code& ec) { OnDialed(peer, ec); });

@@ -1,6 +1,6 @@
 // PeerTransport: carries raft::Messages between the nodes of a cluster over
-// TCP, one outbound connection per peer (we dial every peer; peers dial us)
-// with length-prefixed protobuf frames.
+// TCP, one outbound connection per peer (we dial every peer from our own
+// peer address; peers dial us) with length-prefixed protobuf frames.
 //
 // - Outbound connections reconnect with capped exponential back-off; while a
 //   peer is down its messages are dropped (Raft retransmits) and reported
