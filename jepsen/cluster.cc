@@ -16,9 +16,9 @@ namespace {
 constexpr uint16_t kPeerPort = 7000;
 constexpr uint16_t kClientPort = 8000;
 // Node N is 127.0.0.(10+N), never 127.0.0.1: the kernel gives unbound
-// sockets (raftkvd's outgoing peer connections, the clients) the source
-// 127.0.0.1, so a node there would receive, and a partition rule towards
-// it would drop, every node's replies on connections it did not open.
+// sockets (the clients) the source 127.0.0.1, so a node there would
+// receive, and a partition rule towards it would drop, replies on
+// connections it did not open.
 constexpr int kFirstHostByte = 10;
 
 // "+1.250" / "-0.500": seconds, as libfaketime reads FAKETIME.

@@ -4,10 +4,12 @@
 //
 //   -A RAFTKV_JEPSEN -d 127.0.0.B/32 -o lo -m owner --gid-owner GID_A -j DROP
 //
-// Each raftkvd runs with its own group id (see jepsen/cluster.h), because
-// raftkvd does not bind its outgoing peer connections to its own address:
-// they leave from 127.0.0.1, so a source-address rule cannot tell the
-// senders apart, while the owner match does. The chain is jumped to from
+// Each raftkvd runs with its own group id (see jepsen/cluster.h) and the
+// rule matches the sending process, not the source address: raftkvd dials
+// its peers from its own address, but the owner match also covers any
+// socket a node might open unbound (source 127.0.0.1), and it cuts a
+// node's TCP acknowledgements as well as its data, as packet loss on a
+// real link does. The chain is jumped to from
 // OUTPUT for lo; every change replaces the whole chain in one atomic
 // iptables-restore --noflush transaction.
 //
