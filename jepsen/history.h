@@ -2,9 +2,12 @@
 // completion, and every fault, in real-time order. One event per line in
 // OUT/history.jsonl:
 //
-//   {"process": 3, "type": "invoke", "f": "write", "key": "r4", "value": "17", "time": 123456789}
-//   {"process": 3, "type": "ok", "f": "write", "key": "r4", "value": "17", "time": 123999000}
-//   {"process": "nemesis", "type": "info", "f": "partition", "value": "isolate leader 2", "time": ...}
+//   {"process": 3, "type": "invoke", "f": "write", "key": "r4", "value": "17",
+//   "time": 123456789}
+//   {"process": 3, "type": "ok", "f": "write", "key": "r4", "value": "17",
+//   "time": 123999000}
+//   {"process": "nemesis", "type": "info", "f": "partition", "value": "isolate
+//   leader 2", "time": ...}
 //
 // type: invoke, then exactly one of ok (took effect), fail (definitely did
 // not), info (unknown: it may take effect at any later time, or never).
@@ -36,8 +39,8 @@ constexpr int64_t kNemesis = -1;
 struct Event {
   int64_t process = 0;  // client process id, or kNemesis
   EventType type = EventType::kInvoke;
-  std::string f;        // read, write, cas, delete, add; or the fault
-  std::string key;      // empty for nemesis events
+  std::string f;    // read, write, cas, delete, add; or the fault
+  std::string key;  // empty for nemesis events
   // The value: absent = JSON null. For cas: `value` is the expected value
   // and `value2` the new one (JSON [expected, new]).
   std::optional<std::string> value;

@@ -2,10 +2,10 @@
 // bookkeeping. Never writes to Storage and never sends anything.
 #include "raft/log.h"
 
+#include <glog/logging.h>
+
 #include <algorithm>
 #include <sstream>
-
-#include <glog/logging.h>
 
 namespace raftkv::raft {
 namespace {
@@ -60,7 +60,8 @@ Status RaftLog::Term(uint64_t index, uint64_t* term) const {
     *term = unstable_snapshot_->metadata().term();
     return Status::OK();
   }
-  if (index >= unstable_offset_ && index - unstable_offset_ < unstable_.size()) {
+  if (index >= unstable_offset_ &&
+      index - unstable_offset_ < unstable_.size()) {
     *term = unstable_[index - unstable_offset_].term();
     return Status::OK();
   }
@@ -130,8 +131,8 @@ uint64_t RaftLog::FindConflict(const std::vector<Entry>& entries) const {
   return 0;
 }
 
-std::pair<uint64_t, uint64_t> RaftLog::FindConflictByTerm(
-    uint64_t index, uint64_t term) const {
+std::pair<uint64_t, uint64_t> RaftLog::FindConflictByTerm(uint64_t index,
+                                                          uint64_t term) const {
   if (index > LastIndex()) return {index, 0};
   while (true) {
     uint64_t t = 0;
@@ -174,8 +175,8 @@ Status RaftLog::Slice(uint64_t lo, uint64_t hi, uint64_t max_bytes,
   CHECK_LE(hi, LastIndex() + 1) << "slice beyond the log";
   std::vector<Entry> result;
   if (lo < unstable_offset_) {
-    RAFTKV_RETURN_IF_ERROR(storage_->Entries(
-        lo, std::min(hi, unstable_offset_), max_bytes, &result));
+    RAFTKV_RETURN_IF_ERROR(storage_->Entries(lo, std::min(hi, unstable_offset_),
+                                             max_bytes, &result));
     // Storage stopped early because of the size limit.
     if (result.size() < std::min(hi, unstable_offset_) - lo) {
       out->insert(out->end(), result.begin(), result.end());
@@ -206,8 +207,8 @@ std::vector<Entry> RaftLog::NextCommittedEntries() const {
   std::vector<Entry> entries;
   const uint64_t from = std::max(applied_ + 1, FirstIndex());
   if (committed_ + 1 > from) {
-    Status s = Slice(from, committed_ + 1, max_committed_size_per_ready_,
-                     &entries);
+    Status s =
+        Slice(from, committed_ + 1, max_committed_size_per_ready_, &entries);
     CHECK(s.ok()) << "committed entries unavailable: " << s.ToString();
   }
   return entries;

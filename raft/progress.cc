@@ -2,9 +2,9 @@
 // in-flight accounting. Pure bookkeeping: never sends anything itself.
 #include "raft/progress.h"
 
-#include <algorithm>
-
 #include <glog/logging.h>
+
+#include <algorithm>
 
 namespace raftkv::raft {
 
@@ -39,9 +39,12 @@ void Inflights::Reset() {
 
 const char* ProgressStateName(ProgressState state) {
   switch (state) {
-    case ProgressState::kProbe: return "probe";
-    case ProgressState::kReplicate: return "replicate";
-    case ProgressState::kSnapshot: return "snapshot";
+    case ProgressState::kProbe:
+      return "probe";
+    case ProgressState::kReplicate:
+      return "replicate";
+    case ProgressState::kSnapshot:
+      return "snapshot";
   }
   return "unknown";
 }
@@ -124,9 +127,12 @@ void Progress::OnHeartbeatResponse() {
 
 bool Progress::IsPaused() const {
   switch (state_) {
-    case ProgressState::kProbe: return probe_sent_;
-    case ProgressState::kReplicate: return inflights_.Full();
-    case ProgressState::kSnapshot: return true;
+    case ProgressState::kProbe:
+      return probe_sent_;
+    case ProgressState::kReplicate:
+      return inflights_.Full();
+    case ProgressState::kSnapshot:
+      return true;
   }
   return true;
 }

@@ -33,7 +33,7 @@ class Inflights {
 
  private:
   uint64_t max_count_;
-  uint64_t max_bytes_;  // 0 = no byte limit
+  uint64_t max_bytes_;                                   // 0 = no byte limit
   std::deque<std::pair<uint64_t, uint64_t>> in_flight_;  // (last index, bytes)
   uint64_t bytes_ = 0;
 };

@@ -11,10 +11,14 @@ namespace raftkv::raft {
 
 const char* RoleName(Role role) {
   switch (role) {
-    case Role::kFollower: return "follower";
-    case Role::kPreCandidate: return "pre-candidate";
-    case Role::kCandidate: return "candidate";
-    case Role::kLeader: return "leader";
+    case Role::kFollower:
+      return "follower";
+    case Role::kPreCandidate:
+      return "pre-candidate";
+    case Role::kCandidate:
+      return "candidate";
+    case Role::kLeader:
+      return "leader";
   }
   return "unknown";
 }
@@ -38,11 +42,10 @@ StatusOr<std::unique_ptr<Raft>> Raft::Create(const Config& config,
   }
   if (hs.commit() > storage->LastIndex() ||
       hs.commit() + 1 < storage->FirstIndex()) {
-    return Status::Corruption("raft: stored commit index " +
-                              std::to_string(hs.commit()) +
-                              " is outside the stored log [" +
-                              std::to_string(storage->FirstIndex()) + ", " +
-                              std::to_string(storage->LastIndex()) + "]");
+    return Status::Corruption(
+        "raft: stored commit index " + std::to_string(hs.commit()) +
+        " is outside the stored log [" + std::to_string(storage->FirstIndex()) +
+        ", " + std::to_string(storage->LastIndex()) + "]");
   }
   std::unique_ptr<Raft> raft(new Raft(config, storage));
   if (cs.voters_size() > 0) {
@@ -305,10 +308,16 @@ Status Raft::Step(const Message& m) {
       break;
   }
   switch (role_) {
-    case Role::kLeader: StepLeader(m); break;
+    case Role::kLeader:
+      StepLeader(m);
+      break;
     case Role::kCandidate:
-    case Role::kPreCandidate: StepCandidate(m); break;
-    case Role::kFollower: StepFollower(m); break;
+    case Role::kPreCandidate:
+      StepCandidate(m);
+      break;
+    case Role::kFollower:
+      StepFollower(m);
+      break;
   }
   return Status::OK();
 }
@@ -344,14 +353,21 @@ void Raft::StepLeader(const Message& m) {
   if (it == progress_.end()) return;
   Progress& pr = it->second;
   switch (m.type()) {
-    case MSG_APP_RESP: HandleAppendResponse(m, pr); break;
-    case MSG_HEARTBEAT_RESP: HandleHeartbeatResponse(m, pr); break;
-    case MSG_SNAP_STATUS: HandleSnapshotStatus(m, pr); break;
+    case MSG_APP_RESP:
+      HandleAppendResponse(m, pr);
+      break;
+    case MSG_HEARTBEAT_RESP:
+      HandleHeartbeatResponse(m, pr);
+      break;
+    case MSG_SNAP_STATUS:
+      HandleSnapshotStatus(m, pr);
+      break;
     case MSG_UNREACHABLE:
       // The message may be lost: stop the optimistic pipeline.
       if (pr.state() == ProgressState::kReplicate) pr.BecomeProbe();
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -373,7 +389,8 @@ void Raft::StepCandidate(const Message& m) {
     case MSG_PRE_VOTE_RESP:
       HandleVoteResponse(m);
       break;
-    default: break;  // MSG_TIMEOUT_NOW etc. are ignored while campaigning
+    default:
+      break;  // MSG_TIMEOUT_NOW etc. are ignored while campaigning
   }
 }
 
@@ -404,7 +421,8 @@ void Raft::StepFollower(const Message& m) {
         read_states_.push_back({m.index(), m.entries(0).data()});
       }
       break;
-    default: break;
+    default:
+      break;
   }
 }
 

@@ -87,8 +87,8 @@ void Raft::HandleTransferLeader(uint64_t transferee) {
     AbortLeaderTransfer();
   }
   if (transferee == id_) return;
-  LOG(INFO) << "raft " << id_ << " starts leadership transfer to "
-            << transferee << " at term " << term_;
+  LOG(INFO) << "raft " << id_ << " starts leadership transfer to " << transferee
+            << " at term " << term_;
   // The transfer must finish within an election timeout (see TickHeartbeat).
   election_elapsed_ = 0;
   lead_transferee_ = transferee;

@@ -2,9 +2,9 @@
 // pipelining and flow control, heartbeats, commitment of current-term
 // entries (§5.4.2), fast back-off on conflicts, and snapshot installation
 // for followers whose next entry was compacted (§7).
-#include <cstdlib>
-
 #include <glog/logging.h>
+
+#include <cstdlib>
 
 #include "raft/quorum.h"
 #include "raft/raft.h"
@@ -121,8 +121,7 @@ void Raft::BroadcastAppend() {
 void Raft::SendHeartbeat(uint64_t to, const std::string& context) {
   // Never tell a follower to commit beyond what it is known to hold: it
   // might not have those entries yet.
-  const uint64_t commit =
-      std::min(progress_.at(to).match(), log_.committed());
+  const uint64_t commit = std::min(progress_.at(to).match(), log_.committed());
   Message m;
   m.set_to(to);
   m.set_type(MSG_HEARTBEAT);
@@ -164,8 +163,8 @@ void Raft::HandleAppendEntries(const Message& m) {
     return;
   }
   std::vector<Entry> entries(m.entries().begin(), m.entries().end());
-  if (auto last = log_.MaybeAppend(m.index(), m.log_term(), m.commit(),
-                                   entries)) {
+  if (auto last =
+          log_.MaybeAppend(m.index(), m.log_term(), m.commit(), entries)) {
     resp.set_index(*last);
     Send(std::move(resp));
     return;
@@ -212,8 +211,8 @@ bool Raft::Restore(const Snapshot& snapshot) {
   if (meta.index() <= log_.committed()) return false;
   if (role_ != Role::kFollower) {
     // Only a leader of this term sends snapshots; never install from others.
-    LOG(WARNING) << "raft " << id_ << " got a snapshot as "
-                 << RoleName(role_) << "; ignoring";
+    LOG(WARNING) << "raft " << id_ << " got a snapshot as " << RoleName(role_)
+                 << "; ignoring";
     return false;
   }
   if (log_.MatchTerm(meta.index(), meta.term())) {

@@ -33,7 +33,7 @@ bool IsLocalMessage(MessageType type) {
 }  // namespace
 
 StatusOr<std::unique_ptr<RawNode>> RawNode::Create(const Config& config,
-                                                    const Storage* storage) {
+                                                   const Storage* storage) {
   auto raft = Raft::Create(config, storage);
   if (!raft.ok()) return raft.status();
   return std::unique_ptr<RawNode>(new RawNode(std::move(raft).value()));
@@ -105,9 +105,9 @@ bool RawNode::HasReady() const {
   if (!(raft_->soft_state() == prev_soft_state_)) return true;
   if (!SameHardState(raft_->hard_state(), prev_hard_state_)) return true;
   const RaftLog& log = raft_->log();
-  return log.UnstableSnapshot().has_value() ||
-         !log.UnstableEntries().empty() || raft_->HasMessagesOrReadStates() ||
-         log.HasNextCommittedEntries() || raft_->HasPendingFlush();
+  return log.UnstableSnapshot().has_value() || !log.UnstableEntries().empty() ||
+         raft_->HasMessagesOrReadStates() || log.HasNextCommittedEntries() ||
+         raft_->HasPendingFlush();
 }
 
 Ready RawNode::GetReady() {
@@ -148,8 +148,8 @@ NodeStatus RawNode::GetStatus() const {
   st.lead_transferee = raft_->lead_transferee();
   if (st.role == Role::kLeader) {
     for (const auto& [peer, pr] : raft_->progress()) {
-      st.progress[peer] = {pr.match(), pr.next(),
-                           ProgressStateName(pr.state()), pr.recent_active()};
+      st.progress[peer] = {pr.match(), pr.next(), ProgressStateName(pr.state()),
+                           pr.recent_active()};
     }
   }
   return st;

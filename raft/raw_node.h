@@ -56,7 +56,7 @@ class RawNode {
   // `storage` must outlive the node. Fails if the config is invalid or
   // storage cannot be read.
   static StatusOr<std::unique_ptr<RawNode>> Create(const Config& config,
-                                                    const Storage* storage);
+                                                   const Storage* storage);
   ~RawNode();
   RawNode(const RawNode&) = delete;
   RawNode& operator=(const RawNode&) = delete;

@@ -151,9 +151,9 @@ void PeerTransport::Dial(uint64_t peer) {
     out.dialing->bind({listen_address_.address(), 0}, ec);
   }
   if (ec) {
-    LOG_FIRST_N(WARNING, 1) << "cannot dial peers from "
-                            << listen_address_.address().to_string() << ": "
-                            << ec.message();
+    LOG_FIRST_N(WARNING, 1)
+        << "cannot dial peers from " << listen_address_.address().to_string()
+        << ": " << ec.message();
   }
   out.dialing->async_connect(
       out.address,
