@@ -146,6 +146,7 @@ NodeStatus RawNode::GetStatus() const {
   st.lead = raft_->lead();
   st.role = raft_->role();
   st.lead_transferee = raft_->lead_transferee();
+  st.voters = raft_->voters();
   if (st.role == Role::kLeader) {
     for (const auto& [peer, pr] : raft_->progress()) {
       st.progress[peer] = {pr.match(), pr.next(), ProgressStateName(pr.state()),

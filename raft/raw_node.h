@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "raft/config.h"
@@ -48,6 +49,7 @@ struct NodeStatus {
   uint64_t lead = 0;
   Role role = Role::kFollower;
   uint64_t lead_transferee = 0;
+  std::set<uint64_t> voters;
   std::map<uint64_t, PeerStatus> progress;  // leader only
 };
 

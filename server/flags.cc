@@ -20,8 +20,9 @@ DEFINE_uint32(election_ticks, 15,
               "[N, 2N) ticks without hearing from a leader.");
 DEFINE_uint32(heartbeat_ticks, 1, "Leader heartbeat period in ticks.");
 DEFINE_bool(fast_failover, true,
-            "Campaign as soon as the TCP connection to the leader breaks "
-            "(PreVote protects a leader that is alive).");
+            "When the TCP connection to the leader breaks, campaign at once "
+            "or in turn (survivors 3 ticks apart by id); PreVote protects a "
+            "leader that is alive.");
 DEFINE_uint64(max_key_bytes, 4096, "Largest accepted key.");
 DEFINE_uint64(max_value_bytes, 1 << 20, "Largest accepted value.");
 DEFINE_uint64(request_timeout_ms, 5000,

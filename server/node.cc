@@ -230,11 +230,15 @@ void Node::OnPeerDown(uint64_t peer) {
     return;
   }
   // The leader's connection broke: it has probably crashed. Forget it (so
-  // our peers' pre-votes are granted) and campaign after a short random
-  // delay, which spreads the candidates so one usually wins outright.
-  // PreVote keeps a live leader safe: a node still hearing from it refuses.
-  const auto delay = std::chrono::milliseconds(
-      std::uniform_int_distribution<int>(0, 3 * config_.tick.count())(rng_));
+  // our peers' pre-votes are granted) and campaign. The surviving voters
+  // take turns by id, one slot of 3 ticks apart, the first at once: random
+  // delays let two candidates collide now and then (both win their
+  // pre-votes, split the real vote, and wait a full election timeout), and
+  // a slot is many pre-vote round trips long. If the first cannot win (its
+  // log is behind, or it is cut off), the next tries a slot later; the
+  // election timeout stays the backstop. PreVote keeps a live leader safe:
+  // a node still hearing from it refuses.
+  const auto delay = CampaignSlot(peer) * 3 * config_.tick;
   LOG(INFO) << "raftkvd " << config_.id << ": connection to leader " << peer
             << " lost; campaigning in " << delay.count() << " ms";
   raft_->ForgetLeader();
@@ -248,6 +252,15 @@ void Node::OnPeerDown(uint64_t peer) {
       raft_->Campaign();
     }
   });
+}
+
+int Node::CampaignSlot(uint64_t lost_leader) const {
+  int slot = 0;
+  for (uint64_t voter : raft_->GetStatus().voters) {
+    if (voter == config_.id) break;
+    slot += voter != lost_leader;
+  }
+  return slot;
 }
 
 // --- Client requests --------------------------------------------------------
