@@ -8,6 +8,7 @@
 #include <asio/post.hpp>
 
 #include "raft/describe.h"
+#include "server/campaign_turn.h"
 #include "storage/engine.h"
 #include "storage/kv_state_machine.h"
 #include "storage/raft_log.h"
@@ -238,7 +239,8 @@ void Node::OnPeerDown(uint64_t peer) {
   // log is behind, or it is cut off), the next tries a slot later; the
   // election timeout stays the backstop. PreVote keeps a live leader safe:
   // a node still hearing from it refuses.
-  const auto delay = CampaignSlot(peer) * 3 * config_.tick;
+  const auto delay = CampaignTurn(raft_->GetStatus().voters, config_.id, peer) *
+                     3 * config_.tick;
   LOG(INFO) << "raftkvd " << config_.id << ": connection to leader " << peer
             << " lost; campaigning in " << delay.count() << " ms";
   raft_->ForgetLeader();
@@ -252,15 +254,6 @@ void Node::OnPeerDown(uint64_t peer) {
       raft_->Campaign();
     }
   });
-}
-
-int Node::CampaignSlot(uint64_t lost_leader) const {
-  int slot = 0;
-  for (uint64_t voter : raft_->GetStatus().voters) {
-    if (voter == config_.id) break;
-    slot += voter != lost_leader;
-  }
-  return slot;
 }
 
 // --- Client requests --------------------------------------------------------

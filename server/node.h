@@ -75,8 +75,6 @@ class Node {
   void OnSweep();
   void OnPeerMessage(raft::Message message);
   void OnPeerDown(uint64_t peer);
-  // Our turn among the voters other than `lost_leader`, ordered by id.
-  int CampaignSlot(uint64_t lost_leader) const;
   void OnClientRequest(kv::ClientRequest request, Responder respond);
 
   // Client requests.
