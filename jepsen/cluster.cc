@@ -3,6 +3,7 @@
 #include "jepsen/cluster.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -20,6 +21,17 @@ constexpr uint16_t kClientPort = 8000;
 // receive, and a partition rule towards it would drop, replies on
 // connections it did not open.
 constexpr int kFirstHostByte = 10;
+
+// A raftkvd built with AddressSanitizer refuses to start when another
+// library (libfaketime) is preloaded before its runtime, unless told not to
+// check; other builds ignore the variable.
+std::string AsanOptionsAllowingPreload() {
+  const char* ours = std::getenv("ASAN_OPTIONS");
+  std::string options = ours != nullptr && *ours != '\0'
+                            ? std::string(ours) + ":"
+                            : std::string();
+  return "ASAN_OPTIONS=" + options + "verify_asan_link_order=0";
+}
 
 // "+1.250" / "-0.500": seconds, as libfaketime reads FAKETIME.
 std::string FaketimeSpec(double seconds) {
@@ -82,7 +94,7 @@ StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) {
           WriteFileAtomically(node.clock_file, FaketimeSpec(0)));
       spawn.env = {"LD_PRELOAD=" + options.faketime_library,
                    "FAKETIME_TIMESTAMP_FILE=" + node.clock_file,
-                   "FAKETIME_NO_CACHE=1"};
+                   "FAKETIME_NO_CACHE=1", AsanOptionsAllowingPreload()};
     }
     node.process = std::make_unique<NodeProcess>(std::move(spawn));
     c.nodes_.push_back(std::move(node));
