@@ -133,11 +133,13 @@ void LocalCluster::Start(int id) {
   n.pid = pid;
 }
 
-void LocalCluster::Reap(int id) {
+int LocalCluster::Reap(int id) {
   NodeProcess& n = nodes_[id - 1];
   int status = 0;
   ::waitpid(n.pid, &status, 0);
   n.pid = 0;
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
 }
 
 void LocalCluster::Kill(int id) {
@@ -148,12 +150,12 @@ void LocalCluster::Kill(int id) {
   Reap(id);
 }
 
-void LocalCluster::Stop(int id) {
+int LocalCluster::Stop(int id) {
   NodeProcess& n = nodes_[id - 1];
-  if (n.pid <= 0) return;
+  if (n.pid <= 0) return 0;
   ::kill(n.pid, SIGCONT);
   ::kill(n.pid, SIGTERM);
-  Reap(id);
+  return Reap(id);
 }
 
 void LocalCluster::Pause(int id) { ::kill(nodes_[id - 1].pid, SIGSTOP); }

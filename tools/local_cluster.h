@@ -25,8 +25,9 @@ class LocalCluster {
 
   int size() const { return static_cast<int>(nodes_.size()); }
   // 1-based node ids, as in --id.
-  void Kill(int id);    // SIGKILL
-  void Stop(int id);    // SIGTERM, wait
+  void Kill(int id);  // SIGKILL
+  // SIGTERM, wait; returns the exit code (128 + N if killed by signal N).
+  int Stop(int id);
   void Start(int id);   // (re)start a stopped or killed node
   void Pause(int id);   // SIGSTOP
   void Resume(int id);  // SIGCONT
@@ -54,7 +55,7 @@ class LocalCluster {
     std::string data;
     std::string log;
   };
-  void Reap(int id);
+  int Reap(int id);  // the exit code, as Stop's
 
   std::string root_;
   std::vector<std::string> extra_flags_;
