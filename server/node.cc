@@ -231,16 +231,11 @@ void Node::OnPeerDown(uint64_t peer) {
     return;
   }
   // The leader's connection broke: it has probably crashed. Forget it (so
-  // our peers' pre-votes are granted) and campaign. The surviving voters
-  // take turns by id, one slot of 3 ticks apart, the first at once: random
-  // delays let two candidates collide now and then (both win their
-  // pre-votes, split the real vote, and wait a full election timeout), and
-  // a slot is many pre-vote round trips long. If the first cannot win (its
-  // log is behind, or it is cut off), the next tries a slot later; the
-  // election timeout stays the backstop. PreVote keeps a live leader safe:
-  // a node still hearing from it refuses.
+  // our peers' pre-votes are granted) and campaign in our turn (see
+  // campaign_turn.h); the election timeout stays the backstop. PreVote keeps
+  // a live leader safe: a node still hearing from it refuses.
   const auto delay = CampaignTurn(raft_->GetStatus().voters, config_.id, peer) *
-                     3 * config_.tick;
+                     kCampaignTurnTicks * config_.tick;
   LOG(INFO) << "raftkvd " << config_.id << ": connection to leader " << peer
             << " lost; campaigning in " << delay.count() << " ms";
   raft_->ForgetLeader();
