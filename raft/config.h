@@ -34,6 +34,12 @@ struct Config {
   // handed out again.
   uint64_t applied = 0;
 
+  // A node whose storage is blank normally polls its peers before taking
+  // part, since blank storage may be a lost disk (raft/rejoin.h). Set this
+  // only when the caller knows that every node of the cluster starts blank
+  // together and none ever held state (unit tests); raftkvd never does.
+  bool blank_storage_is_new_cluster = false;
+
   // Limits on replication (each has a test that reaches it):
   // bytes of entries in one MSG_APP (at least one entry is always sent);
   uint64_t max_size_per_msg = 1 << 20;

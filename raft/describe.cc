@@ -8,6 +8,7 @@ namespace raftkv::raft {
 std::string DescribeEntry(const Entry& e) {
   std::ostringstream os;
   os << e.term() << "/" << e.index();
+  if (e.type() == ENTRY_REJOIN) os << ":rejoin";
   if (!e.data().empty()) os << ":" << e.data().size() << "B";
   return os.str();
 }
@@ -22,6 +23,10 @@ std::string DescribeMessage(const Message& m) {
   if (m.commit() != 0) os << " commit=" << m.commit();
   if (m.reject()) os << " reject hint=" << m.reject_hint();
   if (!m.context().empty()) os << " ctx=" << m.context();
+  if (m.incarnation() != 0) {
+    os << " incarnation=" << m.incarnation()
+       << (m.rejoining() ? "(rejoining)" : "");
+  }
   if (m.has_snapshot() && m.snapshot().metadata().index() != 0) {
     os << " snap=" << m.snapshot().metadata().term() << "/"
        << m.snapshot().metadata().index();

@@ -30,8 +30,13 @@ RaftLog::RaftLog(const Storage* storage, uint64_t max_committed_size_per_ready)
       max_committed_size_per_ready_(max_committed_size_per_ready) {
   CHECK(storage_ != nullptr);
   unstable_offset_ = storage_->LastIndex() + 1;
+  in_progress_ = unstable_offset_ - 1;
   committed_ = storage_->FirstIndex() - 1;
-  applied_ = committed_;
+  applying_ = applied_ = committed_;
+}
+
+uint64_t RaftLog::PersistedLastIndex() const {
+  return std::min(storage_->LastIndex(), unstable_offset_ - 1);
 }
 
 uint64_t RaftLog::FirstIndex() const {
@@ -111,6 +116,9 @@ uint64_t RaftLog::Append(const std::vector<Entry>& entries) {
 
 void RaftLog::TruncateAndAppendUnstable(const std::vector<Entry>& entries) {
   const uint64_t after = entries.front().index();
+  // Entries from `after` on that were handed out are replaced: hand out the
+  // new ones (the application's FIFO writes put them after the old ones).
+  in_progress_ = std::min(in_progress_, after - 1);
   if (after == unstable_offset_ + unstable_.size()) {
     unstable_.insert(unstable_.end(), entries.begin(), entries.end());
   } else if (after <= unstable_offset_) {
@@ -160,11 +168,10 @@ void RaftLog::CommitTo(uint64_t index) {
 }
 
 void RaftLog::AppliedTo(uint64_t index) {
-  if (index == 0) return;
-  CHECK(index <= committed_ && index >= applied_)
-      << "applied " << index << " outside [" << applied_ << ", " << committed_
-      << "]";
+  if (index <= applied_) return;  // a late report, or after a snapshot
+  CHECK_LE(index, committed_) << "applied beyond the commit index";
   applied_ = index;
+  applying_ = std::max(applying_, index);
 }
 
 Status RaftLog::Slice(uint64_t lo, uint64_t hi, uint64_t max_bytes,
@@ -199,19 +206,58 @@ Status RaftLog::EntriesFrom(uint64_t lo, uint64_t max_bytes,
   return Slice(lo, LastIndex() + 1, max_bytes, out);
 }
 
+bool RaftLog::HasEntriesToPersist() const {
+  return !unstable_.empty() &&
+         in_progress_ < unstable_offset_ + unstable_.size() - 1;
+}
+
+std::vector<Entry> RaftLog::EntriesToPersist() const {
+  if (!HasEntriesToPersist()) return {};
+  const uint64_t from = std::max(in_progress_ + 1, unstable_offset_);
+  return std::vector<Entry>(unstable_.begin() + (from - unstable_offset_),
+                            unstable_.end());
+}
+
+bool RaftLog::HasSnapshotToPersist() const {
+  return unstable_snapshot_.has_value() && !snapshot_in_progress_;
+}
+
+uint64_t RaftLog::MaxAppliableIndex() const {
+  // Only what is durable locally: until the snapshot is installed nothing
+  // after it is, and unstable entries are not yet.
+  if (unstable_snapshot_) return applying_;
+  return std::min(committed_, unstable_offset_ - 1);
+}
+
 bool RaftLog::HasNextCommittedEntries() const {
-  return committed_ + 1 > std::max(applied_ + 1, FirstIndex());
+  return MaxAppliableIndex() + 1 > std::max(applying_ + 1, FirstIndex());
 }
 
 std::vector<Entry> RaftLog::NextCommittedEntries() const {
   std::vector<Entry> entries;
-  const uint64_t from = std::max(applied_ + 1, FirstIndex());
-  if (committed_ + 1 > from) {
-    Status s =
-        Slice(from, committed_ + 1, max_committed_size_per_ready_, &entries);
+  const uint64_t from = std::max(applying_ + 1, FirstIndex());
+  const uint64_t to = MaxAppliableIndex();
+  if (to + 1 > from) {
+    Status s = Slice(from, to + 1, max_committed_size_per_ready_, &entries);
     CHECK(s.ok()) << "committed entries unavailable: " << s.ToString();
   }
   return entries;
+}
+
+void RaftLog::AcceptEntriesTo(uint64_t index) {
+  in_progress_ = std::max(in_progress_, index);
+}
+
+void RaftLog::AcceptSnapshot() {
+  if (!unstable_snapshot_) return;
+  snapshot_in_progress_ = true;
+  // Installing the snapshot replaces the state machine: nothing at or below
+  // its index is handed out for applying any more.
+  applying_ = std::max(applying_, unstable_snapshot_->metadata().index());
+}
+
+void RaftLog::AcceptApplyingTo(uint64_t index) {
+  applying_ = std::max(applying_, index);
 }
 
 void RaftLog::StableTo(uint64_t index, uint64_t term) {
@@ -225,11 +271,15 @@ void RaftLog::StableTo(uint64_t index, uint64_t term) {
   unstable_.erase(unstable_.begin(),
                   unstable_.begin() + (index + 1 - unstable_offset_));
   unstable_offset_ = index + 1;
+  in_progress_ = std::max(in_progress_, index);
 }
 
 void RaftLog::StableSnapshotTo(uint64_t index) {
   if (unstable_snapshot_ && unstable_snapshot_->metadata().index() == index) {
     unstable_snapshot_.reset();
+    snapshot_in_progress_ = false;
+    applying_ = std::max(applying_, index);
+    applied_ = std::max(applied_, index);
   }
 }
 
@@ -240,7 +290,9 @@ void RaftLog::Restore(const Snapshot& snapshot) {
   committed_ = snapshot.metadata().index();
   unstable_.clear();
   unstable_offset_ = snapshot.metadata().index() + 1;
+  in_progress_ = snapshot.metadata().index();
   unstable_snapshot_ = snapshot;
+  snapshot_in_progress_ = false;
 }
 
 Status RaftLog::GetSnapshot(Snapshot* snapshot) const {
@@ -254,8 +306,8 @@ Status RaftLog::GetSnapshot(Snapshot* snapshot) const {
 std::string RaftLog::Describe() const {
   std::ostringstream os;
   os << "first=" << FirstIndex() << " last=" << LastIndex()
-     << " committed=" << committed_ << " applied=" << applied_
-     << " unstable_offset=" << unstable_offset_
+     << " committed=" << committed_ << " applying=" << applying_
+     << " applied=" << applied_ << " unstable_offset=" << unstable_offset_
      << " unstable=" << unstable_.size();
   return os.str();
 }

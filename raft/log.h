@@ -1,9 +1,18 @@
 // RaftLog: a node's log as the core sees it: the stable part in Storage plus
 // the unstable tail (entries and possibly a snapshot) not yet persisted,
-// together with the commit and applied indexes.
+// together with the commit, applying and applied indexes.
 //
-// Invariants: applied <= committed <= LastIndex(); the unstable entries, if
-// any, start right after the last stable (or snapshot) index they replace.
+// Hand-off tracking, for applications that persist and apply on other
+// threads (etcd's log_unstable.go "offsetInProgress"): unstable entries up to
+// in_progress() and the unstable snapshot once accepted have been handed out
+// for writing and are not handed out again; committed entries up to
+// applying() have been handed out for applying. Committed entries are handed
+// out only once they are stable (durable locally), so a state machine never
+// gets ahead of its own log.
+//
+// Invariants: applied <= applying <= committed <= LastIndex(); the unstable
+// entries, if any, start right after the last stable (or snapshot) index
+// they replace; in_progress() >= unstable offset - 1.
 // Not thread-safe; owned by Raft. Never writes to Storage.
 #pragma once
 
@@ -27,6 +36,10 @@ class RaftLog {
   uint64_t LastTerm() const;
   uint64_t committed() const { return committed_; }
   uint64_t applied() const { return applied_; }
+  uint64_t applying() const { return applying_; }
+  uint64_t in_progress() const { return in_progress_; }
+  // The last index durable in Storage that still belongs to this log.
+  uint64_t PersistedLastIndex() const;
 
   // Term of entry `index`; 0 when the index is outside the log (compacted or
   // beyond the last entry). Use only where 0 is a safe "no match".
@@ -57,6 +70,7 @@ class RaftLog {
   // Leader: commits `index` if it is newer and from `term` (Figure 8).
   bool MaybeCommit(uint64_t index, uint64_t term);
   void CommitTo(uint64_t index);
+  // The state machine applied up to `index` (ignored if not newer).
   void AppliedTo(uint64_t index);
 
   // Entries in [lo, hi) limited to max_bytes (at least one).
@@ -70,10 +84,22 @@ class RaftLog {
   const std::optional<Snapshot>& UnstableSnapshot() const {
     return unstable_snapshot_;
   }
+  // Unstable entries not yet handed out for writing.
+  bool HasEntriesToPersist() const;
+  std::vector<Entry> EntriesToPersist() const;
+  // The unstable snapshot, if not yet handed out.
+  bool HasSnapshotToPersist() const;
+  // Stable committed entries not yet handed out for applying.
   bool HasNextCommittedEntries() const;
   std::vector<Entry> NextCommittedEntries() const;
+  // Hand-offs: entries up to `index`, the snapshot, committed entries up to
+  // `index` are now the application's.
+  void AcceptEntriesTo(uint64_t index);
+  void AcceptSnapshot();
+  void AcceptApplyingTo(uint64_t index);
   // Entries up to (index, term) are now persisted.
   void StableTo(uint64_t index, uint64_t term);
+  // The snapshot at `index` is persisted and installed in the state machine.
   void StableSnapshotTo(uint64_t index);
 
   // Replaces the log by a snapshot received from the leader.
@@ -87,12 +113,18 @@ class RaftLog {
   uint64_t UnstableOffset() const { return unstable_offset_; }
   void TruncateAndAppendUnstable(const std::vector<Entry>& entries);
 
+  // Highest committed index that may be handed out for applying.
+  uint64_t MaxAppliableIndex() const;
+
   const Storage* storage_;
   uint64_t max_committed_size_per_ready_;
   std::vector<Entry> unstable_;  // indexes unstable_offset_, +1, ...
   uint64_t unstable_offset_ = 0;
+  uint64_t in_progress_ = 0;  // unstable entries handed out up to here
   std::optional<Snapshot> unstable_snapshot_;
+  bool snapshot_in_progress_ = false;
   uint64_t committed_ = 0;
+  uint64_t applying_ = 0;
   uint64_t applied_ = 0;
 };
 

@@ -73,6 +73,22 @@ void Progress::BecomeReplicate() {
   next_ = match_ + 1;
 }
 
+bool Progress::IsRetired(uint64_t incarnation) const {
+  return std::find(retired_.begin(), retired_.end(), incarnation) !=
+         retired_.end();
+}
+
+void Progress::SwitchIncarnation(uint64_t incarnation, uint64_t next) {
+  retired_.push_back(incarnation_);
+  incarnation_ = incarnation;
+  ResetState(ProgressState::kProbe);
+  match_ = 0;
+  next_ = next;
+  rejoining_ = true;
+  rejoin_index_ = 0;
+  reported_rejoined_ = false;
+}
+
 void Progress::BecomeSnapshot(uint64_t snapshot_index) {
   ResetState(ProgressState::kSnapshot);
   pending_snapshot_ = snapshot_index;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <utility>
+#include <vector>
 
 namespace raftkv::raft {
 
@@ -55,6 +56,22 @@ class Progress {
   void set_recent_active(bool active) { recent_active_ = active; }
   Inflights& inflights() { return inflights_; }
 
+  // Incarnations (raft/rejoin.h): the one this leader tracks for the node
+  // (0: the node's first life), whether it is left out of every quorum, the
+  // RejoinRecord this leader appended for it (0: none, or it went into a
+  // snapshot), and whether its last response said it has rejoined.
+  uint64_t incarnation() const { return incarnation_; }
+  bool IsRetired(uint64_t incarnation) const;
+  bool rejoining() const { return rejoining_; }
+  uint64_t rejoin_index() const { return rejoin_index_; }
+  void set_rejoin_index(uint64_t index) { rejoin_index_ = index; }
+  bool reported_rejoined() const { return reported_rejoined_; }
+  void set_reported_rejoined(bool rejoined) { reported_rejoined_ = rejoined; }
+  // Another incarnation speaks: retire the tracked one, forget everything
+  // known of it, leave the node out of quorums and probe from `next`.
+  void SwitchIncarnation(uint64_t incarnation, uint64_t next);
+  void FinishRejoin() { rejoining_ = false; }
+
   void BecomeProbe();
   void BecomeReplicate();
   void BecomeSnapshot(uint64_t snapshot_index);
@@ -84,6 +101,11 @@ class Progress {
   uint64_t pending_snapshot_ = 0;
   bool probe_sent_ = false;  // probe state: one MSG_APP awaits an answer
   bool recent_active_ = false;
+  uint64_t incarnation_ = 0;
+  std::vector<uint64_t> retired_;  // incarnations superseded in this term
+  bool rejoining_ = false;
+  uint64_t rejoin_index_ = 0;
+  bool reported_rejoined_ = false;
   Inflights inflights_;
 };
 

@@ -9,6 +9,18 @@
 
 namespace raftkv::raft {
 
+const char* RejoinPhaseName(RejoinPhase phase) {
+  switch (phase) {
+    case RejoinPhase::kNone:
+      return "";
+    case RejoinPhase::kPolling:
+      return "polling";
+    case RejoinPhase::kRejoining:
+      return "rejoining";
+  }
+  return "unknown";
+}
+
 const char* RoleName(Role role) {
   switch (role) {
     case Role::kFollower:
@@ -40,11 +52,12 @@ StatusOr<std::unique_ptr<Raft>> Raft::Create(const Config& config,
   if (cs.voters_size() == 0 && config.peers.empty()) {
     return Status::InvalidArgument("raft: no peers configured or stored");
   }
-  if (hs.commit() > storage->LastIndex() ||
-      hs.commit() + 1 < storage->FirstIndex()) {
+  // A commit index below the snapshot is fine (the snapshot holds only
+  // committed entries and may be newer than a commit written without sync).
+  if (hs.commit() > storage->LastIndex()) {
     return Status::Corruption(
         "raft: stored commit index " + std::to_string(hs.commit()) +
-        " is outside the stored log [" + std::to_string(storage->FirstIndex()) +
+        " is beyond the stored log [" + std::to_string(storage->FirstIndex()) +
         ", " + std::to_string(storage->LastIndex()) + "]");
   }
   std::unique_ptr<Raft> raft(new Raft(config, storage));
@@ -53,20 +66,31 @@ StatusOr<std::unique_ptr<Raft>> Raft::Create(const Config& config,
   } else {
     raft->voters_.insert(config.peers.begin(), config.peers.end());
   }
-  raft->log_.CommitTo(std::max(hs.commit(), raft->log_.committed()));
-  if (config.applied > 0) {
-    if (config.applied > raft->log_.committed()) {
-      return Status::Corruption("raft: applied index " +
-                                std::to_string(config.applied) +
-                                " is beyond the commit index " +
-                                std::to_string(raft->log_.committed()));
-    }
-    raft->log_.AppliedTo(config.applied);
+  if (config.applied > storage->LastIndex()) {
+    return Status::Corruption("raft: applied index " +
+                              std::to_string(config.applied) +
+                              " is beyond the last log index " +
+                              std::to_string(storage->LastIndex()));
   }
+  // Only committed entries are applied, so the applied index is committed
+  // too, even when the commit index saved with the hard state (written
+  // without sync) lags it.
+  raft->log_.CommitTo(
+      std::max({hs.commit(), config.applied, raft->log_.committed()}));
+  raft->log_.AppliedTo(config.applied);
   raft->BecomeFollower(hs.term(), kNone);
   raft->vote_ = hs.vote();
   LOG(INFO) << "raft " << raft->id_ << " starts: term=" << raft->term_
             << " vote=" << raft->vote_ << " " << raft->log_.Describe();
+  raft->incarnation_ = hs.incarnation();
+  if (hs.rejoining()) {
+    raft->rejoin_phase_ = RejoinPhase::kRejoining;
+    LOG(WARNING) << "raft " << raft->id_
+                 << " is still rejoining as incarnation " << hs.incarnation()
+                 << ": it will not vote until it has caught up";
+  } else if (IsBlank(hs, *storage) && !config.blank_storage_is_new_cluster) {
+    raft->StartPoll();
+  }
   return raft;
 }
 
@@ -82,6 +106,9 @@ HardState Raft::hard_state() const {
   hs.set_term(term_);
   hs.set_vote(vote_);
   hs.set_commit(log_.committed());
+  hs.set_incarnation(incarnation_);
+  hs.set_rejoining(rejoin_phase_ == RejoinPhase::kRejoining);
+  hs.set_initialized(rejoin_phase_ != RejoinPhase::kPolling);
   return hs;
 }
 
@@ -156,8 +183,10 @@ void Raft::BecomeLeader() {
                 config_.max_inflight_bytes);
     progress_.emplace(peer, pr);
   }
+  // Only what is durable counts for the leader itself; entries still being
+  // written are acknowledged when they are (Ready::messages_after_persist).
   Progress& self = progress_.at(id_);
-  self.MaybeUpdate(last);
+  self.MaybeUpdate(log_.PersistedLastIndex());
   self.BecomeReplicate();
   self.set_recent_active(true);
   // A no-op entry of the new term lets earlier entries commit (§5.4.2) and
@@ -176,6 +205,10 @@ void Raft::ForgetLeader() {
 // --- Time ------------------------------------------------------------------
 
 void Raft::Tick() {
+  if (rejoin_phase_ == RejoinPhase::kPolling) {
+    TickPoll();
+    return;
+  }
   if (role_ == Role::kLeader) {
     TickHeartbeat();
   } else {
@@ -233,12 +266,25 @@ bool Raft::HasQuorum(const std::set<uint64_t>& ids) const {
 void Raft::Send(Message m) {
   m.set_from(id_);
   // Vote responses carry the term they answer (set by the caller); requests
-  // for pre-votes carry the future term. Everything else gets ours.
-  const bool keeps_term = m.type() == MSG_VOTE || m.type() == MSG_PRE_VOTE ||
-                          m.type() == MSG_VOTE_RESP ||
-                          m.type() == MSG_PRE_VOTE_RESP;
+  // for pre-votes carry the future term; polls are outside the term rules.
+  // Everything else gets ours.
+  const MessageType type = m.type();
+  const bool keeps_term = type == MSG_VOTE || type == MSG_PRE_VOTE ||
+                          type == MSG_VOTE_RESP || type == MSG_PRE_VOTE_RESP ||
+                          type == MSG_POLL || type == MSG_POLL_RESP;
   if (!keeps_term) m.set_term(term_);
-  msgs_.push_back(std::move(m));
+  if (type == MSG_APP_RESP || type == MSG_HEARTBEAT_RESP) {
+    // Which life of this node speaks (raft/rejoin.h).
+    m.set_incarnation(incarnation_);
+    m.set_rejoining(rejoin_phase_ == RejoinPhase::kRejoining);
+  }
+  // An append response acknowledges entries and a vote response a vote:
+  // both only once what they vouch for is durable.
+  if (type == MSG_APP_RESP || type == MSG_VOTE_RESP) {
+    msgs_after_persist_.push_back(std::move(m));
+  } else {
+    msgs_.push_back(std::move(m));
+  }
 }
 
 bool Raft::CheckTerm(const Message& m) {
@@ -295,6 +341,16 @@ bool Raft::CheckTerm(const Message& m) {
 }
 
 Status Raft::Step(const Message& m) {
+  if (m.type() == MSG_POLL) {
+    HandlePoll(m);
+    return Status::OK();
+  }
+  if (m.type() == MSG_POLL_RESP) {
+    HandlePollResponse(m);
+    return Status::OK();
+  }
+  // Until the poll decides, a blank node takes no part at all.
+  if (rejoin_phase_ == RejoinPhase::kPolling) return Status::OK();
   if (!CheckTerm(m)) return Status::OK();
   switch (m.type()) {
     case MSG_HUP:
@@ -319,6 +375,7 @@ Status Raft::Step(const Message& m) {
       StepFollower(m);
       break;
   }
+  if (rejoin_phase_ == RejoinPhase::kRejoining) MaybeFinishRejoin();
   return Status::OK();
 }
 
@@ -328,6 +385,9 @@ void Raft::StepLeader(const Message& m) {
       BroadcastHeartbeat();
       return;
     case MSG_CHECK_QUORUM: {
+      // Contact is what counts here (is this leader cut off?), so a
+      // rejoining node that answers counts too: it is neither a vote nor an
+      // acknowledgement of anything durable.
       std::set<uint64_t> active;
       for (auto& [peer, pr] : progress_) {
         if (peer == id_ || pr.recent_active()) active.insert(peer);
@@ -444,10 +504,22 @@ void Raft::FlushPending() {
   if (read_only_.HasUnsent()) StartReadRound();
 }
 
-std::vector<Message> Raft::TakeMessages() {
-  std::vector<Message> out;
-  out.swap(msgs_);
-  return out;
+void Raft::TakeMessages(std::vector<Message>* now,
+                        std::vector<Message>* after_persist) {
+  now->swap(msgs_);
+  msgs_.clear();
+  after_persist->swap(msgs_after_persist_);
+  msgs_after_persist_.clear();
+}
+
+Message Raft::SelfAppendAck(uint64_t index) const {
+  Message m;
+  m.set_type(MSG_APP_RESP);
+  m.set_from(id_);
+  m.set_to(id_);
+  m.set_term(term_);
+  m.set_index(index);
+  return m;
 }
 
 std::vector<ReadState> Raft::TakeReadStates() {
@@ -456,27 +528,30 @@ std::vector<ReadState> Raft::TakeReadStates() {
   return out;
 }
 
-void Raft::Advance(const Ready& ready) {
-  if (ready.snapshot) {
-    log_.StableSnapshotTo(ready.snapshot->metadata().index());
-    log_.AppliedTo(ready.snapshot->metadata().index());
-  }
+void Raft::Accept(const Ready& ready) {
+  if (ready.snapshot) log_.AcceptSnapshot();
   if (!ready.entries.empty()) {
-    const Entry& last = ready.entries.back();
-    log_.StableTo(last.index(), last.term());
+    log_.AcceptEntriesTo(ready.entries.back().index());
   }
   if (!ready.committed_entries.empty()) {
-    log_.AppliedTo(ready.committed_entries.back().index());
+    log_.AcceptApplyingTo(ready.committed_entries.back().index());
     if (role_ == Role::kLeader) {
       // Only entries of this term were counted by this leader; inherited
       // ones never took quota.
-      uint64_t applied_bytes = 0;
+      uint64_t committed_bytes = 0;
       for (const Entry& e : ready.committed_entries) {
-        if (e.term() == term_) applied_bytes += e.data().size();
+        if (e.term() == term_) committed_bytes += PayloadSize(e);
       }
-      uncommitted_size_ -= std::min(uncommitted_size_, applied_bytes);
+      uncommitted_size_ -= std::min(uncommitted_size_, committed_bytes);
     }
   }
 }
+
+void Raft::OnPersisted(const PersistMark& mark) {
+  if (mark.snapshot_index != 0) log_.StableSnapshotTo(mark.snapshot_index);
+  if (mark.last_index != 0) log_.StableTo(mark.last_index, mark.last_term);
+}
+
+void Raft::OnApplied(uint64_t index) { log_.AppliedTo(index); }
 
 }  // namespace raftkv::raft

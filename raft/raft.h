@@ -12,6 +12,8 @@
 //   raft_election.cc     pre-vote, vote, campaign (§5.2, dissertation §9.6)
 //   raft_replication.cc  AppendEntries, heartbeats, commit, snapshots (§5.3)
 //   raft_leader_ops.cc   ReadIndex (dissertation §6.4), leader transfer (§3.10)
+//   raft_rejoin.cc       start-up poll and rejoining after a lost disk
+//                        (rejoin.h)
 #pragma once
 
 #include <cstdint>
@@ -29,9 +31,24 @@
 #include "raft/raft.pb.h"
 #include "raft/read_only.h"
 #include "raft/ready.h"
+#include "raft/rejoin.h"
 #include "raft/storage.h"
 
 namespace raftkv::raft {
+
+// Where a node stands with respect to losing its storage (rejoin.h).
+enum class RejoinPhase {
+  kNone,       // taking part normally
+  kPolling,    // blank storage: asking the peers whether a cluster exists
+  kRejoining,  // a new incarnation catching up; never votes
+};
+const char* RejoinPhaseName(RejoinPhase phase);  // "", "polling", "rejoining"
+
+// Bytes of application payload an entry carries (what the uncommitted-size
+// limit counts): the data of normal entries only.
+inline uint64_t PayloadSize(const Entry& e) {
+  return e.type() == ENTRY_NORMAL ? e.data().size() : 0;
+}
 
 class Raft {
  public:
@@ -53,12 +70,21 @@ class Raft {
   // Ready support (see RawNode).
   void FlushPending();  // emits batched appends and read rounds
   bool HasPendingFlush() const;
-  std::vector<Message> TakeMessages();
+  // Moves out the queued messages: those that may go now, and those that
+  // must wait until the Ready being built is durable.
+  void TakeMessages(std::vector<Message>* now,
+                    std::vector<Message>* after_persist);
+  // The leader's acknowledgement of its own entries up to `index`, handed
+  // back to it once they are durable.
+  Message SelfAppendAck(uint64_t index) const;
   std::vector<ReadState> TakeReadStates();
   bool HasMessagesOrReadStates() const {
-    return !msgs_.empty() || !read_states_.empty();
+    return !msgs_.empty() || !msgs_after_persist_.empty() ||
+           !read_states_.empty();
   }
-  void Advance(const Ready& ready);
+  void Accept(const Ready& ready);
+  void OnPersisted(const PersistMark& mark);
+  void OnApplied(uint64_t index);
 
   uint64_t id() const { return id_; }
   uint64_t term() const { return term_; }
@@ -71,6 +97,7 @@ class Raft {
   const RaftLog& log() const { return log_; }
   const std::set<uint64_t>& voters() const { return voters_; }
   const std::map<uint64_t, Progress>& progress() const { return progress_; }
+  RejoinPhase rejoin_phase() const { return rejoin_phase_; }
   int randomized_election_timeout() const {
     return randomized_election_timeout_;
   }
@@ -87,7 +114,10 @@ class Raft {
   void ResetRandomizedElectionTimeout();
   void TickElection();
   void TickHeartbeat();
-  bool Promotable() const { return voters_.count(id_) > 0; }
+  // A voter that is taking part (not polling or rejoining).
+  bool Promotable() const {
+    return voters_.count(id_) > 0 && rejoin_phase_ == RejoinPhase::kNone;
+  }
   bool IsKnownPeer(uint64_t id) const { return voters_.count(id) > 0; }
   bool HasQuorum(const std::set<uint64_t>& ids) const;
   void Send(Message m);
@@ -131,6 +161,25 @@ class Raft {
   void SendTimeoutNow(uint64_t to);
   void AbortLeaderTransfer();
 
+  // Start-up poll and rejoining (raft_rejoin.cc).
+  void StartPoll();
+  void SendPoll();
+  void TickPoll();
+  void HandlePoll(const Message& m);
+  void HandlePollResponse(const Message& m);
+  // Follower: has the commit index reached our RejoinRecord?
+  void MaybeFinishRejoin();
+  // Leader: checks the incarnation an append or heartbeat response carries
+  // against the one tracked for its sender; false if the response comes
+  // from an incarnation already superseded and must be ignored.
+  bool TrackIncarnation(const Message& m, Progress& pr);
+  void AppendRejoinRecord(uint64_t node, Progress& pr);
+  // Leader: peers that acknowledged their RejoinRecord and either saw a
+  // record of theirs committed or have this one committed count again.
+  // Returns whether any did.
+  bool AdmitRejoinedPeers();
+  uint64_t RandomNonZero();
+
   const uint64_t id_;
   const Config config_;
   std::mt19937_64 rng_;
@@ -158,7 +207,14 @@ class Raft {
   // term; they join a round once it has (dissertation §6.4 step 1).
   std::vector<ReadRequest> reads_waiting_for_commit_;
 
+  RejoinPhase rejoin_phase_ = RejoinPhase::kNone;
+  uint64_t incarnation_ = 0;  // persisted in the hard state, with the phase
+  std::unique_ptr<StartupPoll> poll_;  // while polling
+  int poll_elapsed_ = 0;
+  uint64_t rejoin_scanned_ = 0;  // committed entries searched for our record
+
   std::vector<Message> msgs_;
+  std::vector<Message> msgs_after_persist_;
   std::vector<ReadState> read_states_;
 };
 

@@ -13,7 +13,10 @@ namespace raftkv::raft {
 void Raft::Hup(bool transfer) {
   if (role_ == Role::kLeader) return;
   if (!Promotable()) {
-    LOG(WARNING) << "raft " << id_ << " is not a voter and cannot campaign";
+    LOG(WARNING) << "raft " << id_ << " cannot campaign: "
+                 << (rejoin_phase_ != RejoinPhase::kNone
+                         ? "it is rejoining after a lost disk"
+                         : "it is not a voter");
     return;
   }
   // Entries between applied and committed could change membership once
@@ -33,14 +36,20 @@ void Raft::Campaign(bool pre_vote, bool transfer) {
     type = MSG_VOTE;
     term = term_;
   }
-  if (Poll(id_, true) == VoteResult::kWon) {
-    // Single-node cluster.
-    if (pre_vote) {
-      Campaign(false, transfer);
-    } else {
-      BecomeLeader();
+  if (pre_vote) {
+    // A pre-vote changes nothing durable: count our own at once.
+    if (Poll(id_, true) == VoteResult::kWon) {
+      Campaign(false, transfer);  // single-node cluster
+      return;
     }
-    return;
+  } else {
+    // Our vote for ourselves counts once it is durable: it comes back to us
+    // after the Ready that persists it (Ready::messages_after_persist).
+    Message self;
+    self.set_to(id_);
+    self.set_type(MSG_VOTE_RESP);
+    self.set_term(term_);
+    Send(std::move(self));
   }
   for (uint64_t peer : voters_) {
     if (peer == id_) continue;
@@ -67,9 +76,11 @@ void Raft::HandleVoteRequest(const Message& m) {
   const bool pre_vote = m.type() == MSG_PRE_VOTE;
   // We can vote for m.from() if we already did in this term, if we have not
   // voted and know no leader, or (pre-vote only) for a future term.
-  const bool can_vote = vote_ == m.from() ||
-                        (vote_ == kNone && lead_ == kNone) ||
-                        (pre_vote && m.term() > term_);
+  // A node that lost its disk does not vote until it rejoined (rejoin.h).
+  const bool can_vote =
+      rejoin_phase_ == RejoinPhase::kNone &&
+      (vote_ == m.from() || (vote_ == kNone && lead_ == kNone) ||
+       (pre_vote && m.term() > term_));
   Message resp;
   resp.set_to(m.from());
   resp.set_type(pre_vote ? MSG_PRE_VOTE_RESP : MSG_VOTE_RESP);

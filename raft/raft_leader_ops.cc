@@ -77,6 +77,11 @@ Status Raft::TransferLeader(uint64_t transferee) {
     return Status::InvalidArgument("unknown transferee " +
                                    std::to_string(transferee));
   }
+  if (progress_.at(transferee).rejoining()) {
+    return Status::FailedPrecondition(
+        "node " + std::to_string(transferee) +
+        " is rejoining after a lost disk and cannot lead yet");
+  }
   HandleTransferLeader(transferee);
   return Status::OK();
 }

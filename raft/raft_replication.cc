@@ -13,7 +13,7 @@ namespace raftkv::raft {
 
 bool Raft::AppendEntries(std::vector<Entry> entries) {
   uint64_t payload = 0;
-  for (const Entry& e : entries) payload += e.data().size();
+  for (const Entry& e : entries) payload += PayloadSize(e);
   // Limit uncommitted growth, but always accept an empty entry or a first
   // entry so a large proposal can make progress.
   if (config_.max_uncommitted_entries_size > 0 && payload > 0 &&
@@ -27,10 +27,8 @@ bool Raft::AppendEntries(std::vector<Entry> entries) {
     e.set_term(term_);
     e.set_index(++index);
   }
-  const uint64_t last = log_.Append(entries);
-  progress_.at(id_).MaybeUpdate(last);
-  // A single-node cluster commits at once; otherwise this is a no-op.
-  MaybeCommit();
+  log_.Append(entries);
+  // Our own progress moves when the entries are durable (SelfAppendAck).
   pending_broadcast_ = true;
   return true;
 }
@@ -98,6 +96,11 @@ bool Raft::SendSnapshot(uint64_t to, Progress& pr) {
     return false;
   }
   CHECK_NE(m.snapshot().metadata().index(), 0u) << "need non-empty snapshot";
+  if (pr.rejoining() && m.snapshot().metadata().index() >= pr.rejoin_index()) {
+    // The snapshot covers our RejoinRecord, which the node will then never
+    // see as an entry: it gets a new record once the snapshot is in.
+    pr.set_rejoin_index(0);
+  }
   LOG(INFO) << "raft " << id_ << " sends snapshot at index "
             << m.snapshot().metadata().index() << " to " << to
             << " (its next index " << pr.next() << " is compacted)";
@@ -139,11 +142,21 @@ void Raft::BroadcastHeartbeat() {
 }
 
 bool Raft::MaybeCommit() {
-  std::map<uint64_t, uint64_t> match;
-  for (const auto& [peer, pr] : progress_) match[peer] = pr.match();
-  if (!log_.MaybeCommit(CommittedIndex(voters_, match), term_)) return false;
-  ReleasePendingReadsAfterCommit();
-  return true;
+  bool advanced = false;
+  while (true) {
+    std::map<uint64_t, uint64_t> match;
+    for (const auto& [peer, pr] : progress_) {
+      // A rejoining node's acknowledgements do not count (rejoin.h).
+      match[peer] = pr.rejoining() ? 0 : pr.match();
+    }
+    if (!log_.MaybeCommit(CommittedIndex(voters_, match), term_)) break;
+    advanced = true;
+    ReleasePendingReadsAfterCommit();
+    // A committed rejoin record may let a node count again, and so commit
+    // more.
+    if (!AdmitRejoinedPeers()) break;
+  }
+  return advanced;
 }
 
 bool Raft::CommittedEntryInCurrentTerm() const {
@@ -184,7 +197,11 @@ void Raft::HandleAppendEntries(const Message& m) {
 }
 
 void Raft::HandleHeartbeat(const Message& m) {
-  log_.CommitTo(m.commit());
+  // A rejoining node's leader may still believe it holds what the lost
+  // disk held: never commit beyond our own log then.
+  log_.CommitTo(rejoin_phase_ == RejoinPhase::kRejoining
+                    ? std::min(m.commit(), log_.LastIndex())
+                    : m.commit());
   Message resp;
   resp.set_to(m.from());
   resp.set_type(MSG_HEARTBEAT_RESP);
@@ -232,6 +249,12 @@ bool Raft::Restore(const Snapshot& snapshot) {
 // --- Leader side -------------------------------------------------------------
 
 void Raft::HandleAppendResponse(const Message& m, Progress& pr) {
+  if (m.from() == id_) {
+    // Our own entries are durable up to m.index().
+    if (pr.MaybeUpdate(m.index()) && MaybeCommit()) pending_broadcast_ = true;
+    return;
+  }
+  if (!TrackIncarnation(m, pr)) return;
   pr.set_recent_active(true);
   if (m.reject()) {
     uint64_t next_probe = m.reject_hint();
@@ -261,6 +284,7 @@ void Raft::HandleAppendResponse(const Message& m, Progress& pr) {
       pr.inflights().FreeLE(m.index());
       break;
   }
+  if (pr.rejoining()) AdmitRejoinedPeers();
   if (MaybeCommit()) {
     pending_broadcast_ = true;  // carry the new commit index (batched)
   } else if (was_paused) {
@@ -276,12 +300,14 @@ void Raft::HandleAppendResponse(const Message& m, Progress& pr) {
 }
 
 void Raft::HandleHeartbeatResponse(const Message& m, Progress& pr) {
+  if (!TrackIncarnation(m, pr)) return;
   pr.set_recent_active(true);
   pr.OnHeartbeatResponse();
   if (pr.match() < log_.LastIndex()) {
     MaybeSendAppend(m.from(), /*send_if_empty=*/true);
   }
-  if (m.context().empty()) return;
+  // A rejoining node does not confirm leadership for reads either.
+  if (m.context().empty() || pr.rejoining()) return;
   const uint64_t round = std::strtoull(m.context().c_str(), nullptr, 10);
   if (round == 0) return;
   auto confirmed = read_only_.Ack(

@@ -11,7 +11,8 @@ namespace {
 
 bool SameHardState(const HardState& a, const HardState& b) {
   return a.term() == b.term() && a.vote() == b.vote() &&
-         a.commit() == b.commit();
+         a.commit() == b.commit() && a.incarnation() == b.incarnation() &&
+         a.rejoining() == b.rejoining() && a.initialized() == b.initialized();
 }
 
 bool IsLocalMessage(MessageType type) {
@@ -36,12 +37,18 @@ StatusOr<std::unique_ptr<RawNode>> RawNode::Create(const Config& config,
                                                    const Storage* storage) {
   auto raft = Raft::Create(config, storage);
   if (!raft.ok()) return raft.status();
-  return std::unique_ptr<RawNode>(new RawNode(std::move(raft).value()));
+  // What storage holds: anything the core changed at start (the commit
+  // index raised to the applied one, the initialized mark) is saved with
+  // the first Ready.
+  HardState stored;
+  ConfState conf_state;
+  RAFTKV_RETURN_IF_ERROR(storage->InitialState(&stored, &conf_state));
+  return std::unique_ptr<RawNode>(new RawNode(std::move(raft).value(), stored));
 }
 
-RawNode::RawNode(std::unique_ptr<Raft> raft) : raft_(std::move(raft)) {
+RawNode::RawNode(std::unique_ptr<Raft> raft, const HardState& stored)
+    : raft_(std::move(raft)), prev_hard_state_(stored) {
   prev_soft_state_ = raft_->soft_state();
-  prev_hard_state_ = raft_->hard_state();
 }
 
 RawNode::~RawNode() = default;
@@ -105,7 +112,7 @@ bool RawNode::HasReady() const {
   if (!(raft_->soft_state() == prev_soft_state_)) return true;
   if (!SameHardState(raft_->hard_state(), prev_hard_state_)) return true;
   const RaftLog& log = raft_->log();
-  return log.UnstableSnapshot().has_value() || !log.UnstableEntries().empty() ||
+  return log.HasSnapshotToPersist() || log.HasEntriesToPersist() ||
          raft_->HasMessagesOrReadStates() || log.HasNextCommittedEntries() ||
          raft_->HasPendingFlush();
 }
@@ -118,22 +125,42 @@ Ready RawNode::GetReady() {
   const HardState hard = raft_->hard_state();
   if (!SameHardState(hard, prev_hard_state_)) rd.hard_state = hard;
   const RaftLog& log = raft_->log();
-  rd.entries = log.UnstableEntries();
-  if (log.UnstableSnapshot()) rd.snapshot = *log.UnstableSnapshot();
+  rd.entries = log.EntriesToPersist();
+  if (log.HasSnapshotToPersist()) rd.snapshot = *log.UnstableSnapshot();
   rd.committed_entries = log.NextCommittedEntries();
-  rd.messages = raft_->TakeMessages();
+  raft_->TakeMessages(&rd.messages, &rd.messages_after_persist);
+  if (raft_->role() == Role::kLeader && !rd.entries.empty()) {
+    // The leader counts its own entries only once they are durable.
+    rd.messages_after_persist.push_back(
+        raft_->SelfAppendAck(rd.entries.back().index()));
+  }
   rd.read_states = raft_->TakeReadStates();
   rd.must_sync = !rd.entries.empty() || rd.snapshot.has_value() ||
                  hard.term() != prev_hard_state_.term() ||
-                 hard.vote() != prev_hard_state_.vote();
+                 hard.vote() != prev_hard_state_.vote() ||
+                 hard.incarnation() != prev_hard_state_.incarnation() ||
+                 hard.rejoining() != prev_hard_state_.rejoining() ||
+                 hard.initialized() != prev_hard_state_.initialized();
   return rd;
 }
 
 void RawNode::Advance(const Ready& ready) {
+  Accept(ready);
+  OnPersisted(ready.persist_mark());
+  if (!ready.committed_entries.empty()) {
+    OnApplied(ready.committed_entries.back().index());
+  }
+}
+
+void RawNode::Accept(const Ready& ready) {
   if (ready.soft_state) prev_soft_state_ = *ready.soft_state;
   if (ready.hard_state) prev_hard_state_ = *ready.hard_state;
-  raft_->Advance(ready);
+  raft_->Accept(ready);
 }
+
+void RawNode::OnPersisted(const PersistMark& mark) { raft_->OnPersisted(mark); }
+
+void RawNode::OnApplied(uint64_t index) { raft_->OnApplied(index); }
 
 NodeStatus RawNode::GetStatus() const {
   NodeStatus st;
@@ -146,11 +173,12 @@ NodeStatus RawNode::GetStatus() const {
   st.lead = raft_->lead();
   st.role = raft_->role();
   st.lead_transferee = raft_->lead_transferee();
+  st.rejoin = RejoinPhaseName(raft_->rejoin_phase());
   st.voters = raft_->voters();
   if (st.role == Role::kLeader) {
     for (const auto& [peer, pr] : raft_->progress()) {
       st.progress[peer] = {pr.match(), pr.next(), ProgressStateName(pr.state()),
-                           pr.recent_active()};
+                           pr.recent_active(), pr.rejoining()};
     }
   }
   return st;
@@ -160,5 +188,15 @@ uint64_t RawNode::id() const { return raft_->id(); }
 uint64_t RawNode::lead() const { return raft_->lead(); }
 uint64_t RawNode::term() const { return raft_->term(); }
 Role RawNode::role() const { return raft_->role(); }
+
+PersistMark Ready::persist_mark() const {
+  PersistMark mark;
+  if (!entries.empty()) {
+    mark.last_index = entries.back().index();
+    mark.last_term = entries.back().term();
+  }
+  if (snapshot) mark.snapshot_index = snapshot->metadata().index();
+  return mark;
+}
 
 }  // namespace raftkv::raft

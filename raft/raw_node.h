@@ -4,17 +4,25 @@
 // and all resulting work leaves as a Ready.
 //
 // Contract for the application (one thread or strand owns a RawNode; it is
-// not thread-safe):
+// not thread-safe). Synchronously:
 //   while (node.HasReady()) {
 //     Ready rd = node.GetReady();
+//     send rd.messages (at any point of this iteration);
 //     1. install rd.snapshot, append rd.entries, save rd.hard_state
 //        (fsync when rd.must_sync);
-//     2. send rd.messages (a leader's MSG_APP/MSG_HEARTBEAT may go first);
+//     2. send rd.messages_after_persist (Step() those addressed to self);
 //     3. apply rd.committed_entries, serve rd.read_states once applied;
 //     4. node.Advance(rd);
 //   }
+// Asynchronously (persisting and applying on other threads): Accept(rd)
+// right after GetReady() and send rd.messages; hand the writes to a writer
+// that completes them in order and then calls OnPersisted(rd.persist_mark())
+// and sends (or Steps) rd.messages_after_persist; hand committed entries to
+// an applier that reports OnApplied(index). Between those calls the node
+// keeps ticking and stepping. Committed entries are only handed out once
+// they are durable locally.
 // Step() / Tick() / Propose() must not be called between GetReady() and
-// Advance() unless step 1 has completed.
+// Advance() unless step 1 has completed (synchronous use only).
 #pragma once
 
 #include <cstdint>
@@ -37,6 +45,7 @@ struct PeerStatus {
   uint64_t next = 0;
   std::string state;  // "probe", "replicate" or "snapshot"
   bool recent_active = false;
+  bool rejoining = false;  // a new incarnation, outside every quorum
 };
 
 struct NodeStatus {
@@ -49,6 +58,9 @@ struct NodeStatus {
   uint64_t lead = 0;
   Role role = Role::kFollower;
   uint64_t lead_transferee = 0;
+  // "" (taking part), "polling" (blank storage, asking the peers) or
+  // "rejoining" (a new incarnation catching up; see raft/rejoin.h).
+  std::string rejoin;
   std::set<uint64_t> voters;
   std::map<uint64_t, PeerStatus> progress;  // leader only
 };
@@ -94,8 +106,16 @@ class RawNode {
 
   bool HasReady() const;
   Ready GetReady();
-  // Acknowledges that `ready` has been handled (see contract above).
+  // Acknowledges that `ready` has been handled completely (synchronous use:
+  // Accept + OnPersisted + OnApplied).
   void Advance(const Ready& ready);
+  // Asynchronous use: the application took `ready` over; its entries,
+  // snapshot and committed entries are not handed out again.
+  void Accept(const Ready& ready);
+  // What an accepted Ready asked to persist is durable (in Ready order).
+  void OnPersisted(const PersistMark& mark);
+  // The state machine applied every committed entry up to `index`.
+  void OnApplied(uint64_t index);
 
   NodeStatus GetStatus() const;
   uint64_t id() const;
@@ -104,7 +124,7 @@ class RawNode {
   Role role() const;
 
  private:
-  RawNode(std::unique_ptr<Raft> raft);
+  RawNode(std::unique_ptr<Raft> raft, const HardState& stored);
 
   std::unique_ptr<Raft> raft_;
   SoftState prev_soft_state_;

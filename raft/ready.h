@@ -30,27 +30,43 @@ struct ReadState {
   std::string request_ctx;
 };
 
+// What one Ready asks to be made durable, for the acknowledgement an
+// application that persists asynchronously gives (RawNode::OnPersisted).
+struct PersistMark {
+  uint64_t last_index = 0;  // last entry of the Ready (0: no entries)
+  uint64_t last_term = 0;
+  uint64_t snapshot_index = 0;  // the Ready's snapshot (0: none)
+};
+
 struct Ready {
   // Set when leader or role changed since the last Ready.
   std::optional<SoftState> soft_state;
-  // Set when term, vote or commit changed: persist before sending messages.
+  // Set when term, vote, commit or rejoin incarnation changed.
   std::optional<HardState> hard_state;
   // Reads whose index is now known (linearizable once applied >= index).
   std::vector<ReadState> read_states;
-  // Entries to append to stable storage before sending messages.
+  // Entries to append to stable storage (after `snapshot`, if any).
   std::vector<Entry> entries;
   // A snapshot from the leader to install before appending entries.
   std::optional<Snapshot> snapshot;
-  // Committed entries to apply to the state machine, in order. They have
-  // been persisted earlier or are among `entries` above.
+  // Committed entries to apply to the state machine, in order. Every one of
+  // them is already durable in this node's log (acknowledged persisted).
   std::vector<Entry> committed_entries;
-  // Messages to send once `entries`, `hard_state` and `snapshot` are
-  // durable. Exception (dissertation §10.2.1): a leader may send its
-  // MSG_APP and MSG_HEARTBEAT messages before its own write completes.
+  // Messages to send now: they depend on nothing this Ready persists (a
+  // leader's MSG_APP and heartbeats go out while its own write is in
+  // progress, dissertation §10.2.1).
   std::vector<Message> messages;
-  // True when entries or a term/vote change must be fsynced (a commit-only
-  // change may be written without sync).
+  // Messages to send only once `entries`, `hard_state` and `snapshot` of
+  // this Ready (and of every earlier one) are durable: append and vote
+  // responses. Those addressed to this node itself (a leader acknowledging
+  // its own entries, a candidate its own vote) are handed back to it with
+  // RawNode::Step instead of being sent.
+  std::vector<Message> messages_after_persist;
+  // True when entries, a snapshot or a term/vote/incarnation change must be
+  // fsynced (a commit-only change may be written without sync).
   bool must_sync = false;
+
+  PersistMark persist_mark() const;
 };
 
 }  // namespace raftkv::raft

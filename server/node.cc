@@ -497,6 +497,11 @@ void Node::ProcessReady() {
     raft::Ready ready = raft_->GetReady();
     if (!HandleReady(ready)) return;
     raft_->Advance(ready);
+    // Our own acknowledgements (a leader's of its entries, a candidate's of
+    // its vote), now that they are durable.
+    for (const raft::Message& m : ready.messages_after_persist) {
+      if (m.to() == config_.id) raft_->Step(m);
+    }
   }
   MaybeSnapshot();
 }
@@ -552,6 +557,9 @@ bool Node::HandleReady(raft::Ready& ready) {
         << "slow log write: " << ready.entries.size() << " entries took "
         << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
         << " ms";
+  }
+  for (raft::Message& m : ready.messages_after_persist) {
+    if (m.to() != config_.id) later.push_back(std::move(m));
   }
   for (raft::Message& m : later) {
     if (m.type() == raft::MSG_SNAP) {

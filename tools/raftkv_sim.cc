@@ -40,6 +40,8 @@ DEFINE_int32(fault_interval_ms, raftkv::sim::SimOptions().fault_interval_ms,
              "Mean simulated ms between two fault actions.");
 DEFINE_int32(crash_weight, raftkv::sim::SimOptions().crash_weight,
              "Weight of crashes (and of restarts) among the fault actions.");
+DEFINE_int32(disk_loss_weight, raftkv::sim::SimOptions().disk_loss_weight,
+             "Relative weight of losing a node's disk among fault actions.");
 DEFINE_int32(max_latency_ms, raftkv::sim::SimOptions().max_latency_ms,
              "Message latency is uniform in [1, max_latency_ms] simulated ms.");
 DEFINE_double(drop_rate, raftkv::sim::SimOptions().drop_rate,
@@ -135,6 +137,7 @@ int RunSeeds(raftkv::sim::Mutant mutant, FatalReporter* fatal) {
     options.mutant = mutant;
     options.fault_interval_ms = FLAGS_fault_interval_ms;
     options.crash_weight = FLAGS_crash_weight;
+    options.disk_loss_weight = FLAGS_disk_loss_weight;
     options.liveness_timeout_ms = FLAGS_liveness_timeout_ms;
     options.max_latency_ms = FLAGS_max_latency_ms;
     options.drop_rate = FLAGS_drop_rate;
@@ -214,7 +217,8 @@ int main(int argc, char** argv) {
   // which would drown (and slow) a run of thousands of seeds: WARNING and
   // up only, unless --minloglevel says otherwise.
   FLAGS_logtostderr = true;
-  FLAGS_minloglevel = google::GLOG_WARNING;
+  FLAGS_minloglevel =
+      google::GLOG_ERROR;  // elections and rejoins are routine here
   static char help_on[] = "--helpon=raftkv_sim";
   raftkv::RestrictHelpToOwnFlags(argc, argv, help_on);
   gflags::ParseCommandLineFlags(&argc, &argv, true);

@@ -137,7 +137,8 @@ TEST(ElectionTest, VoteGrantIsDurableInTheReadyThatCarriesIt) {
   Message vote = Msg(MSG_VOTE, 1, 2, 1);
   ASSERT_TRUE(net.node(2).Step(vote).ok());
   Ready rd = net.HandleReady(2);
-  const Message* resp = FindMessage(rd.messages, MSG_VOTE_RESP, 1);
+  const Message* resp =
+      FindMessage(rd.messages_after_persist, MSG_VOTE_RESP, 1);
   ASSERT_NE(resp, nullptr);
   EXPECT_FALSE(resp->reject());
   EXPECT_EQ(resp->term(), 1u);
@@ -154,7 +155,8 @@ TEST(ElectionTest, VotesAtMostOncePerTermEvenAcrossRestart) {
   auto ask = [&](uint64_t candidate) {
     EXPECT_TRUE(net.node(1).Step(Msg(MSG_VOTE, candidate, 1, 1)).ok());
     Ready rd = net.HandleReady(1);
-    const Message* resp = FindMessage(rd.messages, MSG_VOTE_RESP, candidate);
+    const Message* resp =
+        FindMessage(rd.messages_after_persist, MSG_VOTE_RESP, candidate);
     EXPECT_NE(resp, nullptr);
     return resp != nullptr && !resp->reject();
   };
@@ -199,8 +201,10 @@ TEST(ElectionTest, VoteRequiresUpToDateLog) {
       req.set_log_term(c.last_term);
       ASSERT_TRUE(net.node(2).Step(req).ok());
       Ready rd = net.HandleReady(2);
-      const Message* resp = FindMessage(
-          rd.messages, type == MSG_VOTE ? MSG_VOTE_RESP : MSG_PRE_VOTE_RESP, 1);
+      const Message* resp =
+          type == MSG_VOTE
+              ? FindMessage(rd.messages_after_persist, MSG_VOTE_RESP, 1)
+              : FindMessage(rd.messages, MSG_PRE_VOTE_RESP, 1);
       ASSERT_NE(resp, nullptr);
       EXPECT_EQ(resp->reject(), !c.granted);
       if (type == MSG_VOTE) {
@@ -292,7 +296,7 @@ TEST(ElectionTest, StaleTermAppendIsRejectedWithCurrentTerm) {
   Ready rd = net.HandleReady(2);
   EXPECT_TRUE(rd.entries.empty());
   EXPECT_EQ(net.storage(2).LastIndex(), 0u);
-  const Message* resp = FindMessage(rd.messages, MSG_APP_RESP, 1);
+  const Message* resp = FindMessage(rd.messages_after_persist, MSG_APP_RESP, 1);
   ASSERT_NE(resp, nullptr);
   EXPECT_EQ(resp->term(), 2u);
   EXPECT_EQ(net.node(2).lead(), kNone);

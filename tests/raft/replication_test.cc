@@ -141,7 +141,7 @@ TEST(ReplicationTest, FollowerRejectsAppendFailingConsistencyCheck) {
     *app.add_entries() = MakeEntry(3, c.index + 1, "new");
     ASSERT_TRUE(net.node(2).Step(app).ok());
     Ready rd = net.HandleReady(2);
-    auto resps = MessagesTo(rd.messages, MSG_APP_RESP, 1);
+    auto resps = MessagesTo(rd.messages_after_persist, MSG_APP_RESP, 1);
     ASSERT_EQ(resps.size(), 1u);
     EXPECT_TRUE(resps[0].reject());
     EXPECT_EQ(resps[0].index(), c.index);

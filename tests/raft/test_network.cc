@@ -17,6 +17,8 @@ Config TestConfig(uint64_t id, std::vector<uint64_t> peers) {
   c.election_tick = 10;
   c.heartbeat_tick = 1;
   c.seed = 1000 + 17 * id;
+  // The nodes of a test cluster start together; none ever held state.
+  c.blank_storage_is_new_cluster = true;
   return c;
 }
 
@@ -64,6 +66,9 @@ TestNetwork::TestNetwork(size_t n, std::function<void(Config*)> configure)
     if (configure_) configure_(&node.config);
     CreateNode(id);
   }
+  // Each node saves that it took part (HardState.initialized) before the
+  // test begins.
+  HandleAllReadys();
 }
 
 void TestNetwork::CreateNode(uint64_t id) {
@@ -97,6 +102,13 @@ void TestNetwork::Restart(uint64_t id, uint64_t applied,
   for (const Message& m : lost) ReportSnapshot(m, /*failed=*/true);
 }
 
+void TestNetwork::WipeDisk(uint64_t id) {
+  Node& n = nodes_.at(id);
+  n.storage = std::make_unique<MemoryStorage>();
+  n.applied.clear();
+  Restart(id, 0, [](Config* c) { c->blank_storage_is_new_cluster = false; });
+}
+
 void TestNetwork::CheckReadyContract(const Node& n, const Ready& rd) const {
   // Called after the Ready was persisted.
   const HardState& hs = n.storage->hard_state();
@@ -105,9 +117,17 @@ void TestNetwork::CheckReadyContract(const Node& n, const Ready& rd) const {
     EXPECT_TRUE(rd.must_sync) << "node " << id << ": entries without sync";
   }
   for (const Message& m : rd.messages) {
+    EXPECT_NE(m.type(), MSG_APP_RESP)
+        << "node " << id << " acknowledges "
+        << "before persisting: " << DescribeMessage(m);
+    EXPECT_NE(m.type(), MSG_VOTE_RESP) << "node " << id << " votes before "
+                                       << "persisting: " << DescribeMessage(m);
+  }
+  for (const Message& m : rd.messages_after_persist) {
     EXPECT_EQ(m.from(), id) << DescribeMessage(m);
-    const bool vote_grant = m.type() == MSG_VOTE_RESP && !m.reject();
-    const bool own_vote = m.type() == MSG_VOTE;
+    const bool vote_grant =
+        m.type() == MSG_VOTE_RESP && !m.reject() && m.to() != id;
+    const bool own_vote = m.type() == MSG_VOTE_RESP && m.to() == id;
     if (vote_grant || own_vote) {
       // Raft paper Figure 2: votedFor is on stable storage before the vote
       // is cast. (With several messages stepped per Ready the node may
@@ -146,15 +166,25 @@ Ready TestNetwork::HandleReady(uint64_t id) {
         << "node " << id << " hands out " << DescribeEntry(e)
         << " as committed but has not persisted it";
   }
-  // 2. Send.
-  for (const Message& m : rd.messages) {
-    sent_.push_back(m);
-    queue_.push_back(m);
+  // 2. Send (what waited for the disk too); keep what is for this node.
+  std::vector<Message> to_self;
+  for (const auto* msgs : {&rd.messages, &rd.messages_after_persist}) {
+    for (const Message& m : *msgs) {
+      if (m.to() == id) {
+        to_self.push_back(m);
+        continue;
+      }
+      sent_.push_back(m);
+      queue_.push_back(m);
+    }
   }
   // 3. Apply.
   Apply(id, rd);
-  // 4. Advance.
+  // 4. Advance, then hand the node its own acknowledgements.
   n.raw->Advance(rd);
+  for (const Message& m : to_self) {
+    EXPECT_TRUE(n.raw->Step(m).ok()) << DescribeMessage(m);
+  }
   return rd;
 }
 

@@ -4,10 +4,11 @@
 // It handles every Ready the way the RawNode contract requires (install the
 // snapshot, append the entries and save the hard state to the node's
 // MemoryStorage, then queue the messages, then apply the committed entries,
-// then Advance) and checks the contract's promises as it goes: a granted
-// vote is durable (hard state, must_sync) in the Ready that carries it, and
-// committed entries are handed out once each, in order, and agree across
-// nodes.
+// then Advance, then step the node's own acknowledgements back into it) and
+// checks the contract's promises as it goes: no acknowledgement leaves
+// before the Ready is persisted, a granted vote is durable (hard state,
+// must_sync) in the Ready that carries it, and committed entries are
+// durable, handed out once each, in order, and agree across nodes.
 //
 // Messages wait in one FIFO queue until delivered. Links can be cut, nodes
 // isolated, and arbitrary messages dropped by a filter. Like a transport,
@@ -33,13 +34,6 @@
 #include "raft/raft.pb.h"
 #include "raft/raw_node.h"
 #include "raft/ready.h"
-
-// Marks a test that exposes a known bug in raft/: the test is skipped with
-// "BUG: <why>" so the suite stays green, unless RAFT_RUN_KNOWN_BUGS is set
-// in the environment (to check a fix: the test must then pass).
-#define RAFT_KNOWN_BUG(why)                          \
-  if (std::getenv("RAFT_RUN_KNOWN_BUGS") == nullptr) \
-  GTEST_SKIP() << "BUG: " << why
 
 namespace raftkv::raft::rafttest {
 
@@ -78,6 +72,9 @@ class TestNetwork {
   // Like Restart, with the Config adjusted by `configure` first.
   void Restart(uint64_t id, uint64_t applied,
                const std::function<void(Config*)>& configure);
+  // Node `id` loses its disk and restarts on a blank one: it polls its
+  // peers and rejoins (raft/rejoin.h).
+  void WipeDisk(uint64_t id);
 
   // Handles one Ready of node `id` if it has one, following the contract;
   // its messages join the queue. Returns the Ready (empty if none).

@@ -18,13 +18,27 @@ bool Later(const Event& a, const Event& b) {
 
 void EventQueue::Push(uint64_t time_ms, EventType type, uint64_t node,
                       std::unique_ptr<Delivery> delivery) {
-  CHECK_GE(time_ms, now_ms_) << "an event cannot be scheduled in the past";
   Event e;
   e.time_ms = time_ms;
-  e.seq = next_seq_++;
   e.type = type;
   e.node = node;
   e.delivery = std::move(delivery);
+  PushEvent(std::move(e));
+}
+
+void EventQueue::PushDiskWrite(uint64_t time_ms, uint64_t node,
+                               uint64_t incarnation) {
+  Event e;
+  e.time_ms = time_ms;
+  e.type = EventType::kDiskWrite;
+  e.node = node;
+  e.incarnation = incarnation;
+  PushEvent(std::move(e));
+}
+
+void EventQueue::PushEvent(Event e) {
+  CHECK_GE(e.time_ms, now_ms_) << "an event cannot be scheduled in the past";
+  e.seq = next_seq_++;
   heap_.push_back(std::move(e));
   std::push_heap(heap_.begin(), heap_.end(), Later);
 }

@@ -25,13 +25,17 @@ struct Delivery {
   bool first_copy = true;
 };
 
-enum class EventType { kTick, kDeliver, kFault, kPropose, kRead };
+// kDiskWrite: node's oldest pending write completes (if the node is still
+// in the incarnation that queued it: `delivery` is unused, `incarnation`
+// says which).
+enum class EventType { kTick, kDeliver, kFault, kPropose, kRead, kDiskWrite };
 
 struct Event {
   uint64_t time_ms = 0;
   uint64_t seq = 0;
   EventType type = EventType::kTick;
-  uint64_t node = 0;                   // kTick: the node that ticks
+  uint64_t node = 0;                   // kTick, kDiskWrite: the node
+  uint64_t incarnation = 0;            // kDiskWrite
   std::unique_ptr<Delivery> delivery;  // kDeliver only
 };
 
@@ -39,12 +43,15 @@ class EventQueue {
  public:
   void Push(uint64_t time_ms, EventType type, uint64_t node,
             std::unique_ptr<Delivery> delivery = nullptr);
+  void PushDiskWrite(uint64_t time_ms, uint64_t node, uint64_t incarnation);
   bool empty() const { return heap_.empty(); }
   // Removes the earliest event and advances now_ms() to its time.
   Event Pop();
   uint64_t now_ms() const { return now_ms_; }
 
  private:
+  void PushEvent(Event e);
+
   std::vector<Event> heap_;  // a min-heap on (time_ms, seq)
   uint64_t now_ms_ = 0;
   uint64_t next_seq_ = 0;

@@ -172,16 +172,24 @@ void SafetyChecker::OnRestart(uint64_t node, uint64_t commit) {
   checked = std::min(checked, commit);
 }
 
+void SafetyChecker::OnCommitKnown(uint64_t node, uint64_t commit) {
+  max_commit_ = std::max(max_commit_, commit);
+}
+
 Status SafetyChecker::OnApply(uint64_t node, const raft::Entry& entry,
                               const AppliedState& after) {
   const uint64_t i = entry.index();
-  if (i > max_commit_ || CommittedTerm(i) != entry.term()) {
+  if (i > max_commit_ ||
+      (CommittedTerm(i) != 0 && CommittedTerm(i) != entry.term())) {
     return Violation(
         "state machine safety",
         "node " + N(node) + " applies " + raft::DescribeEntry(entry) +
             " which is not the committed entry there (term " +
             N(CommittedTerm(i)) + ", highest commit " + N(max_commit_) + ")");
   }
+  // Applying says the node knows the entry committed: it must agree with
+  // what any node committed there (before or later).
+  RAFTKV_RETURN_IF_ERROR(RecordCommitted(node, i, entry.term()));
   AppliedId& seen = Grow(applied_, i);
   if (seen.term == 0) {
     seen = {entry.term(), after.hash};

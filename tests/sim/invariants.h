@@ -45,6 +45,9 @@ class SafetyChecker {
                             const raft::Storage& log);
   // `node` restarted from a disk whose commit index is `commit`.
   void OnRestart(uint64_t node, uint64_t commit);
+  // `node` knows (in memory, perhaps not yet durable) that everything up to
+  // `commit` is committed.
+  void OnCommitKnown(uint64_t node, uint64_t commit);
   // `node` applied `entry`, reaching `after`.
   Status OnApply(uint64_t node, const raft::Entry& entry,
                  const AppliedState& after);
@@ -57,7 +60,7 @@ class SafetyChecker {
   // Log matching over whole persisted logs, pairwise (slower).
   static Status CheckLogMatching(const std::vector<const raft::Storage*>& logs);
 
-  // Highest index known committed (some node persisted it as its commit).
+  // Highest index known committed by some node.
   uint64_t committed_index() const { return max_commit_; }
   uint64_t terms_with_leader() const { return leader_of_term_.size(); }
   uint64_t reads_checked() const { return reads_checked_; }

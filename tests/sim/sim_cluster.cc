@@ -31,7 +31,9 @@ SimCluster::SimCluster(const SimOptions& options, Trace* trace)
           &random_, &queue_),
       checker_(options.nodes),
       base_config_(MakeBaseConfig()) {
-  leader_sends_early_ = options_.vary_config && random_.Chance(0.3);
+  async_disk_ = options_.vary_config && random_.Chance(0.5);
+  sends_early_ = options_.vary_config && !async_disk_ && random_.Chance(0.5);
+  if (async_disk_) stats_.async_disk_runs = 1;
   nodes_.reserve(options_.nodes);
   for (int i = 1; i <= options_.nodes; ++i) nodes_.emplace_back(i);
 }
@@ -64,7 +66,7 @@ Status SimCluster::Boot() {
            " max_inflight_msgs=" + N(c.max_inflight_msgs) +
            " max_inflight_bytes=" + N(c.max_inflight_bytes) +
            " max_uncommitted=" + N(c.max_uncommitted_entries_size) +
-           " leader_sends_early=" + N(leader_sends_early_) +
+           " async_disk=" + N(async_disk_) + " sends_early=" + N(sends_early_) +
            " mutant=" + MutantName(options_.mutant);
   });
   for (SimNode& n : nodes_) {
@@ -127,6 +129,9 @@ Status SimCluster::Step() {
                   EventType::kPropose, 0);
       cause_ = "proposal";
       return Propose();
+    case EventType::kDiskWrite:
+      cause_ = "disk write";
+      return OnDiskWrite(e.node, e.incarnation);
     case EventType::kRead:
       if (!load_on_) return Status::OK();
       queue_.Push(now() + 1 + random_.Below(2 * options_.read_interval_ms),
@@ -208,46 +213,79 @@ Status SimCluster::ReportUnreachable(const raft::Message& m,
 Status SimCluster::HandleReady(SimNode& n) {
   while (n.up() && n.raft().HasReady()) {
     raft::Ready rd = n.raft().GetReady();
-    const bool early = SendsBeforePersisting(n, rd);
-    const bool crash =
-        faults_on_ && random_.Chance(options_.crash_before_send_rate);
-    if (early) {
-      Send(n, rd.messages, /*replication_only=*/true,
-           /*skip_replication=*/false);
-      if (crash) {
-        ++stats_.crashes_before_send;
-        CrashNode(n, "sent its appends, then crashed before persisting");
-        return Status::OK();
-      }
+    if (rd.hard_state) checker_.OnCommitKnown(n.id(), rd.hard_state->commit());
+    if (async_disk_) {
+      RAFTKV_RETURN_IF_ERROR(HandleReadyAsync(n, std::move(rd)));
+    } else {
+      RAFTKV_RETURN_IF_ERROR(HandleReadySync(n, rd));
     }
-    RAFTKV_RETURN_IF_ERROR(Persist(n, rd));
-    RAFTKV_RETURN_IF_ERROR(NoteStateChanges(n, rd));
-    if (crash && !early) {
-      ++stats_.crashes_before_send;
-      CrashNode(n, "persisted a Ready, crashed before sending its messages");
-      return Status::OK();
-    }
-    Send(n, rd.messages, /*replication_only=*/false,
-         /*skip_replication=*/early);
-    RAFTKV_RETURN_IF_ERROR(ApplyCommitted(n, rd));
-    RAFTKV_RETURN_IF_ERROR(ServeReads(n, rd));
-    n.raft().Advance(rd);
     MaybeSnapshot(n, /*force=*/false);
   }
   return Status::OK();
 }
 
-bool SimCluster::SendsBeforePersisting(const SimNode& n,
-                                       const raft::Ready& rd) const {
-  // Dissertation §10.2.1: a leader may replicate while its own log write is
-  // in progress. Its term and vote must already be durable.
-  if (!leader_sends_early_ || n.raft().role() != raft::Role::kLeader ||
-      rd.snapshot) {
-    return false;
+Status SimCluster::HandleReadySync(SimNode& n, const raft::Ready& rd) {
+  const bool crash =
+      faults_on_ && random_.Chance(options_.crash_before_send_rate);
+  if (sends_early_) {
+    // Ready::messages depend on nothing the Ready persists.
+    Send(n, rd.messages);
+    if (crash) {
+      ++stats_.crashes_before_send;
+      CrashNode(n, "sent what needs no disk, then crashed before persisting");
+      return Status::OK();
+    }
   }
-  const raft::HardState& disk = n.disk().hard_state();
-  return !rd.hard_state || (rd.hard_state->term() == disk.term() &&
-                            rd.hard_state->vote() == disk.vote());
+  RAFTKV_RETURN_IF_ERROR(Persist(n, rd));
+  RAFTKV_RETURN_IF_ERROR(NoteStateChanges(n, rd));
+  if (crash && !sends_early_) {
+    ++stats_.crashes_before_send;
+    CrashNode(n, "persisted a Ready, crashed before sending its messages");
+    return Status::OK();
+  }
+  if (!sends_early_) Send(n, rd.messages);
+  RAFTKV_RETURN_IF_ERROR(ApplyCommitted(n, rd));
+  RAFTKV_RETURN_IF_ERROR(ServeReads(n, rd));
+  n.raft().Advance(rd);
+  return SendAfterPersist(n, rd);
+}
+
+Status SimCluster::HandleReadyAsync(SimNode& n, raft::Ready rd) {
+  n.raft().Accept(rd);
+  RAFTKV_RETURN_IF_ERROR(NoteStateChanges(n, rd));
+  Send(n, rd.messages);
+  // Committed entries handed out are durable already: apply them now.
+  RAFTKV_RETURN_IF_ERROR(ApplyCommitted(n, rd));
+  if (!rd.committed_entries.empty()) {
+    n.raft().OnApplied(rd.committed_entries.back().index());
+  }
+  RAFTKV_RETURN_IF_ERROR(ServeReads(n, rd));
+  // The write completes later, after the ones queued before it.
+  const uint64_t done =
+      std::max(n.disk_busy_until_ms(),
+               now() + random_.Below(options_.max_disk_latency_ms + 1));
+  n.set_disk_busy_until_ms(done);
+  n.pending_writes().push_back(std::move(rd));
+  queue_.PushDiskWrite(done, n.id(), n.incarnation());
+  return Status::OK();
+}
+
+Status SimCluster::OnDiskWrite(uint64_t id, uint64_t incarnation) {
+  SimNode& n = node(id);
+  // A crash lost the writes in flight of that incarnation.
+  if (!n.up() || n.incarnation() != incarnation) return Status::OK();
+  CHECK(!n.pending_writes().empty()) << "a disk write without a Ready";
+  const raft::Ready rd = std::move(n.pending_writes().front());
+  n.pending_writes().pop_front();
+  if (faults_on_ && random_.Chance(options_.crash_before_send_rate)) {
+    ++stats_.crashes_before_send;
+    CrashNode(n, "crashed with a write in flight");
+    return Status::OK();
+  }
+  RAFTKV_RETURN_IF_ERROR(Persist(n, rd));
+  n.raft().OnPersisted(rd.persist_mark());
+  RAFTKV_RETURN_IF_ERROR(SendAfterPersist(n, rd));
+  return HandleReady(n);
 }
 
 Status SimCluster::Persist(SimNode& n, const raft::Ready& rd) {
@@ -298,14 +336,8 @@ Status SimCluster::NoteStateChanges(SimNode& n, const raft::Ready& rd) {
   return checker_.OnBecomeLeader(n.id(), term, n.disk());
 }
 
-void SimCluster::Send(SimNode& n, const std::vector<raft::Message>& messages,
-                      bool replication_only, bool skip_replication) {
+void SimCluster::Send(SimNode& n, const std::vector<raft::Message>& messages) {
   for (const raft::Message& m : messages) {
-    const bool replication = IsReplication(m);
-    if ((replication_only && !replication) ||
-        (skip_replication && replication)) {
-      continue;
-    }
     ++stats_.messages;
     if (m.type() == raft::MSG_SNAP) ++stats_.snapshots_sent;
     const SimNetwork::SendOutcome outcome = network_.Send(m, n.incarnation());
@@ -319,9 +351,30 @@ void SimCluster::Send(SimNode& n, const std::vector<raft::Message>& messages,
   }
 }
 
+Status SimCluster::SendAfterPersist(SimNode& n, const raft::Ready& rd) {
+  std::vector<raft::Message> to_peers;
+  for (const raft::Message& m : rd.messages_after_persist) {
+    if (m.to() != n.id()) {
+      to_peers.push_back(m);
+      continue;
+    }
+    if (!n.up()) break;
+    Note([&] { return "step own " + raft::DescribeMessage(m); });
+    Status s = n.raft().Step(m);
+    if (!s.ok()) {
+      return Status::Corruption("node " + N(n.id()) + " rejected its own " +
+                                raft::DescribeMessage(m) + ": " + s.ToString());
+    }
+  }
+  Send(n, to_peers);
+  return Status::OK();
+}
+
 Status SimCluster::ApplyCommitted(SimNode& n, const raft::Ready& rd) {
   for (const raft::Entry& e : rd.committed_entries) {
-    RAFTKV_RETURN_IF_ERROR(n.Apply(e));
+    const bool skip = options_.mutant == Mutant::kSkipApply && n.id() == 1 &&
+                      !e.data().empty() && random_.Chance(0.02);
+    RAFTKV_RETURN_IF_ERROR(n.Apply(e, skip));
     RAFTKV_RETURN_IF_ERROR(checker_.OnApply(n.id(), e, n.applied()));
     if (marker_index_ == 0 && !marker_.empty() && e.data() == marker_) {
       marker_index_ = e.index();

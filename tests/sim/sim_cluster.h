@@ -1,14 +1,18 @@
 // SimCluster: one deterministic simulated run. N SimNodes, a SimNetwork and
 // an EventQueue, driven by one SimRandom seeded from SimOptions::seed:
 //   - every node ticks every tick_ms (+-1 ms drift);
-//   - each node's Ready is handled as raw_node.h prescribes: persist
-//     (snapshot, entries, hard state) to its MemoryStorage, then send, then
-//     apply and serve reads, then Advance. In some seeds a leader sends its
-//     MSG_APP/MSG_HEARTBEAT before its own write (dissertation §10.2.1);
+//   - each node's Ready is handled as raw_node.h prescribes, per seed either
+//     synchronously (persist snapshot, entries and hard state to its
+//     MemoryStorage, send, apply and serve reads, Advance; in some seeds the
+//     messages that need no disk go out before the write) or asynchronously
+//     (Accept, send what needs no disk, apply; the writes complete in order
+//     after a random latency, then OnPersisted and the acknowledgements);
 //   - faults: loss, duplication, reordering, long delays, symmetric and
-//     one-way partitions, crashes (also between persisting and sending;
-//     a crash may lose a commit index written without sync) and restarts,
-//     snapshots with compaction, leader transfers, campaigns;
+//     one-way partitions, crashes (also between persisting and sending, or
+//     with writes in flight; a crash may lose a commit index written without
+//     sync) and restarts, lost disks (a node restarts blank and must rejoin,
+//     raft/rejoin.h), snapshots with compaction, leader transfers,
+//     campaigns;
 //   - load: proposals and ReadIndex requests;
 //   - after every event the SafetyChecker has seen every write, apply and
 //     election, and the first violation ends the run.
@@ -74,17 +78,21 @@ class SimCluster {
   Status Step();
   Status OnTick(uint64_t id);
   Status Deliver(const Delivery& d);
+  Status OnDiskWrite(uint64_t id, uint64_t incarnation);
   Status ReportSnapshot(const raft::Message& m, uint64_t incarnation,
                         bool delivered);
   Status ReportUnreachable(const raft::Message& m, uint64_t incarnation);
 
   // One Ready at a time (sim_cluster.cc).
   Status HandleReady(SimNode& n);
-  bool SendsBeforePersisting(const SimNode& n, const raft::Ready& rd) const;
+  Status HandleReadySync(SimNode& n, const raft::Ready& rd);
+  Status HandleReadyAsync(SimNode& n, raft::Ready rd);
   Status Persist(SimNode& n, const raft::Ready& rd);
   Status NoteStateChanges(SimNode& n, const raft::Ready& rd);
-  void Send(SimNode& n, const std::vector<raft::Message>& messages,
-            bool replication_only, bool skip_replication);
+  void Send(SimNode& n, const std::vector<raft::Message>& messages);
+  // Sends the acknowledgements of a persisted Ready; those for the node
+  // itself are stepped back into it.
+  Status SendAfterPersist(SimNode& n, const raft::Ready& rd);
   Status ApplyCommitted(SimNode& n, const raft::Ready& rd);
   Status ServeReads(SimNode& n, const raft::Ready& rd);
   void MaybeSnapshot(SimNode& n, bool force);
@@ -96,6 +104,7 @@ class SimCluster {
   void CutOneWay();
   void Heal();
   Status CrashOne();
+  Status LoseDisk();
   Status RestartOne();
   Status TransferLeadership();
   Status CampaignOne();
@@ -116,6 +125,8 @@ class SimCluster {
   Status MaybeProposeMarker(uint64_t leader, MarkerProposal* proposal);
   Status LivenessFailure(bool leader_seen) const;
   bool AllApplied(uint64_t index) const;
+  // Every node is up and none is polling or rejoining (raft/rejoin.h).
+  bool AllTakingPart();
   Status CheckLogMatchingNow() const;
 
   SimNode& node(uint64_t id) { return nodes_[id - 1]; }
@@ -135,8 +146,10 @@ class SimCluster {
   SimNetwork network_;
   SafetyChecker checker_;
   raft::Config base_config_;
-  // Per seed: leaders send replication before persisting (§10.2.1).
-  bool leader_sends_early_ = false;
+  // Per seed: Readys are persisted asynchronously; in synchronous seeds,
+  // Ready::messages go out before the write.
+  bool async_disk_ = false;
+  bool sends_early_ = false;
   std::vector<SimNode> nodes_;
 
   bool faults_on_ = true;

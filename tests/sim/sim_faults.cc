@@ -1,7 +1,8 @@
-// SimCluster: the fault actions (partitions, crashes, restarts, leader
-// transfers, campaigns, lossy links, forced snapshots) and the client load
-// (proposals, ReadIndex requests). Every choice comes from the run's
+// SimCluster: the fault actions (partitions, crashes, lost disks, restarts,
+// leader transfers, campaigns, lossy links, forced snapshots) and the client
+// load (proposals, ReadIndex requests). Every choice comes from the run's
 // SimRandom; never acts on anything outside the simulated cluster.
+#include "raft/quorum.h"
 #include "tests/sim/sim_cluster.h"
 
 namespace raftkv::sim {
@@ -15,6 +16,7 @@ enum class Action {
   kCutOneWay,
   kHeal,
   kCrash,
+  kLoseDisk,
   kRestart,
   kTransfer,
   kCampaign,
@@ -29,11 +31,17 @@ Status SimCluster::RandomFault() {
   const int crash = options_.crash_weight;
   // (action, weight): crashes and restarts are as frequent as each other.
   const std::pair<Action, int> actions[] = {
-      {Action::kPartition, 1},    {Action::kIsolate, 1},
-      {Action::kCutOneWay, 1},    {Action::kHeal, 2},
-      {Action::kCrash, crash},    {Action::kRestart, crash},
-      {Action::kTransfer, 1},     {Action::kCampaign, 1},
-      {Action::kForgetLeader, 1}, {Action::kLossRates, 1},
+      {Action::kPartition, 1},
+      {Action::kIsolate, 1},
+      {Action::kCutOneWay, 1},
+      {Action::kHeal, 2},
+      {Action::kCrash, crash},
+      {Action::kRestart, crash},
+      {Action::kLoseDisk, options_.disk_loss_weight},
+      {Action::kTransfer, 1},
+      {Action::kCampaign, 1},
+      {Action::kForgetLeader, 1},
+      {Action::kLossRates, 1},
       {Action::kSnapshot, 1},
   };
   int total = 0;
@@ -62,6 +70,8 @@ Status SimCluster::RandomFault() {
       return Status::OK();
     case Action::kCrash:
       return CrashOne();
+    case Action::kLoseDisk:
+      return LoseDisk();
     case Action::kRestart:
       return RestartOne();
     case Action::kTransfer:
@@ -123,6 +133,55 @@ Status SimCluster::CrashOne() {
   const uint64_t victim =
       leader != 0 && random_.Chance(0.5) ? leader : PickNode();
   CrashNode(node(victim), leader == victim ? "kill the leader" : "kill");
+  return Status::OK();
+}
+
+Status SimCluster::LoseDisk() {
+  // A node counts as lost until it takes part again, and so does one that
+  // holds nothing (a crash at boot: term 0 and no entries, as a poll sees
+  // it) or is rejoining for that reason: to the protocol they are all nodes
+  // without state. Never lose more than a majority can spare
+  // (raft/rejoin.h).
+  size_t lost = 0;
+  for (SimNode& n : nodes_) {
+    if (n.lost() && n.up() && n.raft().GetStatus().rejoin.empty()) {
+      n.set_lost(false);
+      ++stats_.rejoins;
+      Note([&] { return "node " + N(n.id()) + " takes part again"; });
+    }
+    const raft::MemoryStorage& disk = n.disk();
+    const bool holds_nothing = disk.hard_state().term() == 0 &&
+                               disk.FirstIndex() == 1 && disk.LastIndex() == 0;
+    if (n.lost() || holds_nothing || disk.hard_state().rejoining()) ++lost;
+  }
+  if (lost + 1 > nodes_.size() - raft::MajoritySize(nodes_.size())) {
+    return Status::OK();
+  }
+  const uint64_t leader = Leader();
+  uint64_t victim = leader != 0 && random_.Chance(0.5) ? leader : PickNode();
+  for (size_t i = 0; i < nodes_.size() && node(victim).lost(); ++i) {
+    victim = 1 + victim % nodes_.size();
+  }
+  SimNode& n = node(victim);
+  Note([&] {
+    return "node " + N(victim) + (victim == leader ? " (the leader)" : "") +
+           " LOSES ITS DISK";
+  });
+  if (n.up()) ++stats_.crashes;
+  n.WipeDisk();
+  ++stats_.disk_losses;
+  if (options_.mutant == Mutant::kWipedNodeVotes) {
+    // The mutant: pretend the blank disk held a term, so the node believes
+    // its storage intact and votes at once.
+    raft::HardState made_up;
+    made_up.set_term(1);
+    n.disk().SetHardState(made_up);
+  }
+  // Replaced at once half the time; otherwise a later restart brings it.
+  if (random_.Chance(0.5)) {
+    ++stats_.restarts;
+    return StartNode(n, "restart on a blank disk");
+  }
   return Status::OK();
 }
 
@@ -233,6 +292,14 @@ Status SimCluster::RequestRead() {
   if (!n.up()) return Status::OK();
   const uint64_t id = next_read_++;
   checker_.OnReadRequested(id);
+  if (options_.mutant == Mutant::kStaleRead &&
+      n.raft().role() == raft::Role::kFollower && random_.Chance(0.5)) {
+    Note([&] {
+      return "read " + N(id) + " answered by follower " + N(n.id()) +
+             " from its applied index " + N(n.applied().index) + " (mutant)";
+    });
+    return checker_.OnReadState(n.id(), id, n.applied().index);
+  }
   Status s = n.raft().ReadIndex("r" + N(id));
   Note([&] {
     return "read " + N(id) + " requested on node " + N(n.id()) + ": " +

@@ -61,6 +61,14 @@ void SimNode::Crash() {
   raft_.reset();
   applied_ = AppliedState();
   seen_role_ = raft::Role::kFollower;
+  pending_writes_.clear();
+}
+
+void SimNode::WipeDisk() {
+  Crash();
+  disk_ = std::make_unique<raft::MemoryStorage>();
+  synced_commit_ = 0;
+  lost_ = true;
 }
 
 void SimNode::WriteHardState(const raft::HardState& hard_state, bool synced) {
@@ -96,14 +104,14 @@ void SimNode::LoseTail(uint64_t count) {
   disk_ = std::move(fresh);
 }
 
-Status SimNode::Apply(const raft::Entry& entry) {
+Status SimNode::Apply(const raft::Entry& entry, bool skip_effect) {
   if (entry.index() != applied_.index + 1) {
     return Status::Corruption(
         "node " + std::to_string(id_) + " is handed index " +
         std::to_string(entry.index()) + " to apply after " +
         std::to_string(applied_.index));
   }
-  applied_.hash = ChainHash(applied_.hash, entry);
+  if (!skip_effect) applied_.hash = ChainHash(applied_.hash, entry);
   applied_.index = entry.index();
   return Status::OK();
 }

@@ -1,12 +1,14 @@
 // SimNode: one simulated server: its "disk" (a MemoryStorage, the only
-// thing that survives a crash), its raft::RawNode and its state machine
-// (while up). The state machine is the chain of applied entries, summarised
-// as (index, chain hash): two nodes that applied the same entries in the
-// same order have the same summary, and a snapshot carries it as its data.
+// thing that survives a crash), the writes queued for that disk (in order;
+// a crash loses them), its raft::RawNode and its state machine (while up).
+// The state machine is the chain of applied entries, summarised as (index,
+// chain hash): two nodes that applied the same entries in the same order
+// have the same summary, and a snapshot carries it as its data.
 // Never touches another node, the network or the wall clock.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 
@@ -45,11 +47,24 @@ class SimNode {
   // Counts the node's lives: each Start() begins a new one.
   uint64_t incarnation() const { return incarnation_; }
 
+  // Asynchronous disk: Readys whose writes are in flight, oldest first, and
+  // the simulated time the disk is busy until (writes complete in order).
+  std::deque<raft::Ready>& pending_writes() { return pending_writes_; }
+  uint64_t disk_busy_until_ms() const { return disk_busy_until_ms_; }
+  void set_disk_busy_until_ms(uint64_t t) { disk_busy_until_ms_ = t; }
+
+  // The disk is lost: the node restarts with blank storage (crash first).
+  void WipeDisk();
+  // Wiped and not yet seen taking part again (raft/rejoin.h).
+  bool lost() const { return lost_; }
+  void set_lost(bool lost) { lost_ = lost; }
+
   // Boots a RawNode from the disk (config.applied is set here). The state
   // machine restarts from the disk's snapshot; the core then hands out the
   // committed entries after it again.
   Status Start(raft::Config config);
-  // Loses the RawNode and the state machine; the disk stays.
+  // Loses the RawNode, the state machine and the writes in flight; the disk
+  // stays.
   void Crash();
   // Writes `hard_state` to the disk; `synced` when the write was fsynced
   // (Ready::must_sync), otherwise a crash may lose it.
@@ -62,8 +77,10 @@ class SimNode {
   // snapshot); the persisted commit index is clamped to what remains.
   void LoseTail(uint64_t count);
 
-  // State machine. Apply fails unless `entry` is the next index.
-  Status Apply(const raft::Entry& entry);
+  // State machine. Apply fails unless `entry` is the next index. With
+  // `skip_effect` (mutant kSkipApply) the index advances but the entry's
+  // content does not enter the state.
+  Status Apply(const raft::Entry& entry, bool skip_effect = false);
   // Replaces the state machine by a snapshot's image.
   Status RestoreSnapshot(const raft::Snapshot& snapshot);
   // Snapshots the state machine at its applied index and compacts the disk
@@ -85,6 +102,9 @@ class SimNode {
   AppliedState applied_;
   uint64_t incarnation_ = 0;
   uint64_t synced_commit_ = 0;
+  std::deque<raft::Ready> pending_writes_;
+  uint64_t disk_busy_until_ms_ = 0;
+  bool lost_ = false;
   raft::Role seen_role_ = raft::Role::kFollower;
   uint64_t seen_term_ = 0;
 };

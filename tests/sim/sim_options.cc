@@ -14,12 +14,20 @@ const char* MutantName(Mutant mutant) {
       return "forget_vote";
     case Mutant::kLoseTail:
       return "lose_tail";
+    case Mutant::kWipedNodeVotes:
+      return "wiped_node_votes";
+    case Mutant::kStaleRead:
+      return "stale_read";
+    case Mutant::kSkipApply:
+      return "skip_apply";
   }
   return "unknown";
 }
 
 Status ParseMutant(const std::string& name, Mutant* mutant) {
-  for (Mutant m : {Mutant::kNone, Mutant::kForgetVote, Mutant::kLoseTail}) {
+  for (Mutant m :
+       {Mutant::kNone, Mutant::kForgetVote, Mutant::kLoseTail,
+        Mutant::kWipedNodeVotes, Mutant::kStaleRead, Mutant::kSkipApply}) {
     if (name == MutantName(m)) {
       *mutant = m;
       return Status::OK();
@@ -29,8 +37,10 @@ Status ParseMutant(const std::string& name, Mutant* mutant) {
     *mutant = Mutant::kNone;
     return Status::OK();
   }
-  return Status::InvalidArgument("unknown mutant '" + name +
-                                 "' (none, forget_vote, lose_tail)");
+  return Status::InvalidArgument(
+      "unknown mutant '" + name +
+      "' (none, forget_vote, lose_tail, wiped_node_votes, stale_read, "
+      "skip_apply)");
 }
 
 void SimStats::Add(const SimStats& o) {
@@ -46,6 +56,9 @@ void SimStats::Add(const SimStats& o) {
   crashes += o.crashes;
   crashes_before_send += o.crashes_before_send;
   restarts += o.restarts;
+  disk_losses += o.disk_losses;
+  rejoins += o.rejoins;
+  async_disk_runs += o.async_disk_runs;
   snapshots_taken += o.snapshots_taken;
   snapshots_sent += o.snapshots_sent;
   snapshots_installed += o.snapshots_installed;
@@ -64,7 +77,9 @@ std::string SimStats::ToString() const {
      << " dropped=" << dropped << " duplicated=" << duplicated
      << " partitions=" << partitions << " crashes=" << crashes
      << " crashes_before_send=" << crashes_before_send
-     << " restarts=" << restarts << " snapshots_taken=" << snapshots_taken
+     << " restarts=" << restarts << " disk_losses=" << disk_losses
+     << " rejoins=" << rejoins << " async_disk_runs=" << async_disk_runs
+     << " snapshots_taken=" << snapshots_taken
      << " snapshots_sent=" << snapshots_sent
      << " snapshots_installed=" << snapshots_installed
      << " transfers=" << transfers << " campaigns=" << campaigns

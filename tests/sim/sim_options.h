@@ -21,9 +21,21 @@ enum class Mutant {
   // A disk that lies about fsync: a crash loses the last few entries the
   // node had acknowledged.
   kLoseTail,
+  // A node whose disk was lost restarts as if its storage were intact (an
+  // empty log under a made-up term), so it votes at once instead of
+  // rejoining (raft/rejoin.h): it can elect a leader that lacks a committed
+  // entry.
+  kWipedNodeVotes,
+  // A follower answers some reads from its own applied state instead of
+  // asking the leader for a read index: stale reads.
+  kStaleRead,
+  // Node 1's state machine now and then skips an entry's effect while
+  // advancing its applied index: its state diverges.
+  kSkipApply,
 };
 const char* MutantName(Mutant mutant);
-// "", "none", "forget_vote" or "lose_tail".
+// "", "none", "forget_vote", "lose_tail", "wiped_node_votes", "stale_read"
+// or "skip_apply".
 Status ParseMutant(const std::string& name, Mutant* mutant);
 
 struct SimOptions {
@@ -56,6 +68,12 @@ struct SimOptions {
   // Relative weight of "crash a node" among the fault actions (1 = as
   // likely as any other action).
   int crash_weight = 1;
+  // Relative weight of "a node loses its disk" (it restarts blank and must
+  // rejoin). Never more nodes at once than a majority can spare.
+  int disk_loss_weight = 1;
+  // Asynchronous disk (when the seed draws it, see vary_config): each write
+  // completes 0..max_disk_latency_ms after it was queued, in order.
+  int max_disk_latency_ms = 6;
   // Per handled Ready: chance of a crash after persisting it but before
   // sending its messages.
   double crash_before_send_rate = 0.0005;
@@ -88,6 +106,9 @@ struct SimStats {
   uint64_t crashes = 0;
   uint64_t crashes_before_send = 0;
   uint64_t restarts = 0;
+  uint64_t disk_losses = 0;
+  uint64_t rejoins = 0;  // wiped nodes seen taking part again
+  uint64_t async_disk_runs = 0;
   uint64_t snapshots_taken = 0;
   uint64_t snapshots_sent = 0;
   uint64_t snapshots_installed = 0;

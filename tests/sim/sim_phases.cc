@@ -39,7 +39,7 @@ Status SimCluster::RunLivenessPhase() {
   marker_ = "liveness-" + N(options_.seed);
   MarkerProposal proposal;
   bool leader_seen = false;
-  while (marker_index_ == 0 || !AllApplied(marker_index_)) {
+  while (marker_index_ == 0 || !AllApplied(marker_index_) || !AllTakingPart()) {
     const uint64_t leader = Leader();
     if (leader != 0 && !leader_seen) {
       leader_seen = true;
@@ -103,22 +103,43 @@ Status SimCluster::MaybeProposeMarker(uint64_t leader,
 Status SimCluster::LivenessFailure(bool leader_seen) const {
   std::string state;
   for (const SimNode& n : nodes_) {
-    state += " " + N(n.id()) + ":" +
-             (n.up() ? std::string(raft::RoleName(n.raft().role())) + "/term " +
-                           N(n.raft().term())
-                     : std::string("down")) +
-             "/applied " + N(n.applied().index);
+    std::string up = "down";
+    if (n.up()) {
+      const raft::NodeStatus st = n.raft().GetStatus();
+      up = std::string(raft::RoleName(st.role)) + "/term " + N(st.term) +
+           "/commit " + N(st.commit) + "/last " + N(st.last_index) +
+           (st.rejoin.empty() ? "" : "/" + st.rejoin);
+      for (const auto& [peer, pr] : st.progress) {
+        up += " [" + N(peer) + ": match " + N(pr.match) + " " + pr.state +
+              (pr.rejoining ? " rejoining" : "") + "]";
+      }
+    }
+    state += " " + N(n.id()) + ":" + up + "/applied " + N(n.applied().index);
   }
   return Status::Timeout(
       "liveness: " + N(options_.liveness_timeout_ms) +
       " simulated ms after healing, " +
       (leader_seen ? "a leader was elected but the marker proposal was not "
-                     "applied everywhere"
+                     "applied everywhere or a node has not rejoined"
                    : "no leader was elected") +
       " (marker index " + N(marker_index_) + ";" + state + ")");
 }
 
 Status SimCluster::CheckFinalState() { return CheckLogMatchingNow(); }
+
+bool SimCluster::AllTakingPart() {
+  bool all = true;
+  for (SimNode& n : nodes_) {
+    if (!n.up() || !n.raft().GetStatus().rejoin.empty()) {
+      all = false;
+    } else if (n.lost()) {
+      n.set_lost(false);
+      ++stats_.rejoins;
+      Note([&] { return "node " + N(n.id()) + " takes part again"; });
+    }
+  }
+  return all;
+}
 
 bool SimCluster::AllApplied(uint64_t index) const {
   for (const SimNode& n : nodes_) {

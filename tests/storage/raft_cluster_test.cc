@@ -94,6 +94,14 @@ class Cluster {
       Check(n.log->Save(rd.hard_state ? &*rd.hard_state : nullptr, nullptr,
                         rd.entries, rd.must_sync));
       for (raft::Message& m : rd.messages) queue_.push_back(std::move(m));
+      std::vector<raft::Message> own;
+      for (raft::Message& m : rd.messages_after_persist) {
+        if (m.to() == id) {
+          own.push_back(std::move(m));
+        } else {
+          queue_.push_back(std::move(m));
+        }
+      }
       if (!rd.committed_entries.empty()) {
         std::vector<kv::CommandResult> results;
         Check(n.sm->ApplyBatch(rd.committed_entries, &results));
@@ -102,6 +110,7 @@ class Cluster {
         }
       }
       n.raw->Advance(rd);
+      for (const raft::Message& m : own) Check(n.raw->Step(m));
     }
   }
 
