@@ -1,9 +1,13 @@
 // Smoke tests of raftkv-jepsen against real raftkvd processes: short runs
 // whose verdicts are known. A healthy cluster under faults must be judged
-// valid, and a server that answers reads from any node's local state
-// (--unsafe_serve_stale_reads) must be caught under a leader partition:
-// the harness can fail. Each run is bounded (its own time limit plus the
-// harness's bounded end phases; RunCommand kills it after 120 s).
+// valid, while every fault kind the test's name promises actually happened
+// (counted in the history). A server that answers reads from any node's
+// local state (--unsafe_serve_stale_reads) must be caught: under a paused
+// leader on the root loopback (no root needed, so the harness is proven
+// able to fail on every machine) and, with root, under a leader partition.
+// Tests that need partitions skip themselves without root, saying so. Each
+// run is bounded (its own time limit plus the harness's bounded end
+// phases; RunCommand kills it after 120 s).
 //
 // Must never write outside the build directory's jepsen-smoke/.
 #include <gtest/gtest.h>
@@ -68,9 +72,24 @@ int CountNemesis(const History& history, const std::string& f) {
   return n;
 }
 
+// Nemesis events of kind `f` whose description contains `text`.
+int CountNemesisWith(const History& history, const std::string& f,
+                     const std::string& text) {
+  int n = 0;
+  for (const Event& e : history) {
+    n += e.is_nemesis() && e.f == f &&
+         e.value.value_or("").find(text) != std::string::npos;
+  }
+  return n;
+}
+
 bool Root() { return ::geteuid() == 0; }
 
 TEST(JepsenSmokeTest, RegisterUnderKillAndPartitionIsValid) {
+  if (!Root()) {
+    GTEST_SKIP() << "needs root: partitions need a private network "
+                    "namespace, without which raftkv-jepsen drops them";
+  }
   const JepsenRun run =
       RunJepsen("register-kill-partition",
                 {"--nodes=3", "--workload=register", "--nemesis=kill,partition",
@@ -80,15 +99,18 @@ TEST(JepsenSmokeTest, RegisterUnderKillAndPartitionIsValid) {
   EXPECT_NE(run.results.find("\"valid\": true"), std::string::npos)
       << run.results;
   EXPECT_GT(run.history.size(), 500u);
-  // Three faults in 20 s (at 2, 9 and 16 s), each healed.
-  const int faults = CountNemesis(run.history, "kill") +
-                     CountNemesis(run.history, "partition");
-  EXPECT_EQ(faults, 3) << run.output;
-  EXPECT_EQ(CountNemesis(run.history, "heal"), faults);
-  if (Root()) {
-    EXPECT_NE(run.results.find("private network namespace"), std::string::npos)
-        << run.results;
-  }
+  // Three faults in 20 s (at 2, 9 and 16 s), each healed; a round of
+  // faults has every kind given, so both kinds are among them.
+  const int kills = CountNemesis(run.history, "kill");
+  const int partitions = CountNemesis(run.history, "partition");
+  EXPECT_GE(kills, 1) << run.output;
+  EXPECT_GE(partitions, 1) << run.output;
+  EXPECT_EQ(kills + partitions, 3) << run.output;
+  EXPECT_EQ(CountNemesis(run.history, "heal"), 3);
+  EXPECT_EQ(CountNemesisWith(run.history, "partition", "iptables DROP rules"),
+            partitions);
+  EXPECT_NE(run.results.find("private network namespace"), std::string::npos)
+      << run.results;
 }
 
 TEST(JepsenSmokeTest, SetUnderKillPauseAndClockIsValid) {
@@ -100,6 +122,11 @@ TEST(JepsenSmokeTest, SetUnderKillPauseAndClockIsValid) {
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_NE(run.results.find("\"valid\": true"), std::string::npos)
       << run.results;
+  // Faults at 1, 5 and 9 s: one round, so one of each kind.
+  EXPECT_EQ(CountNemesis(run.history, "kill"), 1) << run.output;
+  EXPECT_EQ(CountNemesis(run.history, "pause"), 1) << run.output;
+  EXPECT_EQ(CountNemesis(run.history, "clock"), 1) << run.output;
+  EXPECT_EQ(CountNemesis(run.history, "heal"), 3);
   // The final read of the set is in the history.
   bool final_read = false;
   for (const Event& e : run.history) {
@@ -108,9 +135,35 @@ TEST(JepsenSmokeTest, SetUnderKillPauseAndClockIsValid) {
   EXPECT_TRUE(final_read);
 }
 
+// Catches --unsafe_serve_stale_reads without root: on the root loopback
+// (--netns=false, as without root), SIGSTOP of the leader. Its home
+// processes' reads wait in its sockets while the others elect a new leader
+// and acknowledge newer writes; on SIGCONT it answers them from its old
+// state.
+TEST(JepsenSmokeTest, UnsafeStaleReadsAreCaughtUnderAPausedLeader) {
+  const JepsenRun run =
+      RunJepsen("unsafe-stale-reads-pause",
+                {"--nodes=3", "--workload=register", "--nemesis=pause-leader",
+                 "--netns=false", "--server_flags=--unsafe_serve_stale_reads",
+                 "--time_limit=13", "--quiet_s=2", "--fault_s=4", "--heal_s=2",
+                 "--rate=100", "--concurrency=5", "--seed=1"});
+  ASSERT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_NE(run.results.find("\"valid\": false"), std::string::npos)
+      << run.results;
+  EXPECT_NE(run.results.find("nonlinearizable"), std::string::npos);
+  EXPECT_NE(run.results.find("NO private namespace"), std::string::npos)
+      << run.results;
+  // Faults at 2 and 8 s, each a pause of the leader for 4 s.
+  EXPECT_EQ(CountNemesis(run.history, "pause"), 2) << run.output;
+  EXPECT_GE(CountNemesisWith(run.history, "pause", "(leader)"), 1)
+      << run.output;
+}
+
 TEST(JepsenSmokeTest, UnsafeStaleReadsAreCaughtUnderPartition) {
   if (!Root()) {
-    GTEST_SKIP() << "partitions need root (a private network namespace)";
+    GTEST_SKIP() << "needs root: partitions need a private network "
+                    "namespace (UnsafeStaleReadsAreCaughtUnderAPausedLeader "
+                    "proves the same without root)";
   }
   const JepsenRun run = RunJepsen(
       "unsafe-stale-reads",
@@ -122,7 +175,9 @@ TEST(JepsenSmokeTest, UnsafeStaleReadsAreCaughtUnderPartition) {
   EXPECT_NE(run.results.find("\"valid\": false"), std::string::npos)
       << run.results;
   EXPECT_NE(run.results.find("nonlinearizable"), std::string::npos);
-  EXPECT_GE(CountNemesis(run.history, "partition"), 1);
+  EXPECT_EQ(CountNemesis(run.history, "partition"), 2) << run.output;
+  EXPECT_GE(CountNemesisWith(run.history, "partition", "isolate leader"), 1)
+      << run.output;
 }
 
 }  // namespace
