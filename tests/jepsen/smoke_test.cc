@@ -1,20 +1,24 @@
 // Smoke tests of raftkv-jepsen against real raftkvd processes: short runs
 // whose verdicts are known. A healthy cluster under faults must be judged
-// valid, while every fault kind the test's name promises actually happened
-// (counted in the history). A server that answers reads from any node's
-// local state (--unsafe_serve_stale_reads) must be caught: under a paused
-// leader on the root loopback (no root needed, so the harness is proven
-// able to fail on every machine) and, with root, under a leader partition.
-// Tests that need partitions skip themselves without root, saying so. Each
-// run is bounded (its own time limit plus the harness's bounded end
-// phases; RunCommand kills it after 120 s).
+// valid, having answered enough operations of every kind (a floor per f,
+// so a cluster that never answered cannot pass), while every fault kind
+// the test's name promises actually happened (counted in the history). A
+// server that answers reads from any node's local state
+// (--unsafe_serve_stale_reads) must be caught: under a paused leader on the
+// root loopback (no root needed, so the harness is proven able to fail on
+// every machine) and, with root, under a leader partition. Tests that need
+// partitions skip themselves without root, saying so. Each run is bounded
+// (its own time limit plus the harness's bounded end phases; RunCommand
+// kills it after 120 s).
 //
 // Must never write outside the build directory's jepsen-smoke/.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "jepsen/history.h"
@@ -83,7 +87,65 @@ int CountNemesisWith(const History& history, const std::string& f,
   return n;
 }
 
+// Ok completions of client operations, per f ("read", "write", ...).
+std::map<std::string, int> OkCounts(const History& history) {
+  std::map<std::string, int> counts;
+  for (const Event& e : history) {
+    if (!e.is_nemesis() && e.type == EventType::kOk) ++counts[e.f];
+  }
+  return counts;
+}
+
+// Whether the history has at least floors[f] ok operations of each f: a
+// run in which the cluster answered (almost) nothing fails here, whatever
+// the checker said.
+::testing::AssertionResult MeetsFloors(
+    const History& history, const std::map<std::string, int>& floors) {
+  const std::map<std::string, int> ok = OkCounts(history);
+  for (const auto& [f, floor] : floors) {
+    auto it = ok.find(f);
+    const int n = it == ok.end() ? 0 : it->second;
+    if (n < floor) {
+      return ::testing::AssertionFailure()
+             << n << " ok " << f << " operations, fewer than the floor of "
+             << floor << " (" << history.size() << " events)";
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// The register runs below do about 100 operations per second, a third of
+// each kind (a cas needs a value seen before, else it is a write): about
+// 370 ok of each in the 20 s run. Faults that stop all progress for 12 of
+// the 20 s would still leave about 150; a cluster that answers nothing
+// leaves 0.
+const std::map<std::string, int> kRegisterFloors = {
+    {"read", 100}, {"write", 100}, {"cas", 100}};
+
 bool Root() { return ::geteuid() == 0; }
+
+// The floors must fail for a cluster that never answered: every operation
+// info (writes) or fail (reads), as the workload records them then.
+TEST(JepsenSmokeTest, FloorsRejectARunWithNothingAcknowledged) {
+  History dead;
+  for (int i = 0; i < 3000; ++i) {
+    const std::string f = i % 3 == 0 ? "read" : i % 3 == 1 ? "write" : "cas";
+    Event e;
+    e.process = i;
+    e.f = f;
+    e.key = "r" + std::to_string(i / 100);
+    e.time_ns = int64_t{i} * 1'000'000;
+    dead.push_back(e);
+    e.type = f == "read" ? EventType::kFail : EventType::kInfo;
+    e.time_ns += 500'000;
+    dead.push_back(e);
+  }
+  EXPECT_FALSE(MeetsFloors(dead, kRegisterFloors));
+  // One kind missing is enough to fail.
+  dead.back().type = EventType::kOk;
+  EXPECT_FALSE(MeetsFloors(dead, {{"cas", 1}, {"write", 1}}));
+  EXPECT_TRUE(MeetsFloors(dead, {{"cas", 1}}));
+}
 
 TEST(JepsenSmokeTest, RegisterUnderKillAndPartitionIsValid) {
   if (!Root()) {
@@ -98,7 +160,7 @@ TEST(JepsenSmokeTest, RegisterUnderKillAndPartitionIsValid) {
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_NE(run.results.find("\"valid\": true"), std::string::npos)
       << run.results;
-  EXPECT_GT(run.history.size(), 500u);
+  EXPECT_TRUE(MeetsFloors(run.history, kRegisterFloors)) << run.output;
   // Three faults in 20 s (at 2, 9 and 16 s), each healed; a round of
   // faults has every kind given, so both kinds are among them.
   const int kills = CountNemesis(run.history, "kill");
@@ -127,12 +189,17 @@ TEST(JepsenSmokeTest, SetUnderKillPauseAndClockIsValid) {
   EXPECT_EQ(CountNemesis(run.history, "pause"), 1) << run.output;
   EXPECT_EQ(CountNemesis(run.history, "clock"), 1) << run.output;
   EXPECT_EQ(CountNemesis(run.history, "heal"), 3);
-  // The final read of the set is in the history.
-  bool final_read = false;
+  // About 1,000 adds; the final read of the set is the one read, and it
+  // holds at least the acknowledged adds (the checker made sure of which).
+  EXPECT_TRUE(MeetsFloors(run.history, {{"add", 300}, {"read", 1}}))
+      << run.output;
+  size_t final_read_size = 0;
   for (const Event& e : run.history) {
-    final_read = final_read || (e.f == "read" && e.type == EventType::kOk);
+    if (e.f == "read" && e.type == EventType::kOk && e.value) {
+      final_read_size = std::count(e.value->begin(), e.value->end(), ',') + 1;
+    }
   }
-  EXPECT_TRUE(final_read);
+  EXPECT_GE(final_read_size, 300u);
 }
 
 // Catches --unsafe_serve_stale_reads without root: on the root loopback
@@ -156,6 +223,8 @@ TEST(JepsenSmokeTest, UnsafeStaleReadsAreCaughtUnderAPausedLeader) {
   // Faults at 2 and 8 s, each a pause of the leader for 4 s.
   EXPECT_EQ(CountNemesis(run.history, "pause"), 2) << run.output;
   EXPECT_GE(CountNemesisWith(run.history, "pause", "(leader)"), 1)
+      << run.output;
+  EXPECT_TRUE(MeetsFloors(run.history, {{"read", 100}, {"write", 100}}))
       << run.output;
 }
 
