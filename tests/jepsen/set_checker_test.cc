@@ -2,7 +2,8 @@
 // histories: lost, unexpected, duplicated, failed-add-present and recovered
 // elements, each with its exact count, and the cases that must not count as
 // anomalies. A failed add that is read is judged as the register checker
-// judges a read of a failed write: invalid (both tested here).
+// judges a read of a failed write: invalid (both tested here). Hand-made
+// histories only: must never depend on timing or a real cluster.
 #include "jepsen/set_checker.h"
 
 #include <gtest/gtest.h>
