@@ -36,11 +36,11 @@ Status ValidateNemesisKinds(const std::set<std::string>& kinds) {
   for (const std::string& k : kinds) {
     if (k != "partition" && k != "kill" && k != "pause" && k != "clock" &&
         k != "partition-halves" && k != "partition-leader" &&
-        k != "partition-ring" && k != "none") {
+        k != "partition-ring" && k != "pause-leader" && k != "none") {
       return Status::InvalidArgument(
           "unknown nemesis '" + k +
           "' (partition, partition-halves, partition-leader, "
-          "partition-ring, kill, pause, clock, none)");
+          "partition-ring, kill, pause, pause-leader, clock, none)");
     }
   }
   return Status::OK();
@@ -105,7 +105,10 @@ Nemesis::Nemesis(Cluster* cluster, Firewall* firewall, Recorder* recorder,
     kinds_.push_back(Kind::kPartition);
   }
   if (k.count("kill")) kinds_.push_back(Kind::kKill);
-  if (k.count("pause")) kinds_.push_back(Kind::kPause);
+  if (k.count("pause") || k.count("pause-leader")) {
+    kinds_.push_back(Kind::kPause);
+    pause_leader_only_ = k.count("pause") == 0;
+  }
   if (k.count("clock") && cluster_->clocks_faked()) {
     kinds_.push_back(Kind::kClock);
   }
@@ -180,8 +183,18 @@ void Nemesis::Step(double elapsed_s) {
   }
 }
 
+Nemesis::Kind Nemesis::NextKind() {
+  if (round_.empty()) {
+    round_ = kinds_;
+    std::shuffle(round_.begin(), round_.end(), rng_);
+  }
+  const Kind kind = round_.back();
+  round_.pop_back();
+  return kind;
+}
+
 void Nemesis::StartFault(double elapsed_s) {
-  const Kind kind = kinds_[rng_() % kinds_.size()];
+  const Kind kind = NextKind();
   bool started = false;
   switch (kind) {
     case Kind::kPartition:
@@ -259,7 +272,13 @@ bool Nemesis::StartKill() {
 
 bool Nemesis::StartPause() {
   std::string how;
-  targets_ = PickTargets(&how);
+  if (pause_leader_only_) {
+    bool is_leader = false;
+    targets_ = {LeaderOrRandom(&is_leader)};
+    how = is_leader ? " (leader)" : " (no leader found: random)";
+  } else {
+    targets_ = PickTargets(&how);
+  }
   for (int id : targets_) {
     Status s = cluster_->Pause(id);
     if (!s.ok()) Error("pause n" + std::to_string(id), s);

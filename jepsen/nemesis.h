@@ -1,7 +1,9 @@
 // Nemesis: the faults of a raftkv-jepsen run, on a fixed schedule. After a
-// quiet start, a fault of one of the enabled kinds (chosen at random from
-// the seed) lasts fault_s seconds, then everything is healed for heal_s
-// seconds, and so on. Kinds:
+// quiet start, a fault of one of the enabled kinds lasts fault_s seconds,
+// then everything is healed for heal_s seconds, and so on. The kinds come
+// in rounds: each round of k faults (k enabled kinds) has every kind once,
+// in an order shuffled from the seed, so a run of at least k faults has
+// every kind it was given. Kinds:
 //
 //   partition  iptables drops between nodes (jepsen/firewall.h), in one of
 //              the modes: "halves" (a random minority | the rest),
@@ -14,6 +16,8 @@
 //              healed, so operations end with unknown outcomes); healed by
 //              restarting them.
 //   pause      SIGSTOP of the same kinds of targets; healed by SIGCONT.
+//              "pause-leader": SIGSTOP of the current leader only (a
+//              random node if none is found).
 //   clock      one node's clock (libfaketime, jepsen/cluster.h): jumps
 //              forward by 0.1-10 s, or runs 2-4x fast or 0.25-0.5x slow for
 //              the fault's duration. Healed by returning to rate x1; the
@@ -42,8 +46,9 @@
 namespace raftkv::jepsen {
 
 struct NemesisOptions {
-  // Kinds: "partition", "kill", "pause", "clock"; and "partition-halves",
-  // "partition-leader", "partition-ring" for one partition mode only.
+  // Kinds: "partition", "kill", "pause", "clock"; "partition-halves",
+  // "partition-leader", "partition-ring" for one partition mode only; and
+  // "pause-leader" for pauses of the leader only.
   std::set<std::string> kinds;
   double quiet_s = 3;  // no fault before this
   double fault_s = 10;
@@ -77,6 +82,8 @@ class Nemesis {
  private:
   enum class Kind { kNone, kPartition, kKill, kPause, kClock };
 
+  // The next kind of the current round (a new shuffled round when empty).
+  Kind NextKind();
   void StartFault(double elapsed_s);
   bool StartPartition();
   bool StartKill();
@@ -97,7 +104,9 @@ class Nemesis {
   NemesisOptions options_;
   std::mt19937_64 rng_;
   std::vector<Kind> kinds_;
+  std::vector<Kind> round_;  // kinds of the current round not used yet
   std::vector<std::string> partition_modes_;
+  bool pause_leader_only_ = false;
 
   Kind active_ = Kind::kNone;
   std::string description_;

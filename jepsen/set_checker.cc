@@ -1,5 +1,5 @@
 // Set workload checker (see set_checker.h for the encoding): lost,
-// unexpected, duplicated and recovered elements per set.
+// unexpected, duplicated, failed-add-present and recovered elements per set.
 //
 // Must never do I/O, and never call a set valid without an ok read of it.
 #include "jepsen/set_checker.h"
@@ -105,37 +105,39 @@ SetTally Tally(const std::string& name, const SetOps& ops) {
   }
   t.attempted = added.size();
   for (const auto& [element, r] : added) t.acknowledged += r.ok ? 1 : 0;
-  std::set<std::string> unexpected, duplicated;
+  std::set<std::string> unexpected, duplicated, failed_present;
   for (const Operation* read : ops.reads) {
     std::map<std::string, int> counts;
     for (const std::string& e : SplitElements(read->result)) ++counts[e];
     for (const auto& [e, n] : counts) {
       if (n > 1) duplicated.insert(e);
-      if (added.count(e) == 0) unexpected.insert(e);
+      auto add = added.find(e);
+      if (add == added.end()) {
+        unexpected.insert(e);
+      } else if (add->second.only_failed) {
+        failed_present.insert(e);
+      }
     }
   }
   t.unexpected = Sorted(unexpected);
   t.duplicated = Sorted(duplicated);
+  t.failed_present = Sorted(failed_present);
   const Operation* final_read = FinalRead(ops.reads);
   if (final_read == nullptr) return t;
   t.has_final_read = true;
   std::vector<std::string> tokens = SplitElements(final_read->result);
   t.final_read_size = tokens.size();
   std::set<std::string> present(tokens.begin(), tokens.end());
-  std::set<std::string> lost, recovered, recovered_failed;
+  std::set<std::string> lost, recovered;
   for (const auto& [element, r] : added) {
     bool in_read = present.count(element) != 0;
     if (r.ok && r.first_ok_ns < final_read->invoke_ns && !in_read) {
       lost.insert(element);
     }
-    if (!r.ok && in_read) {
-      recovered.insert(element);
-      if (r.only_failed) recovered_failed.insert(element);
-    }
+    if (!r.ok && !r.only_failed && in_read) recovered.insert(element);
   }
   t.lost = Sorted(lost);
   t.recovered = Sorted(recovered);
-  t.recovered_failed = Sorted(recovered_failed);
   return t;
 }
 
@@ -264,6 +266,40 @@ Anomaly ReadAnomaly(const History& history, const SetTally& t,
   return a;
 }
 
+// Elements read although every add of them failed: the slice shows the
+// failed adds of the first few and the first read with one of them.
+Anomaly FailedPresentAnomaly(const History& history, const SetTally& t,
+                             const SetOps& ops) {
+  const Operation* read = ReadContaining(ops, t.failed_present, 1);
+  CHECK(read != nullptr) << "the elements came from a read";
+  constexpr size_t kMaxSliceAdds = 6;
+  std::set<std::string> shown(
+      t.failed_present.begin(),
+      t.failed_present.begin() +
+          std::min(t.failed_present.size(), kMaxSliceAdds));
+  std::vector<const Operation*> slice_ops, marked;
+  for (const Operation* add : ops.adds) {
+    if (shown.count(add->value.value_or("")) != 0) {
+      slice_ops.push_back(add);
+      marked.push_back(add);
+    }
+  }
+  slice_ops.push_back(read);
+  marked.push_back(read);
+  Anomaly a = SliceAnomaly(history, t.set, slice_ops, marked);
+  a.kind = "failed-add-present";
+  a.key = t.set;
+  a.description =
+      "Set " + JsonQuote(t.set) + ": " +
+      Count(t.failed_present.size(), "element") +
+      " read although every add of it failed (fail = definitely not "
+      "applied): a failed operation took effect. Elements: " +
+      ElementList(t.failed_present) +
+      ". The slice shows their failed adds and the first read with one of "
+      "them.";
+  return a;
+}
+
 void AddAnomalies(const History& history, const SetTally& t, const SetOps& ops,
                   std::vector<Anomaly>* out) {
   if (!t.lost.empty()) out->push_back(LostAnomaly(history, t, ops));
@@ -274,6 +310,9 @@ void AddAnomalies(const History& history, const SetTally& t, const SetOps& ops,
   if (!t.duplicated.empty()) {
     out->push_back(ReadAnomaly(history, t, ops, "duplicated", t.duplicated, 2,
                                " present more than once in a single read: "));
+  }
+  if (!t.failed_present.empty()) {
+    out->push_back(FailedPresentAnomaly(history, t, ops));
   }
 }
 
@@ -300,7 +339,7 @@ CheckResult CheckSet(const History& history) {
     return result;
   }
   uint64_t adds = 0, adds_ok = 0, lost = 0, unexpected = 0, duplicated = 0,
-           recovered = 0, recovered_failed = 0;
+           failed_present = 0, recovered = 0;
   std::vector<std::string> unread, unsupported;
   for (const Operation& op : paired.value()) {
     ++result.ops;
@@ -318,8 +357,8 @@ CheckResult CheckSet(const History& history) {
     lost += t.lost.size();
     unexpected += t.unexpected.size();
     duplicated += t.duplicated.size();
+    failed_present += t.failed_present.size();
     recovered += t.recovered.size();
-    recovered_failed += t.recovered_failed.size();
     if (!t.has_final_read && !ops.adds.empty()) unread.push_back(name);
     if (ops.unsupported) unsupported.push_back(name);
     AddAnomalies(history, t, ops, &result.anomalies);
@@ -328,9 +367,9 @@ CheckResult CheckSet(const History& history) {
       std::to_string(sets.size()) + " sets, " + std::to_string(adds) +
       " adds (" + std::to_string(adds_ok) + " ok); lost " +
       std::to_string(lost) + ", unexpected " + std::to_string(unexpected) +
-      ", duplicated " + std::to_string(duplicated) + ", recovered " +
-      std::to_string(recovered) + " (" + std::to_string(recovered_failed) +
-      " of them from failed adds)";
+      ", duplicated " + std::to_string(duplicated) + ", failed but present " +
+      std::to_string(failed_present) + ", recovered " +
+      std::to_string(recovered);
   if (!result.anomalies.empty()) {
     result.validity = Validity::kInvalid;
     result.summary = "set invalid: " + counts;

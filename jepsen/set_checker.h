@@ -11,6 +11,13 @@
 //          is the empty set. A token that is not an element some add
 //          attempted (including an empty or non-decimal token) is
 //          "unexpected".
+// Outcomes, as in the register checker (linearizability.h): an ok add took
+// effect; a failed add certainly did not (the workload records fail only
+// for a request the cluster refused), so an element whose every add failed
+// must never be read: if one is, that is the anomaly "failed-add-present",
+// just as a read of a value only failed writes wrote is non-linearizable;
+// an info add may take effect at any later time or never, so its element
+// may or may not be read ("recovered" when it is, not an anomaly).
 // Keys with a write, cas or delete belong to the register workload and are
 // ignored here, as are nemesis events.
 //
@@ -44,19 +51,21 @@ struct SetTally {
   std::vector<std::string> unexpected;
   // Present more than once in a single ok read.
   std::vector<std::string> duplicated;
-  // In the final read although every add of it was info or fail (not an
-  // anomaly); `recovered_failed` is the subset whose adds all failed, i.e.
-  // reported as definitely not done.
+  // In the final read without an ok add, but with an info one (not an
+  // anomaly: its outcome was unknown).
   std::vector<std::string> recovered;
-  std::vector<std::string> recovered_failed;
+  // In some ok read although every add of it failed (definitely not
+  // applied): an anomaly.
+  std::vector<std::string> failed_present;
 };
 
 // One tally per set, ordered by set name. InvalidArgument if the events do
 // not pair up (see PairOperations in linearizability.h).
 StatusOr<std::vector<SetTally>> TallySets(const History& history);
 
-// kInvalid iff some set has a lost, unexpected or duplicated element (one
-// anomaly per set and kind, with the counts in its description); kUnknown if
+// kInvalid iff some set has a lost, unexpected, duplicated or failed-add-
+// present element (one anomaly per set and kind, with the counts in its
+// description); kUnknown if
 // the history is malformed or a set has adds but no ok read; else kValid.
 CheckResult CheckSet(const History& history);
 

@@ -1,16 +1,24 @@
 // Smoke tests of raftkv-jepsen against real raftkvd processes: short runs
 // whose verdicts are known. A healthy cluster under faults must be judged
-// valid, and a server that answers reads from any node's local state
-// (--unsafe_serve_stale_reads) must be caught under a leader partition:
-// the harness can fail. Each run is bounded (its own time limit plus the
-// harness's bounded end phases; RunCommand kills it after 120 s).
+// valid, having answered enough operations of every kind (a floor per f,
+// so a cluster that never answered cannot pass), while every fault kind
+// the test's name promises actually happened (counted in the history). A
+// server that answers reads from any node's local state
+// (--unsafe_serve_stale_reads) must be caught: under a paused leader on the
+// root loopback (no root needed, so the harness is proven able to fail on
+// every machine) and, with root, under a leader partition. Tests that need
+// partitions skip themselves without root, saying so. Each run is bounded
+// (its own time limit plus the harness's bounded end phases; RunCommand
+// kills it after 120 s).
 //
 // Must never write outside the build directory's jepsen-smoke/.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "jepsen/history.h"
@@ -68,9 +76,82 @@ int CountNemesis(const History& history, const std::string& f) {
   return n;
 }
 
+// Nemesis events of kind `f` whose description contains `text`.
+int CountNemesisWith(const History& history, const std::string& f,
+                     const std::string& text) {
+  int n = 0;
+  for (const Event& e : history) {
+    n += e.is_nemesis() && e.f == f &&
+         e.value.value_or("").find(text) != std::string::npos;
+  }
+  return n;
+}
+
+// Ok completions of client operations, per f ("read", "write", ...).
+std::map<std::string, int> OkCounts(const History& history) {
+  std::map<std::string, int> counts;
+  for (const Event& e : history) {
+    if (!e.is_nemesis() && e.type == EventType::kOk) ++counts[e.f];
+  }
+  return counts;
+}
+
+// Whether the history has at least floors[f] ok operations of each f: a
+// run in which the cluster answered (almost) nothing fails here, whatever
+// the checker said.
+::testing::AssertionResult MeetsFloors(
+    const History& history, const std::map<std::string, int>& floors) {
+  const std::map<std::string, int> ok = OkCounts(history);
+  for (const auto& [f, floor] : floors) {
+    auto it = ok.find(f);
+    const int n = it == ok.end() ? 0 : it->second;
+    if (n < floor) {
+      return ::testing::AssertionFailure()
+             << n << " ok " << f << " operations, fewer than the floor of "
+             << floor << " (" << history.size() << " events)";
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// The register runs below do about 100 operations per second, a third of
+// each kind (a cas needs a value seen before, else it is a write): about
+// 370 ok of each in the 20 s run. Faults that stop all progress for 12 of
+// the 20 s would still leave about 150; a cluster that answers nothing
+// leaves 0.
+const std::map<std::string, int> kRegisterFloors = {
+    {"read", 100}, {"write", 100}, {"cas", 100}};
+
 bool Root() { return ::geteuid() == 0; }
 
+// The floors must fail for a cluster that never answered: every operation
+// info (writes) or fail (reads), as the workload records them then.
+TEST(JepsenSmokeTest, FloorsRejectARunWithNothingAcknowledged) {
+  History dead;
+  for (int i = 0; i < 3000; ++i) {
+    const std::string f = i % 3 == 0 ? "read" : i % 3 == 1 ? "write" : "cas";
+    Event e;
+    e.process = i;
+    e.f = f;
+    e.key = "r" + std::to_string(i / 100);
+    e.time_ns = int64_t{i} * 1'000'000;
+    dead.push_back(e);
+    e.type = f == "read" ? EventType::kFail : EventType::kInfo;
+    e.time_ns += 500'000;
+    dead.push_back(e);
+  }
+  EXPECT_FALSE(MeetsFloors(dead, kRegisterFloors));
+  // One kind missing is enough to fail.
+  dead.back().type = EventType::kOk;
+  EXPECT_FALSE(MeetsFloors(dead, {{"cas", 1}, {"write", 1}}));
+  EXPECT_TRUE(MeetsFloors(dead, {{"cas", 1}}));
+}
+
 TEST(JepsenSmokeTest, RegisterUnderKillAndPartitionIsValid) {
+  if (!Root()) {
+    GTEST_SKIP() << "needs root: partitions need a private network "
+                    "namespace, without which raftkv-jepsen drops them";
+  }
   const JepsenRun run =
       RunJepsen("register-kill-partition",
                 {"--nodes=3", "--workload=register", "--nemesis=kill,partition",
@@ -79,16 +160,19 @@ TEST(JepsenSmokeTest, RegisterUnderKillAndPartitionIsValid) {
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_NE(run.results.find("\"valid\": true"), std::string::npos)
       << run.results;
-  EXPECT_GT(run.history.size(), 500u);
-  // Three faults in 20 s (at 2, 9 and 16 s), each healed.
-  const int faults = CountNemesis(run.history, "kill") +
-                     CountNemesis(run.history, "partition");
-  EXPECT_EQ(faults, 3) << run.output;
-  EXPECT_EQ(CountNemesis(run.history, "heal"), faults);
-  if (Root()) {
-    EXPECT_NE(run.results.find("private network namespace"), std::string::npos)
-        << run.results;
-  }
+  EXPECT_TRUE(MeetsFloors(run.history, kRegisterFloors)) << run.output;
+  // Three faults in 20 s (at 2, 9 and 16 s), each healed; a round of
+  // faults has every kind given, so both kinds are among them.
+  const int kills = CountNemesis(run.history, "kill");
+  const int partitions = CountNemesis(run.history, "partition");
+  EXPECT_GE(kills, 1) << run.output;
+  EXPECT_GE(partitions, 1) << run.output;
+  EXPECT_EQ(kills + partitions, 3) << run.output;
+  EXPECT_EQ(CountNemesis(run.history, "heal"), 3);
+  EXPECT_EQ(CountNemesisWith(run.history, "partition", "iptables DROP rules"),
+            partitions);
+  EXPECT_NE(run.results.find("private network namespace"), std::string::npos)
+      << run.results;
 }
 
 TEST(JepsenSmokeTest, SetUnderKillPauseAndClockIsValid) {
@@ -100,17 +184,55 @@ TEST(JepsenSmokeTest, SetUnderKillPauseAndClockIsValid) {
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_NE(run.results.find("\"valid\": true"), std::string::npos)
       << run.results;
-  // The final read of the set is in the history.
-  bool final_read = false;
+  // Faults at 1, 5 and 9 s: one round, so one of each kind.
+  EXPECT_EQ(CountNemesis(run.history, "kill"), 1) << run.output;
+  EXPECT_EQ(CountNemesis(run.history, "pause"), 1) << run.output;
+  EXPECT_EQ(CountNemesis(run.history, "clock"), 1) << run.output;
+  EXPECT_EQ(CountNemesis(run.history, "heal"), 3);
+  // About 1,000 adds; the final read of the set is the one read, and it
+  // holds at least the acknowledged adds (the checker made sure of which).
+  EXPECT_TRUE(MeetsFloors(run.history, {{"add", 300}, {"read", 1}}))
+      << run.output;
+  size_t final_read_size = 0;
   for (const Event& e : run.history) {
-    final_read = final_read || (e.f == "read" && e.type == EventType::kOk);
+    if (e.f == "read" && e.type == EventType::kOk && e.value) {
+      final_read_size = std::count(e.value->begin(), e.value->end(), ',') + 1;
+    }
   }
-  EXPECT_TRUE(final_read);
+  EXPECT_GE(final_read_size, 300u);
+}
+
+// Catches --unsafe_serve_stale_reads without root: on the root loopback
+// (--netns=false, as without root), SIGSTOP of the leader. Its home
+// processes' reads wait in its sockets while the others elect a new leader
+// and acknowledge newer writes; on SIGCONT it answers them from its old
+// state.
+TEST(JepsenSmokeTest, UnsafeStaleReadsAreCaughtUnderAPausedLeader) {
+  const JepsenRun run =
+      RunJepsen("unsafe-stale-reads-pause",
+                {"--nodes=3", "--workload=register", "--nemesis=pause-leader",
+                 "--netns=false", "--server_flags=--unsafe_serve_stale_reads",
+                 "--time_limit=13", "--quiet_s=2", "--fault_s=4", "--heal_s=2",
+                 "--rate=100", "--concurrency=5", "--seed=1"});
+  ASSERT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_NE(run.results.find("\"valid\": false"), std::string::npos)
+      << run.results;
+  EXPECT_NE(run.results.find("nonlinearizable"), std::string::npos);
+  EXPECT_NE(run.results.find("NO private namespace"), std::string::npos)
+      << run.results;
+  // Faults at 2 and 8 s, each a pause of the leader for 4 s.
+  EXPECT_EQ(CountNemesis(run.history, "pause"), 2) << run.output;
+  EXPECT_GE(CountNemesisWith(run.history, "pause", "(leader)"), 1)
+      << run.output;
+  EXPECT_TRUE(MeetsFloors(run.history, {{"read", 100}, {"write", 100}}))
+      << run.output;
 }
 
 TEST(JepsenSmokeTest, UnsafeStaleReadsAreCaughtUnderPartition) {
   if (!Root()) {
-    GTEST_SKIP() << "partitions need root (a private network namespace)";
+    GTEST_SKIP() << "needs root: partitions need a private network "
+                    "namespace (UnsafeStaleReadsAreCaughtUnderAPausedLeader "
+                    "proves the same without root)";
   }
   const JepsenRun run = RunJepsen(
       "unsafe-stale-reads",
@@ -122,7 +244,9 @@ TEST(JepsenSmokeTest, UnsafeStaleReadsAreCaughtUnderPartition) {
   EXPECT_NE(run.results.find("\"valid\": false"), std::string::npos)
       << run.results;
   EXPECT_NE(run.results.find("nonlinearizable"), std::string::npos);
-  EXPECT_GE(CountNemesis(run.history, "partition"), 1);
+  EXPECT_EQ(CountNemesis(run.history, "partition"), 2) << run.output;
+  EXPECT_GE(CountNemesisWith(run.history, "partition", "isolate leader"), 1)
+      << run.output;
 }
 
 }  // namespace

@@ -1,6 +1,11 @@
 // The crash test: a child process (storage_crash_child) writes the crash
 // workload with sync and acknowledges each durable write on a pipe; this
-// test SIGKILLs it at a random moment, reopens the data dir and checks that
+// test SIGKILLs it at a random moment, timed from the child's progress
+// rather than the clock (so a slow build or a busy machine crashes it
+// mid-workload just as often): a random 0-100 ms after its first
+// acknowledgement, or, one round in eight, while it is still recovering (a
+// random point within the start-up time last measured). Then it reopens
+// the data dir and checks that
 // every acknowledged entry is there, byte for byte, that nothing
 // unacknowledged was half-written, and that the state machine's applied
 // index matches its data exactly (revision, every key's value, versions and
@@ -22,6 +27,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -90,6 +97,7 @@ struct Model {
 
 struct Stats {
   uint64_t kills = 0;
+  uint64_t kills_during_recovery = 0;
   uint64_t power_losses = 0;
   uint64_t torn_tails = 0;
   uint64_t acked_writes = 0;
@@ -98,14 +106,47 @@ struct Stats {
   uint64_t entries_checked = 0;
   uint64_t keys_checked = 0;
   uint64_t max_applied = 0;
+  std::chrono::milliseconds max_startup{0};  // start to first acknowledgement
 };
 
-// Runs the child for `run_for`, then SIGKILLs it; returns its output.
-// Fails if the child exits on its own.
+// A child that has not acknowledged anything this long after its start is
+// stuck: the round fails.
+constexpr auto kFirstAckTimeout = std::chrono::seconds(30);
+// Kills after the first acknowledgement land within this much of it.
+constexpr uint64_t kMaxKillAfterAckMs = 100;
+// One round in this many kills the child during its recovery instead.
+constexpr uint64_t kRecoveryKillEvery = 8;
+
+// When to kill the child: `delay` after its first acknowledgement, or, if
+// `from_start`, `delay` after it was started (whatever it has done by then).
+struct KillPlan {
+  bool from_start = false;
+  std::chrono::milliseconds delay{0};
+};
+
+// What one child did before it was killed.
+struct ChildRun {
+  std::string output;  // its stdout: intent and acknowledgement lines
+  // From its start to its first acknowledgement, if one came.
+  std::optional<std::chrono::milliseconds> first_ack;
+};
+
+// Whether `output` has an acknowledgement line (an upper-case tag) at or
+// after `from`; *from is advanced past the complete lines seen.
+bool SawAcknowledgement(const std::string& output, size_t* from) {
+  for (size_t nl; (nl = output.find('\n', *from)) != std::string::npos;
+       *from = nl + 1) {
+    if (std::isupper(static_cast<unsigned char>(output[*from]))) return true;
+  }
+  return false;
+}
+
+// Starts the child, and SIGKILLs it as `plan` says. Fails if the child
+// exits on its own, or (unless plan.from_start) acknowledges nothing within
+// kFirstAckTimeout.
 ::testing::AssertionResult RunAndKill(const std::string& dir, uint64_t seed,
                                       const std::string& sync_log,
-                                      std::chrono::milliseconds run_for,
-                                      std::string* output) {
+                                      const KillPlan& plan, ChildRun* run) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     return ::testing::AssertionFailure() << "pipe: " << strerror(errno);
@@ -115,6 +156,7 @@ struct Stats {
                                    seed_arg.c_str()};
   if (!sync_log.empty()) argv.push_back(sync_log.c_str());
   argv.push_back(nullptr);
+  const auto started = std::chrono::steady_clock::now();
   const pid_t pid = fork();
   if (pid < 0) return ::testing::AssertionFailure() << "fork failed";
   if (pid == 0) {  // only async-signal-safe calls until exec
@@ -124,29 +166,38 @@ struct Stats {
     _exit(127);
   }
   close(fds[1]);
-  const auto deadline = std::chrono::steady_clock::now() + run_for;
+  auto kill_at = started + (plan.from_start ? plan.delay : kFirstAckTimeout);
   bool exited = false;
-  int status = 0;
+  size_t scanned = 0;
   char buf[1 << 16];
   while (true) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+    const auto now = std::chrono::steady_clock::now();
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(kill_at - now);
     if (left.count() <= 0) break;
     pollfd p{fds[0], POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left.count())) > 0) {
-      const ssize_t n = read(fds[0], buf, sizeof(buf));
-      if (n > 0) output->append(buf, static_cast<size_t>(n));
-      if (n == 0) {  // the child closed stdout: it exited
-        exited = true;
-        break;
-      }
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    const ssize_t n = read(fds[0], buf, sizeof(buf));
+    if (n == 0) {  // the child closed stdout: it exited
+      exited = true;
+      break;
+    }
+    if (n < 0) continue;
+    run->output.append(buf, static_cast<size_t>(n));
+    if (!plan.from_start && !run->first_ack &&
+        SawAcknowledgement(run->output, &scanned)) {
+      const auto seen = std::chrono::steady_clock::now();
+      run->first_ack =
+          std::chrono::duration_cast<std::chrono::milliseconds>(seen - started);
+      kill_at = seen + plan.delay;
     }
   }
   if (!exited) kill(pid, SIGKILL);
+  int status = 0;
   waitpid(pid, &status, 0);
   ssize_t n;
   while ((n = read(fds[0], buf, sizeof(buf))) > 0) {
-    output->append(buf, static_cast<size_t>(n));
+    run->output.append(buf, static_cast<size_t>(n));
   }
   close(fds[0]);
   if (WIFEXITED(status)) {
@@ -155,6 +206,11 @@ struct Stats {
   }
   if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
     return ::testing::AssertionFailure() << "child ended oddly: " << status;
+  }
+  if (!plan.from_start && !run->first_ack) {
+    return ::testing::AssertionFailure()
+           << "no acknowledgement within " << kFirstAckTimeout.count()
+           << " s of the child's start";
   }
   return ::testing::AssertionSuccess();
 }
@@ -336,6 +392,21 @@ Status Verify(const std::string& dir, const std::optional<Line>& pending,
   return Status::OK();
 }
 
+// Most kills land 0-100 ms after the child's first acknowledgement; one
+// round in kRecoveryKillEvery (never the first) kills it at a random point
+// of the start-up time last measured, i.e. while it recovers.
+KillPlan PlanKill(uint64_t round, std::chrono::milliseconds last_startup,
+                  std::mt19937_64& rng) {
+  KillPlan plan;
+  plan.from_start = round % kRecoveryKillEvery == kRecoveryKillEvery - 1 &&
+                    last_startup.count() > 0;
+  const uint64_t range_ms = plan.from_start
+                                ? static_cast<uint64_t>(last_startup.count())
+                                : kMaxKillAfterAckMs;
+  plan.delay = std::chrono::milliseconds(rng() % (range_ms + 1));
+  return plan;
+}
+
 TEST(StorageCrashTest, NoAcknowledgedWriteIsLostAfterKill9OrPowerLoss) {
   const uint64_t max_kills = EnvOr("RAFTKV_CRASH_KILLS", 200);
   const auto max_time = std::chrono::seconds(EnvOr("RAFTKV_CRASH_SECONDS", 45));
@@ -346,6 +417,9 @@ TEST(StorageCrashTest, NoAcknowledgedWriteIsLostAfterKill9OrPowerLoss) {
   std::mt19937_64 rng(base_seed);
   Model model;
   Stats stats;
+  // Start-up time (to the first acknowledgement) of the latest child that
+  // got that far: recovery kills land within it.
+  std::chrono::milliseconds last_startup{0};
   const auto start = std::chrono::steady_clock::now();
 
   for (uint64_t round = 0; round < max_kills; ++round) {
@@ -356,12 +430,16 @@ TEST(StorageCrashTest, NoAcknowledgedWriteIsLostAfterKill9OrPowerLoss) {
                  std::to_string(seed) + (power_loss ? ", power loss)" : ")"));
     const std::set<std::string> before = ListDir(dir);
     fs::remove(sync_log);
-    // Most kills land while it writes; some during its recovery.
-    const auto run_for = std::chrono::milliseconds(5 + rng() % 300);
-    std::string output;
-    ASSERT_TRUE(
-        RunAndKill(dir, seed, power_loss ? sync_log : "", run_for, &output));
+    const KillPlan plan = PlanKill(round, last_startup, rng);
+    ChildRun run;
+    ASSERT_TRUE(RunAndKill(dir, seed, power_loss ? sync_log : "", plan, &run));
     ++stats.kills;
+    stats.kills_during_recovery += plan.from_start ? 1 : 0;
+    if (run.first_ack) {
+      last_startup = *run.first_ack;
+      stats.max_startup = std::max(stats.max_startup, last_startup);
+    }
+    const std::string& output = run.output;
 
     std::optional<Line> pending;
     size_t pos = 0;
@@ -402,13 +480,17 @@ TEST(StorageCrashTest, NoAcknowledgedWriteIsLostAfterKill9OrPowerLoss) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
   std::printf(
-      "crash test: %llu kills (%llu with power loss, %llu torn WAL tails) in "
-      "%.1f s; %llu acknowledged writes of %llu entries; %llu entries and "
-      "%llu keys verified after restarts; %llu unacknowledged writes found "
-      "complete; final log index %llu, applied %llu\n",
+      "crash test: %llu kills (%llu timed within the start-up, %llu with "
+      "power loss, %llu torn WAL tails) in %.1f s, child start-up up to "
+      "%lld ms; %llu "
+      "acknowledged writes of %llu entries; %llu entries and %llu keys "
+      "verified after restarts; %llu unacknowledged writes found complete; "
+      "final log index %llu, applied %llu\n",
       static_cast<unsigned long long>(stats.kills),
+      static_cast<unsigned long long>(stats.kills_during_recovery),
       static_cast<unsigned long long>(stats.power_losses),
       static_cast<unsigned long long>(stats.torn_tails), seconds,
+      static_cast<long long>(stats.max_startup.count()),
       static_cast<unsigned long long>(stats.acked_writes),
       static_cast<unsigned long long>(stats.acked_entries),
       static_cast<unsigned long long>(stats.entries_checked),
@@ -416,10 +498,10 @@ TEST(StorageCrashTest, NoAcknowledgedWriteIsLostAfterKill9OrPowerLoss) {
       static_cast<unsigned long long>(stats.pending_took_effect),
       static_cast<unsigned long long>(model.last),
       static_cast<unsigned long long>(stats.max_applied));
-  // Short runs may kill every child before its first write.
-  if (stats.kills >= 50) {
-    EXPECT_GT(stats.acked_writes, 0u);
-  }
+  // Every round but the recovery kills waited for an acknowledgement, so
+  // this holds on any machine; it fails if the children never write.
+  EXPECT_GT(stats.acked_writes, 0u);
+  EXPECT_GT(stats.kills, stats.kills_during_recovery);
   EXPECT_GE(stats.kills, std::min<uint64_t>(max_kills, 20));
 }
 
