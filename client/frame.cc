@@ -47,4 +47,11 @@ FrameReader::Result FrameReader::Next(std::string* payload) {
   return Result::kFrame;
 }
 
+std::string FrameReader::TakeBuffered() {
+  std::string rest = buffer_.substr(consumed_);
+  buffer_.clear();
+  consumed_ = 0;
+  return rest;
+}
+
 }  // namespace raftkv::wire

@@ -30,6 +30,9 @@ class FrameReader {
   Result Next(std::string* payload);
   // Length announced by the frame that was too large (for error messages).
   uint64_t rejected_length() const { return rejected_length_; }
+  // The bytes received but not yet returned as frames (the reader is left
+  // empty): for handing a stream over to another reader.
+  std::string TakeBuffered();
 
  private:
   size_t max_frame_bytes_;

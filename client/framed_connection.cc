@@ -124,6 +124,16 @@ void FramedConnection::OnWrite(const std::error_code& ec, size_t bytes) {
   WriteMore();
 }
 
+int FramedConnection::Release(std::string* buffered) {
+  open_ = false;
+  queue_.clear();
+  on_close_ = nullptr;
+  *buffered = reader_.TakeBuffered();
+  std::error_code ec;
+  const int fd = socket_.release(ec);
+  return ec ? -1 : fd;
+}
+
 void FramedConnection::Close(const Status& reason) {
   if (!open_) return;
   open_ = false;

@@ -48,6 +48,11 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   bool Send(std::string_view payload);
   // Closes the socket (idempotent); the close handler runs with `reason`.
   void Close(const Status& reason);
+  // Hands the socket over (e.g. to a thread doing blocking I/O): stops
+  // reading and writing without closing it, returns its descriptor and, in
+  // *buffered, the bytes already read but not yet handed out as frames. The
+  // close handler never runs. May be called from the frame handler.
+  int Release(std::string* buffered);
 
   bool open() const { return open_; }
   size_t queued_bytes() const { return queued_bytes_; }

@@ -28,10 +28,16 @@ DEFINE_uint64(max_value_bytes, 1 << 20, "Largest accepted value.");
 DEFINE_uint64(request_timeout_ms, 5000,
               "Longest a request may wait for commit or a read index.");
 DEFINE_uint64(snapshot_entries, 100000,
-              "Snapshot the state machine and compact the log every N "
-              "applied entries.");
+              "Compact the Raft log when it spans more than N entries (or "
+              "outgrows its share of --memory_budget_mb); followers behind "
+              "it catch up by a streamed snapshot.");
 DEFINE_uint64(log_entries_kept, 10000,
-              "Entries kept below the snapshot index when compacting the log.");
+              "Applied entries kept in the log when compacting it, for "
+              "followers that are only a little behind.");
+DEFINE_uint64(memory_budget_mb, 160,
+              "Memory for this node: RocksDB's block cache and memtables "
+              "(45%), the Raft log in memory (25%), send queues to peers "
+              "(10%) and headroom (20%).");
 DEFINE_bool(unsafe_serve_stale_reads, false,
             "TEST ONLY: answer reads from the local state machine on any "
             "node (not linearizable). Used to prove the Jepsen checker "
@@ -74,6 +80,8 @@ StatusOr<ServerConfig> ConfigFromFlags() {
       std::chrono::milliseconds(FLAGS_request_timeout_ms);
   config.snapshot_every_entries = FLAGS_snapshot_entries;
   config.log_entries_kept = FLAGS_log_entries_kept;
+  config.memory_budget_mb = FLAGS_memory_budget_mb;
+  config.PlanMemory();
   config.unsafe_serve_stale_reads = FLAGS_unsafe_serve_stale_reads;
   RAFTKV_RETURN_IF_ERROR(config.Validate());
   return config;

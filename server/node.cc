@@ -1,18 +1,25 @@
-// Node: the event loop, the Ready loop and the client request paths of one
-// raftkvd replica. See node.h for the contract.
+// Node: opening a replica's storage and wiring its stages together (see
+// node.h). Never does a stage's work itself.
 #include "server/node.h"
 
 #include <glog/logging.h>
 
-#include <algorithm>
 #include <asio/post.hpp>
 
-#include "raft/describe.h"
-#include "server/campaign_turn.h"
+#include "raft/raw_node.h"
+#include "server/applier.h"
+#include "server/client_requests.h"
+#include "server/client_service.h"
+#include "server/log_cache.h"
+#include "server/log_writer.h"
+#include "server/peer_transport.h"
+#include "server/raft_loop.h"
+#include "server/snapshot_transfer.h"
 #include "storage/engine.h"
 #include "storage/kv_state_machine.h"
 #include "storage/raft_log.h"
 #include "storage/snapshot.h"
+#include "storage/snapshot_install.h"
 
 namespace raftkv::server {
 namespace {
@@ -34,13 +41,6 @@ StatusOr<asio::ip::tcp::endpoint> ToEndpoint(const std::string& address) {
   return asio::ip::tcp::endpoint(ip, static_cast<uint16_t>(port));
 }
 
-kv::ClientResponse ErrorResponse(kv::ErrorCode error, std::string message) {
-  kv::ClientResponse response;
-  response.set_error(error);
-  response.set_error_message(std::move(message));
-  return response;
-}
-
 uint64_t WallClockMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -49,19 +49,18 @@ uint64_t WallClockMs() {
 
 }  // namespace
 
-Node::Node(ServerConfig config)
-    : config_(std::move(config)),
-      tick_timer_(io_),
-      sweep_timer_(io_),
-      rng_(config_.id * 7919 + WallClockMs()),
-      campaign_timer_(io_) {}
+Node::Node(ServerConfig config) : config_(std::move(config)) {
+  if (config_.rocksdb_memory_bytes == 0) config_.PlanMemory();
+}
 
 Node::~Node() = default;
 
-Status Node::Open() {
-  RAFTKV_RETURN_IF_ERROR(config_.Validate());
-
-  auto engine = storage::Engine::Open(config_.data_dir);
+Status Node::OpenStorage() {
+  storage::EngineOptions options;
+  options.memory_budget_bytes = config_.rocksdb_memory_bytes;
+  options.write_buffer_bytes =
+      std::min<uint64_t>(16 << 20, config_.rocksdb_memory_bytes / 8);
+  auto engine = storage::Engine::Open(config_.data_dir, options);
   if (!engine.ok()) return engine.status();
   engine_ = std::move(engine).value();
   auto log = storage::RaftLog::Open(engine_.get());
@@ -71,7 +70,23 @@ Status Node::Open() {
   if (!sm.ok()) return sm.status();
   state_machine_ = std::move(sm).value();
   // Finishes a snapshot install that a crash interrupted.
-  RAFTKV_RETURN_IF_ERROR(storage::Reconcile(log_.get(), state_machine_.get()));
+  return storage::RecoverSnapshotState(config_.data_dir, log_.get(),
+                                       state_machine_.get());
+}
+
+Status Node::Open() {
+  RAFTKV_RETURN_IF_ERROR(config_.Validate());
+  RAFTKV_RETURN_IF_ERROR(OpenStorage());
+
+  raft::ConfState conf_state;
+  for (const auto& [id, address] : config_.peer_addresses) {
+    conf_state.add_voters(id);
+  }
+  auto cache = LogCache::Load(*log_, conf_state, [this] {
+    if (loop_) loop_->WantSnapshotPoint();
+  });
+  if (!cache.ok()) return cache.status();
+  cache_ = std::move(cache).value();
 
   raft::Config rc;
   rc.id = config_.id;
@@ -80,73 +95,131 @@ Status Node::Open() {
   }
   rc.election_tick = config_.election_ticks;
   rc.heartbeat_tick = config_.heartbeat_ticks;
-  rc.seed = rng_();
+  rc.seed = config_.id * 7919 + WallClockMs();
   rc.applied = state_machine_->applied_index();
   rc.pre_vote = true;
   rc.check_quorum = true;
   rc.max_size_per_msg = 1 << 20;
   rc.max_inflight_msgs = 256;
   rc.max_uncommitted_entries_size = 64 << 20;
-  auto raft = raft::RawNode::Create(rc, log_.get());
+  auto raft = raft::RawNode::Create(rc, cache_.get());
   if (!raft.ok()) {
     return Status(raft.status().code() == Status::Code::kCorruption
                       ? Status::Corruption(config_.data_dir + ": " +
                                            raft.status().message())
                       : raft.status());
   }
-  raft_ = std::move(raft).value();
-  last_snapshot_index_ = state_machine_->applied_index();
+  RAFTKV_RETURN_IF_ERROR(StartStages());
 
   std::map<uint64_t, asio::ip::tcp::endpoint> peers;
   for (const auto& [id, address] : config_.peer_addresses) {
     auto ep = ToEndpoint(address);
-    if (!ep.ok())
+    if (!ep.ok()) {
       return Status::InvalidArgument("--cluster: " + ep.status().message());
+    }
     peers[id] = *ep;
   }
+  PeerTransportOptions transport_options;
+  transport_options.max_queued_bytes = config_.peer_queue_bytes;
   transport_ = std::make_unique<PeerTransport>(io_, config_.id, peers,
-                                               PeerTransportOptions());
+                                               transport_options);
+  loop_ = std::make_unique<RaftLoop>(
+      config_, io_, std::move(raft).value(),
+      RaftLoop::Stages{cache_.get(), writer_.get(), applier_.get(),
+                       transfers_.get(), transport_.get()},
+      state_machine_->applied_index(), state_machine_->revision());
+  requests_ = std::make_unique<ClientRequests>(config_, io_, loop_.get(),
+                                               applier_.get());
+  loop_->set_clients(requests_.get());
   RAFTKV_RETURN_IF_ERROR(transport_->Start(
-      [this](raft::Message m) { OnPeerMessage(std::move(m)); },
-      [this](uint64_t peer) { OnPeerDown(peer); },
-      [this](uint64_t peer) { raft_->ReportUnreachable(peer); }));
+      [this](raft::Message m) { loop_->OnPeerMessage(std::move(m)); },
+      [this](uint64_t peer) { loop_->OnPeerDown(peer); },
+      [this](uint64_t peer) { loop_->OnUnreachable(peer); },
+      [this](int fd, std::string preamble, std::string buffered,
+             std::string remote) {
+        transfers_->Receive(fd, std::move(preamble), std::move(buffered),
+                            std::move(remote));
+      }));
 
   auto listen = ToEndpoint(config_.listen_client);
   if (!listen.ok()) {
     return Status::InvalidArgument("--listen_client: " +
                                    listen.status().message());
   }
-  clients_ = std::make_unique<ClientService>(
+  clients_service_ = std::make_unique<ClientService>(
       io_, config_.max_key_bytes + config_.max_value_bytes + (64 << 10));
-  RAFTKV_RETURN_IF_ERROR(clients_->Start(
+  RAFTKV_RETURN_IF_ERROR(clients_service_->Start(
       *listen, [this](kv::ClientRequest request, Responder respond) {
-        OnClientRequest(std::move(request), std::move(respond));
+        requests_->OnClientRequest(std::move(request), std::move(respond));
       }));
-
+  applier_->Start();
+  writer_->Start();
   LOG(INFO) << "raftkvd " << config_.id << " serving clients on "
             << config_.listen_client << ", peers on "
             << config_.peer_addresses.at(config_.id) << ", data in "
             << config_.data_dir << " (applied index "
             << state_machine_->applied_index() << ", revision "
-            << state_machine_->revision() << ")";
+            << state_machine_->revision() << ", log [" << cache_->FirstIndex()
+            << ", " << cache_->LastIndex()
+            << "] in memory: " << cache_->bytes() / 1024
+            << " KiB; memory budget " << config_.memory_budget_mb << " MB)";
+  return Status::OK();
+}
+
+Status Node::StartStages() {
+  Applier::Hooks hooks;
+  hooks.applied = [this](Applied a) {
+    asio::post(io_, [this, a = std::move(a)] {
+      loop_->OnApplied(a);
+      requests_->OnApplied(a);
+    });
+  };
+  hooks.reads_served = [this](ReadsServed r) {
+    asio::post(io_, [this, r = std::move(r)]() mutable {
+      requests_->OnReadsServed(std::move(r));
+    });
+  };
+  hooks.snapshot_point = [this](
+                             std::shared_ptr<const storage::SnapshotSource> p) {
+    asio::post(io_, [this, p = std::move(p)] { loop_->OnSnapshotPoint(p); });
+  };
+  applier_ = std::make_unique<Applier>(state_machine_.get(), std::move(hooks));
+  writer_ = std::make_unique<LogWriter>(
+      engine_.get(), log_.get(), state_machine_.get(), applier_.get(),
+      [this](Persisted p) {
+        asio::post(io_, [this, p = std::move(p)] { loop_->OnPersisted(p); });
+      });
+  const std::string& self = config_.peer_addresses.at(config_.id);
+  transfers_ = std::make_unique<SnapshotTransfers>(
+      config_.data_dir, self.substr(0, self.rfind(':')),
+      SnapshotTransferOptions(),
+      [this](uint64_t peer, bool ok) {
+        asio::post(io_, [this, peer, ok] { loop_->OnSnapshotSent(peer, ok); });
+      },
+      [this](raft::Message m, std::string dir) {
+        asio::post(io_, [this, m = std::move(m), dir = std::move(dir)] {
+          loop_->OnSnapshotStaged(m, dir);
+        });
+      });
   return Status::OK();
 }
 
 void Node::Run() {
-  next_tick_ = Clock::now() + config_.tick;
-  tick_timer_.expires_at(next_tick_);
-  tick_timer_.async_wait([this](const std::error_code& ec) {
-    if (!ec) OnTick();
-  });
-  OnSweep();
+  loop_->Start();
+  requests_->Start();
   while (!stopped_) {
     // Block for one event, then drain everything else that is ready, so one
-    // Ready (and one fsync) covers all of it.
+    // Ready (and one hand-off to the writer) covers all of it.
     io_.run_one();
     io_.poll();
     if (io_.stopped()) break;
-    ProcessReady();
+    requests_->StartReadBatch();
+    loop_->ProcessReady();
   }
+  // The other stages finish what they hold and their threads are joined.
+  transfers_->Stop();
+  applier_->Stop();
+  writer_->Stop();
 }
 
 void Node::Stop() {
@@ -154,519 +227,12 @@ void Node::Stop() {
     if (stopped_) return;
     stopped_ = true;
     LOG(INFO) << "raftkvd " << config_.id << " stopping";
-    tick_timer_.cancel();
-    sweep_timer_.cancel();
-    campaign_timer_.cancel();
-    if (clients_) clients_->Stop();
+    loop_->Stop();
+    requests_->Stop();
+    if (clients_service_) clients_service_->Stop();
     if (transport_) transport_->Stop();
     io_.stop();
   });
-}
-
-// --- Events -----------------------------------------------------------------
-
-void Node::OnTick() {
-  if (storage_error_.ok()) raft_->Tick();
-  // Fixed-rate ticks: a late wake-up does not stretch every later tick.
-  next_tick_ += config_.tick;
-  const auto now = Clock::now();
-  if (next_tick_ < now) next_tick_ = now + config_.tick;
-  tick_timer_.expires_at(next_tick_);
-  tick_timer_.async_wait([this](const std::error_code& ec) {
-    if (!ec) OnTick();
-  });
-}
-
-void Node::OnSweep() {
-  const auto now = Clock::now();
-  for (auto it = pending_writes_.begin(); it != pending_writes_.end();) {
-    if (it->second.deadline <= now) {
-      it->second.respond(ErrorResponse(
-          kv::TIMEOUT, "not committed in time (the write may still apply)"));
-      it = pending_writes_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  auto expire_reads = [now](std::vector<PendingRead>& reads) {
-    auto keep = std::remove_if(reads.begin(), reads.end(), [now](auto& r) {
-      if (r.deadline > now) return false;
-      r.respond(ErrorResponse(kv::TIMEOUT, "read not confirmed in time"));
-      return true;
-    });
-    reads.erase(keep, reads.end());
-  };
-  for (auto it = read_batches_.begin(); it != read_batches_.end();) {
-    expire_reads(it->second);
-    it = it->second.empty() ? read_batches_.erase(it) : std::next(it);
-  }
-  for (auto it = reads_waiting_for_apply_.begin();
-       it != reads_waiting_for_apply_.end();) {
-    if (it->second.deadline <= now) {
-      it->second.respond(
-          ErrorResponse(kv::TIMEOUT, "read not applied in time"));
-      it = reads_waiting_for_apply_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  sweep_timer_.expires_after(std::chrono::milliseconds(50));
-  sweep_timer_.async_wait([this](const std::error_code& ec) {
-    if (!ec) OnSweep();
-  });
-}
-
-void Node::OnPeerMessage(raft::Message message) {
-  if (!storage_error_.ok()) return;
-  Status s = raft_->Step(message);
-  if (!s.ok()) {
-    LOG(WARNING) << "dropping peer message " << raft::DescribeMessage(message)
-                 << ": " << s.ToString();
-  }
-}
-
-void Node::OnPeerDown(uint64_t peer) {
-  if (!config_.fast_failover || peer != raft_->lead() ||
-      raft_->role() != raft::Role::kFollower || campaign_scheduled_) {
-    return;
-  }
-  // The leader's connection broke: it has probably crashed. Forget it (so
-  // our peers' pre-votes are granted) and campaign in our turn (see
-  // campaign_turn.h); the election timeout stays the backstop. PreVote keeps
-  // a live leader safe: a node still hearing from it refuses.
-  const auto delay = CampaignTurn(raft_->GetStatus().voters, config_.id, peer) *
-                     kCampaignTurnTicks * config_.tick;
-  LOG(INFO) << "raftkvd " << config_.id << ": connection to leader " << peer
-            << " lost; campaigning in " << delay.count() << " ms";
-  raft_->ForgetLeader();
-  campaign_scheduled_ = true;
-  campaign_timer_.expires_after(delay);
-  campaign_timer_.async_wait([this](const std::error_code& ec) {
-    campaign_scheduled_ = false;
-    if (ec || !storage_error_.ok()) return;
-    if (raft_->role() == raft::Role::kFollower &&
-        raft_->lead() == raft::kNone) {
-      raft_->Campaign();
-    }
-  });
-}
-
-// --- Client requests --------------------------------------------------------
-
-Node::Clock::time_point Node::DeadlineOf(
-    const kv::ClientRequest& request) const {
-  const auto timeout = request.timeout_ms() > 0
-                           ? std::chrono::milliseconds(request.timeout_ms())
-                           : config_.default_request_timeout;
-  return Clock::now() + std::min(timeout, config_.default_request_timeout);
-}
-
-kv::ClientResponse Node::NotLeaderResponse() const {
-  const uint64_t lead = raft_->lead();
-  kv::ClientResponse response;
-  response.set_error(kv::NOT_LEADER);
-  response.set_leader_id(lead);
-  auto it = config_.client_addresses.find(lead);
-  if (lead == raft::kNone) {
-    response.set_error_message("node " + std::to_string(config_.id) +
-                               " is not the leader; leader unknown");
-  } else {
-    if (it != config_.client_addresses.end()) {
-      response.set_leader_address(it->second);
-    }
-    response.set_error_message(
-        "node " + std::to_string(config_.id) +
-        " is not the leader; leader is " + std::to_string(lead) +
-        (it != config_.client_addresses.end() ? " at " + it->second : ""));
-  }
-  return response;
-}
-
-void Node::OnClientRequest(kv::ClientRequest request, Responder respond) {
-  if (stopped_) return;
-  if (pending_writes_.size() + unbatched_reads_.size() +
-          reads_waiting_for_apply_.size() >=
-      config_.max_pending_requests) {
-    respond(ErrorResponse(kv::UNAVAILABLE,
-                          "server overloaded: too many "
-                          "pending requests"));
-    return;
-  }
-  switch (request.request_case()) {
-    case kv::ClientRequest::kCommand:
-      HandleWrite(request, std::move(respond));
-      return;
-    case kv::ClientRequest::kRange:
-      HandleRead(request, std::move(respond));
-      return;
-    case kv::ClientRequest::kStatus:
-      HandleStatus(std::move(respond));
-      return;
-    case kv::ClientRequest::kTransferLeader:
-      HandleTransferLeader(request, std::move(respond));
-      return;
-    default:
-      respond(ErrorResponse(kv::MALFORMED, "empty or unknown request"));
-      return;
-  }
-}
-
-Status Node::CheckSizes(const kv::Command& command) const {
-  auto check_key = [this](const std::string& key) {
-    if (key.size() > config_.max_key_bytes) {
-      return Status::TooLarge("key of " + std::to_string(key.size()) +
-                              " bytes exceeds the limit of " +
-                              std::to_string(config_.max_key_bytes));
-    }
-    return Status::OK();
-  };
-  auto check_put = [&](const kv::PutRequest& put) {
-    RAFTKV_RETURN_IF_ERROR(check_key(put.key()));
-    if (put.value().size() > config_.max_value_bytes) {
-      return Status::TooLarge("value of " + std::to_string(put.value().size()) +
-                              " bytes exceeds the limit of " +
-                              std::to_string(config_.max_value_bytes));
-    }
-    return Status::OK();
-  };
-  if (command.has_put()) return check_put(command.put());
-  if (command.has_delete_range()) {
-    return check_key(command.delete_range().key());
-  }
-  if (command.has_txn()) {
-    size_t total = 0;
-    for (const auto* ops :
-         {&command.txn().success(), &command.txn().failure()}) {
-      for (const kv::RequestOp& op : *ops) {
-        if (op.has_request_put()) {
-          RAFTKV_RETURN_IF_ERROR(check_put(op.request_put()));
-          total += op.request_put().value().size();
-        }
-      }
-    }
-    if (total > config_.max_value_bytes) {
-      return Status::TooLarge("transaction writes " + std::to_string(total) +
-                              " bytes, over the limit of " +
-                              std::to_string(config_.max_value_bytes));
-    }
-  }
-  return Status::OK();
-}
-
-void Node::HandleWrite(kv::ClientRequest& request, Responder respond) {
-  if (!storage_error_.ok()) {
-    respond(ErrorResponse(kv::STORAGE, storage_error_.ToString()));
-    return;
-  }
-  kv::Command* command = request.mutable_command();
-  if (command->op_case() == kv::Command::OP_NOT_SET) {
-    respond(ErrorResponse(kv::MALFORMED, "command without an operation"));
-    return;
-  }
-  if (Status s = CheckSizes(*command); !s.ok()) {
-    respond(ErrorResponse(kv::TOO_LARGE, s.message()));
-    return;
-  }
-  if (raft_->role() != raft::Role::kLeader) {
-    respond(NotLeaderResponse());
-    return;
-  }
-  command->set_proposed_at_ms(WallClockMs());
-  auto index = raft_->Propose(command->SerializeAsString());
-  if (!index.ok()) {
-    if (index.status().IsNotLeader()) {
-      respond(NotLeaderResponse());
-    } else {
-      respond(ErrorResponse(kv::UNAVAILABLE, index.status().ToString()));
-    }
-    return;
-  }
-  auto stale = pending_writes_.find(*index);
-  if (stale != pending_writes_.end()) {
-    // A write this node proposed at the same index in an earlier term; the
-    // log was truncated there, so that entry can never commit.
-    stale->second.respond(ErrorResponse(
-        kv::UNAVAILABLE, "leadership changed before the write committed"));
-    pending_writes_.erase(stale);
-  }
-  pending_writes_.emplace(
-      *index,
-      PendingWrite{raft_->term(), std::move(respond), DeadlineOf(request)});
-}
-
-void Node::HandleRead(kv::ClientRequest& request, Responder respond) {
-  PendingRead read{std::move(*request.mutable_range()), std::move(respond),
-                   DeadlineOf(request)};
-  if (read.request.serializable() || config_.unsafe_serve_stale_reads) {
-    ServeRead(read);
-    return;
-  }
-  if (!storage_error_.ok()) {
-    read.respond(ErrorResponse(kv::STORAGE, storage_error_.ToString()));
-    return;
-  }
-  if (raft_->lead() == raft::kNone) {
-    read.respond(NotLeaderResponse());
-    return;
-  }
-  unbatched_reads_.push_back(std::move(read));  // one ReadIndex per loop pass
-}
-
-void Node::ServeRead(PendingRead& read) {
-  auto result = state_machine_->Range(read.request);
-  kv::ClientResponse response;
-  if (!result.ok()) {
-    response = ErrorResponse(
-        result.status().code() == Status::Code::kInvalidArgument ? kv::INVALID
-                                                                 : kv::STORAGE,
-        result.status().ToString());
-  } else {
-    *response.mutable_range() = std::move(result).value();
-    kv::ResponseHeader* h = response.mutable_range()->mutable_header();
-    h->set_member_id(config_.id);
-    h->set_raft_term(raft_->term());
-  }
-  read.respond(std::move(response));
-}
-
-void Node::HandleStatus(Responder respond) {
-  const raft::NodeStatus st = raft_->GetStatus();
-  kv::ClientResponse response;
-  kv::StatusResponse* s = response.mutable_status();
-  s->set_id(st.id);
-  s->set_role(raft::RoleName(st.role));
-  s->set_term(st.term);
-  s->set_leader_id(st.lead);
-  s->set_commit_index(st.commit);
-  s->set_applied_index(state_machine_->applied_index());
-  s->set_last_index(st.last_index);
-  s->mutable_header()->set_revision(state_machine_->revision());
-  s->mutable_header()->set_member_id(config_.id);
-  s->mutable_header()->set_raft_term(st.term);
-  for (const auto& [id, peer] : config_.peer_addresses) {
-    kv::MemberStatus* m = s->add_members();
-    m->set_id(id);
-    m->set_peer_address(peer);
-    auto it = config_.client_addresses.find(id);
-    if (it != config_.client_addresses.end()) {
-      m->set_client_address(it->second);
-    } else if (id == config_.id) {
-      m->set_client_address(config_.listen_client);
-    }
-  }
-  respond(std::move(response));
-}
-
-void Node::HandleTransferLeader(const kv::ClientRequest& request,
-                                Responder respond) {
-  if (raft_->role() != raft::Role::kLeader) {
-    respond(NotLeaderResponse());
-    return;
-  }
-  Status s = raft_->TransferLeader(request.transfer_leader().transferee());
-  if (!s.ok()) {
-    respond(ErrorResponse(kv::INVALID, s.ToString()));
-    return;
-  }
-  LOG(INFO) << "raftkvd " << config_.id << ": leadership transfer to "
-            << request.transfer_leader().transferee() << " requested";
-  kv::ClientResponse response;
-  response.mutable_transfer_leader();
-  respond(std::move(response));
-}
-
-// --- The Ready loop -------------------------------------------------------
-
-void Node::StartReadBatch() {
-  if (unbatched_reads_.empty()) return;
-  std::vector<PendingRead> batch = std::move(unbatched_reads_);
-  unbatched_reads_.clear();
-  const std::string ctx = std::to_string(next_read_ctx_++);
-  Status s = raft_->ReadIndex(ctx);
-  if (!s.ok()) {
-    for (PendingRead& r : batch) r.respond(NotLeaderResponse());
-    return;
-  }
-  read_batches_.emplace(ctx, std::move(batch));
-}
-
-void Node::ProcessReady() {
-  if (!storage_error_.ok()) return;
-  StartReadBatch();
-  while (raft_->HasReady()) {
-    raft::Ready ready = raft_->GetReady();
-    if (!HandleReady(ready)) return;
-    raft_->Advance(ready);
-    // Our own acknowledgements (a leader's of its entries, a candidate's of
-    // its vote), now that they are durable.
-    for (const raft::Message& m : ready.messages_after_persist) {
-      if (m.to() == config_.id) raft_->Step(m);
-    }
-  }
-  MaybeSnapshot();
-}
-
-bool Node::HandleReady(raft::Ready& ready) {
-  if (ready.soft_state) {
-    const raft::SoftState& ss = *ready.soft_state;
-    if (ss.lead != soft_state_.lead) {
-      LOG(INFO) << "raftkvd " << config_.id << ": leader is now "
-                << (ss.lead == raft::kNone ? std::string("unknown")
-                                           : std::to_string(ss.lead))
-                << " at term " << raft_->term() << " (was " << soft_state_.lead
-                << "); this node is " << raft::RoleName(ss.role);
-    }
-    if (ss.lead != soft_state_.lead || ss.role != soft_state_.role) {
-      // The core dropped its pending ReadIndex requests: let clients retry.
-      FailPendingReads(kv::UNAVAILABLE, "leadership changed");
-    }
-    soft_state_ = ss;
-  }
-  // A leader streams its appends while it writes its own log (§10.2.1).
-  const bool leader = raft_->role() == raft::Role::kLeader;
-  std::vector<raft::Message> later;
-  for (raft::Message& m : ready.messages) {
-    if (leader &&
-        (m.type() == raft::MSG_APP || m.type() == raft::MSG_HEARTBEAT)) {
-      transport_->Send(m);
-    } else {
-      later.push_back(std::move(m));
-    }
-  }
-  if (ready.snapshot) {
-    // Log and state machine are replaced in one atomic batch.
-    Status s = storage::InstallSnapshot(*ready.snapshot, log_.get(),
-                                        state_machine_.get());
-    if (!s.ok()) {
-      FailStorage(s);
-      return false;
-    }
-    LOG(INFO) << "raftkvd " << config_.id << ": installed snapshot at index "
-              << ready.snapshot->metadata().index();
-  }
-  const auto start = Clock::now();
-  Status s = log_->Save(ready.hard_state ? &*ready.hard_state : nullptr,
-                        ready.entries, ready.must_sync);
-  if (!s.ok()) {
-    FailStorage(s);
-    return false;
-  }
-  const auto took = Clock::now() - start;
-  if (took > config_.slow_fsync_warning) {
-    LOG(WARNING)
-        << "slow log write: " << ready.entries.size() << " entries took "
-        << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
-        << " ms";
-  }
-  for (raft::Message& m : ready.messages_after_persist) {
-    if (m.to() != config_.id) later.push_back(std::move(m));
-  }
-  for (raft::Message& m : later) {
-    if (m.type() == raft::MSG_SNAP) {
-      // The snapshot rides in the message; report delivery at once (the
-      // transport either queued it or will report the peer unreachable).
-      const uint64_t to = m.to();
-      transport_->Send(m);
-      raft_->ReportSnapshot(to, !transport_->connected(to));
-    } else {
-      transport_->Send(m);
-    }
-  }
-  ApplyEntries(ready.committed_entries);
-  if (!storage_error_.ok()) return false;
-  for (raft::ReadState& rs : ready.read_states) {
-    auto it = read_batches_.find(rs.request_ctx);
-    if (it == read_batches_.end()) continue;
-    for (PendingRead& r : it->second) {
-      reads_waiting_for_apply_.emplace(rs.index, std::move(r));
-    }
-    read_batches_.erase(it);
-  }
-  ServeReadsUpTo(state_machine_->applied_index());
-  return true;
-}
-
-void Node::ApplyEntries(const std::vector<raft::Entry>& entries) {
-  if (entries.empty()) return;
-  // One write batch for everything committed in this Ready.
-  std::vector<kv::CommandResult> results;
-  if (Status s = state_machine_->ApplyBatch(entries, &results); !s.ok()) {
-    FailStorage(s);
-    return;
-  }
-  for (size_t i = 0; i < entries.size(); ++i) {
-    const raft::Entry& entry = entries[i];
-    auto it = pending_writes_.find(entry.index());
-    if (it == pending_writes_.end()) continue;
-    if (it->second.term != entry.term()) {
-      // Another leader's entry took this index: ours was never committed.
-      it->second.respond(ErrorResponse(
-          kv::UNAVAILABLE, "leadership changed before the write committed"));
-    } else {
-      kv::ClientResponse response;
-      *response.mutable_command() = std::move(results[i]);
-      it->second.respond(std::move(response));
-    }
-    pending_writes_.erase(it);
-  }
-}
-
-void Node::ServeReadsUpTo(uint64_t applied) {
-  while (!reads_waiting_for_apply_.empty() &&
-         reads_waiting_for_apply_.begin()->first <= applied) {
-    ServeRead(reads_waiting_for_apply_.begin()->second);
-    reads_waiting_for_apply_.erase(reads_waiting_for_apply_.begin());
-  }
-}
-
-void Node::FailPendingReads(kv::ErrorCode error, const std::string& why) {
-  for (auto& [ctx, batch] : read_batches_) {
-    for (PendingRead& r : batch) r.respond(ErrorResponse(error, why));
-  }
-  read_batches_.clear();
-}
-
-void Node::MaybeSnapshot() {
-  const uint64_t applied = state_machine_->applied_index();
-  if (applied < last_snapshot_index_ + config_.snapshot_every_entries) return;
-  Status s = log_->CreateSnapshot(applied, *state_machine_);
-  if (!s.ok()) {
-    LOG(WARNING) << "snapshot at index " << applied
-                 << " failed: " << s.ToString();
-    return;
-  }
-  last_snapshot_index_ = applied;
-  // Keep a tail of the log so that a follower that is only a little behind
-  // catches up from entries rather than a whole snapshot.
-  const uint64_t keep = std::min(applied, config_.log_entries_kept);
-  if (applied - keep >= log_->FirstIndex()) {
-    s = log_->Compact(applied - keep);
-    if (!s.ok()) {
-      FailStorage(s);
-      return;
-    }
-  }
-  LOG(INFO) << "raftkvd " << config_.id << ": snapshot at index " << applied
-            << ", log compacted up to " << applied - keep;
-}
-
-void Node::FailStorage(const Status& status) {
-  if (!storage_error_.ok()) return;
-  storage_error_ = status;
-  LOG(ERROR) << "raftkvd " << config_.id << ": STORAGE FAILURE in "
-             << config_.data_dir << ": " << status.ToString()
-             << ". This node stops taking part in replication and refuses "
-                "writes; serializable reads are still served. Fix the disk "
-                "and restart it.";
-  for (auto& [index, w] : pending_writes_) {
-    w.respond(ErrorResponse(kv::STORAGE, status.ToString()));
-  }
-  pending_writes_.clear();
-  FailPendingReads(kv::STORAGE, status.ToString());
-  for (auto& [index, r] : reads_waiting_for_apply_) {
-    r.respond(ErrorResponse(kv::STORAGE, status.ToString()));
-  }
-  reads_waiting_for_apply_.clear();
 }
 
 }  // namespace raftkv::server

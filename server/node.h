@@ -1,35 +1,28 @@
-// Node: one raftkvd replica. It owns the Raft core, the node's storage and
-// state machine, the peer transport and the client service, and drives
-// them from one event loop (Run()):
+// Node: one raftkvd replica, wired from its stages (docs/server.md):
 //
-//   drain every ready event (client requests, peer messages, ticks)
-//   → handle the resulting Ready: leader sends appends, persist (one fsync
-//     for every proposal that arrived meanwhile: group commit), send the
-//     rest, apply committed entries, answer clients, serve reads, Advance.
+//   raft loop (RaftLoop + ClientRequests + PeerTransport + ClientService),
+//     on the thread that calls Run(): the Raft core, sockets, timers; never
+//     touches the disk;
+//   log writer (LogWriter), its own thread: group commit of the Raft log,
+//     snapshot installs;
+//   applier (Applier), its own thread: the state machine, reads, snapshot
+//     points;
+//   snapshot transfers (SnapshotTransfers), a thread per transfer.
 //
-// Writes are answered only after their entry is committed (durable on a
-// majority) and applied. Linearizable reads go through ReadIndex, batched:
-// every read that arrives in one loop iteration shares one round.
+// The stages hand work over as the values in handoff.h and report back by
+// posting to the loop's io_context, so each stage's data has one owner.
+// Open() loads the durable state (finishing an interrupted snapshot install
+// first), Run() runs the loop until Stop(); the other threads are stopped
+// and joined on the way out.
 //
-// Thread-safety: not thread-safe; everything runs on the thread in Run().
 // Never reads flags (see flags.cc) and never touches another node's files.
 #pragma once
 
 #include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
-#include <chrono>
-#include <cstdint>
-#include <map>
 #include <memory>
-#include <random>
-#include <string>
-#include <vector>
 
-#include "client/kv.pb.h"
-#include "raft/raw_node.h"
-#include "server/client_service.h"
-#include "server/peer_transport.h"
 #include "server/server_config.h"
+#include "util/status.h"
 
 namespace raftkv::storage {
 class Engine;
@@ -38,6 +31,15 @@ class KvStateMachine;
 }  // namespace raftkv::storage
 
 namespace raftkv::server {
+
+class Applier;
+class ClientRequests;
+class ClientService;
+class LogCache;
+class LogWriter;
+class PeerTransport;
+class RaftLoop;
+class SnapshotTransfers;
 
 class Node {
  public:
@@ -58,71 +60,30 @@ class Node {
   asio::io_context& io() { return io_; }
 
  private:
-  using Clock = std::chrono::steady_clock;
-  struct PendingWrite {
-    uint64_t term;
-    Responder respond;
-    Clock::time_point deadline;
-  };
-  struct PendingRead {
-    kv::RangeRequest request;
-    Responder respond;
-    Clock::time_point deadline;
-  };
-
-  // Event sources.
-  void OnTick();
-  void OnSweep();
-  void OnPeerMessage(raft::Message message);
-  void OnPeerDown(uint64_t peer);
-  void OnClientRequest(kv::ClientRequest request, Responder respond);
-
-  // Client requests.
-  void HandleWrite(kv::ClientRequest& request, Responder respond);
-  void HandleRead(kv::ClientRequest& request, Responder respond);
-  void HandleStatus(Responder respond);
-  void HandleTransferLeader(const kv::ClientRequest& request,
-                            Responder respond);
-  Status CheckSizes(const kv::Command& command) const;
-  void ServeRead(PendingRead& read);
-  kv::ClientResponse NotLeaderResponse() const;
-  Clock::time_point DeadlineOf(const kv::ClientRequest& request) const;
-
-  // The Ready loop.
-  void ProcessReady();
-  bool HandleReady(raft::Ready& ready);
-  void StartReadBatch();
-  void ApplyEntries(const std::vector<raft::Entry>& entries);
-  void ServeReadsUpTo(uint64_t applied);
-  void FailPendingReads(kv::ErrorCode error, const std::string& why);
-  void MaybeSnapshot();
-  void FailStorage(const Status& status);
+  Status OpenStorage();
+  Status StartStages();
 
   ServerConfig config_;
   asio::io_context io_;
-  asio::steady_timer tick_timer_;
-  asio::steady_timer sweep_timer_;
-  Clock::time_point next_tick_;
-  std::mt19937_64 rng_;
+  bool stopped_ = false;
 
+  // Storage, used at start-up by this thread, then by the writer and the
+  // applier threads only.
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<storage::RaftLog> log_;
   std::unique_ptr<storage::KvStateMachine> state_machine_;
-  std::unique_ptr<raft::RawNode> raft_;
-  std::unique_ptr<PeerTransport> transport_;
-  std::unique_ptr<ClientService> clients_;
 
-  std::map<uint64_t, PendingWrite> pending_writes_;  // by log index
-  std::vector<PendingRead> unbatched_reads_;
-  std::map<std::string, std::vector<PendingRead>> read_batches_;  // by ctx
-  std::multimap<uint64_t, PendingRead> reads_waiting_for_apply_;
-  uint64_t next_read_ctx_ = 1;
-  uint64_t last_snapshot_index_ = 0;
-  raft::SoftState soft_state_;
-  bool campaign_scheduled_ = false;
-  asio::steady_timer campaign_timer_;
-  Status storage_error_;  // once set, the node stops serving writes
-  bool stopped_ = false;
+  // The loop's.
+  std::unique_ptr<LogCache> cache_;
+  std::unique_ptr<PeerTransport> transport_;
+  std::unique_ptr<ClientService> clients_service_;
+  std::unique_ptr<RaftLoop> loop_;
+  std::unique_ptr<ClientRequests> requests_;
+
+  // The other stages.
+  std::unique_ptr<Applier> applier_;
+  std::unique_ptr<LogWriter> writer_;
+  std::unique_ptr<SnapshotTransfers> transfers_;
 };
 
 }  // namespace raftkv::server

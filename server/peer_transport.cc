@@ -6,6 +6,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include "server/snapshot_transfer.h"
+
 namespace raftkv::server {
 
 PeerTransport::PeerTransport(asio::io_context& io, uint64_t self,
@@ -28,10 +30,12 @@ PeerTransport::PeerTransport(asio::io_context& io, uint64_t self,
 PeerTransport::~PeerTransport() { Stop(); }
 
 Status PeerTransport::Start(MessageHandler on_message, PeerHandler on_peer_down,
-                            PeerHandler on_unreachable) {
+                            PeerHandler on_unreachable,
+                            SnapshotStreamHandler on_snapshot_stream) {
   on_message_ = std::move(on_message);
   on_peer_down_ = std::move(on_peer_down);
   on_unreachable_ = std::move(on_unreachable);
+  on_snapshot_stream_ = std::move(on_snapshot_stream);
   std::error_code ec;
   acceptor_.open(listen_address_.protocol(), ec);
   if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
@@ -105,6 +109,17 @@ void PeerTransport::Accept() {
 void PeerTransport::OnInboundFrame(
     const std::shared_ptr<wire::FramedConnection>& conn, uint64_t* sender,
     const std::string& payload) {
+  if (*sender == raft::kNone &&
+      IsSnapshotPreamble(payload.data(), payload.size())) {
+    std::string buffered;
+    const std::string remote = conn->remote();
+    const int fd = conn->Release(&buffered);
+    inbound_.erase(conn);
+    if (fd >= 0 && on_snapshot_stream_) {
+      on_snapshot_stream_(fd, payload, std::move(buffered), remote);
+    }
+    return;
+  }
   raft::Message message;
   if (!message.ParseFromString(payload)) {
     LOG(WARNING) << "malformed peer frame from " << conn->remote()

@@ -10,6 +10,8 @@
 //   a partition), which then reconnect.
 // - When a peer's connection breaks, `on_peer_down` fires: a follower that
 //   loses its leader this way can stop waiting for the election timeout.
+// - An inbound connection whose first frame is a snapshot preamble
+//   (snapshot_transfer.h) is handed over whole to `on_snapshot_stream`.
 //
 // Thread-safety: everything runs on the io_context's thread.
 // Never interprets messages beyond their sender id.
@@ -34,8 +36,10 @@
 namespace raftkv::server {
 
 struct PeerTransportOptions {
-  size_t max_frame_bytes = 256 << 20;
-  size_t max_queued_bytes = 64 << 20;
+  // Raft messages carry at most max_size_per_msg of entries (1 MB) plus one
+  // entry over it; snapshots travel on their own connections.
+  size_t max_frame_bytes = 16 << 20;
+  size_t max_queued_bytes = 32 << 20;
   std::chrono::milliseconds reconnect_initial{20};
   std::chrono::milliseconds reconnect_max{500};
   // Unacknowledged data for this long aborts a connection (TCP_USER_TIMEOUT).
@@ -46,6 +50,10 @@ class PeerTransport {
  public:
   using MessageHandler = std::function<void(raft::Message message)>;
   using PeerHandler = std::function<void(uint64_t peer)>;
+  // A snapshot transfer's connection: its descriptor (now the handler's),
+  // its first frame, the bytes read beyond it, and the remote address.
+  using SnapshotStreamHandler = std::function<void(
+      int fd, std::string preamble, std::string buffered, std::string remote)>;
 
   // `peers` maps every node id (including self) to its peer address.
   PeerTransport(asio::io_context& io, uint64_t self,
@@ -56,7 +64,8 @@ class PeerTransport {
   // Binds the listening socket (fails with a clear error if the port is in
   // use) and starts dialing peers.
   Status Start(MessageHandler on_message, PeerHandler on_peer_down,
-               PeerHandler on_unreachable);
+               PeerHandler on_unreachable,
+               SnapshotStreamHandler on_snapshot_stream);
   // Queues `message` for message.to(). Dropped (and the peer reported
   // unreachable) if not connected or its queue is full.
   void Send(const raft::Message& message);
@@ -93,6 +102,7 @@ class PeerTransport {
   MessageHandler on_message_;
   PeerHandler on_peer_down_;
   PeerHandler on_unreachable_;
+  SnapshotStreamHandler on_snapshot_stream_;
   bool stopped_ = false;
 };
 

@@ -30,6 +30,15 @@ StatusOr<std::map<uint64_t, std::string>> ParseMemberList(
   return members;
 }
 
+void ServerConfig::PlanMemory() {
+  const uint64_t budget = memory_budget_mb << 20;
+  rocksdb_memory_bytes = budget * 45 / 100;
+  max_log_cache_bytes = budget * 25 / 100;
+  const uint64_t peers =
+      peer_addresses.size() > 1 ? peer_addresses.size() - 1 : 1;
+  peer_queue_bytes = budget * 10 / 100 / peers;
+}
+
 Status ServerConfig::Validate() const {
   if (id == 0) return Status::InvalidArgument("--id must be set (non-zero)");
   if (peer_addresses.count(id) == 0) {
@@ -41,6 +50,9 @@ Status ServerConfig::Validate() const {
   }
   if (data_dir.empty())
     return Status::InvalidArgument("--data_dir must be set");
+  if (memory_budget_mb < 32) {
+    return Status::InvalidArgument("--memory_budget_mb must be at least 32");
+  }
   if (tick.count() <= 0)
     return Status::InvalidArgument("--tick_ms must be > 0");
   if (heartbeat_ticks <= 0 || election_ticks <= heartbeat_ticks) {

@@ -36,15 +36,37 @@ struct ServerConfig {
   // fsyncs slower than this are logged as warnings.
   std::chrono::milliseconds slow_fsync_warning{100};
 
+  // The Raft log held in memory (LogCache) is compacted when it spans this
+  // many entries past its start or holds more than the memory plan's log
+  // bytes; the applied entries are dropped but for this many kept (within
+  // half the byte budget) for followers that are only a little behind.
   uint64_t snapshot_every_entries = 100000;
-  // Entries kept below the snapshot index when the log is compacted.
   uint64_t log_entries_kept = 10000;
+
+  // One memory budget for the node, split by PlanMemory().
+  uint64_t memory_budget_mb = 160;
+  // The event loop is considered stalled when its timers run this late
+  // (logged, counted in the status).
+  std::chrono::milliseconds loop_stall_warning{50};
+  // A snapshot point (a RocksDB snapshot pinning old versions) is released
+  // when no transfer has used it for this long.
+  std::chrono::milliseconds snapshot_point_idle{30000};
+  // Derived from memory_budget_mb by PlanMemory() (flags.cc; tests may set
+  // them directly).
+  uint64_t rocksdb_memory_bytes = 0;  // block cache; memtables charged to it
+  uint64_t max_log_cache_bytes = 0;
+  uint64_t peer_queue_bytes = 0;  // per peer
 
   // Test-only: answer linearizable reads from the local state machine on
   // any node. Exists to prove the Jepsen harness catches stale reads.
   bool unsafe_serve_stale_reads = false;
 
   Status Validate() const;
+  // Splits memory_budget_mb: 45% RocksDB (block cache, with the memtables
+  // charged to it and capped at half of it), 25% the in-memory Raft log,
+  // 10% the send queues to peers; the rest is headroom for requests,
+  // snapshot chunks and the allocator.
+  void PlanMemory();
 };
 
 // Parses "1=127.0.0.1:7001,2=127.0.0.1:7002".

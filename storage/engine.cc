@@ -224,11 +224,16 @@ Engine::Rep::~Rep() {
 
 Status Engine::Rep::Write(rocksdb::WriteBatch* batch, bool sync,
                           std::string_view what) {
-  if (!write_error.ok()) return write_error;
+  {
+    std::lock_guard<std::mutex> lock(write_error_mu);
+    if (!write_error.ok()) return write_error;
+  }
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   rocksdb::Status s = db->Write(wo, batch);
-  if (!s.ok()) {
+  if (s.ok()) return Status::OK();
+  std::lock_guard<std::mutex> lock(write_error_mu);
+  if (write_error.ok()) {
     write_error = Error(s, what);
     LOG(ERROR) << write_error.ToString()
                << "; this storage accepts no further writes";
@@ -283,6 +288,17 @@ Engine::~Engine() = default;
 
 const std::string& Engine::dir() const { return rep_->dir; }
 
-const Status& Engine::write_error() const { return rep_->write_error; }
+Status Engine::SyncWal() {
+  Status failed = write_error();
+  if (!failed.ok()) return failed;
+  rocksdb::Status s = rep_->db->SyncWAL();
+  if (!s.ok()) return rep_->Error(s, "sync WAL");
+  return Status::OK();
+}
+
+Status Engine::write_error() const {
+  std::lock_guard<std::mutex> lock(rep_->write_error_mu);
+  return rep_->write_error;
+}
 
 }  // namespace raftkv::storage

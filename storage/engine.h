@@ -15,8 +15,10 @@
 //
 // Must never: open a data dir of another format version, create column
 // families in an existing data dir, or let a write pass after a failed one.
-// Thread-safety: not thread-safe; one thread (the node's loop) uses the
-// Engine and everything built on it. RocksDB headers stay out of this file.
+// Thread-safety: the Engine itself may be written from several threads
+// (the server's log writer and applier write through it concurrently; the
+// first failure stops them all); the classes built on it say who may use
+// them. RocksDB headers stay out of this file.
 #pragma once
 
 #include <cstdint>
@@ -69,7 +71,10 @@ class Engine {
   const std::string& dir() const;
   // OK while every write has succeeded; afterwards the first failure, which
   // every later write returns too. Reopen the data dir to recover.
-  const Status& write_error() const;
+  Status write_error() const;
+  // Makes every write so far durable (fsync of the WAL), including those
+  // written without sync.
+  Status SyncWal();
 
   // Internal to storage/ (see storage/engine_rep.h).
   struct Rep;

@@ -7,6 +7,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +41,9 @@ struct Engine::Rep {
   rocksdb::ColumnFamilyHandle* kv = nullptr;
   rocksdb::ColumnFamilyHandle* kv_sessions = nullptr;
   rocksdb::ColumnFamilyHandle* kv_meta = nullptr;
+  // The first failed write; guarded because the log writer and the applier
+  // write from their own threads.
+  mutable std::mutex write_error_mu;
   Status write_error;
 };
 

@@ -1,15 +1,12 @@
 // KvStateMachine: applying committed entries (sessions, revisions, applied
-// index, all in one WriteBatch), reads, and the snapshot image. Must never
+// index, all in one WriteBatch) and reads. Must never
 // let a command's outcome depend on anything but the log and the state.
 #include "storage/kv_state_machine.h"
-
-#include <rocksdb/snapshot.h>
 
 #include <algorithm>
 
 #include "storage/kv_ops.h"
 #include "storage/sessions.h"
-#include "storage/snapshot.h"
 #include "storage/storage.pb.h"
 #include "storage/write_view.h"
 
@@ -56,34 +53,6 @@ void SetRevision(int64_t revision, kv::CommandResult* result) {
     default:
       break;
   }
-}
-
-// Scans a whole column family into `out` (image records), under `ro`.
-Status DumpColumnFamily(Engine::Rep* rep, rocksdb::ColumnFamilyHandle* cf,
-                        const rocksdb::ReadOptions& ro,
-                        google::protobuf::RepeatedPtrField<ImageRecord>* out) {
-  std::unique_ptr<rocksdb::Iterator> it(rep->db->NewIterator(ro, cf));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    ImageRecord* r = out->Add();
-    r->set_key(it->key().data(), it->key().size());
-    r->set_value(it->value().data(), it->value().size());
-  }
-  if (!it->status().ok()) return rep->Error(it->status(), "snapshot scan");
-  return Status::OK();
-}
-
-// Adds to `batch` the deletion of every key of `cf`.
-Status ClearColumnFamily(Engine::Rep* rep, rocksdb::ColumnFamilyHandle* cf,
-                         rocksdb::WriteBatch* batch) {
-  std::unique_ptr<rocksdb::Iterator> it(
-      rep->db->NewIterator(rocksdb::ReadOptions(), cf));
-  it->SeekToLast();
-  if (!it->status().ok()) return rep->Error(it->status(), "scan for restore");
-  if (!it->Valid()) return Status::OK();
-  const std::string last = it->key().ToString();
-  CHECK(batch->DeleteRange(cf, rocksdb::Slice(), last).ok());
-  CHECK(batch->Delete(cf, last).ok());
-  return Status::OK();
 }
 
 }  // namespace
@@ -232,8 +201,8 @@ class KvStateMachine::Applier {
   AppliedState next_;
 };
 
-StatusOr<std::unique_ptr<KvStateMachine>> KvStateMachine::Open(
-    Engine* engine, const KvStateMachineOptions& options) {
+StatusOr<std::unique_ptr<KvStateMachine::State>> KvStateMachine::LoadState(
+    Engine* engine) {
   Engine::Rep* rep = engine->rep();
   auto state = std::make_unique<State>();
   std::string value;
@@ -254,8 +223,23 @@ StatusOr<std::unique_ptr<KvStateMachine>> KvStateMachine::Open(
         it->key().ToStringView(), it->value().ToStringView(), rep->dir));
   }
   if (!it->status().ok()) return rep->Error(it->status(), "load sessions");
+  return state;
+}
+
+StatusOr<std::unique_ptr<KvStateMachine>> KvStateMachine::Open(
+    Engine* engine, const KvStateMachineOptions& options) {
+  auto state = LoadState(engine);
+  if (!state.ok()) return state.status();
   return std::unique_ptr<KvStateMachine>(
-      new KvStateMachine(engine, options, std::move(state)));
+      new KvStateMachine(engine, options, std::move(state).value()));
+}
+
+Status KvStateMachine::Reload() {
+  auto state = LoadState(engine_);
+  if (!state.ok()) return state.status();
+  state_ = std::move(state).value();
+  failed_ = Status::OK();
+  return Status::OK();
 }
 
 KvStateMachine::KvStateMachine(Engine* engine,
@@ -323,100 +307,5 @@ uint64_t KvStateMachine::log_time_ms() const {
 }
 
 size_t KvStateMachine::session_count() const { return state_->sessions.size(); }
-
-StatusOr<std::string> KvStateMachine::CreateSnapshotData() const {
-  Engine::Rep* rep = engine_->rep();
-  // One RocksDB snapshot: every record read below is from the same instant.
-  struct Release {
-    rocksdb::DB* db;
-    const rocksdb::Snapshot* snapshot;
-    ~Release() { db->ReleaseSnapshot(snapshot); }
-  } guard{rep->db.get(), rep->db->GetSnapshot()};
-  rocksdb::ReadOptions ro;
-  ro.snapshot = guard.snapshot;
-  ro.fill_cache = false;
-  SnapshotImage image;
-  image.set_format_version(kFormatVersion);
-  std::string value;
-  rocksdb::Status s = rep->db->Get(ro, rep->kv_meta, kAppliedKey, &value);
-  if (!s.ok() && !s.IsNotFound()) return rep->Error(s, "snapshot read");
-  if (s.ok() && !image.mutable_applied()->ParseFromString(value)) {
-    return Status::Corruption(rep->dir +
-                              ": kv_meta/applied record does not parse");
-  }
-  RAFTKV_RETURN_IF_ERROR(
-      DumpColumnFamily(rep, rep->kv, ro, image.mutable_kv()));
-  RAFTKV_RETURN_IF_ERROR(
-      DumpColumnFamily(rep, rep->kv_sessions, ro, image.mutable_sessions()));
-  std::string payload;
-  CHECK(image.SerializeToString(&payload));
-  return SealSnapshotImage(payload);
-}
-
-Status KvStateMachine::StageRestore(const raft::Snapshot& snapshot,
-                                    rocksdb::WriteBatch* batch) {
-  Engine::Rep* rep = engine_->rep();
-  const std::string what = rep->dir + ": snapshot at index " +
-                           std::to_string(snapshot.metadata().index());
-  std::string_view payload;
-  RAFTKV_RETURN_IF_ERROR(UnsealSnapshotImage(snapshot.data(), what, &payload));
-  SnapshotImage image;
-  if (!image.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-    return Status::Corruption(what + ": image does not parse");
-  }
-  if (image.format_version() != kFormatVersion) {
-    return Status::FailedPrecondition(what + ": image has format version " +
-                                      std::to_string(image.format_version()) +
-                                      ", this build reads " +
-                                      std::to_string(kFormatVersion));
-  }
-  if (image.applied().index() != snapshot.metadata().index()) {
-    return Status::Corruption(what + ": image is at applied index " +
-                              std::to_string(image.applied().index()));
-  }
-  auto next = std::make_unique<State>();
-  next->applied = image.applied();
-  for (const ImageRecord& r : image.sessions()) {
-    RAFTKV_RETURN_IF_ERROR(next->sessions.Load(r.key(), r.value(), what));
-  }
-  RAFTKV_RETURN_IF_ERROR(ClearColumnFamily(rep, rep->kv, batch));
-  RAFTKV_RETURN_IF_ERROR(ClearColumnFamily(rep, rep->kv_sessions, batch));
-  for (const ImageRecord& r : image.kv()) {
-    CHECK(batch->Put(rep->kv, r.key(), r.value()).ok());
-  }
-  for (const ImageRecord& r : image.sessions()) {
-    CHECK(batch->Put(rep->kv_sessions, r.key(), r.value()).ok());
-  }
-  std::string value;
-  CHECK(image.applied().SerializeToString(&value));
-  CHECK(batch->Put(rep->kv_meta, kAppliedKey, value).ok());
-  staged_ = std::move(next);
-  return Status::OK();
-}
-
-void KvStateMachine::AdoptStaged() {
-  CHECK(staged_ != nullptr);
-  state_ = std::move(staged_);
-  failed_ = Status::OK();
-}
-
-void KvStateMachine::DiscardStaged() { staged_.reset(); }
-
-Status KvStateMachine::RestoreSnapshot(const raft::Snapshot& snapshot) {
-  if (snapshot.metadata().index() <= state_->applied.index()) {
-    return Status::OK();
-  }
-  rocksdb::WriteBatch batch = NewWriteBatch();
-  Status s = StageRestore(snapshot, &batch);
-  if (s.ok()) {
-    s = engine_->rep()->Write(&batch, /*sync=*/true, "restore snapshot");
-  }
-  if (!s.ok()) {
-    DiscardStaged();
-    return s;
-  }
-  AdoptStaged();
-  return Status::OK();
-}
 
 }  // namespace raftkv::storage

@@ -23,7 +23,9 @@
 // Must never: apply an entry out of order or twice, answer a retried
 // command by applying it again, let a command half-apply (bad input is
 // rejected before anything is written), or consult the wall clock.
-// Thread-safety: not thread-safe (one thread, like the Engine).
+// Thread-safety: not thread-safe: one thread (the server's applier) applies
+// and reads; snapshots are streamed from a SnapshotSource (storage/
+// snapshot.h), which reads the database directly.
 #pragma once
 
 #include <cstdint>
@@ -91,35 +93,24 @@ class KvStateMachine {
   uint64_t log_time_ms() const;
   size_t session_count() const;
 
-  // A checksummed image of the whole state machine at applied_index(), read
-  // from one consistent RocksDB snapshot (format in storage/snapshot.h).
-  StatusOr<std::string> CreateSnapshotData() const;
-  // Replaces the whole state by `snapshot`'s image, atomically (one fsync'd
-  // WriteBatch). Corruption if the checksum or format is wrong or the image
-  // is not at snapshot.metadata().index(). An image not newer than
-  // applied_index() is ignored. Prefer InstallSnapshot() (storage/
-  // snapshot.h), which also replaces the Raft log in the same batch.
-  Status RestoreSnapshot(const raft::Snapshot& snapshot);
+  // Re-reads the applied state and the session table from the database,
+  // after a snapshot was installed underneath (storage/snapshot_install.h),
+  // and clears a previous apply failure.
+  Status Reload();
+
+  const Engine* engine() const { return engine_; }
 
  private:
-  friend Status InstallSnapshot(const raft::Snapshot& snapshot, RaftLog* log,
-                                KvStateMachine* state_machine);
   struct State;  // applied state and session table (kv_state_machine.cc)
   class Applier;
 
   KvStateMachine(Engine* engine, const KvStateMachineOptions& options,
                  std::unique_ptr<State> state);
-  // For RestoreSnapshot() and InstallSnapshot(): stage the image into
-  // `batch` (Corruption if it is damaged), then AdoptStaged() once written.
-  Status StageRestore(const raft::Snapshot& snapshot,
-                      rocksdb::WriteBatch* batch);
-  void AdoptStaged();
-  void DiscardStaged();
+  static StatusOr<std::unique_ptr<State>> LoadState(Engine* engine);
 
   Engine* engine_;
   KvStateMachineOptions options_;
   std::unique_ptr<State> state_;
-  std::unique_ptr<State> staged_;
   // Set when a batch could not be built or written: the in-memory session
   // table may then be ahead of the disk, so nothing more is applied.
   Status failed_;

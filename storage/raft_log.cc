@@ -11,7 +11,6 @@
 
 #include "storage/coding.h"
 #include "storage/engine_rep.h"
-#include "storage/kv_state_machine.h"
 
 namespace raftkv::storage {
 namespace {
@@ -301,6 +300,22 @@ Status RaftLog::Save(const raft::HardState* hard_state,
   return Commit(&batch, next, sync, "save raft log and hard state");
 }
 
+Status RaftLog::SaveAll(const std::vector<Write>& writes, bool sync) {
+  rocksdb::WriteBatch batch = NewWriteBatch();
+  State next = *state_;
+  for (const Write& w : writes) {
+    if (w.entries != nullptr) StageEntries(*w.entries, &batch, &next);
+    if (w.hard_state != nullptr) {
+      CHECK(batch
+                .Put(engine_->rep()->raft_meta, kHardStateKey,
+                     Serialize(*w.hard_state))
+                .ok());
+      next.hard_state = *w.hard_state;
+    }
+  }
+  return Commit(&batch, next, sync, "save raft log and hard state");
+}
+
 Status RaftLog::Save(const raft::Ready& ready) {
   const raft::HardState* hs = ready.hard_state ? &*ready.hard_state : nullptr;
   const raft::Snapshot* snap = ready.snapshot ? &*ready.snapshot : nullptr;
@@ -359,20 +374,6 @@ Status RaftLog::CreateSnapshot(uint64_t index,
             .ok());
   CHECK(batch.Put(rep->raft_meta, kSnapshotDataKey, data).ok());
   return Commit(&batch, next, /*sync=*/true, "save snapshot");
-}
-
-Status RaftLog::CreateSnapshot(uint64_t index,
-                               const KvStateMachine& state_machine) {
-  if (state_machine.applied_index() != index) {
-    return Status::InvalidArgument(
-        "snapshot index " + std::to_string(index) +
-        " is not the state machine's applied index " +
-        std::to_string(state_machine.applied_index()));
-  }
-  auto data = state_machine.CreateSnapshotData();
-  if (!data.ok()) return data.status();
-  return CreateSnapshot(index, state_->snapshot.conf_state(),
-                        std::move(data).value());
 }
 
 Status RaftLog::Compact(uint64_t compact_index) {

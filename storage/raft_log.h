@@ -12,7 +12,10 @@
 //                                 entry just before FirstIndex() (compacted
 //                                 or covered by the snapshot)
 //              "snapshot_meta" -> raft::SnapshotMetadata (incl. ConfState)
-//              "snapshot_data" -> the snapshot's opaque data
+//              "snapshot_data" -> the snapshot's opaque data (empty for the
+//                                 server's snapshots: the image is streamed
+//                                 from the state machine, storage/snapshot.h)
+//              "install_pending" -> see storage/snapshot_install.h
 //
 // Durability: a write with sync=true is on stable storage when it returns
 // (one fsync covers the whole batch: every entry of a Ready, whatever the
@@ -67,9 +70,8 @@ class RaftLog : public raft::Storage {
   // appends `entries` (truncating a conflicting suffix) and saves
   // `hard_state`, in ONE WriteBatch, fsync'd when `sync`. Null pointers and
   // an empty vector mean "nothing of that kind"; nothing at all is a no-op.
-  // A snapshot install here replaces only the log: the state machine is
-  // restored separately (prefer InstallSnapshot() in storage/snapshot.h,
-  // which does both in one batch, then Save() without the snapshot).
+  // A snapshot install here replaces only the log: the server installs the
+  // state machine with it through storage/snapshot_install.h.
   Status Save(const raft::HardState* hard_state, const raft::Snapshot* snapshot,
               const std::vector<raft::Entry>& entries, bool sync);
   Status Save(const raft::HardState* hard_state,
@@ -79,6 +81,13 @@ class RaftLog : public raft::Storage {
   // Save() of a Ready's hard state, snapshot and entries; fsync'd when
   // ready.must_sync or a snapshot is installed.
   Status Save(const raft::Ready& ready);
+  // Several Readys' writes (no snapshots) in ONE WriteBatch, in order, each
+  // as Save() would do it: the server's group commit.
+  struct Write {
+    const raft::HardState* hard_state = nullptr;
+    const std::vector<raft::Entry>* entries = nullptr;
+  };
+  Status SaveAll(const std::vector<Write>& writes, bool sync);
 
   // MemoryStorage's write side; each call is one fsync'd WriteBatch.
   Status SetHardState(const raft::HardState& hard_state);
@@ -93,9 +102,6 @@ class RaftLog : public raft::Storage {
   // FailedPrecondition if not newer than the current snapshot.
   Status CreateSnapshot(uint64_t index, const raft::ConfState& conf_state,
                         std::string data);
-  // Same, with the state machine's image at its applied index, which must
-  // be `index`, and the current membership.
-  Status CreateSnapshot(uint64_t index, const KvStateMachine& state_machine);
   // Discards entries up to and including `compact_index` (no-op below
   // FirstIndex(); InvalidArgument above LastIndex()), with a range delete.
   Status Compact(uint64_t compact_index);
@@ -109,8 +115,10 @@ class RaftLog : public raft::Storage {
   const Engine* engine() const { return engine_; }
 
  private:
-  friend Status InstallSnapshot(const raft::Snapshot& snapshot, RaftLog* log,
-                                KvStateMachine* state_machine);
+  friend Status InstallStagedSnapshot(const std::string& staging_dir,
+                                      const raft::SnapshotMetadata& meta,
+                                      RaftLog* log,
+                                      KvStateMachine* state_machine);
   struct State;  // the cached metadata (raft_log.cc)
 
   RaftLog(Engine* engine, std::unique_ptr<State> state);
@@ -123,9 +131,9 @@ class RaftLog : public raft::Storage {
   // Writes `batch`; adopts `next` only if the write succeeded.
   Status Commit(rocksdb::WriteBatch* batch, const State& next, bool sync,
                 const char* what);
-  // For InstallSnapshot(): stage a snapshot install into a batch shared with
-  // the state machine (false: not newer than the current snapshot), then
-  // AdoptStaged() once that batch is written.
+  // For InstallStagedSnapshot(): stage a snapshot install into a batch
+  // shared with the state machine (false: not newer than the current
+  // snapshot), then AdoptStaged() once that batch is written.
   bool StageSnapshotInstall(const raft::Snapshot& snapshot,
                             rocksdb::WriteBatch* batch);
   void AdoptStaged();

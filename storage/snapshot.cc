@@ -1,100 +1,154 @@
-// Snapshot image sealing and the atomic install of a snapshot into a
-// node's log and state machine. Must never write a partial install.
+// SnapshotSource: reading the state machine's image from one RocksDB
+// snapshot, chunk by chunk; and the chunk envelope. Never holds more than
+// one chunk of the image in memory and never writes to the database.
 #include "storage/snapshot.h"
 
-#include <cstring>
+#include <rocksdb/snapshot.h>
 
 #include "storage/checksum.h"
 #include "storage/engine_rep.h"
 #include "storage/kv_state_machine.h"
-#include "storage/raft_log.h"
+#include "storage/storage.pb.h"
 
 namespace raftkv::storage {
 namespace {
 
-constexpr char kMagic[] = "RKVIMG01";
-constexpr size_t kMagicSize = 8;
-constexpr size_t kHeaderSize = kMagicSize + 4;
+constexpr char kAppliedKey[] = "applied";  // kv_meta, as kv_state_machine.cc
+
+void PutFixed32(uint32_t v, std::string* out) {
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+
+uint32_t GetFixed32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) {
+    v |= static_cast<uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  }
+  return v;
+}
 
 }  // namespace
 
-std::string SealSnapshotImage(std::string_view payload) {
-  std::string out(kMagic, kMagicSize);
-  const uint32_t crc = Crc32c(payload);
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(crc >> (8 * i)));
+std::string EncodeSnapshotChunk(const SnapshotChunk& chunk) {
+  std::string payload;
+  CHECK(chunk.SerializeToString(&payload));
+  std::string out;
+  out.reserve(payload.size() + 4);
+  PutFixed32(Crc32c(payload), &out);
   out.append(payload);
   return out;
 }
 
-Status UnsealSnapshotImage(std::string_view data, const std::string& what,
-                           std::string_view* payload) {
-  if (data.size() < kHeaderSize ||
-      std::memcmp(data.data(), kMagic, kMagicSize) != 0) {
-    return Status::Corruption(what +
-                              ": not a raftkv snapshot image (bad "
-                              "magic or truncated header)");
+Status DecodeSnapshotChunk(std::string_view data, const std::string& what,
+                           SnapshotChunk* chunk) {
+  if (data.size() < 4) {
+    return Status::Corruption(what + ": snapshot chunk of " +
+                              std::to_string(data.size()) + " bytes");
   }
-  uint32_t stored = 0;
-  for (int i = 0; i < 4; ++i) {
-    stored |=
-        static_cast<uint32_t>(static_cast<unsigned char>(data[kMagicSize + i]))
-        << (8 * i);
+  const std::string_view payload = data.substr(4);
+  if (Crc32c(payload) != GetFixed32(data.data())) {
+    return Status::Corruption(what + ": snapshot chunk checksum mismatch (" +
+                              std::to_string(payload.size()) + " bytes)");
   }
-  *payload = data.substr(kHeaderSize);
-  if (Crc32c(*payload) != stored) {
-    return Status::Corruption(what + ": snapshot image checksum mismatch (" +
-                              std::to_string(payload->size()) +
-                              " payload bytes)");
+  if (!chunk->ParseFromArray(payload.data(),
+                             static_cast<int>(payload.size()))) {
+    return Status::Corruption(what + ": snapshot chunk does not parse");
   }
   return Status::OK();
 }
 
-Status InstallSnapshot(const raft::Snapshot& snapshot, RaftLog* log,
-                       KvStateMachine* state_machine) {
-  CHECK_EQ(log->engine_, state_machine->engine_) << "different engines";
-  Engine::Rep* rep = log->engine_->rep();
-  rocksdb::WriteBatch batch = NewWriteBatch();
-  if (!log->StageSnapshotInstall(snapshot, &batch)) return Status::OK();
-  Status s = state_machine->StageRestore(snapshot, &batch);
-  if (s.ok()) s = rep->Write(&batch, /*sync=*/true, "install snapshot");
-  if (!s.ok()) {
-    log->DiscardStaged();
-    state_machine->DiscardStaged();
+struct SnapshotSource::Rep {
+  Engine::Rep* engine = nullptr;
+  const rocksdb::Snapshot* snapshot = nullptr;
+  AppliedState applied;
+  ~Rep() {
+    if (snapshot != nullptr) engine->db->ReleaseSnapshot(snapshot);
+  }
+};
+
+StatusOr<std::shared_ptr<const SnapshotSource>> SnapshotSource::Create(
+    const KvStateMachine& state_machine) {
+  auto rep = std::make_unique<Rep>();
+  rep->engine = state_machine.engine()->rep();
+  rep->snapshot = rep->engine->db->GetSnapshot();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = rep->snapshot;
+  std::string value;
+  rocksdb::Status s =
+      rep->engine->db->Get(ro, rep->engine->kv_meta, kAppliedKey, &value);
+  if (!s.ok() && !s.IsNotFound()) {
+    return rep->engine->Error(s, "snapshot read");
+  }
+  if (s.ok() && !rep->applied.ParseFromString(value)) {
+    return Status::Corruption(rep->engine->dir +
+                              ": kv_meta/applied record does not parse");
+  }
+  const uint64_t index = rep->applied.index();
+  const uint64_t term = rep->applied.term();
+  return std::shared_ptr<const SnapshotSource>(
+      new SnapshotSource(std::move(rep), index, term));
+}
+
+SnapshotSource::SnapshotSource(std::unique_ptr<Rep> rep, uint64_t index,
+                               uint64_t term)
+    : rep_(std::move(rep)), index_(index), term_(term) {}
+
+SnapshotSource::~SnapshotSource() = default;
+
+Status SnapshotSource::Stream(
+    size_t chunk_bytes,
+    const std::function<Status(std::string_view)>& emit) const {
+  Engine::Rep* engine = rep_->engine;
+  uint64_t sequence = 0;
+  SnapshotChunk chunk;
+  chunk.set_sequence(sequence++);
+  SnapshotHeader* header = chunk.mutable_header();
+  header->set_format_version(kFormatVersion);
+  header->set_index(index_);
+  header->set_term(term_);
+  *header->mutable_applied() = rep_->applied;
+  RAFTKV_RETURN_IF_ERROR(emit(EncodeSnapshotChunk(chunk)));
+
+  uint64_t records = 0;
+  uint32_t records_crc = 0;
+  size_t bytes = 0;
+  chunk.Clear();
+  auto flush = [&]() -> Status {
+    if (chunk.records_size() == 0) return Status::OK();
+    chunk.set_sequence(sequence++);
+    Status s = emit(EncodeSnapshotChunk(chunk));
+    chunk.Clear();
+    bytes = 0;
     return s;
+  };
+  rocksdb::ReadOptions ro;
+  ro.snapshot = rep_->snapshot;
+  ro.fill_cache = false;  // a one-off pass must not evict the working set
+  ro.readahead_size = 2 << 20;
+  const std::pair<SnapshotFamily, rocksdb::ColumnFamilyHandle*> families[] = {
+      {FAMILY_SESSIONS, engine->kv_sessions}, {FAMILY_KV, engine->kv}};
+  for (const auto& [family, cf] : families) {
+    std::unique_ptr<rocksdb::Iterator> it(engine->db->NewIterator(ro, cf));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      SnapshotRecord* r = chunk.add_records();
+      r->set_family(family);
+      r->set_key(it->key().data(), it->key().size());
+      r->set_value(it->value().data(), it->value().size());
+      const char f = static_cast<char>(family);
+      records_crc = Crc32c(std::string_view(&f, 1), records_crc);
+      records_crc = Crc32c(it->key().ToStringView(), records_crc);
+      records_crc = Crc32c(it->value().ToStringView(), records_crc);
+      ++records;
+      bytes += it->key().size() + it->value().size() + 8;
+      if (bytes >= chunk_bytes) RAFTKV_RETURN_IF_ERROR(flush());
+    }
+    if (!it->status().ok()) return engine->Error(it->status(), "snapshot scan");
   }
-  log->AdoptStaged();
-  state_machine->AdoptStaged();
-  return Status::OK();
-}
-
-Status Reconcile(RaftLog* log, KvStateMachine* state_machine) {
-  if (log->snapshot_index() > state_machine->applied_index()) {
-    raft::Snapshot snapshot;
-    RAFTKV_RETURN_IF_ERROR(log->GetSnapshot(&snapshot));
-    LOG(WARNING) << log->dir() << ": state machine at applied index "
-                 << state_machine->applied_index()
-                 << " is behind the log's snapshot at "
-                 << snapshot.metadata().index() << "; restoring it";
-    return state_machine->RestoreSnapshot(snapshot);
-  }
-  if (state_machine->applied_index() > log->hard_state().commit()) {
-    LOG(WARNING) << log->dir() << ": state machine at applied index "
-                 << state_machine->applied_index()
-                 << " is ahead of the log's commit index "
-                 << log->hard_state().commit()
-                 << "; installing its image as the log's snapshot";
-    auto data = state_machine->CreateSnapshotData();
-    if (!data.ok()) return data.status();
-    raft::HardState hs;
-    raft::Snapshot snapshot;
-    RAFTKV_RETURN_IF_ERROR(log->InitialState(
-        &hs, snapshot.mutable_metadata()->mutable_conf_state()));
-    snapshot.mutable_metadata()->set_index(state_machine->applied_index());
-    snapshot.mutable_metadata()->set_term(state_machine->applied_term());
-    snapshot.set_data(std::move(data).value());
-    return log->ApplySnapshot(snapshot);
-  }
-  return Status::OK();
+  RAFTKV_RETURN_IF_ERROR(flush());
+  chunk.set_sequence(sequence);
+  chunk.mutable_trailer()->set_records(records);
+  chunk.mutable_trailer()->set_records_crc(records_crc);
+  return emit(EncodeSnapshotChunk(chunk));
 }
 
 }  // namespace raftkv::storage

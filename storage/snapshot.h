@@ -1,56 +1,73 @@
-// Snapshots of the key-value state machine: the image format carried in
-// raft::Snapshot.data, and installing a snapshot on a node atomically.
+// Streamed snapshots of the key-value state machine, leader side: a
+// consistent view of the state machine at one applied index, read chunk by
+// chunk, and the chunk format shared with the receiving side
+// (snapshot_stager.h) and the installer (snapshot_install.h).
 //
-// Image format (all integers little-endian):
-//   bytes 0..7    magic "RKVIMG01"
-//   bytes 8..11   CRC32C of the payload
-//   bytes 12..    payload: a serialized storage.SnapshotImage (format
-//                 version, applied index/term, revision, log time, then
-//                 every record of the "kv" and "kv_sessions" column
-//                 families in key order), read from one RocksDB snapshot,
-//                 so it is exactly the state at its applied index.
-// The image is deterministic: replicas at the same applied index produce
-// the same bytes. It is held in memory whole (raft::Snapshot carries it).
+// Chunk format: a chunk is CRC32C(payload) as 4 bytes little-endian followed
+// by the payload, a serialized storage.SnapshotChunk (storage.proto): chunk 0
+// carries the header (format version, index, term, the "applied" record),
+// then come the records (every "kv_sessions" record, then every "kv" record,
+// each family in key order), and the last chunk carries the trailer (record
+// count and a CRC32C over all records). Chunks are numbered 0, 1, 2, ...
 //
-// Must never: install an image whose checksum, format version or index
-// does not match, or leave a node with its log and state machine from
-// different snapshots.
+// A SnapshotSource holds a RocksDB snapshot, so the image is exactly the
+// state at its index however long the transfer takes and whatever the
+// applier writes meanwhile; it never copies the data set into memory (one
+// chunk at a time). Thread-safety: Create() must run where the state machine
+// is not being written (the applier's thread, between batches); afterwards
+// a source is immutable and may be streamed from any thread, several times.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
-#include "raft/raft.pb.h"
 #include "util/status.h"
 
 namespace raftkv::storage {
 
 class KvStateMachine;
-class RaftLog;
+class SnapshotChunk;
 
-// Wraps a serialized SnapshotImage with the magic and checksum.
-std::string SealSnapshotImage(std::string_view payload);
-// Checks the magic and checksum of `data` and returns the payload in
-// *payload (a view into `data`). Corruption naming `what` otherwise.
-Status UnsealSnapshotImage(std::string_view data, const std::string& what,
-                           std::string_view* payload);
+// Target size of one chunk's records (a record larger than this travels
+// alone in its chunk).
+inline constexpr size_t kSnapshotChunkBytes = 1 << 20;
 
-// Installs a snapshot received from the leader: replaces the Raft log (as
-// RaftLog::ApplySnapshot) and the state machine (as
-// KvStateMachine::RestoreSnapshot) in ONE fsync'd WriteBatch. A snapshot
-// not newer than the log's current one is ignored. Both objects must share
-// one Engine.
-Status InstallSnapshot(const raft::Snapshot& snapshot, RaftLog* log,
-                       KvStateMachine* state_machine);
+// Wraps a chunk: CRC32C then the serialized payload.
+std::string EncodeSnapshotChunk(const SnapshotChunk& chunk);
+// Checks the checksum and parses `data` into *chunk. Corruption naming
+// `what` if the bytes are damaged.
+Status DecodeSnapshotChunk(std::string_view data, const std::string& what,
+                           SnapshotChunk* chunk);
 
-// At start-up, before creating the Raft node: brings the state machine and
-// the log into agreement after a crash between two separate writes.
-//   - The log's snapshot is newer than the applied index: the state machine
-//     is restored from it.
-//   - The applied index is beyond the log's stored commit index (the state
-//     machine was restored, the log not yet): the state machine's own image
-//     (committed data) becomes the log's snapshot.
-Status Reconcile(RaftLog* log, KvStateMachine* state_machine);
+class SnapshotSource {
+ public:
+  // A view of `state_machine` at its applied index. `state_machine` (and its
+  // Engine) must outlive the source.
+  static StatusOr<std::shared_ptr<const SnapshotSource>> Create(
+      const KvStateMachine& state_machine);
+  ~SnapshotSource();
+  SnapshotSource(const SnapshotSource&) = delete;
+  SnapshotSource& operator=(const SnapshotSource&) = delete;
+
+  uint64_t index() const { return index_; }
+  uint64_t term() const { return term_; }
+
+  // Streams the image: calls `emit` with each encoded chunk in order, at
+  // most about `chunk_bytes` of records each. Stops at the first error
+  // (from reading, or returned by `emit`).
+  Status Stream(size_t chunk_bytes,
+                const std::function<Status(std::string_view)>& emit) const;
+
+ private:
+  struct Rep;
+  SnapshotSource(std::unique_ptr<Rep> rep, uint64_t index, uint64_t term);
+
+  std::unique_ptr<Rep> rep_;
+  uint64_t index_;
+  uint64_t term_;
+};
 
 }  // namespace raftkv::storage

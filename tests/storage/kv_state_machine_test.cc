@@ -2,15 +2,14 @@
 // delete, compare-and-swap on value and version, delete-range/prefix,
 // range scans with limit), etcd revisions, exactly-once sessions with
 // first_outstanding and log-time expiry, the applied index across
-// restarts, and snapshot images (checksum, restore, atomic install). Must
-// never touch anything outside its temp dirs.
+// restarts (snapshots: snapshot_test.cc). Must never touch anything
+// outside its temp dirs.
 #include "storage/kv_state_machine.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "storage/raft_log.h"
-#include "storage/snapshot.h"
 #include "tests/storage/test_util.h"
 
 namespace raftkv::storage {
@@ -403,152 +402,6 @@ TEST_F(KvStateMachineTest, SessionLimits) {
   EXPECT_EQ(over.error(), kv::CommandResult::INVALID);
   EXPECT_THAT(over.error_message(), HasSubstr("unacknowledged"));
   EXPECT_EQ(SessionPut(a, 3, 2, "x", "3", 8).error(), kv::CommandResult::OK);
-}
-
-TEST_F(KvStateMachineTest, SnapshotImageRoundTrip) {
-  const uint64_t client = Register(5);
-  SessionPut(client, 1, 1, "a", "1", 6);
-  Put("b", "2");
-  auto data = sm_->CreateSnapshotData();
-  ASSERT_TRUE(data.ok()) << data.status().ToString();
-  auto again = sm_->CreateSnapshotData();
-  EXPECT_EQ(*data, *again);  // deterministic
-
-  TempDir other_tmp;
-  auto engine = Engine::Open(other_tmp.Sub("other"));
-  ASSERT_TRUE(engine.ok());
-  auto other = KvStateMachine::Open(engine->get());
-  ASSERT_TRUE(other.ok());
-  ASSERT_TRUE(
-      (*other)->Apply(CommandEntry(1, 1, PutCommand("zzz", "gone"))).ok());
-  raft::Snapshot snap;
-  snap.mutable_metadata()->set_index(sm_->applied_index());
-  snap.mutable_metadata()->set_term(1);
-  snap.set_data(*data);
-  ASSERT_TRUE((*other)->RestoreSnapshot(snap).ok());
-  EXPECT_EQ((*other)->applied_index(), sm_->applied_index());
-  EXPECT_EQ((*other)->revision(), sm_->revision());
-  EXPECT_EQ((*other)->session_count(), 1u);
-  EXPECT_EQ(*(*other)->CreateSnapshotData(), *data);
-  kv::RangeRequest zzz;
-  zzz.set_key("zzz");
-  EXPECT_EQ((*other)->Range(zzz)->kvs_size(), 0);  // replaced, not merged
-  // The retried command is still answered from the restored table.
-  kv::Command retry = PutCommand("a", "other", client, 1);
-  retry.set_first_outstanding(1);
-  auto r = (*other)->Apply(CommandEntry(snap.metadata().index() + 1, 1, retry));
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->put().header().revision(), 1);
-}
-
-TEST_F(KvStateMachineTest, DamagedSnapshotIsRefused) {
-  Put("a", "1");
-  auto data = sm_->CreateSnapshotData();
-  ASSERT_TRUE(data.ok());
-  raft::Snapshot snap;
-  snap.mutable_metadata()->set_index(10);
-  std::string damaged = *data;
-  damaged[damaged.size() / 2] ^= 0x20;
-  snap.set_data(damaged);
-  Status s = sm_->RestoreSnapshot(snap);
-  EXPECT_TRUE(s.IsCorruption());
-  EXPECT_THAT(s.message(), HasSubstr("checksum"));
-  snap.set_data(data->substr(0, 5));
-  EXPECT_TRUE(sm_->RestoreSnapshot(snap).IsCorruption());
-  snap.set_data(*data);  // intact, but claims the wrong index
-  s = sm_->RestoreSnapshot(snap);
-  EXPECT_TRUE(s.IsCorruption());
-  EXPECT_THAT(s.message(), HasSubstr("applied index 1"));
-  EXPECT_EQ(sm_->applied_index(), 1u);
-  EXPECT_EQ(Get("a").kvs(0).value(), "1");
-}
-
-TEST_F(KvStateMachineTest, InstallSnapshotReplacesLogAndStateTogether) {
-  ASSERT_TRUE(log_->Append({CommandEntry(1, 1, PutCommand("old", "1"))}).ok());
-  Put("old", "1");
-
-  // A leader's state at index 50.
-  TempDir leader_tmp;
-  auto engine = Engine::Open(leader_tmp.Sub("leader"));
-  auto leader = KvStateMachine::Open(engine->get());
-  std::vector<raft::Entry> entries;
-  for (uint64_t i = 1; i <= 50; ++i) {
-    entries.push_back(CommandEntry(i, 3, PutCommand("new", std::to_string(i))));
-  }
-  std::vector<kv::CommandResult> results;
-  ASSERT_TRUE((*leader)->ApplyBatch(entries, &results).ok());
-  raft::Snapshot snap;
-  snap.mutable_metadata()->set_index(50);
-  snap.mutable_metadata()->set_term(3);
-  snap.mutable_metadata()->mutable_conf_state()->add_voters(1);
-  snap.set_data(*(*leader)->CreateSnapshotData());
-
-  ASSERT_TRUE(InstallSnapshot(snap, log_.get(), sm_.get()).ok());
-  EXPECT_EQ(log_->FirstIndex(), 51u);
-  EXPECT_EQ(sm_->applied_index(), 50u);
-  EXPECT_EQ(Get("new").kvs(0).value(), "50");
-  EXPECT_EQ(Get("old").kvs_size(), 0);
-  Reopen();
-  EXPECT_EQ(log_->snapshot_index(), 50u);
-  EXPECT_EQ(sm_->applied_index(), 50u);
-  EXPECT_EQ(sm_->revision(), 50);
-  EXPECT_TRUE(Reconcile(log_.get(), sm_.get()).ok());  // nothing to do
-
-  // A damaged image changes neither the log nor the state machine.
-  snap.mutable_metadata()->set_index(60);
-  snap.set_data("garbage");
-  EXPECT_TRUE(InstallSnapshot(snap, log_.get(), sm_.get()).IsCorruption());
-  EXPECT_EQ(log_->snapshot_index(), 50u);
-  EXPECT_EQ(sm_->applied_index(), 50u);
-}
-
-TEST_F(KvStateMachineTest, ReconcileRestoresAStateMachineBehindTheLog) {
-  Put("a", "1");
-  auto data = sm_->CreateSnapshotData();
-  // A snapshot from elsewhere at index 5 reached the log only.
-  TempDir other_tmp;
-  auto engine = Engine::Open(other_tmp.Sub("o"));
-  auto other = KvStateMachine::Open(engine->get());
-  std::vector<raft::Entry> entries;
-  for (uint64_t i = 1; i <= 5; ++i) {
-    entries.push_back(CommandEntry(i, 2, PutCommand("b", std::to_string(i))));
-  }
-  std::vector<kv::CommandResult> results;
-  ASSERT_TRUE((*other)->ApplyBatch(entries, &results).ok());
-  raft::Snapshot snap;
-  snap.mutable_metadata()->set_index(5);
-  snap.mutable_metadata()->set_term(2);
-  snap.set_data(*(*other)->CreateSnapshotData());
-  ASSERT_TRUE(log_->ApplySnapshot(snap).ok());
-  Reopen();
-  EXPECT_EQ(sm_->applied_index(), 1u);
-  ASSERT_TRUE(Reconcile(log_.get(), sm_.get()).ok());
-  EXPECT_EQ(sm_->applied_index(), 5u);
-  EXPECT_EQ(Get("b").kvs(0).value(), "5");
-}
-
-TEST_F(KvStateMachineTest, ReconcileAdoptsAStateMachineAheadOfTheLog) {
-  // The state machine was restored to index 9, the log not yet.
-  TempDir other_tmp;
-  auto engine = Engine::Open(other_tmp.Sub("o"));
-  auto other = KvStateMachine::Open(engine->get());
-  std::vector<raft::Entry> entries;
-  for (uint64_t i = 1; i <= 9; ++i) {
-    entries.push_back(CommandEntry(i, 4, PutCommand("c", std::to_string(i))));
-  }
-  std::vector<kv::CommandResult> results;
-  ASSERT_TRUE((*other)->ApplyBatch(entries, &results).ok());
-  raft::Snapshot snap;
-  snap.mutable_metadata()->set_index(9);
-  snap.mutable_metadata()->set_term(4);
-  snap.set_data(*(*other)->CreateSnapshotData());
-  ASSERT_TRUE(sm_->RestoreSnapshot(snap).ok());
-  Reopen();
-  ASSERT_TRUE(Reconcile(log_.get(), sm_.get()).ok());
-  EXPECT_EQ(log_->snapshot_index(), 9u);
-  EXPECT_EQ(log_->snapshot_term(), 4u);
-  EXPECT_EQ(log_->FirstIndex(), 10u);
-  EXPECT_EQ(log_->hard_state().commit(), 9u);
 }
 
 }  // namespace

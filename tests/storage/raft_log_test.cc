@@ -10,7 +10,6 @@
 #include <random>
 
 #include "raft/memory_storage.h"
-#include "storage/kv_state_machine.h"
 #include "tests/storage/test_util.h"
 
 namespace raftkv::storage {
@@ -320,27 +319,6 @@ TEST_F(RaftLogTest, MatchesMemoryStorage) {
     }
     check(step);
   }
-}
-
-TEST(RaftLogSnapshotTest, CreateSnapshotFromStateMachine) {
-  TempDir tmp;
-  auto engine = Engine::Open(tmp.Sub("node"));
-  ASSERT_TRUE(engine.ok());
-  auto log = RaftLog::Open(engine->get());
-  auto sm = KvStateMachine::Open(engine->get());
-  ASSERT_TRUE(log.ok() && sm.ok());
-  auto entries = MakeEntries(1, 4, 1);
-  for (auto& e : entries) e.clear_data();  // no-ops
-  ASSERT_TRUE((*log)->Append(entries).ok());
-  std::vector<kv::CommandResult> results;
-  ASSERT_TRUE((*sm)->ApplyBatch(entries, &results).ok());
-  EXPECT_EQ((*log)->CreateSnapshot(2, **sm).code(),
-            Status::Code::kInvalidArgument);
-  ASSERT_TRUE((*log)->CreateSnapshot(3, **sm).ok());
-  raft::Snapshot snap;
-  ASSERT_TRUE((*log)->GetSnapshot(&snap).ok());
-  EXPECT_EQ(snap.metadata().index(), 3u);
-  EXPECT_FALSE(snap.data().empty());
 }
 
 }  // namespace

@@ -1,0 +1,204 @@
+// Applier: the state machine's thread (see applier.h). Never applies an
+// entry twice or out of order, and never answers a read before its index is
+// applied.
+#include "server/applier.h"
+
+#include <glog/logging.h>
+
+#include "storage/kv_state_machine.h"
+#include "storage/snapshot.h"
+
+namespace raftkv::server {
+namespace {
+
+kv::ClientResponse ErrorResponse(kv::ErrorCode error, std::string message) {
+  kv::ClientResponse response;
+  response.set_error(error);
+  response.set_error_message(std::move(message));
+  return response;
+}
+
+}  // namespace
+
+Applier::Applier(storage::KvStateMachine* state_machine, Hooks hooks)
+    : state_machine_(state_machine), hooks_(std::move(hooks)) {}
+
+Applier::~Applier() { Stop(); }
+
+void Applier::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Applier::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    resume_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Applier::Push(Work work) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    if (auto* a = std::get_if<ApplyWork>(&work)) {
+      queued_entries_ += a->entries.size();
+    }
+    queue_.push_back(std::move(work));
+  }
+  cv_.notify_all();
+}
+
+void Applier::Apply(std::vector<raft::Entry> entries) {
+  if (!entries.empty()) Push(ApplyWork{std::move(entries)});
+}
+
+void Applier::Read(uint64_t read_index, std::vector<ReadRequest> reads) {
+  Push(ReadWork{read_index, std::move(reads)});
+}
+
+void Applier::MakeSnapshotPoint() { Push(PointWork{}); }
+
+void Applier::Pause() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stopping_) return;
+  resume_ = false;
+  paused_ = false;
+  queue_.push_back(PauseWork{});
+  cv_.notify_all();
+  cv_.wait(lock, [this] { return paused_ || stopping_; });
+}
+
+void Applier::Resume() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    resume_ = true;
+  }
+  cv_.notify_all();
+}
+
+size_t Applier::queued_entries() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queued_entries_;
+}
+
+void Applier::Run() {
+  while (true) {
+    Work work;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and nothing left
+      work = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    if (auto* a = std::get_if<ApplyWork>(&work)) {
+      DoApply(*a);
+      std::lock_guard<std::mutex> lock(mu_);
+      queued_entries_ -= a->entries.size();
+    } else if (auto* r = std::get_if<ReadWork>(&work)) {
+      DoRead(*r);
+    } else if (std::holds_alternative<PointWork>(work)) {
+      DoPoint();
+    } else {
+      DoPause();
+    }
+  }
+}
+
+void Applier::DoApply(ApplyWork& work) {
+  Applied out;
+  if (failed_) return;
+  // Entries the state machine already holds (a snapshot installed after
+  // they were handed over) are skipped, never applied twice.
+  std::vector<raft::Entry> entries;
+  entries.reserve(work.entries.size());
+  for (raft::Entry& e : work.entries) {
+    if (e.index() > state_machine_->applied_index()) {
+      entries.push_back(std::move(e));
+    }
+  }
+  if (entries.empty()) return;
+  std::vector<kv::CommandResult> results;
+  out.status = state_machine_->ApplyBatch(entries, &results);
+  if (!out.status.ok()) {
+    failed_ = true;
+    LOG(ERROR) << "applier stops: " << out.status.ToString();
+    hooks_.applied(std::move(out));
+    return;
+  }
+  out.index = state_machine_->applied_index();
+  out.revision = state_machine_->revision();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].type() != raft::ENTRY_NORMAL || entries[i].data().empty()) {
+      continue;
+    }
+    out.results.push_back(
+        {entries[i].index(), entries[i].term(), std::move(results[i])});
+  }
+  hooks_.applied(std::move(out));
+  ServeWaitingReads();
+}
+
+void Applier::DoRead(ReadWork& work) {
+  if (work.read_index <= state_machine_->applied_index()) {
+    ReadsServed out;
+    Serve(work.reads, &out);
+    hooks_.reads_served(std::move(out));
+    return;
+  }
+  waiting_reads_.emplace(work.read_index, std::move(work.reads));
+}
+
+void Applier::ServeWaitingReads() {
+  const uint64_t applied = state_machine_->applied_index();
+  ReadsServed out;
+  while (!waiting_reads_.empty() && waiting_reads_.begin()->first <= applied) {
+    Serve(waiting_reads_.begin()->second, &out);
+    waiting_reads_.erase(waiting_reads_.begin());
+  }
+  if (!out.responses.empty()) hooks_.reads_served(std::move(out));
+}
+
+void Applier::Serve(std::vector<ReadRequest>& reads, ReadsServed* out) {
+  for (ReadRequest& r : reads) {
+    auto result = state_machine_->Range(r.request);
+    kv::ClientResponse response;
+    if (!result.ok()) {
+      response =
+          ErrorResponse(result.status().code() == Status::Code::kInvalidArgument
+                            ? kv::INVALID
+                            : kv::STORAGE,
+                        result.status().ToString());
+    } else {
+      *response.mutable_range() = std::move(result).value();
+    }
+    out->responses.emplace_back(r.id, std::move(response));
+  }
+}
+
+void Applier::DoPoint() {
+  auto point = storage::SnapshotSource::Create(*state_machine_);
+  if (!point.ok()) {
+    LOG(WARNING) << "cannot make a snapshot point: "
+                 << point.status().ToString();
+    return;
+  }
+  hooks_.snapshot_point(std::move(point).value());
+}
+
+void Applier::DoPause() {
+  std::unique_lock<std::mutex> lock(mu_);
+  paused_ = true;
+  cv_.notify_all();
+  cv_.wait(lock, [this] { return resume_; });
+  paused_ = false;
+  lock.unlock();
+  // The state machine may have jumped ahead (a snapshot was installed).
+  failed_ = false;
+  ServeWaitingReads();
+}
+
+}  // namespace raftkv::server

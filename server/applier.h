@@ -1,0 +1,106 @@
+// Applier: the stage of raftkvd that owns the key-value state machine. On
+// its own thread, in the order they were handed over, it applies committed
+// entries (one WriteBatch per hand-off), serves reads once it has applied
+// their read index, and makes snapshot points (a consistent view at its
+// applied index, for followers that need a snapshot). Results go back to
+// the raft loop through the hooks, which must only post to the loop.
+//
+// Ordering rules it keeps (docs/server.md): it gets only entries that are
+// committed and durable in the local log; a read waiting for index i is
+// answered only after every entry up to i is applied; a snapshot point is
+// made between two batches, never in the middle of one.
+//
+// Pause()/Resume() let the log writer install a snapshot underneath: Pause
+// returns once everything handed over before it is done, and the applier
+// waits until Resume (its state machine is reloaded by the install).
+//
+// Thread-safety: the public methods may be called from any thread; the
+// state machine is touched only by the applier's thread (or, while paused,
+// by the thread that paused it).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "server/handoff.h"
+
+namespace raftkv::storage {
+class KvStateMachine;
+}  // namespace raftkv::storage
+
+namespace raftkv::server {
+
+class Applier {
+ public:
+  struct Hooks {
+    std::function<void(Applied)> applied;
+    std::function<void(ReadsServed)> reads_served;
+    std::function<void(std::shared_ptr<const storage::SnapshotSource>)>
+        snapshot_point;
+  };
+
+  Applier(storage::KvStateMachine* state_machine, Hooks hooks);
+  ~Applier();
+  Applier(const Applier&) = delete;
+  Applier& operator=(const Applier&) = delete;
+
+  void Start();
+  // Finishes the work at hand and stops; later hand-offs are dropped.
+  void Stop();
+
+  void Apply(std::vector<raft::Entry> entries);
+  void Read(uint64_t read_index, std::vector<ReadRequest> reads);
+  void MakeSnapshotPoint();
+  void Pause();
+  void Resume();
+
+  // Entries handed over and not yet applied (for back-pressure and status).
+  size_t queued_entries() const;
+
+ private:
+  struct ApplyWork {
+    std::vector<raft::Entry> entries;
+  };
+  struct ReadWork {
+    uint64_t read_index;
+    std::vector<ReadRequest> reads;
+  };
+  struct PointWork {};
+  struct PauseWork {};
+  using Work = std::variant<ApplyWork, ReadWork, PointWork, PauseWork>;
+
+  void Run();
+  void Push(Work work);
+  void DoApply(ApplyWork& work);
+  void DoRead(ReadWork& work);
+  void DoPoint();
+  void DoPause();
+  void ServeWaitingReads();
+  void Serve(std::vector<ReadRequest>& reads, ReadsServed* out);
+
+  storage::KvStateMachine* const state_machine_;
+  const Hooks hooks_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Work> queue_;     // guarded by mu_
+  size_t queued_entries_ = 0;  // guarded by mu_
+  bool stopping_ = false;      // guarded by mu_
+  bool paused_ = false;        // guarded by mu_
+  bool resume_ = false;        // guarded by mu_
+  std::thread thread_;
+
+  // Applier thread only: reads waiting for their index to be applied.
+  std::multimap<uint64_t, std::vector<ReadRequest>> waiting_reads_;
+  bool failed_ = false;
+};
+
+}  // namespace raftkv::server

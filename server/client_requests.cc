@@ -1,0 +1,387 @@
+// ClientRequests: checks, proposals, read batches, answers and deadlines
+// (see client_requests.h). Never answers a write before it is applied.
+#include "server/client_requests.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+
+#include "server/applier.h"
+#include "server/raft_loop.h"
+
+namespace raftkv::server {
+namespace {
+
+kv::ClientResponse ErrorResponse(kv::ErrorCode error, std::string message) {
+  kv::ClientResponse response;
+  response.set_error(error);
+  response.set_error_message(std::move(message));
+  return response;
+}
+
+uint64_t WallClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+ClientRequests::ClientRequests(const ServerConfig& config, asio::io_context& io,
+                               RaftLoop* loop, Applier* applier)
+    : config_(config), loop_(loop), applier_(applier), sweep_timer_(io) {}
+
+void ClientRequests::Start() { OnSweep(); }
+
+void ClientRequests::Stop() {
+  stopped_ = true;
+  sweep_timer_.cancel();
+}
+
+size_t ClientRequests::pending() const {
+  size_t batched = 0;
+  for (const auto& [ctx, batch] : read_batches_) batched += batch.size();
+  return pending_writes_.size() + unbatched_reads_.size() + batched +
+         reads_in_applier_.size();
+}
+
+ClientRequests::Clock::time_point ClientRequests::DeadlineOf(
+    const kv::ClientRequest& request) const {
+  const auto timeout = request.timeout_ms() > 0
+                           ? std::chrono::milliseconds(request.timeout_ms())
+                           : config_.default_request_timeout;
+  return Clock::now() + std::min(timeout, config_.default_request_timeout);
+}
+
+void ClientRequests::OnSweep() {
+  const auto now = Clock::now();
+  for (auto it = pending_writes_.begin(); it != pending_writes_.end();) {
+    if (it->second.deadline <= now) {
+      it->second.respond(ErrorResponse(
+          kv::TIMEOUT, "not committed in time (the write may still apply)"));
+      it = pending_writes_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = read_batches_.begin(); it != read_batches_.end();) {
+    auto& reads = it->second;
+    auto keep = std::remove_if(reads.begin(), reads.end(), [now](auto& r) {
+      if (r.deadline > now) return false;
+      r.respond(ErrorResponse(kv::TIMEOUT, "read not confirmed in time"));
+      return true;
+    });
+    reads.erase(keep, reads.end());
+    it = reads.empty() ? read_batches_.erase(it) : std::next(it);
+  }
+  for (auto it = reads_in_applier_.begin(); it != reads_in_applier_.end();) {
+    if (it->second.deadline <= now) {
+      it->second.respond(
+          ErrorResponse(kv::TIMEOUT, "read not applied in time"));
+      it = reads_in_applier_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  sweep_timer_.expires_after(std::chrono::milliseconds(50));
+  sweep_timer_.async_wait([this](const std::error_code& ec) {
+    if (!ec) OnSweep();
+  });
+}
+
+kv::ClientResponse ClientRequests::NotLeaderResponse() const {
+  const uint64_t lead = loop_->raft().lead();
+  kv::ClientResponse response;
+  response.set_error(kv::NOT_LEADER);
+  response.set_leader_id(lead);
+  auto it = config_.client_addresses.find(lead);
+  if (lead == raft::kNone) {
+    response.set_error_message("node " + std::to_string(config_.id) +
+                               " is not the leader; leader unknown");
+  } else {
+    if (it != config_.client_addresses.end()) {
+      response.set_leader_address(it->second);
+    }
+    response.set_error_message(
+        "node " + std::to_string(config_.id) +
+        " is not the leader; leader is " + std::to_string(lead) +
+        (it != config_.client_addresses.end() ? " at " + it->second : ""));
+  }
+  return response;
+}
+
+void ClientRequests::OnClientRequest(kv::ClientRequest request,
+                                     Responder respond) {
+  if (stopped_) return;
+  if (pending() >= config_.max_pending_requests) {
+    respond(ErrorResponse(kv::UNAVAILABLE,
+                          "server overloaded: too many pending requests"));
+    return;
+  }
+  switch (request.request_case()) {
+    case kv::ClientRequest::kCommand:
+      HandleWrite(request, std::move(respond));
+      return;
+    case kv::ClientRequest::kRange:
+      HandleRead(request, std::move(respond));
+      return;
+    case kv::ClientRequest::kStatus:
+      HandleStatus(std::move(respond));
+      return;
+    case kv::ClientRequest::kTransferLeader:
+      HandleTransferLeader(request, std::move(respond));
+      return;
+    default:
+      respond(ErrorResponse(kv::MALFORMED, "empty or unknown request"));
+      return;
+  }
+}
+
+Status ClientRequests::CheckSizes(const kv::Command& command) const {
+  auto check_key = [this](const std::string& key) {
+    if (key.size() > config_.max_key_bytes) {
+      return Status::TooLarge("key of " + std::to_string(key.size()) +
+                              " bytes exceeds the limit of " +
+                              std::to_string(config_.max_key_bytes));
+    }
+    return Status::OK();
+  };
+  auto check_put = [&](const kv::PutRequest& put) {
+    RAFTKV_RETURN_IF_ERROR(check_key(put.key()));
+    if (put.value().size() > config_.max_value_bytes) {
+      return Status::TooLarge("value of " + std::to_string(put.value().size()) +
+                              " bytes exceeds the limit of " +
+                              std::to_string(config_.max_value_bytes));
+    }
+    return Status::OK();
+  };
+  if (command.has_put()) return check_put(command.put());
+  if (command.has_delete_range()) {
+    return check_key(command.delete_range().key());
+  }
+  if (command.has_txn()) {
+    size_t total = 0;
+    for (const auto* ops :
+         {&command.txn().success(), &command.txn().failure()}) {
+      for (const kv::RequestOp& op : *ops) {
+        if (op.has_request_put()) {
+          RAFTKV_RETURN_IF_ERROR(check_put(op.request_put()));
+          total += op.request_put().value().size();
+        }
+      }
+    }
+    if (total > config_.max_value_bytes) {
+      return Status::TooLarge("transaction writes " + std::to_string(total) +
+                              " bytes, over the limit of " +
+                              std::to_string(config_.max_value_bytes));
+    }
+  }
+  return Status::OK();
+}
+
+void ClientRequests::HandleWrite(kv::ClientRequest& request,
+                                 Responder respond) {
+  if (!loop_->storage_error().ok()) {
+    respond(ErrorResponse(kv::STORAGE, loop_->storage_error().ToString()));
+    return;
+  }
+  kv::Command* command = request.mutable_command();
+  if (command->op_case() == kv::Command::OP_NOT_SET) {
+    respond(ErrorResponse(kv::MALFORMED, "command without an operation"));
+    return;
+  }
+  if (Status s = CheckSizes(*command); !s.ok()) {
+    respond(ErrorResponse(kv::TOO_LARGE, s.message()));
+    return;
+  }
+  raft::RawNode& raft = loop_->raft();
+  if (raft.role() != raft::Role::kLeader) {
+    respond(NotLeaderResponse());
+    return;
+  }
+  command->set_proposed_at_ms(WallClockMs());
+  auto index = raft.Propose(command->SerializeAsString());
+  if (!index.ok()) {
+    if (index.status().IsNotLeader()) {
+      respond(NotLeaderResponse());
+    } else {
+      respond(ErrorResponse(kv::UNAVAILABLE, index.status().ToString()));
+    }
+    return;
+  }
+  auto stale = pending_writes_.find(*index);
+  if (stale != pending_writes_.end()) {
+    // A write this node proposed at the same index in an earlier term; the
+    // log was truncated there, so that entry can never commit.
+    stale->second.respond(ErrorResponse(
+        kv::UNAVAILABLE, "leadership changed before the write committed"));
+    pending_writes_.erase(stale);
+  }
+  pending_writes_.emplace(*index, PendingWrite{raft.term(), std::move(respond),
+                                               DeadlineOf(request)});
+}
+
+void ClientRequests::HandleRead(kv::ClientRequest& request, Responder respond) {
+  PendingRead read{std::move(*request.mutable_range()), std::move(respond),
+                   DeadlineOf(request)};
+  if (read.request.serializable() || config_.unsafe_serve_stale_reads) {
+    std::vector<PendingRead> now;
+    now.push_back(std::move(read));
+    ReadAt(0, std::move(now));
+    return;
+  }
+  if (!loop_->storage_error().ok()) {
+    read.respond(ErrorResponse(kv::STORAGE, loop_->storage_error().ToString()));
+    return;
+  }
+  if (loop_->raft().lead() == raft::kNone) {
+    read.respond(NotLeaderResponse());
+    return;
+  }
+  unbatched_reads_.push_back(std::move(read));  // one ReadIndex per loop pass
+}
+
+void ClientRequests::StartReadBatch() {
+  if (unbatched_reads_.empty()) return;
+  std::vector<PendingRead> batch = std::move(unbatched_reads_);
+  unbatched_reads_.clear();
+  const std::string ctx = std::to_string(next_read_ctx_++);
+  Status s = loop_->raft().ReadIndex(ctx);
+  if (!s.ok()) {
+    for (PendingRead& r : batch) r.respond(NotLeaderResponse());
+    return;
+  }
+  read_batches_.emplace(ctx, std::move(batch));
+}
+
+void ClientRequests::ReadAt(uint64_t read_index,
+                            std::vector<PendingRead> reads) {
+  std::vector<ReadRequest> handed;
+  handed.reserve(reads.size());
+  for (PendingRead& r : reads) {
+    const uint64_t id = next_read_id_++;
+    reads_in_applier_.emplace(id, Waiting{std::move(r.respond), r.deadline});
+    handed.push_back({id, std::move(r.request)});
+  }
+  applier_->Read(read_index, std::move(handed));
+}
+
+void ClientRequests::OnReadStates(
+    const std::vector<raft::ReadState>& read_states) {
+  for (const raft::ReadState& rs : read_states) {
+    auto it = read_batches_.find(rs.request_ctx);
+    if (it == read_batches_.end()) continue;
+    ReadAt(rs.index, std::move(it->second));
+    read_batches_.erase(it);
+  }
+}
+
+void ClientRequests::OnReadsServed(ReadsServed served) {
+  for (auto& [id, response] : served.responses) {
+    auto it = reads_in_applier_.find(id);
+    if (it == reads_in_applier_.end()) continue;  // timed out meanwhile
+    if (response.has_range()) {
+      kv::ResponseHeader* h = response.mutable_range()->mutable_header();
+      h->set_member_id(config_.id);
+      h->set_raft_term(loop_->raft().term());
+    }
+    it->second.respond(std::move(response));
+    reads_in_applier_.erase(it);
+  }
+}
+
+void ClientRequests::OnApplied(const Applied& applied) {
+  for (const Applied::Result& r : applied.results) {
+    auto it = pending_writes_.find(r.index);
+    if (it == pending_writes_.end()) continue;
+    if (it->second.term != r.term) {
+      // Another leader's entry took this index: ours was never committed.
+      it->second.respond(ErrorResponse(
+          kv::UNAVAILABLE, "leadership changed before the write committed"));
+    } else {
+      kv::ClientResponse response;
+      *response.mutable_command() = r.result;
+      it->second.respond(std::move(response));
+    }
+    pending_writes_.erase(it);
+  }
+}
+
+void ClientRequests::OnLeadershipChange() {
+  // The core dropped its pending ReadIndex requests: let clients retry.
+  for (auto& [ctx, batch] : read_batches_) {
+    for (PendingRead& r : batch) {
+      r.respond(ErrorResponse(kv::UNAVAILABLE, "leadership changed"));
+    }
+  }
+  read_batches_.clear();
+}
+
+void ClientRequests::OnStorageFailure(const Status& status) {
+  for (auto& [index, w] : pending_writes_) {
+    w.respond(ErrorResponse(kv::STORAGE, status.ToString()));
+  }
+  pending_writes_.clear();
+  for (auto& [ctx, batch] : read_batches_) {
+    for (PendingRead& r : batch) {
+      r.respond(ErrorResponse(kv::STORAGE, status.ToString()));
+    }
+  }
+  read_batches_.clear();
+}
+
+void ClientRequests::HandleStatus(Responder respond) {
+  const raft::NodeStatus st = loop_->raft().GetStatus();
+  kv::ClientResponse response;
+  kv::StatusResponse* s = response.mutable_status();
+  s->set_id(st.id);
+  s->set_role(raft::RoleName(st.role));
+  s->set_term(st.term);
+  s->set_leader_id(st.lead);
+  s->set_commit_index(st.commit);
+  s->set_applied_index(loop_->applied_index());
+  s->set_last_index(st.last_index);
+  s->set_rejoin(st.rejoin);
+  s->set_loop_stall_max_ms(loop_->monitor().max_stall_ms());
+  s->set_loop_stall_recent_ms(loop_->monitor().recent_stall_ms());
+  s->set_log_cache_bytes(loop_->log_cache_bytes());
+  if (!loop_->storage_error().ok()) {
+    s->set_storage_error(loop_->storage_error().ToString());
+  }
+  s->mutable_header()->set_revision(loop_->revision());
+  s->mutable_header()->set_member_id(config_.id);
+  s->mutable_header()->set_raft_term(st.term);
+  for (const auto& [id, peer] : config_.peer_addresses) {
+    kv::MemberStatus* m = s->add_members();
+    m->set_id(id);
+    m->set_peer_address(peer);
+    auto it = config_.client_addresses.find(id);
+    if (it != config_.client_addresses.end()) {
+      m->set_client_address(it->second);
+    } else if (id == config_.id) {
+      m->set_client_address(config_.listen_client);
+    }
+  }
+  respond(std::move(response));
+}
+
+void ClientRequests::HandleTransferLeader(const kv::ClientRequest& request,
+                                          Responder respond) {
+  raft::RawNode& raft = loop_->raft();
+  if (raft.role() != raft::Role::kLeader) {
+    respond(NotLeaderResponse());
+    return;
+  }
+  Status s = raft.TransferLeader(request.transfer_leader().transferee());
+  if (!s.ok()) {
+    respond(ErrorResponse(kv::INVALID, s.ToString()));
+    return;
+  }
+  LOG(INFO) << "raftkvd " << config_.id << ": leadership transfer to "
+            << request.transfer_leader().transferee() << " requested";
+  kv::ClientResponse response;
+  response.mutable_transfer_leader();
+  respond(std::move(response));
+}
+
+}  // namespace raftkv::server

@@ -1,0 +1,100 @@
+// ClientRequests: raftkvd's client-facing side on the loop's thread: it
+// checks each request, proposes writes through the Raft core and answers
+// them once applied, batches linearizable reads into ReadIndex rounds (every
+// read that arrives in one loop pass shares one round) and has the applier
+// serve them once it has applied their read index, and answers status and
+// leader-transfer requests. Every request has a deadline; a sweep answers
+// TIMEOUT to those that pass it.
+//
+// Writes are answered only after their entry is committed and applied.
+// Must never answer a write whose entry was replaced by another leader's,
+// or serve a linearizable read below its read index.
+// Thread-safety: the loop's thread only.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "client/kv.pb.h"
+#include "raft/ready.h"
+#include "server/client_service.h"
+#include "server/handoff.h"
+#include "server/server_config.h"
+
+namespace raftkv::server {
+
+class Applier;
+class RaftLoop;
+
+class ClientRequests {
+ public:
+  ClientRequests(const ServerConfig& config, asio::io_context& io,
+                 RaftLoop* loop, Applier* applier);
+
+  void Start();
+  void Stop();
+
+  // A request from ClientService.
+  void OnClientRequest(kv::ClientRequest request, Responder respond);
+  // Starts one ReadIndex round for the reads that arrived since the last
+  // (called by the loop before it handles the core's Ready).
+  void StartReadBatch();
+
+  // From the raft loop.
+  void OnLeadershipChange();
+  void OnReadStates(const std::vector<raft::ReadState>& read_states);
+  void OnApplied(const Applied& applied);
+  void OnStorageFailure(const Status& status);
+  // From the applier (posted).
+  void OnReadsServed(ReadsServed served);
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct PendingWrite {
+    uint64_t term;
+    Responder respond;
+    Clock::time_point deadline;
+  };
+  struct PendingRead {
+    kv::RangeRequest request;
+    Responder respond;
+    Clock::time_point deadline;
+  };
+  struct Waiting {
+    Responder respond;
+    Clock::time_point deadline;
+  };
+
+  void OnSweep();
+  void HandleWrite(kv::ClientRequest& request, Responder respond);
+  void HandleRead(kv::ClientRequest& request, Responder respond);
+  void HandleStatus(Responder respond);
+  void HandleTransferLeader(const kv::ClientRequest& request,
+                            Responder respond);
+  Status CheckSizes(const kv::Command& command) const;
+  // Hands reads to the applier, to serve once it applied `read_index`.
+  void ReadAt(uint64_t read_index, std::vector<PendingRead> reads);
+  kv::ClientResponse NotLeaderResponse() const;
+  Clock::time_point DeadlineOf(const kv::ClientRequest& request) const;
+  size_t pending() const;
+
+  const ServerConfig& config_;
+  RaftLoop* const loop_;
+  Applier* const applier_;
+  asio::steady_timer sweep_timer_;
+
+  std::map<uint64_t, PendingWrite> pending_writes_;  // by log index
+  std::vector<PendingRead> unbatched_reads_;
+  std::map<std::string, std::vector<PendingRead>> read_batches_;  // by ctx
+  std::map<uint64_t, Waiting> reads_in_applier_;                  // by read id
+  uint64_t next_read_ctx_ = 1;
+  uint64_t next_read_id_ = 1;
+  bool stopped_ = false;
+};
+
+}  // namespace raftkv::server

@@ -1,0 +1,79 @@
+// The hand-offs between raftkvd's stages (docs/server.md). Each stage owns
+// its thread and its data; these plain values are all that crosses between
+// them:
+//
+//   raft loop --PersistTask--> log writer --Persisted--> raft loop
+//   raft loop --entries, ReadBatch--> applier --Applied, ReadsServed,
+//                                                SnapshotPoint--> raft loop
+//
+// The log writer completes PersistTasks in the order they were submitted;
+// the applier handles its work in order too. Results come back to the loop
+// through its io_context (asio::post), so the loop's data is only ever
+// touched by the loop's thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "client/kv.pb.h"
+#include "raft/raft.pb.h"
+#include "util/status.h"
+
+namespace raftkv::storage {
+class SnapshotSource;
+}  // namespace raftkv::storage
+
+namespace raftkv::server {
+
+// Loop -> log writer: what one accepted raft::Ready asks to persist.
+struct PersistTask {
+  uint64_t seq = 0;  // 1, 2, 3, ... in submission order
+  // Shared with the loop, which mirrors them into its LogCache once durable.
+  std::shared_ptr<const std::vector<raft::Entry>> entries;
+  std::optional<raft::HardState> hard_state;
+  // A snapshot from the leader, staged in `staging_dir`, to install first.
+  std::optional<raft::SnapshotMetadata> snapshot;
+  std::string staging_dir;
+  bool sync = false;
+};
+
+// Log writer -> loop: every task up to `through_seq` is durable, or the
+// write failed (`status`) and nothing from `failed_seq` on ever will be.
+struct Persisted {
+  uint64_t through_seq = 0;
+  Status status;
+  size_t tasks = 0;      // tasks in this group commit
+  int64_t write_us = 0;  // the write and fsync
+};
+
+// A linearizable or serializable read the applier serves once it has
+// applied `read_index` (0: at once).
+struct ReadRequest {
+  uint64_t id = 0;  // the loop's handle for the client's request
+  kv::RangeRequest request;
+};
+
+// Applier -> loop: committed entries applied, with the results of commands.
+struct Applied {
+  struct Result {
+    uint64_t index = 0;
+    uint64_t term = 0;
+    kv::CommandResult result;
+  };
+  uint64_t index = 0;  // applied through
+  int64_t revision = 0;
+  std::vector<Result> results;  // for entries that carried a command
+  Status status;                // a storage failure stops the applier
+};
+
+// Applier -> loop: answers to reads (ClientResponse without the header's
+// member id and term, which the loop fills in).
+struct ReadsServed {
+  std::vector<std::pair<uint64_t, kv::ClientResponse>> responses;
+};
+
+}  // namespace raftkv::server

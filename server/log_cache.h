@@ -1,0 +1,88 @@
+// LogCache: the raft::Storage the core reads in raftkvd: the durable log
+// mirrored in memory, so the raft loop never waits on the disk to send
+// entries or hand out committed ones. It is filled from the RocksDB log at
+// start-up and then updated by the loop, in Ready order, each time the log
+// writer reports a write durable; compaction keeps it within a byte budget.
+//
+// Snapshots: the core asks GetSnapshot() when a follower needs one. The
+// answer is the metadata of the latest snapshot point (a SnapshotSource the
+// applier made: a consistent RocksDB view at an applied index) if it covers
+// what the log no longer holds; otherwise the cache asks for a new point
+// (the `want_snapshot` callback) and answers Unavailable, and the core asks
+// again later. The image itself is streamed by the server
+// (snapshot_transfer.h), never carried in the message.
+//
+// Must never: expose entries that are not durable, or block. Thread-safety:
+// the loop's thread only.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "raft/storage.h"
+
+namespace raftkv::storage {
+class RaftLog;
+class SnapshotSource;
+}  // namespace raftkv::storage
+
+namespace raftkv::server {
+
+class LogCache : public raft::Storage {
+ public:
+  // Copies the durable log of `log` (hard state, log start, entries).
+  // `conf_state` is the membership the snapshots record.
+  static StatusOr<std::unique_ptr<LogCache>> Load(
+      const storage::RaftLog& log, raft::ConfState conf_state,
+      std::function<void()> want_snapshot);
+
+  // raft::Storage.
+  Status InitialState(raft::HardState* hard_state,
+                      raft::ConfState* conf_state) const override;
+  Status Entries(uint64_t lo, uint64_t hi, uint64_t max_bytes,
+                 std::vector<raft::Entry>* out) const override;
+  Status Term(uint64_t index, uint64_t* term) const override;
+  uint64_t FirstIndex() const override;
+  uint64_t LastIndex() const override;
+  Status GetSnapshot(raft::Snapshot* snapshot) const override;
+
+  // Mirrors of durable writes, in order.
+  void Append(const std::vector<raft::Entry>& entries);
+  void SetHardState(const raft::HardState& hard_state);
+  // An installed snapshot replaces the whole log.
+  void ResetToSnapshot(const raft::SnapshotMetadata& meta);
+  // Drops entries up to and including `index` (no-op below the start).
+  void Compact(uint64_t index);
+  // Where to compact so that at most `keep_entries` entries and
+  // `keep_bytes` bytes remain at or below `upto` (entries above it stay).
+  uint64_t CompactionPoint(uint64_t upto, uint64_t keep_entries,
+                           uint64_t keep_bytes) const;
+
+  // The latest snapshot point (may be null).
+  void set_snapshot_point(std::shared_ptr<const storage::SnapshotSource> p);
+  const std::shared_ptr<const storage::SnapshotSource>& snapshot_point() const {
+    return point_;
+  }
+
+  // Bytes of entries held (their serialized size).
+  uint64_t bytes() const { return bytes_; }
+  size_t size() const { return entries_.size(); }
+
+ private:
+  LogCache(raft::ConfState conf_state, std::function<void()> want_snapshot);
+  void TruncateAfter(uint64_t index);
+
+  raft::ConfState conf_state_;
+  std::function<void()> want_snapshot_;
+  raft::HardState hard_state_;
+  uint64_t start_index_ = 0;  // the entry before FirstIndex()
+  uint64_t start_term_ = 0;
+  std::deque<raft::Entry> entries_;  // start_index_ + 1, ...
+  uint64_t bytes_ = 0;
+  std::shared_ptr<const storage::SnapshotSource> point_;
+};
+
+}  // namespace raftkv::server

@@ -1,0 +1,162 @@
+// LogWriter: group commit of the Raft log on its own thread, and snapshot
+// installs (see log_writer.h). Never reports a task durable before its
+// fsync, never reorders tasks.
+#include "server/log_writer.h"
+
+#include <glog/logging.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "server/applier.h"
+#include "storage/engine.h"
+#include "storage/raft_log.h"
+#include "storage/snapshot_install.h"
+
+namespace raftkv::server {
+
+LogWriter::LogWriter(storage::Engine* engine, storage::RaftLog* log,
+                     storage::KvStateMachine* state_machine, Applier* applier,
+                     std::function<void(Persisted)> persisted)
+    : engine_(engine),
+      log_(log),
+      state_machine_(state_machine),
+      applier_(applier),
+      persisted_(std::move(persisted)) {}
+
+LogWriter::~LogWriter() { Stop(); }
+
+void LogWriter::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void LogWriter::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void LogWriter::Push(Job job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    queue_.push_back(std::move(job));
+  }
+  cv_.notify_all();
+}
+
+void LogWriter::Submit(PersistTask task) { Push(std::move(task)); }
+
+void LogWriter::CompactTo(uint64_t index) { Push(Compact{index}); }
+
+void LogWriter::Discard(std::string staging_dir) {
+  Push(Discarded{std::move(staging_dir)});
+}
+
+void LogWriter::Run() {
+  while (true) {
+    std::deque<Job> jobs;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      jobs.swap(queue_);
+    }
+    while (!jobs.empty() && !failed_) {
+      if (auto* task = std::get_if<PersistTask>(&jobs.front())) {
+        if (task->snapshot) {
+          const PersistTask install = std::move(*task);
+          jobs.pop_front();
+          if (!Install(install)) failed_ = true;
+        } else if (!WriteGroup(&jobs)) {
+          failed_ = true;
+        }
+      } else if (auto* c = std::get_if<Compact>(&jobs.front())) {
+        DoCompact(c->index);
+        jobs.pop_front();
+      } else {
+        std::error_code ec;
+        std::filesystem::remove_all(std::get<Discarded>(jobs.front()).dir, ec);
+        jobs.pop_front();
+      }
+    }
+  }
+}
+
+bool LogWriter::WriteGroup(std::deque<Job>* jobs) {
+  // Every plain task at the front of the queue goes into one batch.
+  std::vector<storage::RaftLog::Write> writes;
+  std::vector<PersistTask> group;
+  bool sync = false;
+  while (!jobs->empty()) {
+    auto* task = std::get_if<PersistTask>(&jobs->front());
+    if (task == nullptr || task->snapshot) break;
+    sync = sync || task->sync;
+    group.push_back(std::move(*task));
+    jobs->pop_front();
+  }
+  for (const PersistTask& t : group) {
+    writes.push_back({t.hard_state ? &*t.hard_state : nullptr,
+                      t.entries ? t.entries.get() : nullptr});
+  }
+  const auto start = std::chrono::steady_clock::now();
+  Persisted done;
+  done.status = log_->SaveAll(writes, sync);
+  done.write_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  done.tasks = group.size();
+  done.through_seq = group.back().seq;
+  const bool ok = done.status.ok();
+  persisted_(std::move(done));
+  return ok;
+}
+
+bool LogWriter::Install(const PersistTask& task) {
+  const auto start = std::chrono::steady_clock::now();
+  LOG(INFO) << "installing the snapshot at " << task.snapshot->term() << "/"
+            << task.snapshot->index() << " from " << task.staging_dir;
+  // Everything handed to the applier before this snapshot is applied
+  // first; then the applier waits while its state is replaced.
+  applier_->Pause();
+  Status s = storage::InstallStagedSnapshot(task.staging_dir, *task.snapshot,
+                                            log_, state_machine_);
+  // The entries and hard state that came with the snapshot.
+  if (s.ok()) {
+    std::vector<storage::RaftLog::Write> writes = {
+        {task.hard_state ? &*task.hard_state : nullptr,
+         task.entries ? task.entries.get() : nullptr}};
+    s = log_->SaveAll(writes, /*sync=*/true);
+  }
+  applier_->Resume();
+  Persisted done;
+  done.status = s;
+  done.tasks = 1;
+  done.through_seq = task.seq;
+  done.write_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  if (s.ok()) {
+    LOG(INFO) << "installed the snapshot at " << task.snapshot->term() << "/"
+              << task.snapshot->index() << " in " << done.write_us / 1000
+              << " ms";
+  }
+  persisted_(std::move(done));
+  return s.ok();
+}
+
+void LogWriter::DoCompact(uint64_t index) {
+  // The state machine's writes up to `index` were made without sync: make
+  // them durable before the entries that could replay them are gone.
+  Status s = engine_->SyncWal();
+  if (s.ok()) s = log_->Compact(index);
+  if (!s.ok()) {
+    LOG(WARNING) << "log compaction to " << index
+                 << " failed: " << s.ToString();
+  }
+}
+
+}  // namespace raftkv::server

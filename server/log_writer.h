@@ -1,0 +1,94 @@
+// LogWriter: the stage of raftkvd that makes the Raft log durable. On its
+// own thread it takes every PersistTask queued since its last write and
+// writes them as ONE RocksDB WriteBatch with at most one fsync (group
+// commit: the more the loop hands over while a write is in progress, the
+// more the next one carries), then reports them durable, in submission
+// order. A task carrying a snapshot is installed on its own: the applier is
+// paused first (everything handed to it before is applied), the staged
+// image replaces the state machine and the log (storage/snapshot_install.h),
+// and the applier resumes.
+//
+// It also compacts the RocksDB log on request, after syncing the WAL so
+// that the state machine's writes up to the compaction point are durable
+// first (they are written without sync), and removes abandoned staging
+// directories.
+//
+// Must never: report a task durable before its fsync returned, reorder
+// tasks, or write after a failed write (the failure is reported once and
+// the writer stops). Thread-safety: the public methods may be called from
+// any thread; the RaftLog is touched only by the writer's thread.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <variant>
+
+#include "server/handoff.h"
+
+namespace raftkv::storage {
+class Engine;
+class KvStateMachine;
+class RaftLog;
+}  // namespace raftkv::storage
+
+namespace raftkv::server {
+
+class Applier;
+
+class LogWriter {
+ public:
+  // `persisted` runs on the writer's thread; it must only post to the loop.
+  LogWriter(storage::Engine* engine, storage::RaftLog* log,
+            storage::KvStateMachine* state_machine, Applier* applier,
+            std::function<void(Persisted)> persisted);
+  ~LogWriter();
+  LogWriter(const LogWriter&) = delete;
+  LogWriter& operator=(const LogWriter&) = delete;
+
+  void Start();
+  // Finishes the write at hand and stops; queued tasks are dropped (they
+  // were never reported durable).
+  void Stop();
+
+  void Submit(PersistTask task);
+  // Drops log entries up to and including `index` from disk.
+  void CompactTo(uint64_t index);
+  // Removes a staging directory that will not be installed.
+  void Discard(std::string staging_dir);
+
+ private:
+  struct Compact {
+    uint64_t index;
+  };
+  struct Discarded {
+    std::string dir;
+  };
+  using Job = std::variant<PersistTask, Compact, Discarded>;
+
+  void Run();
+  void Push(Job job);
+  // Writes a group of plain tasks; false once a write failed.
+  bool WriteGroup(std::deque<Job>* jobs);
+  bool Install(const PersistTask& task);
+  void DoCompact(uint64_t index);
+
+  storage::Engine* const engine_;
+  storage::RaftLog* const log_;
+  storage::KvStateMachine* const state_machine_;
+  Applier* const applier_;
+  const std::function<void(Persisted)> persisted_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;  // guarded by mu_
+  bool stopping_ = false;  // guarded by mu_
+  std::thread thread_;
+  bool failed_ = false;  // writer thread only
+};
+
+}  // namespace raftkv::server

@@ -1,0 +1,336 @@
+// RaftLoop: the Raft core's Ready pipeline on the loop's thread (see
+// raft_loop.h). Never waits on the disk, and never sends an acknowledgement
+// or a vote before the write it vouches for is durable.
+#include "server/raft_loop.h"
+
+#include <glog/logging.h>
+
+#include "raft/describe.h"
+#include "server/applier.h"
+#include "server/campaign_turn.h"
+#include "server/client_requests.h"
+#include "server/log_cache.h"
+#include "server/log_writer.h"
+#include "server/peer_transport.h"
+#include "server/snapshot_transfer.h"
+#include "storage/snapshot.h"
+
+namespace raftkv::server {
+
+RaftLoop::RaftLoop(const ServerConfig& config, asio::io_context& io,
+                   std::unique_ptr<raft::RawNode> raft, Stages stages,
+                   uint64_t applied_index, int64_t revision)
+    : config_(config),
+      io_(io),
+      raft_(std::move(raft)),
+      stages_(stages),
+      tick_timer_(io),
+      campaign_timer_(io),
+      monitor_(config.loop_stall_warning),
+      applied_index_(applied_index),
+      revision_(revision) {}
+
+RaftLoop::~RaftLoop() = default;
+
+void RaftLoop::Start() {
+  next_tick_ = Clock::now() + config_.tick;
+  tick_timer_.expires_at(next_tick_);
+  tick_timer_.async_wait([this](const std::error_code& ec) {
+    if (!ec) OnTick();
+  });
+}
+
+void RaftLoop::Stop() {
+  stopped_ = true;
+  tick_timer_.cancel();
+  campaign_timer_.cancel();
+}
+
+uint64_t RaftLoop::log_cache_bytes() const { return stages_.cache->bytes(); }
+
+// --- Events ----------------------------------------------------------------
+
+void RaftLoop::OnTick() {
+  const auto now = Clock::now();
+  monitor_.OnTimer(next_tick_, now);
+  if (storage_error_.ok()) raft_->Tick();
+  // A snapshot point pins old versions in RocksDB: let it go once nobody
+  // has needed it for a while.
+  if (stages_.cache->snapshot_point() != nullptr &&
+      now - point_made_at_ > config_.snapshot_point_idle &&
+      stages_.transfers->active() == 0) {
+    stages_.cache->set_snapshot_point(nullptr);
+  }
+  // Fixed-rate ticks: a late wake-up does not stretch every later tick.
+  next_tick_ += config_.tick;
+  if (next_tick_ < now) next_tick_ = now + config_.tick;
+  tick_timer_.expires_at(next_tick_);
+  tick_timer_.async_wait([this](const std::error_code& ec) {
+    if (!ec) OnTick();
+  });
+}
+
+void RaftLoop::OnPeerMessage(raft::Message message) {
+  if (!storage_error_.ok() || stopped_) return;
+  if (message.type() == raft::MSG_SNAP) {
+    // Snapshots arrive with their image, on their own connections.
+    LOG(WARNING) << "dropping a snapshot message without its image from "
+                 << message.from();
+    return;
+  }
+  Status s = raft_->Step(message);
+  if (!s.ok()) {
+    LOG(WARNING) << "dropping peer message " << raft::DescribeMessage(message)
+                 << ": " << s.ToString();
+  }
+}
+
+void RaftLoop::OnUnreachable(uint64_t peer) { raft_->ReportUnreachable(peer); }
+
+void RaftLoop::OnPeerDown(uint64_t peer) {
+  if (!config_.fast_failover || peer != raft_->lead() ||
+      raft_->role() != raft::Role::kFollower || campaign_scheduled_) {
+    return;
+  }
+  // The leader's connection broke: it has probably crashed. Forget it (so
+  // our peers' pre-votes are granted) and campaign in our turn (see
+  // campaign_turn.h); the election timeout stays the backstop. PreVote keeps
+  // a live leader safe: a node still hearing from it refuses.
+  const auto delay = CampaignTurn(raft_->GetStatus().voters, config_.id, peer) *
+                     kCampaignTurnTicks * config_.tick;
+  LOG(INFO) << "raftkvd " << config_.id << ": connection to leader " << peer
+            << " lost; campaigning in " << delay.count() << " ms";
+  raft_->ForgetLeader();
+  campaign_scheduled_ = true;
+  campaign_timer_.expires_after(delay);
+  campaign_timer_.async_wait([this](const std::error_code& ec) {
+    campaign_scheduled_ = false;
+    if (ec || !storage_error_.ok()) return;
+    if (raft_->role() == raft::Role::kFollower &&
+        raft_->lead() == raft::kNone) {
+      raft_->Campaign();
+    }
+  });
+}
+
+// --- The Ready pipeline ------------------------------------------------------
+
+void RaftLoop::ProcessReady() {
+  while (storage_error_.ok() && !stopped_ && raft_->HasReady()) {
+    raft::Ready ready = raft_->GetReady();
+    raft_->Accept(ready);
+    HandleReady(ready);
+  }
+}
+
+void RaftLoop::HandleReady(raft::Ready& ready) {
+  if (ready.soft_state) {
+    const raft::SoftState& ss = *ready.soft_state;
+    if (ss.lead != soft_state_.lead) {
+      LOG(INFO) << "raftkvd " << config_.id << ": leader is now "
+                << (ss.lead == raft::kNone ? std::string("unknown")
+                                           : std::to_string(ss.lead))
+                << " at term " << raft_->term() << " (was " << soft_state_.lead
+                << "); this node is " << raft::RoleName(ss.role);
+    }
+    if (ss.lead != soft_state_.lead || ss.role != soft_state_.role) {
+      clients_->OnLeadershipChange();
+    }
+    soft_state_ = ss;
+  }
+  SendMessages(ready.messages);
+  const bool writes = !ready.entries.empty() || ready.hard_state.has_value() ||
+                      ready.snapshot.has_value();
+  if (writes ||
+      (!ready.messages_after_persist.empty() && !in_flight_.empty())) {
+    InFlight f;
+    f.seq = next_seq_++;
+    f.mark = ready.persist_mark();  // before the entries move
+    f.entries = std::make_shared<const std::vector<raft::Entry>>(
+        std::move(ready.entries));
+    f.hard_state = ready.hard_state;
+    f.after_persist = std::move(ready.messages_after_persist);
+    PersistTask task;
+    task.seq = f.seq;
+    task.entries = f.entries;
+    task.hard_state = ready.hard_state;
+    task.sync = ready.must_sync;
+    if (ready.snapshot) {
+      const raft::SnapshotMetadata& meta = ready.snapshot->metadata();
+      auto it = staged_.find({meta.term(), meta.index()});
+      if (it == staged_.end()) {
+        FailStorage(Status::Corruption(
+            "the core took a snapshot at " + std::to_string(meta.term()) + "/" +
+            std::to_string(meta.index()) + " whose image was never staged"));
+        return;
+      }
+      f.snapshot = meta;
+      task.snapshot = meta;
+      task.staging_dir = it->second;
+      staged_.erase(it);
+    }
+    in_flight_.push_back(std::move(f));
+    stages_.writer->Submit(std::move(task));
+  } else {
+    // Nothing to write and nothing written before is pending: nothing for
+    // the acknowledgements to wait for.
+    InFlight now;
+    now.after_persist = std::move(ready.messages_after_persist);
+    FinishPersisted(now);
+  }
+  if (!ready.committed_entries.empty()) {
+    stages_.applier->Apply(std::move(ready.committed_entries));
+  }
+  if (!ready.read_states.empty()) clients_->OnReadStates(ready.read_states);
+}
+
+void RaftLoop::SendMessages(std::vector<raft::Message>& messages) {
+  for (raft::Message& m : messages) {
+    if (m.type() == raft::MSG_SNAP) {
+      SendSnapshot(m);
+    } else {
+      stages_.transport->Send(m);
+    }
+  }
+}
+
+void RaftLoop::SendSnapshot(const raft::Message& message) {
+  const auto& point = stages_.cache->snapshot_point();
+  const uint64_t to = message.to();
+  auto address = config_.peer_addresses.find(to);
+  if (point == nullptr ||
+      point->index() != message.snapshot().metadata().index() ||
+      address == config_.peer_addresses.end() ||
+      !stages_.transfers->Send(message, point, address->second)) {
+    raft_->ReportSnapshot(to, /*failed=*/true);
+    return;
+  }
+  point_made_at_ = Clock::now();  // in use: keep it
+}
+
+void RaftLoop::OnPersisted(Persisted persisted) {
+  if (stopped_) return;
+  if (!persisted.status.ok()) {
+    FailStorage(persisted.status);
+    return;
+  }
+  if (persisted.write_us > config_.slow_fsync_warning.count() * 1000) {
+    LOG(WARNING) << "slow log write: " << persisted.tasks << " Readys took "
+                 << persisted.write_us / 1000 << " ms";
+  }
+  while (!in_flight_.empty() &&
+         in_flight_.front().seq <= persisted.through_seq) {
+    InFlight done = std::move(in_flight_.front());
+    in_flight_.pop_front();
+    FinishPersisted(done);
+  }
+}
+
+void RaftLoop::FinishPersisted(InFlight& done) {
+  LogCache* cache = stages_.cache;
+  if (done.snapshot) {
+    cache->ResetToSnapshot(*done.snapshot);
+    applied_index_ = std::max(applied_index_, done.snapshot->index());
+    LOG(INFO) << "raftkvd " << config_.id << ": installed snapshot at index "
+              << done.snapshot->index();
+  }
+  if (done.entries) cache->Append(*done.entries);
+  if (done.hard_state) cache->SetHardState(*done.hard_state);
+  if (done.seq != 0) raft_->OnPersisted(done.mark);
+  for (const raft::Message& m : done.after_persist) {
+    if (m.to() == config_.id) {
+      raft_->Step(m);  // our own acknowledgement, now durable
+    } else {
+      stages_.transport->Send(m);
+    }
+  }
+}
+
+void RaftLoop::OnApplied(const Applied& applied) {
+  if (stopped_) return;
+  if (!applied.status.ok()) {
+    FailStorage(applied.status);
+    return;
+  }
+  applied_index_ = std::max(applied_index_, applied.index);
+  revision_ = applied.revision;
+  raft_->OnApplied(applied.index);
+  MaybeCompact();
+}
+
+void RaftLoop::MaybeCompact() {
+  LogCache* cache = stages_.cache;
+  const uint64_t first = cache->FirstIndex();
+  const bool too_long =
+      applied_index_ >= first + config_.snapshot_every_entries;
+  const bool too_big = cache->bytes() > config_.max_log_cache_bytes;
+  if (!too_long && !too_big) return;
+  // Keep a tail below the applied index, so that a follower only a little
+  // behind catches up from entries, within half the byte budget.
+  const uint64_t upto = std::min(applied_index_, cache->LastIndex());
+  const uint64_t target = cache->CompactionPoint(
+      upto, config_.log_entries_kept, config_.max_log_cache_bytes / 2);
+  if (target < first) return;
+  cache->Compact(target);
+  stages_.writer->CompactTo(target);
+  VLOG(1) << "raftkvd " << config_.id << ": log compacted to " << target << " ("
+          << cache->size() << " entries, " << cache->bytes() << " bytes kept)";
+}
+
+void RaftLoop::WantSnapshotPoint() {
+  if (point_requested_ || !storage_error_.ok()) return;
+  point_requested_ = true;
+  stages_.applier->MakeSnapshotPoint();
+}
+
+void RaftLoop::OnSnapshotPoint(
+    std::shared_ptr<const storage::SnapshotSource> point) {
+  point_requested_ = false;
+  if (stopped_) return;
+  LOG(INFO) << "raftkvd " << config_.id << ": snapshot point at "
+            << point->term() << "/" << point->index();
+  stages_.cache->set_snapshot_point(std::move(point));
+  point_made_at_ = Clock::now();
+}
+
+void RaftLoop::OnSnapshotSent(uint64_t peer, bool ok) {
+  if (stopped_) return;
+  raft_->ReportSnapshot(peer, /*failed=*/!ok);
+}
+
+void RaftLoop::OnSnapshotStaged(raft::Message message,
+                                std::string staging_dir) {
+  if (stopped_ || !storage_error_.ok()) {
+    stages_.writer->Discard(std::move(staging_dir));
+    return;
+  }
+  const raft::SnapshotMetadata& meta = message.snapshot().metadata();
+  const std::pair<uint64_t, uint64_t> key{meta.term(), meta.index()};
+  if (!staged_.emplace(key, staging_dir).second) {
+    stages_.writer->Discard(std::move(staging_dir));
+    return;
+  }
+  Status s = raft_->Step(message);
+  if (s.ok()) ProcessReady();
+  // The core took it (the writer installs it) or refused it (stale).
+  auto it = staged_.find(key);
+  if (it != staged_.end()) {
+    LOG(INFO) << "raftkvd " << config_.id << ": snapshot at " << meta.term()
+              << "/" << meta.index() << " not needed; discarding it";
+    stages_.writer->Discard(it->second);
+    staged_.erase(it);
+  }
+}
+
+void RaftLoop::FailStorage(const Status& status) {
+  if (!storage_error_.ok()) return;
+  storage_error_ = status;
+  LOG(ERROR) << "raftkvd " << config_.id << ": STORAGE FAILURE in "
+             << config_.data_dir << ": " << status.ToString()
+             << ". This node stops taking part in replication and refuses "
+                "writes; serializable reads are still served. Fix the disk "
+                "and restart it.";
+  clients_->OnStorageFailure(status);
+}
+
+}  // namespace raftkv::server

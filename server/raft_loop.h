@@ -1,0 +1,139 @@
+// RaftLoop: the stage of raftkvd that runs the Raft core, on the thread of
+// the node's io_context, together with the peer transport and the timers.
+// It never touches the disk: it reads the log from the LogCache, hands
+// writes to the LogWriter, committed entries to the Applier and snapshots to
+// SnapshotTransfers, and takes their results back as posted events.
+//
+// The Ready pipeline (raft/raw_node.h, asynchronous use; docs/server.md):
+//   GetReady -> Accept -> send Ready::messages now (a leader's appends go
+//   out while its own write is in progress, §10.2.1) -> PersistTask to the
+//   writer -> committed entries to the applier -> read states to the client
+//   side. When the writer reports tasks durable, in order: the LogCache
+//   mirrors them, the core hears OnPersisted, and the messages that waited
+//   for the disk go out (acknowledgements and votes; the node's own are
+//   stepped back into the core).
+//
+// Thread-safety: everything runs on the io_context's thread; the On*()
+// handlers are posted there by the other stages.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "raft/raw_node.h"
+#include "server/handoff.h"
+#include "server/loop_monitor.h"
+#include "server/server_config.h"
+
+namespace raftkv::storage {
+class SnapshotSource;
+}  // namespace raftkv::storage
+
+namespace raftkv::server {
+
+class Applier;
+class ClientRequests;
+class LogCache;
+class LogWriter;
+class PeerTransport;
+class SnapshotTransfers;
+
+class RaftLoop {
+ public:
+  struct Stages {
+    LogCache* cache;
+    LogWriter* writer;
+    Applier* applier;
+    SnapshotTransfers* transfers;
+    PeerTransport* transport;
+  };
+
+  RaftLoop(const ServerConfig& config, asio::io_context& io,
+           std::unique_ptr<raft::RawNode> raft, Stages stages,
+           uint64_t applied_index, int64_t revision);
+  ~RaftLoop();
+
+  void set_clients(ClientRequests* clients) { clients_ = clients; }
+  void Start();
+  void Stop();
+  // Runs the core's Ready pipeline until it has nothing more to do.
+  void ProcessReady();
+
+  // Events from the transport.
+  void OnPeerMessage(raft::Message message);
+  void OnPeerDown(uint64_t peer);
+  void OnUnreachable(uint64_t peer);
+  // Events from the other stages (posted to the loop).
+  void OnPersisted(Persisted persisted);
+  void OnApplied(const Applied& applied);
+  void OnSnapshotPoint(std::shared_ptr<const storage::SnapshotSource> point);
+  void OnSnapshotSent(uint64_t peer, bool ok);
+  void OnSnapshotStaged(raft::Message message, std::string staging_dir);
+
+  // For the client side.
+  raft::RawNode& raft() { return *raft_; }
+  uint64_t applied_index() const { return applied_index_; }
+  int64_t revision() const { return revision_; }
+  const Status& storage_error() const { return storage_error_; }
+  const LoopMonitor& monitor() const { return monitor_; }
+  uint64_t log_cache_bytes() const;
+  size_t writes_in_flight() const { return in_flight_.size(); }
+  // Asks for a snapshot point now (the core wants one for a follower).
+  void WantSnapshotPoint();
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  // An accepted Ready waiting for its writes to be durable.
+  struct InFlight {
+    uint64_t seq = 0;
+    std::shared_ptr<const std::vector<raft::Entry>> entries;
+    std::optional<raft::HardState> hard_state;
+    std::optional<raft::SnapshotMetadata> snapshot;
+    raft::PersistMark mark;
+    std::vector<raft::Message> after_persist;
+  };
+
+  void OnTick();
+  void HandleReady(raft::Ready& ready);
+  void SendMessages(std::vector<raft::Message>& messages);
+  void SendSnapshot(const raft::Message& message);
+  void FinishPersisted(InFlight& done);
+  void MaybeCompact();
+  void FailStorage(const Status& status);
+
+  const ServerConfig& config_;
+  asio::io_context& io_;
+  std::unique_ptr<raft::RawNode> raft_;
+  Stages stages_;
+  ClientRequests* clients_ = nullptr;
+
+  asio::steady_timer tick_timer_;
+  Clock::time_point next_tick_;
+  asio::steady_timer campaign_timer_;
+  bool campaign_scheduled_ = false;
+  LoopMonitor monitor_;
+
+  uint64_t next_seq_ = 1;
+  std::deque<InFlight> in_flight_;
+  uint64_t applied_index_ = 0;
+  int64_t revision_ = 0;
+  raft::SoftState soft_state_;
+  bool point_requested_ = false;
+  Clock::time_point point_made_at_;
+  uint64_t compacted_to_ = 0;
+  // Staged snapshots by (term, index): directory, until installed or
+  // dropped.
+  std::map<std::pair<uint64_t, uint64_t>, std::string> staged_;
+  Status storage_error_;
+  bool stopped_ = false;
+};
+
+}  // namespace raftkv::server

@@ -1,0 +1,382 @@
+// Snapshot transfers on their own connections and threads (see
+// snapshot_transfer.h). Never blocks the raft loop: all socket and disk
+// work happens on the transfer threads.
+#include "server/snapshot_transfer.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <glog/logging.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "client/frame.h"
+#include "storage/snapshot.h"
+#include "storage/snapshot_install.h"
+#include "storage/snapshot_stager.h"
+
+namespace raftkv::server {
+namespace {
+
+constexpr char kMagic[] = "RKVSNAP1";
+constexpr size_t kMagicSize = 8;
+constexpr char kAccepted[] = "ok";
+
+Status Errno(const std::string& what) {
+  return Status::IOError(what + ": " + std::strerror(errno));
+}
+
+void SetTimeouts(int fd, std::chrono::milliseconds timeout) {
+  timeval tv{};
+  tv.tv_sec = timeout.count() / 1000;
+  tv.tv_usec = (timeout.count() % 1000) * 1000;
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+Status WriteAll(int fd, std::string_view data, const std::string& what) {
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n =
+        ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        return Status::Timeout(what + ": no progress (send timed out)");
+      }
+      return Errno(what + ": send");
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+// Reads exactly `size` bytes: first from *pending (bytes read earlier by
+// someone else), then from the socket.
+Status ReadExact(int fd, std::string* pending, char* out, size_t size,
+                 const std::string& what) {
+  size_t done = std::min(size, pending->size());
+  std::memcpy(out, pending->data(), done);
+  pending->erase(0, done);
+  while (done < size) {
+    const ssize_t n = ::recv(fd, out + done, size - done, 0);
+    if (n == 0) return Status::Unavailable(what + ": connection closed");
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        return Status::Timeout(what + ": no progress (receive timed out)");
+      }
+      return Errno(what + ": recv");
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+Status WriteFrame(int fd, std::string_view payload, const std::string& what) {
+  std::string frame;
+  frame.reserve(payload.size() + wire::kFrameHeaderBytes);
+  wire::AppendFrame(payload, &frame);
+  return WriteAll(fd, frame, what);
+}
+
+Status ReadFrame(int fd, std::string* pending, size_t max_bytes,
+                 std::string* payload, const std::string& what) {
+  unsigned char header[wire::kFrameHeaderBytes];
+  RAFTKV_RETURN_IF_ERROR(ReadExact(fd, pending, reinterpret_cast<char*>(header),
+                                   sizeof(header), what));
+  uint64_t length = 0;
+  for (unsigned char b : header) length = (length << 8) | b;
+  if (length > max_bytes) {
+    return Status::TooLarge(what + ": frame of " + std::to_string(length) +
+                            " bytes over the limit of " +
+                            std::to_string(max_bytes));
+  }
+  payload->resize(length);
+  return ReadExact(fd, pending, payload->data(), length, what);
+}
+
+// Connects to host:port within `timeout`, from `self_ip` when given.
+StatusOr<int> Dial(const std::string& address, const std::string& self_ip,
+                   std::chrono::milliseconds timeout) {
+  const size_t colon = address.rfind(':');
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  std::string host = address.substr(0, colon);
+  if (host == "localhost") host = "127.0.0.1";
+  if (colon == std::string::npos ||
+      ::inet_pton(AF_INET, host.c_str(), &to.sin_addr) != 1) {
+    return Status::InvalidArgument("'" + address + "' is not IPv4 host:port");
+  }
+  to.sin_port =
+      htons(static_cast<uint16_t>(std::atoi(address.c_str() + colon + 1)));
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Errno("socket");
+  if (!self_ip.empty()) {
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, self_ip.c_str(), &from.sin_addr) == 1) {
+      ::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof(from));
+    }
+  }
+  const int flags = ::fcntl(fd, F_GETFL);
+  ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0 &&
+      errno != EINPROGRESS) {
+    Status s = Errno("connect to " + address);
+    ::close(fd);
+    return s;
+  }
+  pollfd p{fd, POLLOUT, 0};
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1 ||
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+    ::close(fd);
+    return Status::Unavailable("cannot connect to " + address +
+                               (err != 0
+                                    ? std::string(": ") + std::strerror(err)
+                                    : std::string(": timed out")));
+  }
+  ::fcntl(fd, F_SETFL, flags);
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  SetTimeouts(fd, timeout);
+  return fd;
+}
+
+void LowerThreadPriority(int nice) {
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), nice);
+}
+
+double Seconds(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+}  // namespace
+
+bool IsSnapshotPreamble(const char* payload, size_t size) {
+  return size > kMagicSize && payload[0] == '\0' &&
+         std::memcmp(payload + 1, kMagic, kMagicSize) == 0;
+}
+
+SnapshotTransfers::SnapshotTransfers(std::string data_dir, std::string self_ip,
+                                     SnapshotTransferOptions options, Done done,
+                                     Staged staged)
+    : data_dir_(std::move(data_dir)),
+      self_ip_(std::move(self_ip)),
+      options_(options),
+      done_(std::move(done)),
+      staged_(std::move(staged)) {}
+
+SnapshotTransfers::~SnapshotTransfers() { Stop(); }
+
+size_t SnapshotTransfers::active() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const auto& [peer, t] : sending_) n += t->finished ? 0 : 1;
+  for (const auto& [serial, t] : receiving_) n += t->finished ? 0 : 1;
+  return n;
+}
+
+void SnapshotTransfers::Reap() {
+  std::vector<std::unique_ptr<Transfer>> done;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto* map : {&sending_, &receiving_}) {
+      for (auto it = map->begin(); it != map->end();) {
+        if (it->second->finished) {
+          done.push_back(std::move(it->second));
+          it = map->erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+  }
+  for (auto& t : done) t->thread.join();
+}
+
+bool SnapshotTransfers::Send(
+    const raft::Message& message,
+    std::shared_ptr<const storage::SnapshotSource> source,
+    const std::string& address) {
+  Reap();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopped_ || sending_.count(message.to()) > 0) return false;
+  auto t = std::make_unique<Transfer>();
+  Transfer* raw = t.get();
+  raw->thread =
+      std::thread([this, raw, peer = message.to(), message, source, address] {
+        RunSend(raw, peer, message, source, address);
+      });
+  sending_.emplace(message.to(), std::move(t));
+  return true;
+}
+
+void SnapshotTransfers::Receive(int fd, std::string preamble,
+                                std::string buffered, std::string remote) {
+  Reap();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopped_) {
+    ::close(fd);
+    return;
+  }
+  auto t = std::make_unique<Transfer>();
+  Transfer* raw = t.get();
+  raw->fd = fd;
+  raw->thread = std::thread([this, raw, preamble = std::move(preamble),
+                             buffered = std::move(buffered),
+                             remote = std::move(remote)]() mutable {
+    RunReceive(raw, std::move(preamble), std::move(buffered),
+               std::move(remote));
+  });
+  receiving_.emplace(next_serial_++, std::move(t));
+}
+
+void SnapshotTransfers::Stop() {
+  std::map<uint64_t, std::unique_ptr<Transfer>> sending, receiving;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+    sending.swap(sending_);
+    receiving.swap(receiving_);
+  }
+  for (auto* map : {&sending, &receiving}) {
+    for (auto& [key, t] : *map) {
+      const int fd = t->fd.load();
+      if (fd >= 0) ::shutdown(fd, SHUT_RDWR);  // unblocks the thread
+    }
+  }
+  for (auto* map : {&sending, &receiving}) {
+    for (auto& [key, t] : *map) {
+      if (t->thread.joinable()) t->thread.join();
+    }
+  }
+}
+
+void SnapshotTransfers::RunSend(
+    Transfer* t, uint64_t peer, raft::Message message,
+    std::shared_ptr<const storage::SnapshotSource> source,
+    std::string address) {
+  LowerThreadPriority(options_.thread_nice);
+  const auto start = std::chrono::steady_clock::now();
+  const std::string what = "snapshot " + std::to_string(source->term()) + "/" +
+                           std::to_string(source->index()) + " to node " +
+                           std::to_string(peer);
+  uint64_t bytes = 0, chunks = 0;
+  Status s;
+  auto fd = Dial(address, self_ip_, options_.io_timeout);
+  if (!fd.ok()) {
+    s = fd.status();
+  } else {
+    t->fd = *fd;
+    std::string preamble(1, '\0');
+    preamble.append(kMagic, kMagicSize);
+    preamble.append(message.SerializeAsString());
+    s = WriteFrame(*fd, preamble, what);
+    if (s.ok()) {
+      LOG(INFO) << "sending " << what << " to " << address;
+      s = source->Stream(options_.chunk_bytes, [&](std::string_view chunk) {
+        bytes += chunk.size();
+        if (++chunks % 256 == 0) {
+          LOG(INFO) << what << ": " << bytes / (1 << 20) << " MB sent in "
+                    << Seconds(start) << " s";
+        }
+        return WriteFrame(*fd, chunk, what);
+      });
+    }
+    std::string verdict, none;
+    if (s.ok()) s = ReadFrame(*fd, &none, 1 << 16, &verdict, what);
+    if (s.ok() && verdict != kAccepted) {
+      s = Status::Aborted(what + ": refused: " + verdict);
+    }
+    t->fd = -1;
+    ::close(*fd);
+  }
+  if (s.ok()) {
+    LOG(INFO) << what << " delivered: " << bytes / (1 << 20) << " MB in "
+              << chunks << " chunks, " << Seconds(start) << " s";
+  } else {
+    LOG(WARNING) << what << " failed after " << Seconds(start)
+                 << " s: " << s.ToString();
+  }
+  done_(peer, s.ok());
+  t->finished = true;
+}
+
+void SnapshotTransfers::RunReceive(Transfer* t, std::string preamble,
+                                   std::string pending, std::string remote) {
+  LowerThreadPriority(options_.thread_nice);
+  const int fd = t->fd;
+  SetTimeouts(fd, options_.io_timeout);
+  const auto start = std::chrono::steady_clock::now();
+  raft::Message message;
+  std::string what = "snapshot from " + remote;
+  Status s;
+  if (!message.ParseFromArray(
+          preamble.data() + 1 + kMagicSize,
+          static_cast<int>(preamble.size() - 1 - kMagicSize)) ||
+      message.type() != raft::MSG_SNAP ||
+      message.snapshot().metadata().index() == 0) {
+    s = Status::Corruption(what + ": the preamble is not a snapshot message");
+  }
+  std::unique_ptr<storage::SnapshotStager> stager;
+  if (s.ok()) {
+    const raft::SnapshotMetadata& meta = message.snapshot().metadata();
+    what = "snapshot " + std::to_string(meta.term()) + "/" +
+           std::to_string(meta.index()) + " from node " +
+           std::to_string(message.from());
+    LOG(INFO) << "receiving " << what;
+    auto created = storage::SnapshotStager::Create(
+        storage::StagingDir(data_dir_, meta.term(), meta.index()), what);
+    if (created.ok()) {
+      stager = std::move(created).value();
+    } else {
+      s = created.status();
+    }
+  }
+  std::string chunk;
+  while (s.ok() && !stager->complete()) {
+    s = ReadFrame(fd, &pending, options_.max_frame_bytes, &chunk, what);
+    if (s.ok()) s = stager->Add(chunk);
+  }
+  if (s.ok() && (stager->index() != message.snapshot().metadata().index() ||
+                 stager->term() != message.snapshot().metadata().term())) {
+    s = Status::Corruption(what + ": the image is at " +
+                           std::to_string(stager->term()) + "/" +
+                           std::to_string(stager->index()));
+  }
+  if (s.ok()) s = stager->Finish();
+  // The verdict, best effort: the sender learns why, or sees the close.
+  WriteFrame(fd, s.ok() ? std::string(kAccepted) : s.ToString(), what);
+  t->fd = -1;
+  ::close(fd);
+  if (s.ok()) {
+    LOG(INFO) << what << " staged: " << stager->records() << " records, "
+              << stager->bytes() / (1 << 20) << " MB in " << Seconds(start)
+              << " s";
+    staged_(std::move(message), stager->dir());
+  } else {
+    LOG(WARNING) << what << " abandoned after " << Seconds(start)
+                 << " s: " << s.ToString();
+    if (stager) {
+      std::error_code ec;
+      std::filesystem::remove_all(stager->dir(), ec);
+    }
+  }
+  t->finished = true;
+}
+
+}  // namespace raftkv::server

@@ -1,0 +1,116 @@
+// SnapshotTransfers: moving snapshot images between raftkvd nodes on their
+// own TCP connections, apart from the Raft messages (so heartbeats and
+// appends never wait behind a snapshot), each on its own thread at a lower
+// CPU priority than the raft loop.
+//
+// Sender (leader): for a MSG_SNAP the core emitted, it dials the follower's
+// peer address, sends a preamble frame (a zero byte, "RKVSNAP1", then the
+// MSG_SNAP itself, which carries only metadata), then the image as chunk
+// frames streamed from a SnapshotSource (storage/snapshot.h), and waits for
+// the follower's one-byte verdict. TCP's flow control paces it; memory stays
+// at one chunk. `done(peer, ok)` reports the outcome to the loop.
+//
+// Receiver (follower): PeerTransport hands over a connection whose first
+// frame is a preamble. Chunks are checked and staged into SST files in a
+// staging directory (storage/snapshot_stager.h); once the trailer checks
+// out and the files are durable, `staged(message, dir)` hands the MSG_SNAP
+// and the directory to the loop, which steps the message into the core and,
+// when the core takes the snapshot, has the log writer install it.
+//
+// An interrupted or damaged transfer is abandoned cleanly on both sides:
+// the staging directory is removed, the sender reports failure and the core
+// tries again later, from scratch. A transfer that makes no progress for
+// `io_timeout` is abandoned.
+//
+// Thread-safety: Send/Receive/Stop are called on the loop's thread; the
+// callbacks run on transfer threads and must only post to the loop.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "raft/raft.pb.h"
+
+namespace raftkv::storage {
+class SnapshotSource;
+}  // namespace raftkv::storage
+
+namespace raftkv::server {
+
+struct SnapshotTransferOptions {
+  std::chrono::milliseconds io_timeout{10000};
+  size_t chunk_bytes = 1 << 20;
+  // Frames larger than this end the transfer (a chunk is about
+  // chunk_bytes, or one record over it).
+  size_t max_frame_bytes = 64 << 20;
+  int thread_nice = 10;  // added to the transfer threads' nice value
+};
+
+// True if a peer connection's first frame payload begins a snapshot
+// transfer (a Raft message never starts with a zero byte).
+bool IsSnapshotPreamble(const char* payload, size_t size);
+
+class SnapshotTransfers {
+ public:
+  using Done = std::function<void(uint64_t peer, bool ok)>;
+  using Staged =
+      std::function<void(raft::Message message, std::string staging_dir)>;
+
+  // `data_dir`: where staging directories go; `self_ip`: the local address
+  // to dial from ("" for any).
+  SnapshotTransfers(std::string data_dir, std::string self_ip,
+                    SnapshotTransferOptions options, Done done, Staged staged);
+  ~SnapshotTransfers();
+  SnapshotTransfers(const SnapshotTransfers&) = delete;
+  SnapshotTransfers& operator=(const SnapshotTransfers&) = delete;
+
+  // Streams `source` to the peer at host:port `address`; `message` is the
+  // MSG_SNAP to deliver with it. False (and no callback) if a transfer to
+  // that peer is already under way.
+  bool Send(const raft::Message& message,
+            std::shared_ptr<const storage::SnapshotSource> source,
+            const std::string& address);
+  // Takes over a connected socket whose first frame (already read) is
+  // `preamble` and from which `buffered` bytes were read beyond it; `fd` is
+  // closed when the transfer ends.
+  void Receive(int fd, std::string preamble, std::string buffered,
+               std::string remote);
+  // Ends every transfer (closing its connection) and joins the threads.
+  void Stop();
+
+  size_t active() const;
+
+ private:
+  struct Transfer {
+    std::thread thread;
+    std::atomic<int> fd{-1};
+    std::atomic<bool> finished{false};
+  };
+  void RunSend(Transfer* t, uint64_t peer, raft::Message message,
+               std::shared_ptr<const storage::SnapshotSource> source,
+               std::string address);
+  void RunReceive(Transfer* t, std::string preamble, std::string pending,
+                  std::string remote);
+  void Reap();  // joins finished transfers
+
+  const std::string data_dir_;
+  const std::string self_ip_;
+  const SnapshotTransferOptions options_;
+  const Done done_;
+  const Staged staged_;
+
+  mutable std::mutex mu_;
+  std::map<uint64_t, std::unique_ptr<Transfer>> sending_;    // by peer
+  std::map<uint64_t, std::unique_ptr<Transfer>> receiving_;  // by serial
+  uint64_t next_serial_ = 1;
+  bool stopped_ = false;
+};
+
+}  // namespace raftkv::server
