@@ -261,6 +261,12 @@ std::vector<NodeInfo> Client::ClusterStatus() {
                         info.leader_id = s.leader_id();
                         info.commit_index = s.commit_index();
                         info.applied_index = s.applied_index();
+                        info.last_index = s.last_index();
+                        info.rejoin = s.rejoin();
+                        info.loop_stall_max_ms = s.loop_stall_max_ms();
+                        info.loop_stall_recent_ms = s.loop_stall_recent_ms();
+                        info.log_cache_bytes = s.log_cache_bytes();
+                        info.storage_error = s.storage_error();
                       }
                       promises[i].set_value(std::move(info));
                     });

@@ -80,6 +80,12 @@ struct NodeInfo {
   uint64_t leader_id = 0;
   uint64_t commit_index = 0;
   uint64_t applied_index = 0;
+  uint64_t last_index = 0;
+  std::string rejoin;  // "", "polling" or "rejoining" (after a lost disk)
+  uint64_t loop_stall_max_ms = 0;
+  uint64_t loop_stall_recent_ms = 0;
+  uint64_t log_cache_bytes = 0;
+  std::string storage_error;  // set once the node's storage failed
   Status error;  // set when the node did not answer
 };
 

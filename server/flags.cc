@@ -38,6 +38,10 @@ DEFINE_uint64(memory_budget_mb, 160,
               "Memory for this node: RocksDB's block cache and memtables "
               "(45%), the Raft log in memory (25%), send queues to peers "
               "(10%) and headroom (20%).");
+DEFINE_string(testonly_snapshot_fault, "",
+              "TEST ONLY: damage the first snapshot this node sends: "
+              "corrupt:N flips a byte of chunk N, cut:N closes the "
+              "connection after N chunks.");
 DEFINE_bool(unsafe_serve_stale_reads, false,
             "TEST ONLY: answer reads from the local state machine on any "
             "node (not linearizable). Used to prove the Jepsen checker "
@@ -83,6 +87,18 @@ StatusOr<ServerConfig> ConfigFromFlags() {
   config.memory_budget_mb = FLAGS_memory_budget_mb;
   config.PlanMemory();
   config.unsafe_serve_stale_reads = FLAGS_unsafe_serve_stale_reads;
+  if (!FLAGS_testonly_snapshot_fault.empty()) {
+    const std::string& f = FLAGS_testonly_snapshot_fault;
+    const size_t colon = f.find(':');
+    const int n = colon == std::string::npos ? -1 : std::atoi(f.c_str() + colon + 1);
+    if (n < 0 || (f.compare(0, colon, "corrupt") != 0 &&
+                  f.compare(0, colon, "cut") != 0)) {
+      return Status::InvalidArgument(
+          "--testonly_snapshot_fault must be corrupt:N or cut:N");
+    }
+    (f[0] == 'c' && f[1] == 'o' ? config.testonly_corrupt_snapshot_chunk
+                                : config.testonly_cut_snapshot_after) = n;
+  }
   RAFTKV_RETURN_IF_ERROR(config.Validate());
   return config;
 }

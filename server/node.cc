@@ -190,9 +190,11 @@ Status Node::StartStages() {
         asio::post(io_, [this, p = std::move(p)] { loop_->OnPersisted(p); });
       });
   const std::string& self = config_.peer_addresses.at(config_.id);
+  SnapshotTransferOptions transfer_options;
+  transfer_options.corrupt_chunk = config_.testonly_corrupt_snapshot_chunk;
+  transfer_options.cut_after_chunk = config_.testonly_cut_snapshot_after;
   transfers_ = std::make_unique<SnapshotTransfers>(
-      config_.data_dir, self.substr(0, self.rfind(':')),
-      SnapshotTransferOptions(),
+      config_.data_dir, self.substr(0, self.rfind(':')), transfer_options,
       [this](uint64_t peer, bool ok) {
         asio::post(io_, [this, peer, ok] { loop_->OnSnapshotSent(peer, ok); });
       },

@@ -60,6 +60,12 @@ struct ServerConfig {
   // Test-only: answer linearizable reads from the local state machine on
   // any node. Exists to prove the Jepsen harness catches stale reads.
   bool unsafe_serve_stale_reads = false;
+  // Test-only: damage the first snapshot transfer this node sends
+  // ("corrupt:N" flips a byte of chunk N, "cut:N" closes the connection
+  // after N chunks), to prove the receiver rejects it and the transfer is
+  // retried.
+  int testonly_corrupt_snapshot_chunk = -1;
+  int testonly_cut_snapshot_after = -1;
 
   Status Validate() const;
   // Splits memory_budget_mb: 45% RocksDB (block cache, with the memtables

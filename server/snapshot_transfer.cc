@@ -286,13 +286,30 @@ void SnapshotTransfers::RunSend(
     preamble.append(kMagic, kMagicSize);
     preamble.append(message.SerializeAsString());
     s = WriteFrame(*fd, preamble, what);
+    const bool faulty = (options_.corrupt_chunk >= 0 ||
+                         options_.cut_after_chunk >= 0) &&
+                        !fault_used_.exchange(true);
     if (s.ok()) {
       LOG(INFO) << "sending " << what << " to " << address;
       s = source->Stream(options_.chunk_bytes, [&](std::string_view chunk) {
         bytes += chunk.size();
-        if (++chunks % 256 == 0) {
+        const int64_t n = static_cast<int64_t>(chunks++);
+        if (chunks % 256 == 0) {
           LOG(INFO) << what << ": " << bytes / (1 << 20) << " MB sent in "
                     << Seconds(start) << " s";
+        }
+        if (faulty && n == options_.corrupt_chunk) {
+          LOG(WARNING) << what << ": TEST FAULT: corrupting chunk " << n;
+          std::string bad(chunk);
+          bad[bad.size() / 2] ^= 0x40;
+          return WriteFrame(*fd, bad, what);
+        }
+        if (faulty && options_.cut_after_chunk >= 0 &&
+            n == options_.cut_after_chunk + 1) {
+          LOG(WARNING) << what << ": TEST FAULT: cutting the connection after "
+                       << n << " chunks";
+          ::shutdown(*fd, SHUT_RDWR);
+          return Status::Aborted(what + ": cut by a test fault");
         }
         return WriteFrame(*fd, chunk, what);
       });
@@ -320,6 +337,8 @@ void SnapshotTransfers::RunReceive(Transfer* t, std::string preamble,
                                    std::string pending, std::string remote) {
   LowerThreadPriority(options_.thread_nice);
   const int fd = t->fd;
+  // Asio left the socket non-blocking: this thread blocks, with timeouts.
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   SetTimeouts(fd, options_.io_timeout);
   const auto start = std::chrono::steady_clock::now();
   raft::Message message;

@@ -51,6 +51,11 @@ struct SnapshotTransferOptions {
   // chunk_bytes, or one record over it).
   size_t max_frame_bytes = 64 << 20;
   int thread_nice = 10;  // added to the transfer threads' nice value
+  // TEST ONLY (raftkvd --testonly_snapshot_fault): the first transfer this
+  // node sends flips a byte of chunk `corrupt_chunk`, or closes its
+  // connection after chunk `cut_after_chunk` (-1: no fault).
+  int corrupt_chunk = -1;
+  int cut_after_chunk = -1;
 };
 
 // True if a peer connection's first frame payload begins a snapshot
@@ -111,6 +116,7 @@ class SnapshotTransfers {
   std::map<uint64_t, std::unique_ptr<Transfer>> receiving_;  // by serial
   uint64_t next_serial_ = 1;
   bool stopped_ = false;
+  std::atomic<bool> fault_used_{false};
 };
 
 }  // namespace raftkv::server

@@ -1,0 +1,225 @@
+// Integration tests with real raftkvd processes for a node that lost its
+// disk: restarted on an empty data dir under its old id, it rejoins by
+// itself through a snapshot streamed from the leader (raft/rejoin.h,
+// server/snapshot_transfer.h), while a client keeps writing without an
+// error and the leader stays the leader; and a damaged or interrupted
+// snapshot transfer is refused by the receiver and retried. Sizes are small
+// enough for CI; docs/steadiness.md has the figures at a million keys
+// (scripts/soak). Timeouts are generous on purpose. Must never signal a
+// process that LocalCluster did not start.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "tools/local_cluster.h"
+
+namespace raftkv {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+// Small log limits, so that a wiped node can only catch up by snapshot.
+const std::vector<std::string> kCompactingFlags = {
+    "--snapshot_entries=400", "--log_entries_kept=50"};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+}
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos;
+       at = text.find(what, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// Writes distinct keys as fast as one client can; remembers errors.
+class Writer {
+ public:
+  explicit Writer(Client* client) : client_(client) {}
+  void Start() {
+    thread_ = std::thread([this] {
+      for (int i = 0; !stop_ && i < 10000000; ++i) {
+        auto r = client_->Put("w" + std::to_string(i), std::string(200, 'w'));
+        std::lock_guard<std::mutex> lock(mu_);
+        if (r.ok()) {
+          ++acked_;
+          last_acked_ = i;
+        } else {
+          errors_.push_back(r.status().ToString());
+        }
+      }
+    });
+  }
+  void StopAndJoin() {
+    stop_ = true;
+    thread_.join();
+  }
+  int acked() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return acked_;
+  }
+  int last_acked() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_acked_;
+  }
+  std::vector<std::string> errors() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return errors_;
+  }
+
+ private:
+  Client* client_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::mutex mu_;
+  int acked_ = 0;
+  int last_acked_ = -1;
+  std::vector<std::string> errors_;
+};
+
+// Loads `keys` keys of 300 bytes through `client`.
+void Load(Client& client, int keys) {
+  for (int i = 0; i < keys; ++i) {
+    ASSERT_TRUE(client.Put("k" + std::to_string(i), std::string(300, 'v')).ok())
+        << i;
+  }
+}
+
+// A client that talks to node `id` only.
+std::unique_ptr<Client> DirectClient(const LocalCluster& cluster, int id) {
+  ClientOptions options = cluster.client_options();
+  options.endpoints = {cluster.client_address(id)};
+  return std::move(Client::Create(options)).value();
+}
+
+// Waits until node `id` takes part again and has applied everything the
+// leader had committed when the wait began. Returns the status last seen.
+NodeInfo WaitUntilCaughtUp(const LocalCluster& cluster, int id, int leader,
+                           std::chrono::seconds timeout) {
+  auto direct = DirectClient(cluster, id);
+  auto to_leader = DirectClient(cluster, leader);
+  const uint64_t target = to_leader->ClusterStatus()[0].commit_index;
+  NodeInfo info;
+  const auto until = Clock::now() + timeout;
+  while (Clock::now() < until) {
+    info = direct->ClusterStatus()[0];
+    if (info.error.ok() && info.rejoin.empty() &&
+        info.applied_index >= target) {
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return info;
+}
+
+TEST(RejoinTest, AWipedNodeRejoinsByItselfWhileWritesGoOn) {
+  LocalCluster cluster(3, kCompactingFlags);
+  const int leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, 0);
+  auto client = cluster.NewClient(std::chrono::seconds(10));
+  Load(*client, 3000);
+  const NodeInfo before = DirectClient(cluster, leader)->ClusterStatus()[0];
+  const int wiped = leader == 3 ? 2 : 3;
+
+  Writer writer(client.get());
+  writer.Start();
+  std::this_thread::sleep_for(milliseconds(300));
+  cluster.Kill(wiped);
+  std::filesystem::remove_all(cluster.data_dir(wiped));
+  cluster.Start(wiped);
+  const NodeInfo info =
+      WaitUntilCaughtUp(cluster, wiped, leader, std::chrono::seconds(60));
+  std::this_thread::sleep_for(milliseconds(300));
+  writer.StopAndJoin();
+
+  ASSERT_TRUE(info.error.ok()) << info.error.ToString();
+  EXPECT_EQ(info.rejoin, "") << "node " << wiped << " never rejoined";
+  EXPECT_TRUE(writer.errors().empty())
+      << writer.errors().size() << " errors, first: " << writer.errors()[0];
+  EXPECT_GT(writer.acked(), 0);
+  // The leader stayed the leader, in the same term: no election.
+  const NodeInfo after = DirectClient(cluster, leader)->ClusterStatus()[0];
+  EXPECT_EQ(after.role, "leader");
+  EXPECT_EQ(after.term, before.term);
+  // It went through the protocol: the poll, a streamed snapshot, the
+  // rejoin record.
+  const std::string log = ReadFile(cluster.log_path(wiped));
+  EXPECT_EQ(Count(log, "rejoining as incarnation"), 1u) << log;
+  EXPECT_GE(Count(log, "installed the snapshot at"), 1u);
+  EXPECT_EQ(Count(log, "votes again"), 1u);
+  // Its state is the cluster's: old keys and the writer's last one, read
+  // locally on the wiped node.
+  auto direct = DirectClient(cluster, wiped);
+  auto old = direct->Get("k1234", ReadOptions{true});
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old->value, std::string(300, 'v'));
+  const std::string last = "w" + std::to_string(writer.last_acked());
+  bool found = false;
+  for (int i = 0; i < 100 && !found; ++i) {
+    found = direct->Get(last, ReadOptions{true}).ok();
+    if (!found) std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_TRUE(found) << last;
+  // No staging left behind.
+  const std::string staging = cluster.data_dir(wiped) + "/snapshot-staging";
+  EXPECT_TRUE(!std::filesystem::exists(staging) ||
+              std::filesystem::is_empty(staging));
+}
+
+// The leader's first snapshot transfer is damaged by a test fault of
+// raftkvd; the wiped follower must refuse it (nothing staged or installed
+// from it) and still catch up from the retry.
+void RejoinDespiteAFaultyTransfer(const std::string& fault,
+                                  const std::string& receiver_says) {
+  std::vector<std::string> flags = kCompactingFlags;
+  flags.push_back("--testonly_snapshot_fault=" + fault);
+  LocalCluster cluster(3, flags);
+  const int leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, 0);
+  auto client = cluster.NewClient(std::chrono::seconds(10));
+  // Several chunks: values of 20 KB.
+  for (int i = 0; i < 150; ++i) {
+    ASSERT_TRUE(
+        client->Put("big" + std::to_string(i), std::string(20000, 'b')).ok());
+  }
+  Load(*client, 500);  // and enough entries to compact the log
+  const int wiped = leader == 3 ? 2 : 3;
+  cluster.Kill(wiped);
+  std::filesystem::remove_all(cluster.data_dir(wiped));
+  cluster.Start(wiped);
+  const NodeInfo info =
+      WaitUntilCaughtUp(cluster, wiped, leader, std::chrono::seconds(60));
+  EXPECT_EQ(info.rejoin, "");
+  const std::string sender = ReadFile(cluster.log_path(leader));
+  EXPECT_EQ(Count(sender, "TEST FAULT"), 1u) << sender;
+  const std::string receiver = ReadFile(cluster.log_path(wiped));
+  EXPECT_GE(Count(receiver, "abandoned after"), 1u) << receiver;
+  EXPECT_GE(Count(receiver, receiver_says), 1u) << receiver << "\nsender:\n"
+                                                << sender;
+  EXPECT_GE(Count(receiver, "installed the snapshot at"), 1u);
+  auto value = DirectClient(cluster, wiped)->Get("big77", ReadOptions{true});
+  ASSERT_TRUE(value.ok()) << value.status().ToString();
+  EXPECT_EQ(value->value, std::string(20000, 'b'));
+}
+
+TEST(RejoinTest, ACorruptSnapshotChunkIsRefusedAndTheTransferRetried) {
+  RejoinDespiteAFaultyTransfer("corrupt:1", "checksum mismatch");
+}
+
+TEST(RejoinTest, AnInterruptedSnapshotTransferIsRetried) {
+  RejoinDespiteAFaultyTransfer("cut:1", "connection closed");
+}
+
+}  // namespace
+}  // namespace raftkv
