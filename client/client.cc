@@ -266,7 +266,6 @@ std::vector<NodeInfo> Client::ClusterStatus() {
                         info.loop_stall_max_ms = s.loop_stall_max_ms();
                         info.loop_stall_recent_ms = s.loop_stall_recent_ms();
                         info.log_cache_bytes = s.log_cache_bytes();
-                        info.storage_error = s.storage_error();
                       }
                       promises[i].set_value(std::move(info));
                     });

@@ -85,7 +85,6 @@ struct NodeInfo {
   uint64_t loop_stall_max_ms = 0;
   uint64_t loop_stall_recent_ms = 0;
   uint64_t log_cache_bytes = 0;
-  std::string storage_error;  // set once the node's storage failed
   Status error;  // set when the node did not answer
 };
 

@@ -125,6 +125,7 @@ void Applier::DoApply(ApplyWork& work) {
   out.status = state_machine_->ApplyBatch(entries, &results);
   if (!out.status.ok()) {
     failed_ = true;
+    if (hooks_.failed) hooks_.failed(out.status);
     LOG(ERROR) << "applier stops: " << out.status.ToString();
     hooks_.applied(std::move(out));
     return;

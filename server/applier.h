@@ -45,6 +45,9 @@ class Applier {
     std::function<void(ReadsServed)> reads_served;
     std::function<void(std::shared_ptr<const storage::SnapshotSource>)>
         snapshot_point;
+    // Runs on the applier's thread when applying fails (raftkvd stops
+    // there: storage_failure.h).
+    std::function<void(const Status&)> failed;
   };
 
   Applier(storage::KvStateMachine* state_machine, Hooks hooks);

@@ -181,10 +181,6 @@ Status ClientRequests::CheckSizes(const kv::Command& command) const {
 
 void ClientRequests::HandleWrite(kv::ClientRequest& request,
                                  Responder respond) {
-  if (!loop_->storage_error().ok()) {
-    respond(ErrorResponse(kv::STORAGE, loop_->storage_error().ToString()));
-    return;
-  }
   kv::Command* command = request.mutable_command();
   if (command->op_case() == kv::Command::OP_NOT_SET) {
     respond(ErrorResponse(kv::MALFORMED, "command without an operation"));
@@ -228,10 +224,6 @@ void ClientRequests::HandleRead(kv::ClientRequest& request, Responder respond) {
     std::vector<PendingRead> now;
     now.push_back(std::move(read));
     ReadAt(0, std::move(now));
-    return;
-  }
-  if (!loop_->storage_error().ok()) {
-    read.respond(ErrorResponse(kv::STORAGE, loop_->storage_error().ToString()));
     return;
   }
   if (loop_->raft().lead() == raft::kNone) {
@@ -317,19 +309,6 @@ void ClientRequests::OnLeadershipChange() {
   read_batches_.clear();
 }
 
-void ClientRequests::OnStorageFailure(const Status& status) {
-  for (auto& [index, w] : pending_writes_) {
-    w.respond(ErrorResponse(kv::STORAGE, status.ToString()));
-  }
-  pending_writes_.clear();
-  for (auto& [ctx, batch] : read_batches_) {
-    for (PendingRead& r : batch) {
-      r.respond(ErrorResponse(kv::STORAGE, status.ToString()));
-    }
-  }
-  read_batches_.clear();
-}
-
 void ClientRequests::HandleStatus(Responder respond) {
   const raft::NodeStatus st = loop_->raft().GetStatus();
   kv::ClientResponse response;
@@ -345,9 +324,6 @@ void ClientRequests::HandleStatus(Responder respond) {
   s->set_loop_stall_max_ms(loop_->monitor().max_stall_ms());
   s->set_loop_stall_recent_ms(loop_->monitor().recent_stall_ms());
   s->set_log_cache_bytes(loop_->log_cache_bytes());
-  if (!loop_->storage_error().ok()) {
-    s->set_storage_error(loop_->storage_error().ToString());
-  }
   s->mutable_header()->set_revision(loop_->revision());
   s->mutable_header()->set_member_id(config_.id);
   s->mutable_header()->set_raft_term(st.term);

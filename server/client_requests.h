@@ -49,7 +49,6 @@ class ClientRequests {
   void OnLeadershipChange();
   void OnReadStates(const std::vector<raft::ReadState>& read_states);
   void OnApplied(const Applied& applied);
-  void OnStorageFailure(const Status& status);
   // From the applier (posted).
   void OnReadsServed(ReadsServed served);
 

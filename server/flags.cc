@@ -90,7 +90,8 @@ StatusOr<ServerConfig> ConfigFromFlags() {
   if (!FLAGS_testonly_snapshot_fault.empty()) {
     const std::string& f = FLAGS_testonly_snapshot_fault;
     const size_t colon = f.find(':');
-    const int n = colon == std::string::npos ? -1 : std::atoi(f.c_str() + colon + 1);
+    const int n =
+        colon == std::string::npos ? -1 : std::atoi(f.c_str() + colon + 1);
     if (n < 0 || (f.compare(0, colon, "corrupt") != 0 &&
                   f.compare(0, colon, "cut") != 0)) {
       return Status::InvalidArgument(

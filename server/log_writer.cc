@@ -17,12 +17,14 @@ namespace raftkv::server {
 
 LogWriter::LogWriter(storage::Engine* engine, storage::RaftLog* log,
                      storage::KvStateMachine* state_machine, Applier* applier,
-                     std::function<void(Persisted)> persisted)
+                     std::function<void(Persisted)> persisted,
+                     std::function<void(const Status&)> failed)
     : engine_(engine),
       log_(log),
       state_machine_(state_machine),
       applier_(applier),
-      persisted_(std::move(persisted)) {}
+      persisted_(std::move(persisted)),
+      failed_hook_(std::move(failed)) {}
 
 LogWriter::~LogWriter() { Stop(); }
 
@@ -111,6 +113,7 @@ bool LogWriter::WriteGroup(std::deque<Job>* jobs) {
   done.tasks = group.size();
   done.through_seq = group.back().seq;
   const bool ok = done.status.ok();
+  if (!ok && failed_hook_) failed_hook_(done.status);
   persisted_(std::move(done));
   return ok;
 }
@@ -132,6 +135,7 @@ bool LogWriter::Install(const PersistTask& task) {
     s = log_->SaveAll(writes, /*sync=*/true);
   }
   applier_->Resume();
+  if (!s.ok() && failed_hook_) failed_hook_(s);
   Persisted done;
   done.status = s;
   done.tasks = 1;
@@ -153,10 +157,7 @@ void LogWriter::DoCompact(uint64_t index) {
   // them durable before the entries that could replay them are gone.
   Status s = engine_->SyncWal();
   if (s.ok()) s = log_->Compact(index);
-  if (!s.ok()) {
-    LOG(WARNING) << "log compaction to " << index
-                 << " failed: " << s.ToString();
-  }
+  if (!s.ok() && failed_hook_) failed_hook_(s);
 }
 
 }  // namespace raftkv::server

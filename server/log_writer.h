@@ -43,9 +43,12 @@ class Applier;
 class LogWriter {
  public:
   // `persisted` runs on the writer's thread; it must only post to the loop.
+  // `failed` runs on the writer's thread when a write fails (raftkvd stops
+  // there: storage_failure.h); Persisted then reports the failure.
   LogWriter(storage::Engine* engine, storage::RaftLog* log,
             storage::KvStateMachine* state_machine, Applier* applier,
-            std::function<void(Persisted)> persisted);
+            std::function<void(Persisted)> persisted,
+            std::function<void(const Status&)> failed);
   ~LogWriter();
   LogWriter(const LogWriter&) = delete;
   LogWriter& operator=(const LogWriter&) = delete;
@@ -82,6 +85,7 @@ class LogWriter {
   storage::KvStateMachine* const state_machine_;
   Applier* const applier_;
   const std::function<void(Persisted)> persisted_;
+  const std::function<void(const Status&)> failed_hook_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -15,6 +15,7 @@
 #include "server/peer_transport.h"
 #include "server/raft_loop.h"
 #include "server/snapshot_transfer.h"
+#include "server/storage_failure.h"
 #include "storage/engine.h"
 #include "storage/kv_state_machine.h"
 #include "storage/raft_log.h"
@@ -183,12 +184,17 @@ Status Node::StartStages() {
                              std::shared_ptr<const storage::SnapshotSource> p) {
     asio::post(io_, [this, p = std::move(p)] { loop_->OnSnapshotPoint(p); });
   };
+  auto stop = [this](const Status& s) {
+    ExitOnStorageFailure(config_.id, config_.data_dir, s);
+  };
+  hooks.failed = stop;
   applier_ = std::make_unique<Applier>(state_machine_.get(), std::move(hooks));
   writer_ = std::make_unique<LogWriter>(
       engine_.get(), log_.get(), state_machine_.get(), applier_.get(),
       [this](Persisted p) {
         asio::post(io_, [this, p = std::move(p)] { loop_->OnPersisted(p); });
-      });
+      },
+      stop);
   const std::string& self = config_.peer_addresses.at(config_.id);
   SnapshotTransferOptions transfer_options;
   transfer_options.corrupt_chunk = config_.testonly_corrupt_snapshot_chunk;

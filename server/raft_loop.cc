@@ -13,6 +13,7 @@
 #include "server/log_writer.h"
 #include "server/peer_transport.h"
 #include "server/snapshot_transfer.h"
+#include "server/storage_failure.h"
 #include "storage/snapshot.h"
 
 namespace raftkv::server {
@@ -53,7 +54,7 @@ uint64_t RaftLoop::log_cache_bytes() const { return stages_.cache->bytes(); }
 void RaftLoop::OnTick() {
   const auto now = Clock::now();
   monitor_.OnTimer(next_tick_, now);
-  if (storage_error_.ok()) raft_->Tick();
+  raft_->Tick();
   // A snapshot point pins old versions in RocksDB: let it go once nobody
   // has needed it for a while.
   if (stages_.cache->snapshot_point() != nullptr &&
@@ -71,7 +72,7 @@ void RaftLoop::OnTick() {
 }
 
 void RaftLoop::OnPeerMessage(raft::Message message) {
-  if (!storage_error_.ok() || stopped_) return;
+  if (stopped_) return;
   if (message.type() == raft::MSG_SNAP) {
     // Snapshots arrive with their image, on their own connections.
     LOG(WARNING) << "dropping a snapshot message without its image from "
@@ -105,7 +106,7 @@ void RaftLoop::OnPeerDown(uint64_t peer) {
   campaign_timer_.expires_after(delay);
   campaign_timer_.async_wait([this](const std::error_code& ec) {
     campaign_scheduled_ = false;
-    if (ec || !storage_error_.ok()) return;
+    if (ec) return;
     if (raft_->role() == raft::Role::kFollower &&
         raft_->lead() == raft::kNone) {
       raft_->Campaign();
@@ -116,7 +117,7 @@ void RaftLoop::OnPeerDown(uint64_t peer) {
 // --- The Ready pipeline ------------------------------------------------------
 
 void RaftLoop::ProcessReady() {
-  while (storage_error_.ok() && !stopped_ && raft_->HasReady()) {
+  while (!stopped_ && raft_->HasReady()) {
     raft::Ready ready = raft_->GetReady();
     raft_->Accept(ready);
     HandleReady(ready);
@@ -278,7 +279,7 @@ void RaftLoop::MaybeCompact() {
 }
 
 void RaftLoop::WantSnapshotPoint() {
-  if (point_requested_ || !storage_error_.ok()) return;
+  if (point_requested_) return;
   point_requested_ = true;
   stages_.applier->MakeSnapshotPoint();
 }
@@ -300,7 +301,7 @@ void RaftLoop::OnSnapshotSent(uint64_t peer, bool ok) {
 
 void RaftLoop::OnSnapshotStaged(raft::Message message,
                                 std::string staging_dir) {
-  if (stopped_ || !storage_error_.ok()) {
+  if (stopped_) {
     stages_.writer->Discard(std::move(staging_dir));
     return;
   }
@@ -323,14 +324,7 @@ void RaftLoop::OnSnapshotStaged(raft::Message message,
 }
 
 void RaftLoop::FailStorage(const Status& status) {
-  if (!storage_error_.ok()) return;
-  storage_error_ = status;
-  LOG(ERROR) << "raftkvd " << config_.id << ": STORAGE FAILURE in "
-             << config_.data_dir << ": " << status.ToString()
-             << ". This node stops taking part in replication and refuses "
-                "writes; serializable reads are still served. Fix the disk "
-                "and restart it.";
-  clients_->OnStorageFailure(status);
+  ExitOnStorageFailure(config_.id, config_.data_dir, status);
 }
 
 }  // namespace raftkv::server

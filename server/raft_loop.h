@@ -82,7 +82,6 @@ class RaftLoop {
   raft::RawNode& raft() { return *raft_; }
   uint64_t applied_index() const { return applied_index_; }
   int64_t revision() const { return revision_; }
-  const Status& storage_error() const { return storage_error_; }
   const LoopMonitor& monitor() const { return monitor_; }
   uint64_t log_cache_bytes() const;
   size_t writes_in_flight() const { return in_flight_.size(); }
@@ -107,7 +106,8 @@ class RaftLoop {
   void SendSnapshot(const raft::Message& message);
   void FinishPersisted(InFlight& done);
   void MaybeCompact();
-  void FailStorage(const Status& status);
+  // Stops the process (storage_failure.h).
+  [[noreturn]] void FailStorage(const Status& status);
 
   const ServerConfig& config_;
   asio::io_context& io_;
@@ -132,7 +132,6 @@ class RaftLoop {
   // Staged snapshots by (term, index): directory, until installed or
   // dropped.
   std::map<std::pair<uint64_t, uint64_t>, std::string> staged_;
-  Status storage_error_;
   bool stopped_ = false;
 };
 

@@ -286,9 +286,9 @@ void SnapshotTransfers::RunSend(
     preamble.append(kMagic, kMagicSize);
     preamble.append(message.SerializeAsString());
     s = WriteFrame(*fd, preamble, what);
-    const bool faulty = (options_.corrupt_chunk >= 0 ||
-                         options_.cut_after_chunk >= 0) &&
-                        !fault_used_.exchange(true);
+    const bool faulty =
+        (options_.corrupt_chunk >= 0 || options_.cut_after_chunk >= 0) &&
+        !fault_used_.exchange(true);
     if (s.ok()) {
       LOG(INFO) << "sending " << what << " to " << address;
       s = source->Stream(options_.chunk_bytes, [&](std::string_view chunk) {

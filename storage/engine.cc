@@ -48,6 +48,10 @@ rocksdb::DBOptions MakeDbOptions(const EngineOptions& options,
   // SST files: faster restarts; the WAL files stay until a normal flush.
   db.avoid_flush_during_recovery = true;
   db.max_total_wal_size = options.max_total_wal_bytes;
+  // After a failed write the database is left alone: no automatic resume
+  // (which would flush and sync a log writer in an undefined state). The
+  // server stops on a storage failure (server/storage_failure.h).
+  db.max_bgerror_resume_count = 0;
   db.max_background_jobs = options.max_background_jobs;
   db.bytes_per_sync = 1 << 20;  // smooth SST write-back; WAL syncs are ours
   db.keep_log_file_num = 4;     // RocksDB's own info LOG files
@@ -116,14 +120,9 @@ Status SyncDirectory(const std::string& path) {
 // Creates a fresh database under `dir`: built in "<dir>.creating", format
 // record written with sync, then renamed into place, so a crash during
 // creation never leaves a half-made data dir behind.
-Status CreateDataDir(const std::string& dir, const EngineOptions& options) {
-  const std::string tmp = dir + ".creating";
-  std::error_code ec;
-  fs::remove_all(tmp, ec);  // a previous attempt that crashed
-  if (ec) return FsError(tmp, "remove unfinished data dir", ec);
-  fs::create_directories(tmp, ec);
-  if (ec) return FsError(tmp, "create directory", ec);
-
+// Creates the database in the existing directory `path`, format record
+// last (written with sync).
+Status CreateDatabase(const std::string& path, const EngineOptions& options) {
   auto cache = rocksdb::NewLRUCache(1 << 20);
   rocksdb::DBOptions db_options = MakeDbOptions(options, cache);
   db_options.create_if_missing = true;
@@ -132,28 +131,43 @@ Status CreateDataDir(const std::string& dir, const EngineOptions& options) {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(
-      db_options, tmp, Descriptors(options, cache), &handles, &raw);
-  if (!s.ok()) return FromRocks(s, tmp, "create database");
+      db_options, path, Descriptors(options, cache), &handles, &raw);
+  if (!s.ok()) return FromRocks(s, path, "create database");
   std::unique_ptr<rocksdb::DB> db(raw);
   rocksdb::WriteOptions wo;
   wo.sync = true;
   s = db->Put(wo, handles[0], kFormatKey, std::to_string(kFormatVersion));
   for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
   if (s.ok()) s = db->Close();
-  if (!s.ok()) return FromRocks(s, tmp, "write format record");
-  db.reset();
-
-  // rename(2) also replaces an empty directory, e.g. a fresh mount point's
-  // subdirectory the operator made in advance.
-  fs::rename(tmp, dir, ec);
-  if (ec) return FsError(dir, "rename " + tmp + " into place", ec);
-  fs::path parent = fs::absolute(fs::path(dir)).parent_path();
-  return SyncDirectory(parent.string());
+  if (!s.ok()) return FromRocks(s, path, "write format record");
+  return Status::OK();
 }
 
 bool IsEmptyDirectory(const std::string& dir) {
   std::error_code ec;
   return fs::is_directory(dir, ec) && fs::is_empty(dir, ec) && !ec;
+}
+
+Status CreateDataDir(const std::string& dir, const EngineOptions& options) {
+  std::error_code ec;
+  if (IsEmptyDirectory(dir)) {
+    // An empty directory the operator made, maybe a fresh disk's mount
+    // point, which rename(2) cannot replace: create in place. A creation
+    // interrupted before its format record is recognised at the next open
+    // (no record and no data) and finished then.
+    RAFTKV_RETURN_IF_ERROR(CreateDatabase(dir, options));
+    return SyncDirectory(dir);
+  }
+  const std::string tmp = dir + ".creating";
+  fs::remove_all(tmp, ec);  // a previous attempt that crashed
+  if (ec) return FsError(tmp, "remove unfinished data dir", ec);
+  fs::create_directories(tmp, ec);
+  if (ec) return FsError(tmp, "create directory", ec);
+  RAFTKV_RETURN_IF_ERROR(CreateDatabase(tmp, options));
+  fs::rename(tmp, dir, ec);
+  if (ec) return FsError(dir, "rename " + tmp + " into place", ec);
+  fs::path parent = fs::absolute(fs::path(dir)).parent_path();
+  return SyncDirectory(parent.string());
 }
 
 Status CheckColumnFamilies(const std::string& dir,
@@ -183,10 +197,28 @@ Status CheckColumnFamilies(const std::string& dir,
   return Status::OK();
 }
 
+// Whether any column family holds a key.
+bool HoldsData(Engine::Rep* rep) {
+  for (auto* cf : rep->handles) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        rep->db->NewIterator(rocksdb::ReadOptions(), cf));
+    it->SeekToFirst();
+    if (it->Valid() || !it->status().ok()) return true;
+  }
+  return false;
+}
+
 Status CheckFormatRecord(Engine::Rep* rep) {
   std::string value;
   rocksdb::Status s =
       rep->db->Get(rocksdb::ReadOptions(), rep->default_cf, kFormatKey, &value);
+  if (s.IsNotFound() && !HoldsData(rep)) {
+    // A creation in place that was interrupted: finish it.
+    rocksdb::WriteBatch batch = NewWriteBatch();
+    CHECK(batch.Put(rep->default_cf, kFormatKey, std::to_string(kFormatVersion))
+              .ok());
+    return rep->Write(&batch, /*sync=*/true, "write format record");
+  }
   if (s.IsNotFound()) {
     return Status::FailedPrecondition(
         rep->dir + ": no raftkv format record: not a raftkv data dir");

@@ -142,6 +142,16 @@ int LocalCluster::Reap(int id) {
   return WEXITSTATUS(status);
 }
 
+int LocalCluster::ExitedWith(int id) {
+  NodeProcess& n = nodes_[id - 1];
+  if (n.pid <= 0) return -1;
+  int status = 0;
+  if (::waitpid(n.pid, &status, WNOHANG) != n.pid) return -1;
+  n.pid = 0;
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
 void LocalCluster::Kill(int id) {
   NodeProcess& n = nodes_[id - 1];
   if (n.pid <= 0) return;

@@ -32,6 +32,8 @@ class LocalCluster {
   void Pause(int id);   // SIGSTOP
   void Resume(int id);  // SIGCONT
   bool running(int id) const { return nodes_[id - 1].pid > 0; }
+  // The exit code (as Stop's) if node `id` has exited by itself, else -1.
+  int ExitedWith(int id);
 
   std::string client_address(int id) const;
   std::string peer_address(int id) const;

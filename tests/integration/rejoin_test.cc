@@ -25,8 +25,8 @@ using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
 // Small log limits, so that a wiped node can only catch up by snapshot.
-const std::vector<std::string> kCompactingFlags = {
-    "--snapshot_entries=400", "--log_entries_kept=50"};
+const std::vector<std::string> kCompactingFlags = {"--snapshot_entries=400",
+                                                   "--log_entries_kept=50"};
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "storage/coding.h"
@@ -137,10 +138,42 @@ TEST(EngineTest, RefusesAPlainRocksDbWithoutFormatRecord) {
                     ->Delete(rocksdb::WriteOptions(), raw.by_name["default"],
                              "raftkv_format_version")
                     .ok());
+    ASSERT_TRUE(
+        raw.db->Put(rocksdb::WriteOptions(), raw.by_name["kv"], "k", "v").ok());
   }
   auto engine = Engine::Open(dir, SmallOptions());
   ASSERT_FALSE(engine.ok());
   EXPECT_THAT(engine.status().message(), HasSubstr("not a raftkv data dir"));
+}
+
+// An empty directory (e.g. a new disk's mount point, which rename(2)
+// cannot replace) becomes the data dir in place; a creation there that was
+// interrupted before its format record (no record, no data) is finished at
+// the next open.
+TEST(EngineTest, CreatesInPlaceInAnEmptyDirectory) {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("mount-point");
+  std::filesystem::create_directories(dir);
+  ASSERT_TRUE(Engine::Open(dir, SmallOptions()).ok());
+  EXPECT_TRUE(std::filesystem::exists(dir + "/CURRENT"));
+  EXPECT_FALSE(std::filesystem::exists(dir + ".creating"));
+  {
+    RawDb raw(dir);
+    ASSERT_TRUE(raw.db
+                    ->Delete(rocksdb::WriteOptions(), raw.by_name["default"],
+                             "raftkv_format_version")
+                    .ok());
+  }
+  {
+    auto engine = Engine::Open(dir, SmallOptions());
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  }
+  RawDb raw(dir);
+  std::string version;
+  EXPECT_TRUE(raw.db
+                  ->Get(rocksdb::ReadOptions(), raw.by_name["default"],
+                        "raftkv_format_version", &version)
+                  .ok());
 }
 
 TEST(EngineTest, RefusesAMissingColumnFamily) {
