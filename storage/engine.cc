@@ -70,8 +70,18 @@ rocksdb::ColumnFamilyOptions MakeCfOptions(
   cf.level_compaction_dynamic_level_bytes = true;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = cache;
+  // Index and filter blocks live in the block cache (bounded memory), in
+  // partitions of 4 KB with only their top level pinned: a single index or
+  // filter block of a large file would be bigger than a cache shard and be
+  // read and decompressed again on every lookup.
   table.cache_index_and_filter_blocks = true;
+  table.cache_index_and_filter_blocks_with_high_priority = true;
   table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table.pin_top_level_index_and_filter = true;
+  table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+  table.partition_filters = true;
+  table.metadata_block_size = 4096;
+  table.enable_index_compression = false;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.checksum = rocksdb::kXXH3;
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
@@ -294,7 +304,12 @@ StatusOr<std::unique_ptr<Engine>> Engine::Open(const std::string& dir,
   auto rep = std::make_unique<Rep>();
   rep->dir = dir;
   rep->options = options;
-  auto cache = rocksdb::NewLRUCache(options.memory_budget_bytes);
+  // Few shards: each must hold the largest blocks; a tenth kept for index
+  // and filter partitions.
+  auto cache = rocksdb::NewLRUCache(options.memory_budget_bytes,
+                                    /*num_shard_bits=*/4,
+                                    /*strict_capacity_limit=*/false,
+                                    /*high_pri_pool_ratio=*/0.1);
   const rocksdb::DBOptions db_options = MakeDbOptions(options, cache);
   RAFTKV_RETURN_IF_ERROR(CheckColumnFamilies(dir, db_options));
 

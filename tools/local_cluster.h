@@ -32,6 +32,7 @@ class LocalCluster {
   void Pause(int id);   // SIGSTOP
   void Resume(int id);  // SIGCONT
   bool running(int id) const { return nodes_[id - 1].pid > 0; }
+  pid_t pid(int id) const { return nodes_[id - 1].pid; }
   // The exit code (as Stop's) if node `id` has exited by itself, else -1.
   int ExitedWith(int id);
 

@@ -1,0 +1,427 @@
+// raftkv-soak: the steadiness checks of docs/steadiness.md against a real
+// three-node cluster on loopback (LocalCluster: raftkvd processes with data
+// on disk). It loads --keys keys of --value_bytes, then, each bounded in
+// time:
+//   wipe       kill a follower, delete its data dir, start it again under a
+//              steady client load: time until it takes part again and has
+//              caught up, client errors, leader changes, the longest write,
+//              throughput meanwhile;
+//   saturate   --saturate_s of saturating writes over the key space: client
+//              errors, leader changes, the longest event-loop stall;
+//   memory     every node's peak RSS (VmHWM) over all of it;
+//   restart    stop every node, start them again: time until a write is
+//              acknowledged.
+// One line per check with its figure, its target and ok/FAIL; exit 1 if a
+// check failed. Progress goes to stderr. Only ever signals the processes it
+// started; talks to 127.0.0.1 only.
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tools/local_cluster.h"
+
+DEFINE_uint64(keys, 1000000, "Keys loaded and written over.");
+DEFINE_uint32(value_bytes, 256, "Value size.");
+DEFINE_uint32(load_clients, 8, "Clients loading the keys.");
+DEFINE_uint32(load_inflight, 64, "Writes in flight per loading client.");
+DEFINE_uint32(steady_clients, 4, "Clients of the steady load (wipe check).");
+DEFINE_uint32(steady_inflight, 4, "Writes in flight per steady client.");
+DEFINE_uint32(saturate_s, 300, "Seconds of saturating writes.");
+DEFINE_uint32(wipe_timeout_s, 120, "Longest wait for the wiped node.");
+DEFINE_string(server_flags, "", "Extra raftkvd flags, space separated.");
+DEFINE_string(checks, "wipe,saturate,restart",
+              "Which checks to run after loading (comma separated).");
+
+namespace raftkv {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+double Seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t end = s.find(sep, start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+bool failed_any = false;
+
+void Check(const std::string& name, const std::string& figure,
+           const std::string& target, bool ok) {
+  std::printf("soak: %-34s %-44s target %-22s %s\n", name.c_str(),
+              figure.c_str(), target.c_str(), ok ? "ok" : "FAIL");
+  std::fflush(stdout);
+  if (!ok) failed_any = true;
+}
+
+std::string Format(const char* fmt, double v) {
+  char buf[128];
+  std::snprintf(buf, sizeof(buf), fmt, v);
+  return buf;
+}
+
+// kB of a /proc/<pid>/status field ("VmHWM", "VmRSS"); 0 if unknown.
+uint64_t ProcKb(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) {
+      return std::strtoull(line.c_str() + field.size() + 1, nullptr, 10);
+    }
+  }
+  return 0;
+}
+
+// Watches the cluster every 100 ms: leader changes (a node reporting a new
+// term or another leader), the worst event-loop stall, each process's peak
+// RSS (VmHWM; a restarted process starts afresh, the peak is kept).
+class Monitor {
+ public:
+  explicit Monitor(LocalCluster* cluster) : cluster_(cluster) {
+    peak_kb_.assign(cluster->size() + 1, 0);
+    client_ = cluster->NewClient(milliseconds(500));
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~Monitor() {
+    stop_ = true;
+    thread_.join();
+  }
+  // Leader changes seen since the last call.
+  uint64_t TakeLeaderChanges() { return changes_.exchange(0); }
+  uint64_t max_stall_ms() const { return max_stall_ms_; }
+  void ResetStall() { max_stall_ms_ = 0; }
+  uint64_t peak_kb(int id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return peak_kb_[id];
+  }
+  void Pause(bool paused) { paused_ = paused; }
+
+ private:
+  void Loop() {
+    while (!stop_) {
+      std::this_thread::sleep_for(milliseconds(100));
+      for (int id = 1; id <= cluster_->size(); ++id) {
+        if (!cluster_->running(id)) continue;
+        const uint64_t kb = ProcKb(cluster_->pid(id), "VmHWM");
+        std::lock_guard<std::mutex> lock(mu_);
+        peak_kb_[id] = std::max(peak_kb_[id], kb);
+      }
+      if (paused_) continue;
+      uint64_t leader = 0, term = 0;
+      for (const NodeInfo& n : client_->ClusterStatus()) {
+        if (!n.error.ok()) continue;
+        max_stall_ms_ = std::max<uint64_t>(max_stall_ms_, n.loop_stall_recent_ms);
+        if (n.term > term || (n.term == term && n.leader_id != 0)) {
+          term = std::max(term, n.term);
+          if (n.leader_id != 0) leader = n.leader_id;
+        }
+      }
+      if (term == 0) continue;
+      if (last_term_ != 0 && (term != last_term_ ||
+                              (leader != 0 && last_leader_ != 0 &&
+                               leader != last_leader_))) {
+        ++changes_;
+        std::fprintf(stderr, "soak: leader change: term %llu leader %llu\n",
+                     static_cast<unsigned long long>(term),
+                     static_cast<unsigned long long>(leader));
+      }
+      last_term_ = term;
+      if (leader != 0) last_leader_ = leader;
+    }
+  }
+
+  LocalCluster* cluster_;
+  std::unique_ptr<Client> client_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> paused_{false};
+  std::atomic<uint64_t> changes_{0};
+  std::atomic<uint64_t> max_stall_ms_{0};
+  uint64_t last_term_ = 0, last_leader_ = 0;
+  std::mutex mu_;
+  std::vector<uint64_t> peak_kb_;
+  std::thread thread_;
+};
+
+// A closed-loop write load: `clients` clients with `inflight` writes each,
+// keys drawn from `keys()` until Stop().
+class Load {
+ public:
+  struct Stats {
+    uint64_t acked = 0;
+    uint64_t errors = 0;
+    double max_ms = 0;
+    std::string first_error;
+  };
+
+  Load(const LocalCluster& cluster, uint32_t clients, uint32_t inflight,
+       std::function<std::string()> keys)
+      : keys_(std::move(keys)), value_(FLAGS_value_bytes, 'v') {
+    for (uint32_t i = 0; i < clients; ++i) {
+      clients_.push_back(cluster.NewClient(std::chrono::seconds(10)));
+    }
+    active_ = static_cast<int>(clients * inflight);
+    for (auto& c : clients_) {
+      for (uint32_t i = 0; i < inflight; ++i) Issue(c.get());
+    }
+  }
+  ~Load() { Stop(); }
+
+  void Stop() {
+    stop_ = true;
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return active_ == 0; });
+  }
+  Stats Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stats s = stats_;
+    stats_ = Stats();
+    return s;
+  }
+
+ private:
+  void Issue(Client* client) {
+    if (stop_) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (--active_ == 0) cv_.notify_all();
+      return;
+    }
+    const auto t0 = Clock::now();
+    client->PutAsync(keys_(), value_, [this, client, t0](StatusOr<int64_t> r) {
+      const double ms = Seconds(Clock::now() - t0) * 1000;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (r.ok()) {
+          ++stats_.acked;
+          stats_.max_ms = std::max(stats_.max_ms, ms);
+        } else {
+          if (stats_.errors++ == 0) stats_.first_error = r.status().ToString();
+        }
+      }
+      Issue(client);
+    });
+  }
+
+  std::function<std::string()> keys_;
+  const std::string value_;
+  std::vector<std::unique_ptr<Client>> clients_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int active_ = 0;
+  Stats stats_;
+};
+
+std::string Key(uint64_t i) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "key/%010llu",
+                static_cast<unsigned long long>(i));
+  return buf;
+}
+
+std::function<std::string()> RandomKeys() {
+  auto rng = std::make_shared<std::mt19937_64>(42);
+  auto mu = std::make_shared<std::mutex>();
+  return [rng, mu] {
+    std::lock_guard<std::mutex> lock(*mu);
+    return Key((*rng)() % FLAGS_keys);
+  };
+}
+
+void LoadKeys(LocalCluster& cluster) {
+  const auto start = Clock::now();
+  auto next = std::make_shared<std::atomic<uint64_t>>(0);
+  Load load(cluster, FLAGS_load_clients, FLAGS_load_inflight,
+            [next] { return Key(next->fetch_add(1) % FLAGS_keys); });
+  uint64_t acked = 0, errors = 0;
+  while (next->load() < FLAGS_keys) {
+    std::this_thread::sleep_for(std::chrono::seconds(5));
+    Load::Stats s = load.Take();
+    acked += s.acked;
+    errors += s.errors;
+    std::fprintf(stderr, "soak: loading: %llu of %llu keys, %.0f writes/s\n",
+                 static_cast<unsigned long long>(std::min(acked, FLAGS_keys)),
+                 static_cast<unsigned long long>(FLAGS_keys), s.acked / 5.0);
+  }
+  load.Stop();
+  const Load::Stats s = load.Take();
+  acked += s.acked;
+  errors += s.errors;
+  const double secs = Seconds(Clock::now() - start);
+  Check("load " + std::to_string(FLAGS_keys) + " keys",
+        Format("%.0f s, ", secs) + Format("%.0f writes/s, ", acked / secs) +
+            std::to_string(errors) + " errors",
+        "0 errors", errors == 0);
+}
+
+NodeInfo StatusOf(const LocalCluster& cluster, int id) {
+  ClientOptions options = cluster.client_options();
+  options.endpoints = {cluster.client_address(id)};
+  options.deadline = milliseconds(500);
+  auto client = Client::Create(options);
+  if (!client.ok()) return NodeInfo();
+  return (*client)->ClusterStatus()[0];
+}
+
+void CheckWipe(LocalCluster& cluster, Monitor& monitor) {
+  const int leader = cluster.WaitForLeader();
+  const int wiped = leader == 3 ? 2 : 3;
+  Load load(cluster, FLAGS_steady_clients, FLAGS_steady_inflight, RandomKeys());
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  const Load::Stats before = load.Take();
+  monitor.TakeLeaderChanges();
+  std::fprintf(stderr, "soak: steady load %.0f writes/s; wiping node %d\n",
+               before.acked / 3.0, wiped);
+  const auto start = Clock::now();
+  cluster.Kill(wiped);
+  std::filesystem::remove_all(cluster.data_dir(wiped));
+  cluster.Start(wiped);
+  bool caught_up = false;
+  uint64_t target = 0;
+  const auto until = start + std::chrono::seconds(FLAGS_wipe_timeout_s);
+  while (Clock::now() < until) {
+    const NodeInfo l = StatusOf(cluster, leader);
+    const NodeInfo w = StatusOf(cluster, wiped);
+    if (target == 0 && w.error.ok() && w.rejoin == "rejoining") {
+      target = l.commit_index;  // what it must reach: the data at wipe time
+    }
+    if (target != 0 && w.error.ok() && w.rejoin.empty() &&
+        w.applied_index >= target) {
+      caught_up = true;
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  const double secs = Seconds(Clock::now() - start);
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const Load::Stats during = load.Take();
+  load.Stop();
+  const uint64_t changes = monitor.TakeLeaderChanges();
+  Check("wiped node catches up", Format("%.1f s", secs), "< 10 s",
+        caught_up && secs < 10);
+  Check("  leader changes meanwhile", std::to_string(changes), "0",
+        changes == 0);
+  Check("  client errors meanwhile",
+        std::to_string(during.errors) +
+            (during.errors ? " (" + during.first_error + ")" : ""),
+        "0", during.errors == 0);
+  Check("  longest write meanwhile", Format("%.0f ms", during.max_ms),
+        "< 400 ms", during.max_ms < 400);
+  Check("  writes meanwhile",
+        Format("%.0f writes/s", during.acked / (secs + 2)) +
+            Format(" (before: %.0f)", before.acked / 3.0),
+        "flowing", during.acked > 0);
+}
+
+void CheckSaturate(LocalCluster& cluster, Monitor& monitor) {
+  monitor.TakeLeaderChanges();
+  monitor.ResetStall();
+  Load load(cluster, FLAGS_load_clients, FLAGS_load_inflight, RandomKeys());
+  const auto start = Clock::now();
+  uint64_t acked = 0, errors = 0;
+  double max_ms = 0;
+  std::string first_error;
+  while (Clock::now() - start < std::chrono::seconds(FLAGS_saturate_s)) {
+    std::this_thread::sleep_for(std::chrono::seconds(10));
+    const Load::Stats s = load.Take();
+    acked += s.acked;
+    errors += s.errors;
+    max_ms = std::max(max_ms, s.max_ms);
+    if (first_error.empty()) first_error = s.first_error;
+    std::fprintf(stderr,
+                 "soak: saturating: %.0f s, %.0f writes/s, %llu errors, "
+                 "loop stall %llu ms\n",
+                 Seconds(Clock::now() - start), s.acked / 10.0,
+                 static_cast<unsigned long long>(errors),
+                 static_cast<unsigned long long>(monitor.max_stall_ms()));
+  }
+  load.Stop();
+  const Load::Stats s = load.Take();
+  acked += s.acked;
+  errors += s.errors;
+  const double secs = Seconds(Clock::now() - start);
+  const uint64_t changes = monitor.TakeLeaderChanges();
+  Check("saturating writes " + std::to_string(FLAGS_saturate_s) + " s",
+        Format("%.0f writes/s, ", acked / secs) +
+            Format("longest %.0f ms", max_ms),
+        "", true);
+  Check("  leader changes", std::to_string(changes), "0", changes == 0);
+  Check("  client errors",
+        std::to_string(errors) + (errors ? " (" + first_error + ")" : ""),
+        "0", errors == 0);
+  Check("  longest event-loop stall",
+        std::to_string(monitor.max_stall_ms()) + " ms", "< 50 ms",
+        monitor.max_stall_ms() < 50);
+}
+
+void CheckRestart(LocalCluster& cluster, Monitor& monitor) {
+  monitor.Pause(true);
+  for (int id = 1; id <= cluster.size(); ++id) cluster.Stop(id);
+  const auto start = Clock::now();
+  for (int id = 1; id <= cluster.size(); ++id) cluster.Start(id);
+  auto client = cluster.NewClient(std::chrono::seconds(60));
+  auto r = client->Put("after-restart", "x");
+  const double secs = Seconds(Clock::now() - start);
+  Check("whole-cluster restart to serving",
+        Format("%.1f s", secs) + (r.ok() ? "" : " " + r.status().ToString()),
+        "< 5 s", r.ok() && secs < 5);
+  monitor.Pause(false);
+}
+
+int Main() {
+  std::vector<std::string> flags = Split(FLAGS_server_flags, ' ');
+  LocalCluster cluster(3, flags);
+  if (cluster.WaitForLeader() == 0) {
+    std::fprintf(stderr, "raftkv-soak: no leader elected\n");
+    return 2;
+  }
+  Monitor monitor(&cluster);
+  std::fprintf(stderr, "soak: cluster up in %s\n",
+               cluster.data_dir(1).c_str());
+  LoadKeys(cluster);
+  for (const std::string& check : Split(FLAGS_checks, ',')) {
+    if (check == "wipe") CheckWipe(cluster, monitor);
+    if (check == "saturate") CheckSaturate(cluster, monitor);
+    if (check == "restart") CheckRestart(cluster, monitor);
+  }
+  for (int id = 1; id <= cluster.size(); ++id) {
+    const double mb = monitor.peak_kb(id) / 1024.0;
+    Check("node " + std::to_string(id) + " peak RSS",
+          Format("%.0f MB", mb), "< 250 MB", mb < 250);
+  }
+  return failed_any ? 1 : 0;
+}
+
+}  // namespace
+}  // namespace raftkv
+
+int main(int argc, char** argv) {
+  gflags::SetUsageMessage(
+      "raftkv-soak [--keys=1000000] [--saturate_s=300] [--checks=...]");
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+  return raftkv::Main();
+}
