@@ -247,28 +247,31 @@ std::vector<NodeInfo> Client::ClusterStatus() {
     kv::ClientRequest request;
     request.mutable_status();
     std::string address = impl_->endpoint_address(i);
-    impl_->SubmitTo(i, std::move(request), deadline,
-                    [&promises, i, address](Response r) {
-                      NodeInfo info;
-                      info.address = address;
-                      if (!r.ok()) {
-                        info.error = r.status();
-                      } else {
-                        const kv::StatusResponse& s = r->status();
-                        info.id = s.id();
-                        info.role = s.role();
-                        info.term = s.term();
-                        info.leader_id = s.leader_id();
-                        info.commit_index = s.commit_index();
-                        info.applied_index = s.applied_index();
-                        info.last_index = s.last_index();
-                        info.rejoin = s.rejoin();
-                        info.loop_stall_max_ms = s.loop_stall_max_ms();
-                        info.loop_stall_recent_ms = s.loop_stall_recent_ms();
-                        info.log_cache_bytes = s.log_cache_bytes();
-                      }
-                      promises[i].set_value(std::move(info));
-                    });
+    impl_->SubmitTo(
+        i, std::move(request), deadline, [&promises, i, address](Response r) {
+          NodeInfo info;
+          info.address = address;
+          if (!r.ok()) {
+            info.error = r.status();
+          } else {
+            const kv::StatusResponse& s = r->status();
+            info.id = s.id();
+            info.role = s.role();
+            info.term = s.term();
+            info.leader_id = s.leader_id();
+            info.commit_index = s.commit_index();
+            info.applied_index = s.applied_index();
+            info.last_index = s.last_index();
+            info.rejoin = s.rejoin();
+            info.loop_stall_max_ms = s.loop_stall_max_ms();
+            info.loop_stall_recent_ms = s.loop_stall_recent_ms();
+            info.loop_stall_max_cpu_wait_ms = s.loop_stall_max_cpu_wait_ms();
+            info.loop_stall_recent_cpu_wait_ms =
+                s.loop_stall_recent_cpu_wait_ms();
+            info.log_cache_bytes = s.log_cache_bytes();
+          }
+          promises[i].set_value(std::move(info));
+        });
   }
   std::vector<NodeInfo> out;
   for (auto& f : futures) out.push_back(f.get());

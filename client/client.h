@@ -84,6 +84,9 @@ struct NodeInfo {
   std::string rejoin;  // "", "polling" or "rejoining" (after a lost disk)
   uint64_t loop_stall_max_ms = 0;
   uint64_t loop_stall_recent_ms = 0;
+  // Of those stalls, the time the loop waited for a CPU (-1: unknown).
+  int64_t loop_stall_max_cpu_wait_ms = -1;
+  int64_t loop_stall_recent_cpu_wait_ms = -1;
   uint64_t log_cache_bytes = 0;
   Status error;  // set when the node did not answer
 };

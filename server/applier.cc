@@ -5,6 +5,7 @@
 
 #include <glog/logging.h>
 
+#include "server/stage_thread.h"
 #include "storage/kv_state_machine.h"
 #include "storage/snapshot.h"
 
@@ -26,29 +27,29 @@ Applier::Applier(storage::KvStateMachine* state_machine, Hooks hooks)
 Applier::~Applier() { Stop(); }
 
 void Applier::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    SetUpStageThread("rkv-applier", kApplierNice);
+    Run();
+  });
 }
 
 void Applier::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(pause_mu_);
     stopping_ = true;
     resume_ = true;
   }
-  cv_.notify_all();
+  pause_cv_.notify_all();
+  inbox_.Wake();
   if (thread_.joinable()) thread_.join();
 }
 
 void Applier::Push(Work work) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return;
-    if (auto* a = std::get_if<ApplyWork>(&work)) {
-      queued_entries_ += a->entries.size();
-    }
-    queue_.push_back(std::move(work));
+  if (stopping_) return;
+  if (auto* a = std::get_if<ApplyWork>(&work)) {
+    queued_entries_ += a->entries.size();
   }
-  cv_.notify_all();
+  inbox_.Push(std::move(work));
 }
 
 void Applier::Apply(std::vector<raft::Entry> entries) {
@@ -62,48 +63,48 @@ void Applier::Read(uint64_t read_index, std::vector<ReadRequest> reads) {
 void Applier::MakeSnapshotPoint() { Push(PointWork{}); }
 
 void Applier::Pause() {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (stopping_) return;
-  resume_ = false;
-  paused_ = false;
-  queue_.push_back(PauseWork{});
-  cv_.notify_all();
-  cv_.wait(lock, [this] { return paused_ || stopping_; });
+  {
+    std::lock_guard<std::mutex> lock(pause_mu_);
+    if (stopping_) return;
+    resume_ = false;
+    paused_ = false;
+  }
+  Push(PauseWork{});
+  std::unique_lock<std::mutex> lock(pause_mu_);
+  pause_cv_.wait(lock, [this] { return paused_ || stopping_; });
 }
 
 void Applier::Resume() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(pause_mu_);
     resume_ = true;
   }
-  cv_.notify_all();
+  pause_cv_.notify_all();
 }
 
-size_t Applier::queued_entries() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return queued_entries_;
-}
+size_t Applier::queued_entries() const { return queued_entries_; }
 
 void Applier::Run() {
+  // Everything handed over is done, in order, even when stopping.
   while (true) {
-    Work work;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and nothing left
-      work = std::move(queue_.front());
-      queue_.pop_front();
+    std::vector<Work> taken = inbox_.Take();
+    if (taken.empty()) {
+      if (stopping_) return;
+      inbox_.Wait();
+      continue;
     }
-    if (auto* a = std::get_if<ApplyWork>(&work)) {
-      DoApply(*a);
-      std::lock_guard<std::mutex> lock(mu_);
-      queued_entries_ -= a->entries.size();
-    } else if (auto* r = std::get_if<ReadWork>(&work)) {
-      DoRead(*r);
-    } else if (std::holds_alternative<PointWork>(work)) {
-      DoPoint();
-    } else {
-      DoPause();
+    for (Work& work : taken) {
+      if (auto* a = std::get_if<ApplyWork>(&work)) {
+        const size_t n = a->entries.size();
+        DoApply(*a);
+        queued_entries_ -= n;
+      } else if (auto* r = std::get_if<ReadWork>(&work)) {
+        DoRead(*r);
+      } else if (std::holds_alternative<PointWork>(work)) {
+        DoPoint();
+      } else {
+        DoPause();
+      }
     }
   }
 }
@@ -191,10 +192,10 @@ void Applier::DoPoint() {
 }
 
 void Applier::DoPause() {
-  std::unique_lock<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(pause_mu_);
   paused_ = true;
-  cv_.notify_all();
-  cv_.wait(lock, [this] { return resume_; });
+  pause_cv_.notify_all();
+  pause_cv_.wait(lock, [this] { return resume_; });
   paused_ = false;
   lock.unlock();
   // The state machine may have jumped ahead (a snapshot was installed).

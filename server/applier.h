@@ -19,9 +19,9 @@
 // by the thread that paused it).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "server/handoff.h"
+#include "server/mailbox.h"
 
 namespace raftkv::storage {
 class KvStateMachine;
@@ -92,14 +93,16 @@ class Applier {
   storage::KvStateMachine* const state_machine_;
   const Hooks hooks_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Work> queue_;     // guarded by mu_
-  size_t queued_entries_ = 0;  // guarded by mu_
-  bool stopping_ = false;      // guarded by mu_
-  bool paused_ = false;        // guarded by mu_
-  bool resume_ = false;        // guarded by mu_
+  Mailbox<Work> inbox_;
+  std::atomic<size_t> queued_entries_{0};
+  std::atomic<bool> stopping_{false};
   std::thread thread_;
+
+  // The pause handshake with the thread that called Pause().
+  std::mutex pause_mu_;
+  std::condition_variable pause_cv_;
+  bool paused_ = false;  // guarded by pause_mu_
+  bool resume_ = false;  // guarded by pause_mu_
 
   // Applier thread only: reads waiting for their index to be applied.
   std::multimap<uint64_t, std::vector<ReadRequest>> waiting_reads_;

@@ -321,8 +321,11 @@ void ClientRequests::HandleStatus(Responder respond) {
   s->set_applied_index(loop_->applied_index());
   s->set_last_index(st.last_index);
   s->set_rejoin(st.rejoin);
-  s->set_loop_stall_max_ms(loop_->monitor().max_stall_ms());
-  s->set_loop_stall_recent_ms(loop_->monitor().recent_stall_ms());
+  const LoopMonitor& monitor = loop_->monitor();
+  s->set_loop_stall_max_ms(monitor.max_stall().ms());
+  s->set_loop_stall_max_cpu_wait_ms(monitor.max_stall().cpu_wait_ms());
+  s->set_loop_stall_recent_ms(monitor.recent_stall().ms());
+  s->set_loop_stall_recent_cpu_wait_ms(monitor.recent_stall().cpu_wait_ms());
   s->set_log_cache_bytes(loop_->log_cache_bytes());
   s->mutable_header()->set_revision(loop_->revision());
   s->mutable_header()->set_member_id(config_.id);

@@ -6,10 +6,13 @@
 //   raft loop --entries, ReadBatch--> applier --Applied, ReadsServed,
 //                                                SnapshotPoint--> raft loop
 //
+//   snapshot transfers --SnapshotSent, SnapshotStaged--> raft loop
+//
 // The log writer completes PersistTasks in the order they were submitted;
-// the applier handles its work in order too. Results come back to the loop
-// through its io_context (asio::post), so the loop's data is only ever
-// touched by the loop's thread.
+// the applier handles its work in order too. Every hand-off goes through a
+// Mailbox (mailbox.h), never a lock the other side holds; results come back
+// to the loop as ToLoop values in its own mailbox, so the loop's data is
+// only ever touched by the loop's thread.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "client/kv.pb.h"
@@ -75,5 +79,28 @@ struct Applied {
 struct ReadsServed {
   std::vector<std::pair<uint64_t, kv::ClientResponse>> responses;
 };
+
+// Applier -> loop: a consistent view of the state machine at its applied
+// index, from which snapshots are streamed to followers.
+struct SnapshotPoint {
+  std::shared_ptr<const storage::SnapshotSource> source;
+};
+
+// Snapshot transfers -> loop: a snapshot sent to `peer` (or not).
+struct SnapshotSent {
+  uint64_t peer = 0;
+  bool ok = false;
+};
+
+// Snapshot transfers -> loop: a snapshot received from the leader and staged
+// in `dir`; `message` is the leader's MSG_SNAP, to be stepped.
+struct SnapshotStaged {
+  raft::Message message;
+  std::string dir;
+};
+
+// Everything that comes back to the loop.
+using ToLoop = std::variant<Persisted, Applied, ReadsServed, SnapshotPoint,
+                            SnapshotSent, SnapshotStaged>;
 
 }  // namespace raftkv::server

@@ -7,8 +7,11 @@
 
 #include <chrono>
 #include <filesystem>
+#include <iterator>
+#include <vector>
 
 #include "server/applier.h"
+#include "server/stage_thread.h"
 #include "storage/engine.h"
 #include "storage/raft_log.h"
 #include "storage/snapshot_install.h"
@@ -29,25 +32,20 @@ LogWriter::LogWriter(storage::Engine* engine, storage::RaftLog* log,
 LogWriter::~LogWriter() { Stop(); }
 
 void LogWriter::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    SetUpStageThread("rkv-logwriter", kLogWriterNice);
+    Run();
+  });
 }
 
 void LogWriter::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
+  stopping_ = true;
+  inbox_.Wake();
   if (thread_.joinable()) thread_.join();
 }
 
 void LogWriter::Push(Job job) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return;
-    queue_.push_back(std::move(job));
-  }
-  cv_.notify_all();
+  if (!stopping_) inbox_.Push(std::move(job));
 }
 
 void LogWriter::Submit(PersistTask task) { Push(std::move(task)); }
@@ -59,14 +57,14 @@ void LogWriter::Discard(std::string staging_dir) {
 }
 
 void LogWriter::Run() {
-  while (true) {
-    std::deque<Job> jobs;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;
-      jobs.swap(queue_);
+  while (!stopping_) {
+    std::vector<Job> taken = inbox_.Take();
+    if (taken.empty()) {
+      inbox_.Wait();
+      continue;
     }
+    std::deque<Job> jobs(std::make_move_iterator(taken.begin()),
+                         std::make_move_iterator(taken.end()));
     while (!jobs.empty() && !failed_) {
       if (auto* task = std::get_if<PersistTask>(&jobs.front())) {
         if (task->snapshot) {

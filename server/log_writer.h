@@ -19,16 +19,16 @@
 // any thread; the RaftLog is touched only by the writer's thread.
 #pragma once
 
-#include <condition_variable>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <variant>
 
 #include "server/handoff.h"
+#include "server/mailbox.h"
 
 namespace raftkv::storage {
 class Engine;
@@ -87,10 +87,8 @@ class LogWriter {
   const std::function<void(Persisted)> persisted_;
   const std::function<void(const Status&)> failed_hook_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Job> queue_;  // guarded by mu_
-  bool stopping_ = false;  // guarded by mu_
+  Mailbox<Job> inbox_;
+  std::atomic<bool> stopping_{false};
   std::thread thread_;
   bool failed_ = false;  // writer thread only
 };

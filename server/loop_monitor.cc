@@ -1,37 +1,80 @@
 // LoopMonitor: stall bookkeeping (see loop_monitor.h). Never blocks.
 #include "server/loop_monitor.h"
 
+#include <fcntl.h>
 #include <glog/logging.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 
 namespace raftkv::server {
 
 LoopMonitor::LoopMonitor(std::chrono::milliseconds warn_after)
     : warn_after_(warn_after), minute_start_(Clock::now()) {}
 
+LoopMonitor::~LoopMonitor() {
+  if (schedstat_fd_ >= 0) ::close(schedstat_fd_);
+}
+
+int64_t LoopMonitor::RunDelayNs() {
+  // Opened on the first call, from the loop thread: /proc/thread-self is
+  // the thread that opens it. Fields: time on CPU, time waiting on a run
+  // queue, time slices (Documentation/scheduler/sched-stats.rst).
+  if (schedstat_fd_ == -2) {
+    schedstat_fd_ = ::open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+  }
+  if (schedstat_fd_ < 0) return -1;
+  char buf[128];
+  const ssize_t n = ::pread(schedstat_fd_, buf, sizeof(buf) - 1, 0);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  char* end = nullptr;
+  std::strtoull(buf, &end, 10);
+  if (end == buf) return -1;
+  const char* field = end;
+  const unsigned long long delay = std::strtoull(field, &end, 10);
+  if (end == field) return -1;
+  return static_cast<int64_t>(delay);
+}
+
 void LoopMonitor::OnTimer(Clock::time_point due, Clock::time_point now) {
+  const int64_t run_delay_ns = RunDelayNs();
+  // Time spent waiting for a CPU since the previous timer; the stall lies
+  // within that interval.
+  Stall stall;
+  stall.late_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(now - due).count();
+  if (run_delay_ns >= 0 && last_run_delay_ns_ >= 0) {
+    stall.cpu_wait_us =
+        std::min(stall.late_us, (run_delay_ns - last_run_delay_ns_) / 1000);
+  }
+  last_run_delay_ns_ = run_delay_ns;
   if (now - minute_start_ >= std::chrono::minutes(1)) {
-    last_minute_us_ = this_minute_us_;
-    this_minute_us_ = 0;
+    last_minute_ = this_minute_;
+    this_minute_ = Stall();
     minute_start_ = now;
   }
-  if (now <= due) return;
-  const int64_t late_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(now - due).count();
-  max_us_ = std::max(max_us_, late_us);
-  this_minute_us_ = std::max(this_minute_us_, late_us);
-  if (late_us >=
+  if (stall.late_us <= 0) return;
+  if (stall.late_us > max_.late_us) max_ = stall;
+  if (stall.late_us > this_minute_.late_us) this_minute_ = stall;
+  if (stall.late_us >=
       std::chrono::duration_cast<std::chrono::microseconds>(warn_after_)
           .count()) {
     ++stalls_;
-    LOG(WARNING) << "event loop stalled: timers ran " << late_us / 1000
-                 << " ms late";
+    LOG(WARNING) << "event loop stalled: timers ran " << stall.ms()
+                 << " ms late"
+                 << (stall.cpu_wait_us >= 0
+                         ? " (" + std::to_string(stall.cpu_wait_ms()) +
+                               " ms of it waiting for a CPU)"
+                         : std::string());
   }
 }
 
-int64_t LoopMonitor::recent_stall_ms() const {
-  return std::max(this_minute_us_, last_minute_us_) / 1000;
+const LoopMonitor::Stall& LoopMonitor::recent_stall() const {
+  return this_minute_.late_us >= last_minute_.late_us ? this_minute_
+                                                      : last_minute_;
 }
 
 }  // namespace raftkv::server

@@ -3,6 +3,7 @@
 #include "server/node.h"
 
 #include <glog/logging.h>
+#include <unistd.h>
 
 #include <asio/post.hpp>
 
@@ -15,6 +16,7 @@
 #include "server/peer_transport.h"
 #include "server/raft_loop.h"
 #include "server/snapshot_transfer.h"
+#include "server/stage_thread.h"
 #include "server/storage_failure.h"
 #include "storage/engine.h"
 #include "storage/kv_state_machine.h"
@@ -61,6 +63,7 @@ Status Node::OpenStorage() {
   options.memory_budget_bytes = config_.rocksdb_memory_bytes;
   options.write_buffer_bytes =
       std::min<uint64_t>(16 << 20, config_.rocksdb_memory_bytes / 8);
+  options.compaction_nice = kCompactionNice;
   auto engine = storage::Engine::Open(config_.data_dir, options);
   if (!engine.ok()) return engine.status();
   engine_ = std::move(engine).value();
@@ -168,22 +171,14 @@ Status Node::Open() {
 }
 
 Status Node::StartStages() {
+  // The other stages report back through the loop's mailbox only.
   Applier::Hooks hooks;
-  hooks.applied = [this](Applied a) {
-    asio::post(io_, [this, a = std::move(a)] {
-      loop_->OnApplied(a);
-      requests_->OnApplied(a);
-    });
-  };
-  hooks.reads_served = [this](ReadsServed r) {
-    asio::post(io_, [this, r = std::move(r)]() mutable {
-      requests_->OnReadsServed(std::move(r));
-    });
-  };
-  hooks.snapshot_point = [this](
-                             std::shared_ptr<const storage::SnapshotSource> p) {
-    asio::post(io_, [this, p = std::move(p)] { loop_->OnSnapshotPoint(p); });
-  };
+  hooks.applied = [this](Applied a) { inbox_.Push(std::move(a)); };
+  hooks.reads_served = [this](ReadsServed r) { inbox_.Push(std::move(r)); };
+  hooks.snapshot_point =
+      [this](std::shared_ptr<const storage::SnapshotSource> p) {
+        inbox_.Push(SnapshotPoint{std::move(p)});
+      };
   auto stop = [this](const Status& s) {
     ExitOnStorageFailure(config_.id, config_.data_dir, s);
   };
@@ -191,10 +186,7 @@ Status Node::StartStages() {
   applier_ = std::make_unique<Applier>(state_machine_.get(), std::move(hooks));
   writer_ = std::make_unique<LogWriter>(
       engine_.get(), log_.get(), state_machine_.get(), applier_.get(),
-      [this](Persisted p) {
-        asio::post(io_, [this, p = std::move(p)] { loop_->OnPersisted(p); });
-      },
-      stop);
+      [this](Persisted p) { inbox_.Push(std::move(p)); }, stop);
   const std::string& self = config_.peer_addresses.at(config_.id);
   SnapshotTransferOptions transfer_options;
   transfer_options.corrupt_chunk = config_.testonly_corrupt_snapshot_chunk;
@@ -202,19 +194,47 @@ Status Node::StartStages() {
   transfers_ = std::make_unique<SnapshotTransfers>(
       config_.data_dir, self.substr(0, self.rfind(':')), transfer_options,
       [this](uint64_t peer, bool ok) {
-        asio::post(io_, [this, peer, ok] { loop_->OnSnapshotSent(peer, ok); });
+        inbox_.Push(SnapshotSent{peer, ok});
       },
       [this](raft::Message m, std::string dir) {
-        asio::post(io_, [this, m = std::move(m), dir = std::move(dir)] {
-          loop_->OnSnapshotStaged(m, dir);
-        });
+        inbox_.Push(SnapshotStaged{std::move(m), std::move(dir)});
       });
+  inbox_watch_ =
+      std::make_unique<asio::posix::stream_descriptor>(io_, ::dup(inbox_.fd()));
   return Status::OK();
+}
+
+void Node::WatchInbox() {
+  inbox_watch_->async_wait(asio::posix::stream_descriptor::wait_read,
+                           [this](std::error_code ec) {
+                             if (ec || stopped_) return;
+                             for (ToLoop& item : inbox_.Take()) Deliver(item);
+                             WatchInbox();
+                           });
+}
+
+void Node::Deliver(ToLoop& item) {
+  if (auto* p = std::get_if<Persisted>(&item)) {
+    loop_->OnPersisted(std::move(*p));
+  } else if (auto* a = std::get_if<Applied>(&item)) {
+    loop_->OnApplied(*a);
+    requests_->OnApplied(*a);
+  } else if (auto* r = std::get_if<ReadsServed>(&item)) {
+    requests_->OnReadsServed(std::move(*r));
+  } else if (auto* point = std::get_if<SnapshotPoint>(&item)) {
+    loop_->OnSnapshotPoint(point->source);
+  } else if (auto* sent = std::get_if<SnapshotSent>(&item)) {
+    loop_->OnSnapshotSent(sent->peer, sent->ok);
+  } else {
+    auto& staged = std::get<SnapshotStaged>(item);
+    loop_->OnSnapshotStaged(std::move(staged.message), std::move(staged.dir));
+  }
 }
 
 void Node::Run() {
   loop_->Start();
   requests_->Start();
+  WatchInbox();
   while (!stopped_) {
     // Block for one event, then drain everything else that is ready, so one
     // Ready (and one hand-off to the writer) covers all of it.
@@ -239,6 +259,7 @@ void Node::Stop() {
     requests_->Stop();
     if (clients_service_) clients_service_->Stop();
     if (transport_) transport_->Stop();
+    if (inbox_watch_) inbox_watch_->cancel();
     io_.stop();
   });
 }

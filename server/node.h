@@ -9,8 +9,10 @@
 //     points;
 //   snapshot transfers (SnapshotTransfers), a thread per transfer.
 //
-// The stages hand work over as the values in handoff.h and report back by
-// posting to the loop's io_context, so each stage's data has one owner.
+// The stages hand work over as the values in handoff.h and report back
+// through the loop's mailbox (ToLoop values, watched by the loop's epoll),
+// so each stage's data has one owner and no thread but the loop's ever
+// touches the io_context or waits on a lock the loop needs.
 // Open() loads the durable state (finishing an interrupted snapshot install
 // first), Run() runs the loop until Stop(); the other threads are stopped
 // and joined on the way out.
@@ -19,8 +21,11 @@
 #pragma once
 
 #include <asio/io_context.hpp>
+#include <asio/posix/stream_descriptor.hpp>
 #include <memory>
 
+#include "server/handoff.h"
+#include "server/mailbox.h"
 #include "server/server_config.h"
 #include "util/status.h"
 
@@ -62,10 +67,16 @@ class Node {
  private:
   Status OpenStorage();
   Status StartStages();
+  // Runs what the other stages sent back, each time the mailbox signals.
+  void WatchInbox();
+  void Deliver(ToLoop& item);
 
   ServerConfig config_;
-  asio::io_context io_;
+  // Run by one thread only: the loop's.
+  asio::io_context io_{1};
   bool stopped_ = false;
+  Mailbox<ToLoop> inbox_;
+  std::unique_ptr<asio::posix::stream_descriptor> inbox_watch_;
 
   // Storage, used at start-up by this thread, then by the writer and the
   // applier threads only.

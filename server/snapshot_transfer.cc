@@ -9,9 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,6 +17,7 @@
 #include <filesystem>
 
 #include "client/frame.h"
+#include "server/stage_thread.h"
 #include "storage/snapshot.h"
 #include "storage/snapshot_install.h"
 #include "storage/snapshot_stager.h"
@@ -155,10 +154,6 @@ StatusOr<int> Dial(const std::string& address, const std::string& self_ip,
   return fd;
 }
 
-void LowerThreadPriority(int nice) {
-  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), nice);
-}
-
 double Seconds(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
       .count();
@@ -270,7 +265,7 @@ void SnapshotTransfers::RunSend(
     Transfer* t, uint64_t peer, raft::Message message,
     std::shared_ptr<const storage::SnapshotSource> source,
     std::string address) {
-  LowerThreadPriority(options_.thread_nice);
+  SetUpStageThread("rkv-snap-send", kSnapshotTransferNice);
   const auto start = std::chrono::steady_clock::now();
   const std::string what = "snapshot " + std::to_string(source->term()) + "/" +
                            std::to_string(source->index()) + " to node " +
@@ -335,7 +330,7 @@ void SnapshotTransfers::RunSend(
 
 void SnapshotTransfers::RunReceive(Transfer* t, std::string preamble,
                                    std::string pending, std::string remote) {
-  LowerThreadPriority(options_.thread_nice);
+  SetUpStageThread("rkv-snap-recv", kSnapshotTransferNice);
   const int fd = t->fd;
   // Asio left the socket non-blocking: this thread blocks, with timeouts.
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);

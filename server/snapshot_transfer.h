@@ -50,7 +50,6 @@ struct SnapshotTransferOptions {
   // Frames larger than this end the transfer (a chunk is about
   // chunk_bytes, or one record over it).
   size_t max_frame_bytes = 64 << 20;
-  int thread_nice = 10;  // added to the transfer threads' nice value
   // TEST ONLY (raftkvd --testonly_snapshot_fault): the first transfer this
   // node sends flips a byte of chunk `corrupt_chunk`, or closes its
   // connection after chunk `cut_after_chunk` (-1: no fault).

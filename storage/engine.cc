@@ -7,6 +7,7 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/convenience.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_buffer_manager.h>
@@ -20,6 +21,7 @@
 #include <system_error>
 
 #include "storage/engine_rep.h"
+#include "util/current_thread.h"
 
 namespace raftkv::storage {
 namespace {
@@ -32,6 +34,26 @@ constexpr const char* kColumnFamilies[] = {
     "default", "raft_log", "raft_meta", "kv", "kv_sessions", "kv_meta"};
 constexpr size_t kNumColumnFamilies =
     sizeof(kColumnFamilies) / sizeof(kColumnFamilies[0]);
+
+// Lowers the CPU priority of RocksDB's compaction threads: RocksDB calls
+// OnCompactionBegin on the thread that runs the compaction. Each thread is
+// lowered once; a pool thread that compacts never flushes (flushes have
+// their own pool).
+class LowerCompactionPriority : public rocksdb::EventListener {
+ public:
+  explicit LowerCompactionPriority(int nice) : nice_(nice) {}
+  const char* Name() const override { return "LowerCompactionPriority"; }
+  void OnCompactionBegin(rocksdb::DB*,
+                         const rocksdb::CompactionJobInfo&) override {
+    thread_local bool lowered = false;
+    if (lowered) return;
+    lowered = true;
+    LowerCurrentThreadPriority(nice_);
+  }
+
+ private:
+  const int nice_;
+};
 
 rocksdb::DBOptions MakeDbOptions(const EngineOptions& options,
                                  const std::shared_ptr<rocksdb::Cache>& cache) {
@@ -58,6 +80,10 @@ rocksdb::DBOptions MakeDbOptions(const EngineOptions& options,
   db.max_log_file_size = 8 << 20;
   db.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(
       options.memory_budget_bytes / 2, cache);
+  if (options.compaction_nice > 0) {
+    db.listeners.push_back(
+        std::make_shared<LowerCompactionPriority>(options.compaction_nice));
+  }
   return db;
 }
 

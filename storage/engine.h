@@ -50,6 +50,11 @@ struct EngineOptions {
   uint64_t max_total_wal_bytes = 128ull << 20;
   // Flush and compaction threads.
   int max_background_jobs = 2;
+  // Added to the nice value of each thread that runs a compaction, so that
+  // compactions yield the CPU to the threads that answer peers and
+  // clients. Flushes keep their priority: a memtable that cannot be
+  // flushed stops writes.
+  int compaction_nice = 0;
   // File-system hook for fault-injection tests; nullptr = the default Env.
   // Must outlive the Engine.
   rocksdb::Env* env = nullptr;

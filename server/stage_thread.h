@@ -1,0 +1,28 @@
+// Names and CPU priorities of raftkvd's stage threads. On a small machine
+// every thread competes for the same few cores; the event loop (timers,
+// heartbeats, socket reads) must win that competition, so the heavy stages
+// run at a lower CPU priority (a higher nice value) than the loop. The
+// event loop is the main thread and keeps the process name, raftkvd.
+#pragma once
+
+#include "util/current_thread.h"
+
+namespace raftkv::server {
+
+// How much nicer than the event loop each stage runs. The log writer sits
+// on the commit path (an append is acknowledged once it is durable) so it
+// stays close to the loop; the applier and snapshot transfers are
+// throughput work that may wait a few milliseconds for a core. RocksDB's
+// compactions run at kCompactionNice (storage::EngineOptions).
+inline constexpr int kLogWriterNice = 2;
+inline constexpr int kApplierNice = 5;
+inline constexpr int kCompactionNice = 5;
+inline constexpr int kSnapshotTransferNice = 10;
+
+// Called first on each stage thread.
+inline void SetUpStageThread(const char* name, int nice_increment) {
+  NameCurrentThread(name);
+  LowerCurrentThreadPriority(nice_increment);
+}
+
+}  // namespace raftkv::server
