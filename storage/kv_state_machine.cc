@@ -220,7 +220,8 @@ StatusOr<std::unique_ptr<KvStateMachine::State>> KvStateMachine::LoadState(
       rep->db->NewIterator(rocksdb::ReadOptions(), rep->kv_sessions));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     RAFTKV_RETURN_IF_ERROR(state->sessions.Load(
-        it->key().ToStringView(), it->value().ToStringView(), rep->dir));
+        it->key().ToStringView(), it->value().ToStringView(),
+        state->applied.index(), rep->dir));
   }
   if (!it->status().ok()) return rep->Error(it->status(), "load sessions");
   return state;
