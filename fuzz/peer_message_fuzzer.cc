@@ -6,8 +6,10 @@
 // sender; a frame that does not parse, or a later message from another
 // sender, closes the connection: the rest of the input is ignored) ->
 // RawNode::Step on node 1 of a 3-node cluster {1, 2, 3} over a
-// raft::MemoryStorage, handling every Ready as the server does (persist,
-// drop the messages, Advance) and ticking once after each frame.
+// raft::MemoryStorage (a new cluster: blank_storage_is_new_cluster, so the
+// node takes part at once instead of polling), handling every Ready as the
+// server does (persist, drop the messages to peers, Advance, step back the
+// acknowledgements addressed to itself) and ticking once after each frame.
 //
 // What reaches the core, and why not everything: the core trusts its peers
 // (Raft assumes non-Byzantine nodes) and CHECKs its invariants, so a
@@ -19,9 +21,10 @@
 // target is restricted to the decoding layer: frame, parse, sender pinning
 // and the checks in RawNode::Step that refuse bad messages (every input
 // reaches them). Past those checks, only the election messages (pre-vote,
-// vote, their responses, timeout-now) from another node are stepped into
-// the core: every combination of their fields is something a correct peer
-// in some state could send, so no CHECK may fire on them. The other types
+// vote, their responses, timeout-now, and the start-up poll and its answer)
+// from another node are stepped into the core: every combination of their
+// fields is something a correct peer in some state could send, so no CHECK
+// may fire on them. The other types
 // are parsed and checked but not stepped; their handling is tested by the
 // seeded simulator (raftkv-sim), whose peers are correct by construction.
 //
@@ -35,6 +38,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "fuzz/fuzz_util.h"
 #include "raft/memory_storage.h"
@@ -62,6 +66,8 @@ bool StepsIntoCore(const raft::Message& m) {
     case raft::MSG_VOTE:
     case raft::MSG_VOTE_RESP:
     case raft::MSG_TIMEOUT_NOW:
+    case raft::MSG_POLL:
+    case raft::MSG_POLL_RESP:
       return true;
     default:
       return false;
@@ -76,6 +82,7 @@ class Harness {
     config.peers = {1, 2, 3};
     config.seed = 1;
     config.max_uncommitted_entries_size = 1 << 20;
+    config.blank_storage_is_new_cluster = true;
     auto node = raft::RawNode::Create(config, &storage_);
     CHECK(node.ok()) << node.status().ToString();
     node_ = std::move(node).value();
@@ -118,17 +125,28 @@ class Harness {
   }
 
  private:
+  // The synchronous Ready contract (raft/raw_node.h).
   void HandleReady() {
     while (node_->HasReady()) {
       raft::Ready rd = node_->GetReady();
       if (rd.snapshot) storage_.ApplySnapshot(*rd.snapshot);
       storage_.Append(rd.entries);
       if (rd.hard_state) storage_.SetHardState(*rd.hard_state);
+      std::vector<raft::Message> to_self;
+      for (const auto* msgs : {&rd.messages, &rd.messages_after_persist}) {
+        for (const raft::Message& out : *msgs) {
+          CHECK_EQ(out.from(), kSelf);
+          if (out.to() == kSelf) to_self.push_back(out);
+        }
+      }
       for (const raft::Message& out : rd.messages) {
-        CHECK_EQ(out.from(), kSelf);
-        CHECK_NE(out.to(), kSelf);
+        CHECK_NE(out.to(), kSelf) << "only acknowledgements wait for the disk";
       }
       node_->Advance(rd);
+      for (const raft::Message& m : to_self) {
+        Status s = node_->Step(m);
+        CHECK(s.ok()) << s.ToString();
+      }
     }
   }
 
