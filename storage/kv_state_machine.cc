@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "storage/coding.h"
 #include "storage/kv_ops.h"
 #include "storage/sessions.h"
 #include "storage/storage.pb.h"
@@ -209,7 +210,8 @@ StatusOr<std::unique_ptr<KvStateMachine::State>> KvStateMachine::LoadState(
   rocksdb::Status s =
       rep->db->Get(rocksdb::ReadOptions(), rep->kv_meta, kAppliedKey, &value);
   if (s.ok()) {
-    if (!state->applied.ParseFromString(value)) {
+    if (!state->applied.ParseFromString(value) ||
+        state->applied.index() >= kIndexLimit) {
       return Status::Corruption(rep->dir +
                                 ": kv_meta/applied record does not parse");
     }
