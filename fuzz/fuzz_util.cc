@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "client/frame.h"
+#include "storage/checksum.h"
 #include "storage/engine_rep.h"
 
 namespace raftkv::fuzz {
@@ -97,7 +98,8 @@ ScratchEngine::~ScratchEngine() {
 
 void ScratchEngine::Reset() {
   storage::Engine::Rep* rep = engine_->rep();
-  CHECK(rep->write_error.ok()) << rep->write_error.ToString();
+  const Status failed = engine_->write_error();
+  CHECK(failed.ok()) << failed.ToString();
   rocksdb::WriteBatch batch = storage::NewWriteBatch();
   for (rocksdb::ColumnFamilyHandle* cf :
        {rep->raft_log, rep->raft_meta, rep->kv, rep->kv_sessions,
@@ -121,6 +123,45 @@ void ScratchEngine::Reset() {
       CHECK(rep->db->CompactRange(compact, cf, nullptr, nullptr).ok());
     }
   }
+}
+
+std::string SealChunk(std::string_view payload) {
+  const uint32_t crc = storage::Crc32c(payload);
+  std::string out;
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(crc >> (8 * i)));
+  out.append(payload);
+  return out;
+}
+
+std::vector<std::string> ChunkPayloads(
+    const storage::SnapshotHeader& header,
+    const std::vector<storage::SnapshotRecord>& records, size_t per_chunk) {
+  std::vector<std::string> out;
+  storage::SnapshotChunk chunk;
+  chunk.set_sequence(0);
+  *chunk.mutable_header() = header;
+  out.push_back(chunk.SerializeAsString());
+  uint32_t crc = 0;
+  chunk.Clear();
+  for (size_t i = 0; i < records.size(); ++i) {
+    const storage::SnapshotRecord& r = records[i];
+    const char family = static_cast<char>(r.family());
+    crc = storage::Crc32c(std::string_view(&family, 1), crc);
+    crc = storage::Crc32c(r.key(), crc);
+    crc = storage::Crc32c(r.value(), crc);
+    *chunk.add_records() = r;
+    if (static_cast<size_t>(chunk.records_size()) >= per_chunk ||
+        i + 1 == records.size()) {
+      chunk.set_sequence(out.size());
+      out.push_back(chunk.SerializeAsString());
+      chunk.Clear();
+    }
+  }
+  chunk.set_sequence(out.size());
+  chunk.mutable_trailer()->set_records(records.size());
+  chunk.mutable_trailer()->set_records_crc(crc);
+  out.push_back(chunk.SerializeAsString());
+  return out;
 }
 
 }  // namespace raftkv::fuzz

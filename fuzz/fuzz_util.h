@@ -1,6 +1,7 @@
 // Shared pieces of the fuzz targets (fuzz/*_fuzzer.cc): quiet logging, the
-// framing layer as a connection applies it, and one scratch storage Engine
-// per process that every input starts from empty.
+// framing layer as a connection applies it, one scratch storage Engine per
+// process that every input starts from empty, and snapshot chunk streams
+// (storage/snapshot.h) built by hand, for the harnesses and the seeds.
 //
 // Must never: let one input's state leak into the next (each input must
 // replay alone: the Engine is emptied before use), or write outside the
@@ -11,9 +12,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "storage/engine.h"
+#include "storage/storage.pb.h"
 
 namespace raftkv::fuzz {
 
@@ -40,6 +43,8 @@ class ScratchEngine {
   ~ScratchEngine();
   static ScratchEngine& Get();
   storage::Engine* engine() const { return engine_.get(); }
+  // The Engine's data dir (staging directories go below it).
+  const std::string& data_dir() const { return engine_->dir(); }
   void Reset();
 
  private:
@@ -48,5 +53,17 @@ class ScratchEngine {
   std::unique_ptr<storage::Engine> engine_;
   uint64_t resets_ = 0;
 };
+
+// A chunk as it travels: CRC32C (4 bytes, little-endian) of `payload`, then
+// the payload (a serialized storage::SnapshotChunk).
+std::string SealChunk(std::string_view payload);
+
+// The serialized chunks (unsealed) of a stream carrying `header` and
+// `records` as given (no checks: the records may be out of order), at most
+// `per_chunk` records a chunk, with a trailer whose count and CRC match the
+// records, as SnapshotSource::Stream numbers and sums them.
+std::vector<std::string> ChunkPayloads(
+    const storage::SnapshotHeader& header,
+    const std::vector<storage::SnapshotRecord>& records, size_t per_chunk);
 
 }  // namespace raftkv::fuzz

@@ -1,8 +1,11 @@
 // Writes the seed corpora of the fuzz targets: small valid inputs made with
-// the real encoders (frames, protobufs, a real Engine's records and
-// snapshot image), so the fuzzers start from the formats the code reads.
-// Usage: fuzz_seed_writer DIR   (writes DIR/<target>/<name>; run from the
-// source tree with DIR = fuzz/corpus, then commit the files).
+// the real encoders (frames, protobufs, a real Engine's records, snapshot
+// chunk streams from SnapshotSource), so the fuzzers start from the formats
+// the code reads; and the hand-made regression inputs of
+// snapshot_chunk_fuzzer (fuzz/README.md says what each one did).
+// Usage: fuzz_seed_writer DIR [REGRESSIONS_DIR]   (writes DIR/<target>/
+// <name>; run from the source tree with DIR = fuzz/corpus and
+// REGRESSIONS_DIR = fuzz/regressions, then commit the files).
 #include <glog/logging.h>
 
 #include <filesystem>
@@ -19,6 +22,7 @@
 #include "storage/kv_state_machine.h"
 #include "storage/raft_log.h"
 #include "storage/snapshot.h"
+#include "storage/storage.pb.h"
 
 namespace raftkv::fuzz {
 namespace {
@@ -26,10 +30,11 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string out_dir;
+std::string regressions_dir;
 
 void Write(const std::string& target, const std::string& name,
-           const std::string& bytes) {
-  const fs::path dir = fs::path(out_dir) / target;
+           const std::string& bytes, const std::string& base = out_dir) {
+  const fs::path dir = fs::path(base) / target;
   fs::create_directories(dir);
   std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -186,11 +191,42 @@ void PeerSeeds() {
         Frames({snap.SerializeAsString(), Msg(raft::MSG_APP, 3, 10, 3, 10)}));
 }
 
-// --- log_records_fuzzer and snapshot_image_fuzzer --------------------------
+// --- log_records_fuzzer and snapshot_chunk_fuzzer --------------------------
+
+// The chunks SnapshotSource::Stream emits for the state machine on `engine`,
+// at most `chunk_bytes` of records each.
+std::vector<std::string> StreamChunks(storage::Engine* engine,
+                                      size_t chunk_bytes) {
+  auto sm = storage::KvStateMachine::Open(engine);
+  CHECK(sm.ok());
+  auto source = storage::SnapshotSource::Create(**sm);
+  CHECK(source.ok());
+  std::vector<std::string> chunks;
+  CHECK((*source)
+            ->Stream(chunk_bytes,
+                     [&](std::string_view chunk) {
+                       chunks.emplace_back(chunk);
+                       return Status::OK();
+                     })
+            .ok());
+  return chunks;
+}
+
+// snapshot_chunk_fuzzer's input: flags, then the chunks as frames, sealed
+// (as received) or, with flag bit 0, their payloads (the harness seals).
+std::string ChunkInput(uint8_t flags, const std::vector<std::string>& chunks) {
+  std::vector<std::string> frames;
+  for (const std::string& c : chunks) {
+    frames.push_back(flags & 1 ? c.substr(4) : c);
+  }
+  return std::string(1, static_cast<char>(flags)) + Frames(frames);
+}
 
 // A node's data dir after some work: entries applied, sessions, a
-// snapshot, a compaction, more entries.
-void BuildState(storage::Engine* engine, std::string* image) {
+// snapshot, a compaction, more entries. *chunks: its state machine streamed
+// as a leader would, in chunks of `chunk_bytes`, right after the apply.
+void BuildState(storage::Engine* engine, size_t chunk_bytes,
+                std::vector<std::string>* chunks) {
   auto log = storage::RaftLog::Open(engine);
   CHECK(log.ok());
   auto sm = storage::KvStateMachine::Open(engine);
@@ -219,11 +255,9 @@ void BuildState(storage::Engine* engine, std::string* image) {
   CHECK((*log)->SetConfState(cs).ok());
   std::vector<kv::CommandResult> results;
   CHECK((*sm)->ApplyBatch(entries, &results).ok());
-  CHECK((*log)->CreateSnapshot(entries.size(), **sm).ok());
+  CHECK((*log)->CreateSnapshot(entries.size(), cs, "").ok());
   CHECK((*log)->Compact(2).ok());
-  auto data = (*sm)->CreateSnapshotData();
-  CHECK(data.ok());
-  *image = *data;
+  *chunks = StreamChunks(engine, chunk_bytes);
   // Two more entries, committed but not applied (a restart applies them).
   std::vector<raft::Entry> more;
   for (uint64_t i = 5; i <= 6; ++i) {
@@ -281,25 +315,160 @@ std::string DumpRecords(storage::Engine* engine) {
   return out;
 }
 
+// A state machine at `index` (term 2) that applied `commands` first, then
+// no-ops.
+void BuildApplied(storage::Engine* engine, uint64_t index,
+                  const std::vector<kv::Command>& commands) {
+  auto sm = storage::KvStateMachine::Open(engine);
+  CHECK(sm.ok());
+  std::vector<raft::Entry> entries;
+  for (uint64_t i = 1; i <= index; ++i) {
+    raft::Entry e;
+    e.set_index(i);
+    e.set_term(2);
+    if (i <= commands.size()) e.set_data(commands[i - 1].SerializeAsString());
+    entries.push_back(e);
+  }
+  std::vector<kv::CommandResult> results;
+  CHECK((*sm)->ApplyBatch(entries, &results).ok());
+}
+
+// A data dir as a crash right after a snapshot install's first write
+// leaves it: the log reset to the snapshot at 2/10, the state machine
+// cleared, raft_meta/install_pending naming the staging directory (tag
+// bits 3 and 4: the harness stages the snapshot there).
+std::string InterruptedInstall() {
+  std::string out;
+  auto record = [&](uint8_t tag, const std::string& value) {
+    out.push_back(static_cast<char>(tag));
+    out.push_back(static_cast<char>(value.size() >> 8));
+    out.push_back(static_cast<char>(value.size()));
+    out += value;
+  };
+  raft::HardState hs;
+  hs.set_term(2);
+  hs.set_vote(1);
+  hs.set_commit(10);
+  record(1, hs.SerializeAsString());
+  raft::Entry start;
+  start.set_index(10);
+  start.set_term(2);
+  record(2, start.SerializeAsString());
+  raft::SnapshotMetadata meta;
+  meta.set_index(10);
+  meta.set_term(2);
+  for (uint64_t id : {1, 2, 3}) meta.mutable_conf_state()->add_voters(id);
+  record(3, meta.SerializeAsString());
+  storage::PendingInstall pending;
+  pending.set_staging_dir("staging");  // the harness picks the path
+  pending.set_index(10);
+  pending.set_term(2);
+  record(4 | 8 | 16, pending.SerializeAsString());
+  return out;
+}
+
 void StorageSeeds() {
   ScratchEngine& scratch = ScratchEngine::Get();
   scratch.Reset();
-  std::string image;
-  BuildState(scratch.engine(), &image);
+  std::vector<std::string> chunks;
+  BuildState(scratch.engine(), 1 << 20, &chunks);
   Write("log_records_fuzzer", "node", DumpRecords(scratch.engine()));
   Write("log_records_fuzzer", "empty", "");
+  Write("log_records_fuzzer", "interrupted_install", InterruptedInstall());
 
-  const std::string t = "snapshot_image_fuzzer";
-  Write(t, "image", std::string(1, '\0') + image);
-  std::string_view payload;
-  CHECK(storage::UnsealSnapshotImage(image, "seed", &payload).ok());
-  Write(t, "payload", std::string(1, '\1') + std::string(payload));
+  // Streams ahead of the fuzzer's replica (at 5): sessions with remembered
+  // results and keys, as received and as payloads in small chunks
+  // (re-streamed in 2^3-byte chunks); keys only; no records at all. One
+  // behind the replica's log snapshot (4: ignored).
+  const std::string t = "snapshot_chunk_fuzzer";
+  kv::Command reg;
+  reg.mutable_register_client();
+  reg.set_proposed_at_ms(1000);
+  const std::vector<kv::Command> sessions = {
+      reg, Put("b", "2", 1, 1), Put("c", "3", 1, 2), Put("a", "1")};
   scratch.Reset();
-  auto sm = storage::KvStateMachine::Open(scratch.engine());
-  CHECK(sm.ok());
-  auto empty = (*sm)->CreateSnapshotData();
-  CHECK(empty.ok());
-  Write(t, "empty_state", std::string(1, '\0') + *empty);
+  BuildApplied(scratch.engine(), 8, sessions);
+  Write(t, "sessions_and_keys",
+        ChunkInput(0, StreamChunks(scratch.engine(), 1 << 20)));
+  Write(t, "sessions_and_keys_small_chunks",
+        ChunkInput(0x31, StreamChunks(scratch.engine(), 64)));
+  scratch.Reset();
+  BuildApplied(scratch.engine(), 9,
+               {Put("a", "x"), Put("k", "y"), Put("new", "z")});
+  Write(t, "keys_at_9", ChunkInput(0x41, StreamChunks(scratch.engine(), 16)));
+  scratch.Reset();
+  BuildApplied(scratch.engine(), 7, {});
+  Write(t, "empty_at_7",
+        ChunkInput(0, StreamChunks(scratch.engine(), 1 << 20)));
+  Write(t, "not_newer", ChunkInput(0, chunks));
+}
+
+// The two session bugs once found through snapshot images
+// (SessionTable::Load), now as chunk streams: payloads at index 8, sealed
+// by the harness (flag bit 0).
+void ChunkRegressions() {
+  if (regressions_dir.empty()) return;
+  const std::string t = "snapshot_chunk_fuzzer";
+  storage::SnapshotHeader header;
+  header.set_format_version(storage::kFormatVersion);
+  header.set_index(8);
+  header.set_term(2);
+  header.mutable_applied()->set_index(8);
+  header.mutable_applied()->set_term(2);
+  header.mutable_applied()->set_revision(1);
+  header.mutable_applied()->set_log_time_ms(1000);
+  auto session = [](uint64_t client) {
+    storage::SnapshotRecord r;
+    r.set_family(storage::FAMILY_SESSIONS);
+    r.set_key(storage::SessionKey(client));
+    storage::SessionHeader h;
+    h.set_last_active_ms(1000);
+    h.set_first_outstanding(1);
+    r.set_value(h.SerializeAsString());
+    return r;
+  };
+  auto payload_input = [](const std::vector<std::string>& payloads) {
+    return std::string(1, '\1') + Frames(payloads);
+  };
+  // A session registered at index 9 in an image at index 8: the next
+  // registration (at 9) would reuse its client id.
+  Write(t, "session_registered_after_applied_index",
+        payload_input(ChunkPayloads(header, {session(1), session(9)}, 8)),
+        regressions_dir);
+  // The same session header twice (in two chunks): the activity index
+  // would keep a stale entry.
+  Write(t, "duplicate_session_header",
+        payload_input(ChunkPayloads(header, {session(1), session(1)}, 1)),
+        regressions_dir);
+
+  // Found while writing snapshot_chunk_fuzzer: streams the stager took
+  // whole, whose install then failed after clearing the old state (or whose
+  // state could not be used).
+  storage::SnapshotRecord result;  // client 2's result, no header of 2
+  result.set_family(storage::FAMILY_SESSIONS);
+  result.set_key(storage::SessionResultKey(2, 1));
+  Write(t, "result_without_session_header",
+        payload_input(ChunkPayloads(header, {session(1), result}, 8)),
+        regressions_dir);
+  storage::SnapshotRecord bad_value;
+  bad_value.set_family(storage::FAMILY_KV);
+  bad_value.set_key("k");
+  bad_value.set_value("\xff\xff");
+  Write(t, "value_not_a_key_value",
+        payload_input(ChunkPayloads(header, {bad_value}, 8)), regressions_dir);
+  storage::SnapshotHeader at_max = header;
+  at_max.set_index(UINT64_MAX);
+  at_max.mutable_applied()->set_index(UINT64_MAX);
+  Write(t, "applied_index_at_uint64_max",
+        payload_input(ChunkPayloads(at_max, {}, 8)), regressions_dir);
+  storage::SnapshotHeader revision_max = header;
+  revision_max.mutable_applied()->set_revision(INT64_MAX);
+  Write(t, "revision_at_int64_max",
+        payload_input(ChunkPayloads(revision_max, {}, 8)), regressions_dir);
+  storage::SnapshotHeader other_term = header;
+  other_term.mutable_applied()->set_term(3);
+  Write(t, "applied_term_differs",
+        payload_input(ChunkPayloads(other_term, {}, 8)), regressions_dir);
 }
 
 }  // namespace
@@ -308,13 +477,18 @@ void StorageSeeds() {
 int main(int argc, char** argv) {
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
-  if (argc != 2) {
-    fprintf(stderr, "usage: %s DIR (e.g. fuzz/corpus)\n", argv[0]);
+  if (argc != 2 && argc != 3) {
+    fprintf(stderr,
+            "usage: %s DIR [REGRESSIONS_DIR] (e.g. fuzz/corpus "
+            "fuzz/regressions)\n",
+            argv[0]);
     return 2;
   }
   raftkv::fuzz::out_dir = argv[1];
+  if (argc == 3) raftkv::fuzz::regressions_dir = argv[2];
   raftkv::fuzz::ClientSeeds();
   raftkv::fuzz::PeerSeeds();
   raftkv::fuzz::StorageSeeds();
+  raftkv::fuzz::ChunkRegressions();
   return 0;
 }
