@@ -202,6 +202,21 @@ class KvStateMachine::Applier {
   AppliedState next_;
 };
 
+Status CheckAppliedState(const AppliedState& applied, const std::string& what) {
+  if (applied.index() >= kIndexLimit) {
+    return Status::Corruption(what + ": applied index " +
+                              std::to_string(applied.index()) +
+                              " out of range");
+  }
+  if (applied.revision() < 0 || applied.revision() == INT64_MAX ||
+      static_cast<uint64_t>(applied.revision()) > applied.index()) {
+    return Status::Corruption(
+        what + ": revision " + std::to_string(applied.revision()) +
+        " at applied index " + std::to_string(applied.index()));
+  }
+  return Status::OK();
+}
+
 StatusOr<std::unique_ptr<KvStateMachine::State>> KvStateMachine::LoadState(
     Engine* engine) {
   Engine::Rep* rep = engine->rep();
@@ -210,11 +225,12 @@ StatusOr<std::unique_ptr<KvStateMachine::State>> KvStateMachine::LoadState(
   rocksdb::Status s =
       rep->db->Get(rocksdb::ReadOptions(), rep->kv_meta, kAppliedKey, &value);
   if (s.ok()) {
-    if (!state->applied.ParseFromString(value) ||
-        state->applied.index() >= kIndexLimit) {
+    if (!state->applied.ParseFromString(value)) {
       return Status::Corruption(rep->dir +
                                 ": kv_meta/applied record does not parse");
     }
+    RAFTKV_RETURN_IF_ERROR(
+        CheckAppliedState(state->applied, rep->dir + ": kv_meta/applied"));
   } else if (!s.IsNotFound()) {
     return rep->Error(s, "read applied state");
   }
