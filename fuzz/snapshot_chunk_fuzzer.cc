@@ -23,6 +23,10 @@
 //          past the checksum; otherwise a frame is the chunk as received.
 //   bit 1: the snapshot is announced at the image's term + 1 (the
 //          receiver's check must refuse the stream).
+//   bit 3: with bit 0, the harness also numbers the chunks (0, 1, ...) and
+//          makes a trailer's record count and CRC match the records before
+//          it (a payload that does not parse is sealed as it is), so the
+//          fuzzer gets past the trailer check and explores installs.
 //   bit 2: a refused stream's staging directory is left behind, as after
 //          a crash (RecoverSnapshotState must remove it).
 //   bits 4-7: the re-stream's chunk size, 2^n bytes of records.
@@ -44,10 +48,12 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "client/kv.pb.h"
 #include "fuzz/fuzz_util.h"
+#include "storage/checksum.h"
 #include "storage/coding.h"
 #include "storage/kv_state_machine.h"
 #include "storage/raft_log.h"
@@ -182,30 +188,26 @@ void Populate(Replica* r) {
   CHECK(r->log->Compact(kReplicaCompacted).ok());
 }
 
-// The records of an encoded stream, in order, and its header.
+// What an encoded stream carries: its header and its records (family, key,
+// value), in order. Unknown fields, which a receiver ignores, are dropped.
 struct Image {
   storage::SnapshotHeader header;
-  std::vector<storage::SnapshotRecord> records;
+  std::vector<std::tuple<int, std::string, std::string>> records;
 
   void Add(std::string_view encoded) {
     storage::SnapshotChunk chunk;
     CHECK(storage::DecodeSnapshotChunk(encoded, "image", &chunk).ok());
-    if (chunk.has_header()) header = chunk.header();
+    if (chunk.has_header()) {
+      header = chunk.header();
+      header.DiscardUnknownFields();
+    }
     for (const storage::SnapshotRecord& r : chunk.records()) {
-      records.push_back(r);
+      records.emplace_back(r.family(), r.key(), r.value());
     }
   }
   bool operator==(const Image& o) const {
-    if (header.SerializeAsString() != o.header.SerializeAsString() ||
-        records.size() != o.records.size()) {
-      return false;
-    }
-    for (size_t i = 0; i < records.size(); ++i) {
-      if (records[i].SerializeAsString() != o.records[i].SerializeAsString()) {
-        return false;
-      }
-    }
-    return true;
+    return header.SerializeAsString() == o.header.SerializeAsString() &&
+           records == o.records;
   }
 };
 
@@ -279,10 +281,42 @@ void Restart(Replica* r) {
   CHECK(Summarize(*r) == before) << "a restart changed the state";
 }
 
+// Makes the frames into the chunks the stager is given (flag bits 0, 3).
+class Sealer {
+ public:
+  Sealer(bool seal, bool fix) : seal_(seal), fix_(seal && fix) {}
+
+  std::string Chunk(size_t i, const std::string& frame) {
+    if (!seal_) return frame;
+    storage::SnapshotChunk chunk;
+    if (!fix_ || !chunk.ParseFromString(frame)) return SealChunk(frame);
+    chunk.set_sequence(i);
+    for (const storage::SnapshotRecord& r : chunk.records()) {
+      const char family = static_cast<char>(r.family());
+      crc_ = storage::Crc32c(std::string_view(&family, 1), crc_);
+      crc_ = storage::Crc32c(r.key(), crc_);
+      crc_ = storage::Crc32c(r.value(), crc_);
+      ++records_;
+    }
+    if (chunk.has_trailer()) {
+      chunk.mutable_trailer()->set_records(records_);
+      chunk.mutable_trailer()->set_records_crc(crc_);
+    }
+    return SealChunk(chunk.SerializeAsString());
+  }
+
+ private:
+  const bool seal_;
+  const bool fix_;
+  uint64_t records_ = 0;
+  uint32_t crc_ = 0;
+};
+
 void Run(uint8_t flags, const std::vector<std::string>& frames) {
   const bool seal = flags & 1;
   const uint64_t term_skew = (flags >> 1) & 1;
   const bool leave_staging = flags & 4;
+  Sealer sealer(seal, flags & 8);
   const size_t restream_bytes = size_t{1} << (flags >> 4);
 
   ScratchEngine& scratch = ScratchEngine::Get();
@@ -321,7 +355,7 @@ void Run(uint8_t flags, const std::vector<std::string>& frames) {
   size_t next = 0;
   uint64_t bytes = 0;
   while (s.ok() && !stager->complete() && next < frames.size()) {
-    const std::string chunk = seal ? SealChunk(frames[next]) : frames[next];
+    const std::string chunk = sealer.Chunk(next, frames[next]);
     ++next;
     s = stager->Add(chunk);
     if (s.ok()) {
@@ -334,7 +368,7 @@ void Run(uint8_t flags, const std::vector<std::string>& frames) {
   }
   if (s.ok() && stager->complete()) {
     if (next < frames.size()) {  // a chunk after the trailer
-      const std::string extra = seal ? SealChunk(frames[next]) : frames[next];
+      const std::string extra = sealer.Chunk(next, frames[next]);
       Status after = stager->Add(extra);
       CHECK(after.code() == Status::Code::kCorruption) << after.ToString();
     }
