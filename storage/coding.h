@@ -27,6 +27,10 @@ inline uint64_t GetBigEndian64(const char* src) {
   return value;
 }
 
+// A log index read back from storage must be below this bound (Corruption
+// otherwise), so that index + 1 never overflows. No log reaches it.
+inline constexpr uint64_t kIndexLimit = UINT64_MAX;
+
 // Raft log key: the entry's index, 8 bytes big-endian.
 inline std::string LogKey(uint64_t index) {
   std::string key;

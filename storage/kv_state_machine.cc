@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "storage/coding.h"
 #include "storage/kv_ops.h"
 #include "storage/sessions.h"
 #include "storage/storage.pb.h"
@@ -201,6 +202,21 @@ class KvStateMachine::Applier {
   AppliedState next_;
 };
 
+Status CheckAppliedState(const AppliedState& applied, const std::string& what) {
+  if (applied.index() >= kIndexLimit) {
+    return Status::Corruption(what + ": applied index " +
+                              std::to_string(applied.index()) +
+                              " out of range");
+  }
+  if (applied.revision() < 0 || applied.revision() == INT64_MAX ||
+      static_cast<uint64_t>(applied.revision()) > applied.index()) {
+    return Status::Corruption(
+        what + ": revision " + std::to_string(applied.revision()) +
+        " at applied index " + std::to_string(applied.index()));
+  }
+  return Status::OK();
+}
+
 StatusOr<std::unique_ptr<KvStateMachine::State>> KvStateMachine::LoadState(
     Engine* engine) {
   Engine::Rep* rep = engine->rep();
@@ -213,6 +229,8 @@ StatusOr<std::unique_ptr<KvStateMachine::State>> KvStateMachine::LoadState(
       return Status::Corruption(rep->dir +
                                 ": kv_meta/applied record does not parse");
     }
+    RAFTKV_RETURN_IF_ERROR(
+        CheckAppliedState(state->applied, rep->dir + ": kv_meta/applied"));
   } else if (!s.IsNotFound()) {
     return rep->Error(s, "read applied state");
   }
@@ -220,7 +238,8 @@ StatusOr<std::unique_ptr<KvStateMachine::State>> KvStateMachine::LoadState(
       rep->db->NewIterator(rocksdb::ReadOptions(), rep->kv_sessions));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     RAFTKV_RETURN_IF_ERROR(state->sessions.Load(
-        it->key().ToStringView(), it->value().ToStringView(), rep->dir));
+        it->key().ToStringView(), it->value().ToStringView(),
+        state->applied.index(), rep->dir));
   }
   if (!it->status().ok()) return rep->Error(it->status(), "load sessions");
   return state;

@@ -59,6 +59,13 @@ struct KvStateMachineOptions {
   bool sync = false;
 };
 
+class AppliedState;
+
+// Corruption (naming `what`) unless `applied` can be a state machine's
+// "applied" record: index below kIndexLimit, revision in [0, index] and
+// below INT64_MAX (at most one revision per entry; the next write adds one).
+Status CheckAppliedState(const AppliedState& applied, const std::string& what);
+
 class KvStateMachine {
  public:
   // Loads the applied state and the session table. `engine` must outlive

@@ -64,6 +64,10 @@ StatusOr<std::unique_ptr<RaftLog>> RaftLog::Open(Engine* engine) {
   RAFTKV_RETURN_IF_ERROR(ReadMeta(rep, kHardStateKey, &state->hard_state));
   RAFTKV_RETURN_IF_ERROR(ReadMeta(rep, kLogStartKey, &start));
   RAFTKV_RETURN_IF_ERROR(ReadMeta(rep, kSnapshotMetaKey, &state->snapshot));
+  if (start.index() >= kIndexLimit || state->snapshot.index() >= kIndexLimit) {
+    return Status::Corruption(rep->dir +
+                              ": log start or snapshot index out of range");
+  }
   state->start_index = state->last_index = start.index();
   state->start_term = state->last_term = start.term();
 
@@ -79,7 +83,7 @@ StatusOr<std::unique_ptr<RaftLog>> RaftLog::Open(Engine* engine) {
                                 std::to_string(it->key().size()) +
                                 " bytes (expected 8)");
     }
-    if (index != state->last_index + 1) {
+    if (index != state->last_index + 1 || index >= kIndexLimit) {
       return Status::Corruption(
           rep->dir + ": raft log is not contiguous: entry " +
           std::to_string(index) + " follows " +

@@ -9,8 +9,20 @@
 namespace raftkv::storage {
 
 Status SessionTable::Load(std::string_view key, std::string_view value,
-                          const std::string& dir) {
+                          uint64_t applied_index, const std::string& dir) {
+  if (!last_loaded_key_.empty() && key <= last_loaded_key_) {
+    return Status::Corruption(dir +
+                              ": kv_sessions records out of key order or "
+                              "repeated");
+  }
+  last_loaded_key_.assign(key.data(), key.size());
   if (key.size() == 8) {
+    if (GetBigEndian64(key.data()) > applied_index) {
+      return Status::Corruption(dir + ": session of client " +
+                                std::to_string(GetBigEndian64(key.data())) +
+                                " registered after the applied index " +
+                                std::to_string(applied_index));
+    }
     SessionHeader header;
     if (!header.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
       return Status::Corruption(dir + ": session header of client " +

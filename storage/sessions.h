@@ -28,9 +28,12 @@ class SessionTable {
   };
 
   // Adds one stored record (header or result) while loading; records come
-  // in key order, so a header precedes its results.
+  // in key order, so a header precedes its results. Corruption for a record
+  // that cannot have been stored: out of key order or repeated (possible
+  // only in a snapshot image), or a client id above `applied_index` (a
+  // client id is the index of its registration).
   Status Load(std::string_view key, std::string_view value,
-              const std::string& dir);
+              uint64_t applied_index, const std::string& dir);
 
   size_t size() const { return sessions_.size(); }
   const Session* Find(uint64_t client_id) const;
@@ -56,6 +59,7 @@ class SessionTable {
                    WriteView* view) const;
   void Remove(uint64_t client_id, WriteView* view);
 
+  std::string last_loaded_key_;  // Load(): the previous record's key
   std::map<uint64_t, Session> sessions_;
   std::set<std::pair<uint64_t, uint64_t>> by_activity_;  // (ms, client id)
 };

@@ -11,9 +11,12 @@
 #include <filesystem>
 #include <system_error>
 
+#include "client/kv.pb.h"
 #include "storage/checksum.h"
+#include "storage/coding.h"
 #include "storage/engine.h"
 #include "storage/files.h"
+#include "storage/kv_state_machine.h"
 #include "storage/snapshot.h"
 #include "storage/storage.pb.h"
 
@@ -110,6 +113,15 @@ Status SnapshotStager::Add(std::string_view encoded_chunk) {
           " holds state applied to index " +
           std::to_string(chunk.header().applied().index()));
     }
+    if (chunk.header().applied().term() != chunk.header().term()) {
+      return Status::Corruption(
+          what_ + ": snapshot at term " +
+          std::to_string(chunk.header().term()) +
+          " holds state applied at term " +
+          std::to_string(chunk.header().applied().term()));
+    }
+    RAFTKV_RETURN_IF_ERROR(
+        CheckAppliedState(chunk.header().applied(), what_ + ": snapshot"));
     header_ = std::make_unique<SnapshotHeader>(chunk.header());
   }
   RAFTKV_RETURN_IF_ERROR(AddRecords(chunk));
@@ -137,6 +149,7 @@ Status SnapshotStager::AddRecords(const SnapshotChunk& chunk) {
     if (family == last_family_ && r.key() <= last_key_) {
       return Status::Corruption(what_ + ": snapshot records out of key order");
     }
+    RAFTKV_RETURN_IF_ERROR(CheckRecord(family, r.key(), r.value()));
     if (family != writers_->open_family) {
       if (writers_->open) {
         rocksdb::Status s = writers_->open->Finish();
@@ -160,6 +173,47 @@ Status SnapshotStager::AddRecords(const SnapshotChunk& chunk) {
     ++records_;
     last_family_ = family;
     last_key_ = r.key();
+  }
+  return Status::OK();
+}
+
+// What KvStateMachine's LoadState (SessionTable::Load) and reads
+// (DecodeKv) would refuse, one record at a time.
+Status SnapshotStager::CheckRecord(int family, const std::string& key,
+                                   const std::string& value) {
+  if (family == FAMILY_KV) {
+    kv::KeyValue kv;
+    if (!kv.ParseFromString(value)) {
+      return Status::Corruption(what_ + ": snapshot value of a key of " +
+                                std::to_string(key.size()) +
+                                " bytes does not parse");
+    }
+    return Status::OK();
+  }
+  if (key.size() == 8) {
+    const uint64_t client = GetBigEndian64(key.data());
+    SessionHeader header;
+    if (client > header_->applied().index() || !header.ParseFromString(value)) {
+      return Status::Corruption(
+          what_ + ": snapshot session of client " + std::to_string(client) +
+          " (registered after the applied index " +
+          std::to_string(header_->applied().index()) + ", or damaged)");
+    }
+    session_header_seen_ = true;
+    session_client_ = client;
+    return Status::OK();
+  }
+  if (key.size() != 16 || !session_header_seen_ ||
+      GetBigEndian64(key.data()) != session_client_) {
+    return Status::Corruption(what_ + ": snapshot session record of " +
+                              std::to_string(key.size()) +
+                              " bytes without its session header");
+  }
+  kv::CommandResult result;
+  if (!result.ParseFromString(value)) {
+    return Status::Corruption(what_ + ": snapshot result of client " +
+                              std::to_string(session_client_) +
+                              " does not parse");
   }
   return Status::OK();
 }

@@ -10,8 +10,12 @@
 // SnapshotHeader, written last, once everything else is durable: its
 // presence means the directory is complete).
 //
-// Must never: accept a chunk out of order, a damaged chunk, or records out
-// of key order; mark a directory complete before its files are fsynced.
+// Must never: accept a chunk out of order, a damaged chunk, records out of
+// key order, or a record the state machine could not load or read back
+// (checked one record at a time, as in KvStateMachine: the header's
+// "applied" record, session records, kv values), since the install
+// (snapshot_install.h) clears the old state before it loads the new one;
+// mark a directory complete before its files are fsynced.
 // Thread-safety: one thread uses a stager. It touches only its directory.
 #pragma once
 
@@ -56,6 +60,8 @@ class SnapshotStager {
   struct Writers;
   SnapshotStager(std::string dir, std::string what);
   Status AddRecords(const class SnapshotChunk& chunk);
+  Status CheckRecord(int family, const std::string& key,
+                     const std::string& value);
 
   const std::string dir_;
   const std::string what_;
@@ -64,6 +70,10 @@ class SnapshotStager {
   uint64_t next_sequence_ = 0;
   int last_family_ = 0;
   std::string last_key_;
+  // The client id of the last session header (kv_sessions), if any: a
+  // remembered result must follow its own client's header.
+  bool session_header_seen_ = false;
+  uint64_t session_client_ = 0;
   uint64_t records_ = 0;
   uint32_t records_crc_ = 0;
   uint64_t bytes_ = 0;

@@ -3,10 +3,10 @@
 // staging directory, and the atomic install on a "follower"
 // (storage/snapshot*.h). Covers: a round trip that replaces (not merges)
 // the follower's state, determinism, a consistent view while writes go on,
-// damaged, reordered, missing and truncated chunks, an install that a crash
-// interrupted and that the next start-up finishes, abandoned staging, and
-// the start-up check of log against state machine. Must never touch
-// anything outside its temp dirs.
+// damaged, reordered, missing and truncated chunks, content the state
+// machine could not load, an install that a crash interrupted and that the
+// next start-up finishes, abandoned staging, and the start-up check of log
+// against state machine. Must never touch anything outside its temp dirs.
 #include "storage/snapshot.h"
 
 #include <gmock/gmock.h>
@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "storage/coding.h"
 #include "storage/engine.h"
 #include "storage/engine_rep.h"
 #include "storage/kv_state_machine.h"
@@ -250,6 +251,7 @@ TEST_F(SnapshotTest, RecordsOutOfKeyOrderAreRejected) {
   header.mutable_header()->set_index(1);
   header.mutable_header()->set_term(1);
   header.mutable_header()->mutable_applied()->set_index(1);
+  header.mutable_header()->mutable_applied()->set_term(1);
   SnapshotChunk records;
   records.set_sequence(1);
   for (const char* key : {"b", "a"}) {
@@ -263,6 +265,82 @@ TEST_F(SnapshotTest, RecordsOutOfKeyOrderAreRejected) {
   Status s = (*stager)->Add(EncodeSnapshotChunk(records));
   EXPECT_TRUE(s.IsCorruption());
   EXPECT_THAT(s.message(), HasSubstr("out of key order"));
+}
+
+// A stream whose checksums are right but whose content the state machine
+// could not load or read is refused while staging: the install clears the
+// old state before it loads the new one, so a refusal then would leave a
+// node that cannot start (found by fuzz/snapshot_chunk_fuzzer).
+TEST_F(SnapshotTest, RecordsTheStateMachineCannotLoadAreRejected) {
+  auto stage = [&](const SnapshotHeader& header,
+                   const std::vector<SnapshotRecord>& records) {
+    SnapshotChunk first;
+    *first.mutable_header() = header;
+    SnapshotChunk body;
+    body.set_sequence(1);
+    for (const SnapshotRecord& r : records) *body.add_records() = r;
+    auto stager = SnapshotStager::Create(tmp_.Sub("content"), "test");
+    EXPECT_TRUE(stager.ok());
+    Status s = (*stager)->Add(EncodeSnapshotChunk(first));
+    if (s.ok()) s = (*stager)->Add(EncodeSnapshotChunk(body));
+    return s;
+  };
+  SnapshotHeader header;
+  header.set_format_version(kFormatVersion);
+  header.set_index(8);
+  header.set_term(2);
+  header.mutable_applied()->set_index(8);
+  header.mutable_applied()->set_term(2);
+  header.mutable_applied()->set_revision(3);
+  auto record = [](SnapshotFamily family, std::string key, std::string value) {
+    SnapshotRecord r;
+    r.set_family(family);
+    r.set_key(std::move(key));
+    r.set_value(std::move(value));
+    return r;
+  };
+  SessionHeader session;
+  session.set_first_outstanding(1);
+  const std::string session_value = session.SerializeAsString();
+  kv::KeyValue kv;
+  kv.set_value("v");
+  const std::string kv_value = kv.SerializeAsString();
+
+  // What the stager must take: a session of client 8 with a result, a key.
+  EXPECT_TRUE(
+      stage(header, {record(FAMILY_SESSIONS, SessionKey(8), session_value),
+                     record(FAMILY_SESSIONS, SessionResultKey(8, 1), ""),
+                     record(FAMILY_KV, "k", kv_value)})
+          .ok());
+
+  const std::vector<std::vector<SnapshotRecord>> bad_records = {
+      {record(FAMILY_SESSIONS, SessionKey(9), session_value)},
+      {record(FAMILY_SESSIONS, SessionKey(1), "\xff")},
+      {record(FAMILY_SESSIONS, SessionResultKey(1, 1), "")},
+      {record(FAMILY_SESSIONS, SessionKey(1), session_value),
+       record(FAMILY_SESSIONS, SessionResultKey(2, 1), "")},
+      {record(FAMILY_SESSIONS, SessionKey(1), session_value),
+       record(FAMILY_SESSIONS, SessionResultKey(1, 1), "\xff")},
+      {record(FAMILY_SESSIONS, "abc", "")},
+      {record(FAMILY_KV, "k", "\xff\xff")}};
+  for (const auto& records : bad_records) {
+    Status s = stage(header, records);
+    EXPECT_TRUE(s.IsCorruption())
+        << records[0].key().size() << " " << s.ToString();
+  }
+
+  SnapshotHeader bad = header;
+  bad.mutable_applied()->set_term(3);
+  EXPECT_TRUE(stage(bad, {}).IsCorruption());
+  bad = header;
+  bad.set_index(UINT64_MAX);
+  bad.mutable_applied()->set_index(UINT64_MAX);
+  EXPECT_TRUE(stage(bad, {}).IsCorruption());
+  for (int64_t revision : {int64_t{-1}, int64_t{9}, INT64_MAX}) {
+    bad = header;
+    bad.mutable_applied()->set_revision(revision);
+    EXPECT_TRUE(stage(bad, {}).IsCorruption()) << revision;
+  }
 }
 
 TEST_F(SnapshotTest, AnInterruptedInstallIsFinishedAtStartUp) {
