@@ -103,13 +103,27 @@ int Usage() {
   return kUsage;
 }
 
+// "12/40" (worst of the last minute / since start, ms), with "(cpu N)" when
+// the worst of the last minute was mostly the loop waiting for a CPU.
+std::string StallText(const raftkv::NodeInfo& n) {
+  std::string text = std::to_string(n.loop_stall_recent_ms) + "/" +
+                     std::to_string(n.loop_stall_max_ms);
+  if (n.loop_stall_recent_cpu_wait_ms > 0 &&
+      2 * static_cast<uint64_t>(n.loop_stall_recent_cpu_wait_ms) >=
+          n.loop_stall_recent_ms) {
+    text += " (cpu " + std::to_string(n.loop_stall_recent_cpu_wait_ms) + ")";
+  }
+  return text;
+}
+
 int RunStatus(raftkv::Client& client) {
   auto nodes = client.ClusterStatus();
   if (FLAGS_json)
     std::cout << "[";
   else
-    std::printf("%-4s %-22s %-14s %-6s %-10s %-10s %s\n", "ID", "ADDRESS",
-                "ROLE", "TERM", "COMMIT", "APPLIED", "LEADER");
+    std::printf("%-4s %-22s %-20s %-6s %-10s %-10s %-7s %-9s %s\n", "ID",
+                "ADDRESS", "ROLE", "TERM", "COMMIT", "APPLIED", "LEADER",
+                "LOG KiB", "STALL ms (last min/max)");
   bool any = false;
   for (size_t i = 0; i < nodes.size(); ++i) {
     const auto& n = nodes[i];
@@ -118,21 +132,33 @@ int RunStatus(raftkv::Client& client) {
       std::cout << (i ? "," : "") << "{\"address\":" << JsonString(n.address);
       if (n.error.ok()) {
         std::cout << ",\"id\":" << n.id << ",\"role\":" << JsonString(n.role)
+                  << ",\"rejoin\":" << JsonString(n.rejoin)
                   << ",\"term\":" << n.term << ",\"commit\":" << n.commit_index
                   << ",\"applied\":" << n.applied_index
-                  << ",\"leader\":" << n.leader_id;
+                  << ",\"last\":" << n.last_index
+                  << ",\"leader\":" << n.leader_id
+                  << ",\"log_cache_bytes\":" << n.log_cache_bytes
+                  << ",\"loop_stall_recent_ms\":" << n.loop_stall_recent_ms
+                  << ",\"loop_stall_recent_cpu_wait_ms\":"
+                  << n.loop_stall_recent_cpu_wait_ms
+                  << ",\"loop_stall_max_ms\":" << n.loop_stall_max_ms
+                  << ",\"loop_stall_max_cpu_wait_ms\":"
+                  << n.loop_stall_max_cpu_wait_ms;
       } else {
         std::cout << ",\"error\":" << JsonString(n.error.ToString());
       }
       std::cout << "}";
     } else if (n.error.ok()) {
+      const std::string role =
+          n.rejoin.empty() ? n.role : n.role + " (" + n.rejoin + ")";
       std::printf(
-          "%-4llu %-22s %-14s %-6llu %-10llu %-10llu %llu\n",
-          (unsigned long long)n.id, n.address.c_str(), n.role.c_str(),
+          "%-4llu %-22s %-20s %-6llu %-10llu %-10llu %-7llu %-9llu %s\n",
+          (unsigned long long)n.id, n.address.c_str(), role.c_str(),
           (unsigned long long)n.term, (unsigned long long)n.commit_index,
-          (unsigned long long)n.applied_index, (unsigned long long)n.leader_id);
+          (unsigned long long)n.applied_index, (unsigned long long)n.leader_id,
+          (unsigned long long)(n.log_cache_bytes / 1024), StallText(n).c_str());
     } else {
-      std::printf("%-4s %-22s %-14s %s\n", "?", n.address.c_str(),
+      std::printf("%-4s %-22s %-20s %s\n", "?", n.address.c_str(),
                   "unreachable", n.error.message().c_str());
     }
   }

@@ -1,0 +1,141 @@
+// raftkvctl against a real three-node cluster: the commands, their output
+// and the exit codes the header of tools/raftkvctl.cc promises scripts
+// (0 ok, 1 not found / cas failed, 2 usage, 3 unavailable), and the fields
+// of `status` (table and --json) that operators and scripts read. Must
+// never talk to anything but the cluster it started on loopback.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "tools/local_cluster.h"
+
+namespace raftkv {
+namespace {
+
+struct CtlRun {
+  int exit_code = -1;
+  std::string out;
+};
+
+std::string RaftkvctlPath() {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return (self.parent_path() / "raftkvctl").string();
+}
+
+// Runs raftkvctl with `args` (shell words, no quoting needed) against
+// `endpoints`; stdout only.
+CtlRun Ctl(const std::string& endpoints, const std::string& args) {
+  const std::string cmd = RaftkvctlPath() + " --endpoints=" + endpoints +
+                          " --deadline_ms=10000 " + args + " 2>/dev/null";
+  CtlRun run;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return run;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) {
+    run.out.append(buf.data(), n);
+  }
+  const int status = ::pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos;
+       at = text.find(what, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+class RaftkvctlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NE(cluster_.WaitForLeader(), 0);
+    endpoints_ = Join(cluster_.endpoints());
+  }
+  LocalCluster cluster_{3};
+  std::string endpoints_;
+};
+
+TEST_F(RaftkvctlTest, WritesReadsAndExitCodes) {
+  CtlRun put = Ctl(endpoints_, "put color blue");
+  EXPECT_EQ(put.exit_code, 0);
+  EXPECT_EQ(put.out.rfind("OK revision ", 0), 0u) << put.out;
+  CtlRun get = Ctl(endpoints_, "get color");
+  EXPECT_EQ(get.exit_code, 0);
+  EXPECT_EQ(get.out, "blue\n");
+  EXPECT_EQ(Ctl(endpoints_, "get missing").exit_code, 1);
+  CtlRun cas_failed = Ctl(endpoints_, "cas color red green");
+  EXPECT_EQ(cas_failed.exit_code, 1);
+  EXPECT_EQ(cas_failed.out, "compare failed\n");
+  EXPECT_EQ(Ctl(endpoints_, "cas color blue green").exit_code, 0);
+  EXPECT_EQ(Ctl(endpoints_, "get color").out, "green\n");
+  EXPECT_EQ(Ctl(endpoints_, "del color").out, "1\n");
+  EXPECT_EQ(Ctl(endpoints_, "get color").exit_code, 1);
+  EXPECT_EQ(Ctl(endpoints_, "frobnicate").exit_code, 2);
+  EXPECT_EQ(Ctl(endpoints_, "put only-a-key").exit_code, 2);
+}
+
+TEST_F(RaftkvctlTest, StatusShowsEveryNodeAndOneLeader) {
+  CtlRun status = Ctl(endpoints_, "status");
+  ASSERT_EQ(status.exit_code, 0) << status.out;
+  EXPECT_EQ(status.out.rfind("ID ", 0), 0u) << status.out;
+  for (const char* column :
+       {"ROLE", "TERM", "COMMIT", "APPLIED", "LEADER", "LOG KiB", "STALL ms"}) {
+    EXPECT_NE(status.out.find(column), std::string::npos) << column;
+  }
+  EXPECT_EQ(Count(status.out, "\n"), 4u) << status.out;  // header + 3 nodes
+  EXPECT_EQ(Count(status.out, " leader "), 1u) << status.out;
+  EXPECT_EQ(Count(status.out, " follower "), 2u) << status.out;
+}
+
+TEST_F(RaftkvctlTest, StatusJsonHasEveryDocumentedField) {
+  CtlRun status = Ctl(endpoints_, "--json status");
+  ASSERT_EQ(status.exit_code, 0) << status.out;
+  for (const char* field :
+       {"\"address\":", "\"id\":", "\"role\":", "\"rejoin\":\"\"",
+        "\"term\":", "\"commit\":", "\"applied\":", "\"last\":", "\"leader\":",
+        "\"log_cache_bytes\":", "\"loop_stall_recent_ms\":",
+        "\"loop_stall_recent_cpu_wait_ms\":", "\"loop_stall_max_ms\":",
+        "\"loop_stall_max_cpu_wait_ms\":"}) {
+    EXPECT_EQ(Count(status.out, field), 3u) << field << " in " << status.out;
+  }
+  EXPECT_EQ(Count(status.out, "\"role\":\"leader\""), 1u) << status.out;
+}
+
+TEST_F(RaftkvctlTest, StatusMarksAStoppedNodeUnreachable) {
+  cluster_.Kill(3);
+  CtlRun status = Ctl(endpoints_, "status");
+  EXPECT_EQ(status.exit_code, 0) << status.out;
+  EXPECT_EQ(Count(status.out, "unreachable"), 1u) << status.out;
+  CtlRun json = Ctl(endpoints_, "--json status");
+  EXPECT_EQ(Count(json.out, "\"error\":"), 1u) << json.out;
+}
+
+TEST_F(RaftkvctlTest, ANodeWithoutQuorumAnswersUnavailable) {
+  cluster_.Kill(2);
+  cluster_.Kill(3);
+  const std::string one = cluster_.client_address(1);
+  const std::string cmd = RaftkvctlPath() + " --endpoints=" + one +
+                          " --deadline_ms=1500 put k v >/dev/null 2>&1";
+  const int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 3);
+}
+
+}  // namespace
+}  // namespace raftkv
