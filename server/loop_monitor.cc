@@ -18,39 +18,44 @@ LoopMonitor::~LoopMonitor() {
   if (schedstat_fd_ >= 0) ::close(schedstat_fd_);
 }
 
-int64_t LoopMonitor::RunDelayNs() {
+bool LoopMonitor::ReadSchedStat(SchedStat* stat) {
   // Opened on the first call, from the loop thread: /proc/thread-self is
   // the thread that opens it. Fields: time on CPU, time waiting on a run
   // queue, time slices (Documentation/scheduler/sched-stats.rst).
   if (schedstat_fd_ == -2) {
     schedstat_fd_ = ::open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
   }
-  if (schedstat_fd_ < 0) return -1;
+  if (schedstat_fd_ < 0) return false;
   char buf[128];
   const ssize_t n = ::pread(schedstat_fd_, buf, sizeof(buf) - 1, 0);
-  if (n <= 0) return -1;
+  if (n <= 0) return false;
   buf[n] = '\0';
   char* end = nullptr;
-  std::strtoull(buf, &end, 10);
-  if (end == buf) return -1;
+  const unsigned long long on_cpu = std::strtoull(buf, &end, 10);
+  if (end == buf) return false;
   const char* field = end;
   const unsigned long long delay = std::strtoull(field, &end, 10);
-  if (end == field) return -1;
-  return static_cast<int64_t>(delay);
+  if (end == field) return false;
+  stat->on_cpu_ns = static_cast<int64_t>(on_cpu);
+  stat->run_delay_ns = static_cast<int64_t>(delay);
+  return true;
 }
 
 void LoopMonitor::OnTimer(Clock::time_point due, Clock::time_point now) {
-  const int64_t run_delay_ns = RunDelayNs();
-  // Time spent waiting for a CPU since the previous timer; the stall lies
-  // within that interval.
+  SchedStat stat;
+  const bool have_stat = ReadSchedStat(&stat);
+  // Time spent waiting for a CPU and running since the previous timer; the
+  // stall lies within that interval.
   Stall stall;
   stall.late_us =
       std::chrono::duration_cast<std::chrono::microseconds>(now - due).count();
-  if (run_delay_ns >= 0 && last_run_delay_ns_ >= 0) {
-    stall.cpu_wait_us =
-        std::min(stall.late_us, (run_delay_ns - last_run_delay_ns_) / 1000);
+  if (have_stat && have_last_) {
+    stall.cpu_wait_us = std::min(
+        stall.late_us, (stat.run_delay_ns - last_.run_delay_ns) / 1000);
+    stall.on_cpu_us = (stat.on_cpu_ns - last_.on_cpu_ns) / 1000;
   }
-  last_run_delay_ns_ = run_delay_ns;
+  have_last_ = have_stat;
+  last_ = stat;
   if (now - minute_start_ >= std::chrono::minutes(1)) {
     last_minute_ = this_minute_;
     this_minute_ = Stall();
@@ -67,7 +72,9 @@ void LoopMonitor::OnTimer(Clock::time_point due, Clock::time_point now) {
                  << " ms late"
                  << (stall.cpu_wait_us >= 0
                          ? " (" + std::to_string(stall.cpu_wait_ms()) +
-                               " ms of it waiting for a CPU)"
+                               " ms of it waiting for a CPU; the loop ran " +
+                               std::to_string(stall.on_cpu_us / 1000) +
+                               " ms since the previous timer)"
                          : std::string());
   }
 }

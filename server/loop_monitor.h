@@ -6,7 +6,8 @@
 // start, the worst of the current and previous minute, and a count of
 // stalls over the warning threshold, each of which is logged with how much
 // of it the thread spent waiting for a CPU (Linux schedstat run_delay):
-// that part is the machine's, the rest is the loop's own. Bookkeeping on
+// that part is the machine's, the rest is the loop's own: running its
+// handlers (schedstat's time on CPU) or blocked. Bookkeeping on
 // the loop's thread only; never blocks (one read of a /proc file per tick).
 #pragma once
 
@@ -27,11 +28,13 @@ class LoopMonitor {
   // The tick timer due at `due` fired at `now`. Called on the loop thread.
   void OnTimer(Clock::time_point due, Clock::time_point now);
 
-  // A stall, and how much of it the loop thread was runnable but had no
-  // CPU (-1 if the kernel does not say).
+  // A stall, how much of it the loop thread was runnable but had no CPU,
+  // and how long it ran since the previous timer (-1 if the kernel does not
+  // say).
   struct Stall {
     int64_t late_us = 0;
     int64_t cpu_wait_us = -1;
+    int64_t on_cpu_us = -1;
     int64_t ms() const { return late_us / 1000; }
     int64_t cpu_wait_ms() const {
       return cpu_wait_us < 0 ? -1 : cpu_wait_us / 1000;
@@ -45,9 +48,13 @@ class LoopMonitor {
   uint64_t stalls_over_warning() const { return stalls_; }
 
  private:
-  // Nanoseconds the calling thread has spent runnable but not running, or
-  // -1 if unknown.
-  int64_t RunDelayNs();
+  // The calling thread's schedstat: nanoseconds on a CPU and runnable but
+  // not running; false if unknown.
+  struct SchedStat {
+    int64_t on_cpu_ns = 0;
+    int64_t run_delay_ns = 0;
+  };
+  bool ReadSchedStat(SchedStat* stat);
 
   const std::chrono::milliseconds warn_after_;
   Stall max_;
@@ -56,7 +63,8 @@ class LoopMonitor {
   Clock::time_point minute_start_;
   uint64_t stalls_ = 0;
   int schedstat_fd_ = -2;  // -2: not opened yet; -1: unavailable
-  int64_t last_run_delay_ns_ = -1;
+  bool have_last_ = false;
+  SchedStat last_;
 };
 
 }  // namespace raftkv::server

@@ -232,6 +232,7 @@ void Node::Deliver(ToLoop& item) {
 }
 
 void Node::Run() {
+  SetUpEventLoopThread();
   loop_->Start();
   requests_->Start();
   WatchInbox();

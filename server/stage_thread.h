@@ -2,8 +2,11 @@
 // every thread competes for the same few cores; the event loop (timers,
 // heartbeats, socket reads) must win that competition, so the heavy stages
 // run at a lower CPU priority (a higher nice value) than the loop. The
-// event loop is the main thread and keeps the process name, raftkvd.
+// event loop is the main thread and keeps the process name, raftkvd; it
+// asks for short scheduler slices, so that it runs soon after it wakes.
 #pragma once
+
+#include <chrono>
 
 #include "util/current_thread.h"
 
@@ -19,9 +22,21 @@ inline constexpr int kApplierNice = 5;
 inline constexpr int kCompactionNice = 5;
 inline constexpr int kSnapshotTransferNice = 10;
 
+// The event loop's scheduler slice (EEVDF): the kernel's shortest, so a
+// timer or a socket that wakes the loop preempts the heavy stages at once
+// instead of after their slice (1.4 ms by default on 2 cores, and a few of
+// them in a row when several stages are runnable).
+inline constexpr std::chrono::microseconds kEventLoopSlice{100};
+
+// Called first by the event loop's thread.
+inline void SetUpEventLoopThread() {
+  SetCurrentThreadSchedulerSlice(kEventLoopSlice);
+}
+
 // Called first on each stage thread.
 inline void SetUpStageThread(const char* name, int nice_increment) {
   NameCurrentThread(name);
+  SetCurrentThreadSchedulerSlice(std::chrono::microseconds(0));  // default
   LowerCurrentThreadPriority(nice_increment);
 }
 
