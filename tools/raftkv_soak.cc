@@ -10,7 +10,9 @@
 //              errors, leader changes, the longest event-loop stall;
 //   memory     every node's peak RSS (VmHWM) over all of it;
 //   restart    stop every node, start them again: time until a write is
-//              acknowledged.
+//              acknowledged;
+//   crash      the same after kill -9 of every node (recovery from the
+//              RocksDB WAL).
 // One line per check with its figure, its target and ok/FAIL; exit 1 if a
 // check failed. Progress goes to stderr. Only ever signals the processes it
 // started; talks to 127.0.0.1 only.
@@ -42,7 +44,7 @@ DEFINE_uint32(steady_inflight, 4, "Writes in flight per steady client.");
 DEFINE_uint32(saturate_s, 300, "Seconds of saturating writes.");
 DEFINE_uint32(wipe_timeout_s, 120, "Longest wait for the wiped node.");
 DEFINE_string(server_flags, "", "Extra raftkvd flags, space separated.");
-DEFINE_string(checks, "wipe,saturate,restart",
+DEFINE_string(checks, "wipe,saturate,restart,crash",
               "Which checks to run after loading (comma separated).");
 
 namespace raftkv {
@@ -406,21 +408,38 @@ void CheckSaturate(LocalCluster& cluster, Monitor& monitor) {
         "< 50 ms", stall.ms < 50);
 }
 
-void CheckRestart(LocalCluster& cluster, Monitor& monitor) {
+// Stops every node (SIGTERM, or SIGKILL for a crash), starts them again and
+// times the first acknowledged write.
+void CheckRestart(LocalCluster& cluster, Monitor& monitor, bool crash) {
   monitor.Pause(true);
-  for (int id = 1; id <= cluster.size(); ++id) cluster.Stop(id);
+  for (int id = 1; id <= cluster.size(); ++id) {
+    if (crash) {
+      cluster.Kill(id);
+    } else {
+      cluster.Stop(id);
+    }
+  }
   const auto start = Clock::now();
   for (int id = 1; id <= cluster.size(); ++id) cluster.Start(id);
   auto client = cluster.NewClient(std::chrono::seconds(60));
-  auto r = client->Put("after-restart", "x");
+  auto r = client->Put(crash ? "after-crash" : "after-restart", "x");
   const double secs = Seconds(Clock::now() - start);
-  Check("whole-cluster restart to serving",
+  Check(crash ? "whole-cluster kill -9 to serving"
+              : "whole-cluster restart to serving",
         Format("%.1f s", secs) + (r.ok() ? "" : " " + r.status().ToString()),
         "< 5 s", r.ok() && secs < 5);
   monitor.Pause(false);
 }
 
 int Main() {
+  for (const std::string& check : Split(FLAGS_checks, ',')) {
+    if (check != "wipe" && check != "saturate" && check != "restart" &&
+        check != "crash") {
+      std::fprintf(stderr, "raftkv-soak: unknown check '%s' (--checks)\n",
+                   check.c_str());
+      return 2;
+    }
+  }
   std::vector<std::string> flags = Split(FLAGS_server_flags, ' ');
   LocalCluster cluster(3, flags);
   if (cluster.WaitForLeader() == 0) {
@@ -433,7 +452,8 @@ int Main() {
   for (const std::string& check : Split(FLAGS_checks, ',')) {
     if (check == "wipe") CheckWipe(cluster, monitor);
     if (check == "saturate") CheckSaturate(cluster, monitor);
-    if (check == "restart") CheckRestart(cluster, monitor);
+    if (check == "restart") CheckRestart(cluster, monitor, /*crash=*/false);
+    if (check == "crash") CheckRestart(cluster, monitor, /*crash=*/true);
   }
   for (int id = 1; id <= cluster.size(); ++id) {
     const double mb = monitor.peak_kb(id) / 1024.0;
