@@ -374,4 +374,10 @@ Status Engine::write_error() const {
   return rep_->write_error;
 }
 
+rocksdb::Options SstFileOptions(const std::string& name) {
+  // The block cache is for reading; a writer has none.
+  return rocksdb::Options(rocksdb::DBOptions(),
+                          MakeCfOptions(name, EngineOptions(), nullptr));
+}
+
 }  // namespace raftkv::storage

@@ -47,6 +47,12 @@ struct Engine::Rep {
   Status write_error;
 };
 
+// Options for SST files written outside the engine and ingested into the
+// column family `name` later (a staged snapshot): the engine's own table
+// format (partitioned index and bloom filters, checksums, compression), so
+// an ingested file reads and caches like one the engine wrote itself.
+rocksdb::Options SstFileOptions(const std::string& name);
+
 // Every WriteBatch of storage/ carries 8 bytes of per-key protection, so a
 // batch damaged in memory before it reaches the WAL is refused.
 inline constexpr size_t kBatchProtectionBytes = 8;

@@ -15,6 +15,7 @@
 #include "storage/checksum.h"
 #include "storage/coding.h"
 #include "storage/engine.h"
+#include "storage/engine_rep.h"
 #include "storage/files.h"
 #include "storage/kv_state_machine.h"
 #include "storage/snapshot.h"
@@ -38,17 +39,15 @@ const char* FileOf(int family) {
   return nullptr;
 }
 
-rocksdb::Options SstOptions(int family) {
-  rocksdb::Options options;
-  options.compression = rocksdb::kNoCompression;
-  if (family == FAMILY_KV) {
-    const auto supported = rocksdb::GetSupportedCompressions();
-    if (std::find(supported.begin(), supported.end(),
-                  rocksdb::kLZ4Compression) != supported.end()) {
-      options.compression = rocksdb::kLZ4Compression;  // as the "kv" family
-    }
+// The column family a staged file is ingested into.
+const char* ColumnFamilyOf(int family) {
+  switch (family) {
+    case FAMILY_SESSIONS:
+      return "kv_sessions";
+    case FAMILY_KV:
+      return "kv";
   }
-  return options;
+  return "kv_meta";
 }
 
 }  // namespace
@@ -158,7 +157,7 @@ Status SnapshotStager::AddRecords(const SnapshotChunk& chunk) {
       }
       const std::string path = dir_ + "/" + FileOf(family);
       writers_->open = std::make_unique<rocksdb::SstFileWriter>(
-          rocksdb::EnvOptions(), SstOptions(family));
+          rocksdb::EnvOptions(), SstFileOptions(ColumnFamilyOf(family)));
       rocksdb::Status s = writers_->open->Open(path);
       if (!s.ok()) return Status::IOError(what_ + ": " + s.ToString());
       writers_->open_family = family;
@@ -230,7 +229,7 @@ Status SnapshotStager::Finish() {
   }
   // The state machine's "applied" record, in its own file.
   const std::string meta = dir_ + "/meta.sst";
-  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), SstOptions(0));
+  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), SstFileOptions("kv_meta"));
   rocksdb::Status s = writer.Open(meta);
   std::string applied;
   CHECK(header_->applied().SerializeToString(&applied));

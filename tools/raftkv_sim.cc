@@ -51,7 +51,8 @@ DEFINE_int32(liveness_timeout_ms, raftkv::sim::SimOptions().liveness_timeout_ms,
              "this many simulated ms.");
 DEFINE_string(mutant, "",
               "Deliberately broken harness, to see the checkers fail: "
-              "forget_vote or lose_tail.");
+              "forget_vote, lose_tail, wiped_node_votes, stale_read or "
+              "skip_apply.");
 
 namespace {
 

@@ -12,6 +12,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <rocksdb/table_properties.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -164,6 +166,29 @@ TEST_F(SnapshotTest, RoundTripReplacesTheFollowersState) {
                   .ok());
   EXPECT_EQ(follower_.sm->applied_index(), 303u);
   EXPECT_EQ(follower_.Get("k3"), "v3");
+}
+
+// An installed snapshot's files read like the engine's own: partitioned
+// index and bloom filters that live in the block cache (the memory budget
+// covers them), not a whole index block held outside it for each file.
+TEST_F(SnapshotTest, InstalledFilesHaveTheEnginesTableFormat) {
+  leader_.Apply(Puts(1, 2000, 1, "k"));
+  auto source = SnapshotSource::Create(*leader_.sm);
+  ASSERT_TRUE(source.ok()) << source.status().ToString();
+  std::string dir;
+  ASSERT_TRUE(Stage(Chunks(**source, 4096), 1, 2000, &dir).ok());
+  ASSERT_TRUE(InstallStagedSnapshot(dir, Meta(**source), follower_.log.get(),
+                                    follower_.sm.get())
+                  .ok());
+  Engine::Rep* rep = follower_.engine->rep();
+  rocksdb::TablePropertiesCollection tables;
+  ASSERT_TRUE(rep->db->GetPropertiesOfAllTables(rep->kv, &tables).ok());
+  ASSERT_FALSE(tables.empty());
+  for (const auto& [file, props] : tables) {
+    EXPECT_THAT(props->filter_policy_name, ::testing::HasSubstr("bloom"))
+        << file;
+    EXPECT_GT(props->index_partitions, 0u) << file;
+  }
 }
 
 TEST_F(SnapshotTest, TheImageIsDeterministicAndConsistent) {
