@@ -172,6 +172,15 @@ void RaftLog::AppliedTo(uint64_t index) {
   CHECK_LE(index, committed_) << "applied beyond the commit index";
   applied_ = index;
   applying_ = std::max(applying_, index);
+  ReleaseApplyingTo(index);
+}
+
+void RaftLog::ReleaseApplyingTo(uint64_t index) {
+  while (!applying_batches_.empty() &&
+         applying_batches_.front().first <= index) {
+    applying_bytes_ -= applying_batches_.front().second;
+    applying_batches_.pop_front();
+  }
 }
 
 Status RaftLog::Slice(uint64_t lo, uint64_t hi, uint64_t max_bytes,
@@ -230,15 +239,18 @@ uint64_t RaftLog::MaxAppliableIndex() const {
 }
 
 bool RaftLog::HasNextCommittedEntries() const {
+  if (applying_bytes_ >= max_committed_size_per_ready_) return false;
   return MaxAppliableIndex() + 1 > std::max(applying_ + 1, FirstIndex());
 }
 
 std::vector<Entry> RaftLog::NextCommittedEntries() const {
   std::vector<Entry> entries;
+  if (applying_bytes_ >= max_committed_size_per_ready_) return entries;
   const uint64_t from = std::max(applying_ + 1, FirstIndex());
   const uint64_t to = MaxAppliableIndex();
   if (to + 1 > from) {
-    Status s = Slice(from, to + 1, max_committed_size_per_ready_, &entries);
+    Status s = Slice(from, to + 1,
+                     max_committed_size_per_ready_ - applying_bytes_, &entries);
     CHECK(s.ok()) << "committed entries unavailable: " << s.ToString();
   }
   return entries;
@@ -256,8 +268,13 @@ void RaftLog::AcceptSnapshot() {
   applying_ = std::max(applying_, unstable_snapshot_->metadata().index());
 }
 
-void RaftLog::AcceptApplyingTo(uint64_t index) {
-  applying_ = std::max(applying_, index);
+void RaftLog::AcceptApplying(const std::vector<Entry>& entries) {
+  if (entries.empty() || entries.back().index() <= applying_) return;
+  uint64_t bytes = 0;
+  for (const Entry& e : entries) bytes += e.ByteSizeLong();
+  applying_ = entries.back().index();
+  applying_batches_.emplace_back(applying_, bytes);
+  applying_bytes_ += bytes;
 }
 
 void RaftLog::StableTo(uint64_t index, uint64_t term) {
@@ -280,6 +297,7 @@ void RaftLog::StableSnapshotTo(uint64_t index) {
     snapshot_in_progress_ = false;
     applying_ = std::max(applying_, index);
     applied_ = std::max(applied_, index);
+    ReleaseApplyingTo(index);
   }
 }
 

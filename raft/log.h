@@ -8,7 +8,10 @@
 // for writing and are not handed out again; committed entries up to
 // applying() have been handed out for applying. Committed entries are handed
 // out only once they are stable (durable locally), so a state machine never
-// gets ahead of its own log.
+// gets ahead of its own log, and only while fewer than
+// max_committed_size_per_ready bytes of them are being applied (etcd's
+// maxApplyingEntsSize): a slow state machine holds back the hand-off, so the
+// entries waiting for it stay in the log instead of piling up in memory.
 //
 // Invariants: applied <= applying <= committed <= LastIndex(); the unstable
 // entries, if any, start right after the last stable (or snapshot) index
@@ -17,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <utility>
@@ -89,14 +93,15 @@ class RaftLog {
   std::vector<Entry> EntriesToPersist() const;
   // The unstable snapshot, if not yet handed out.
   bool HasSnapshotToPersist() const;
-  // Stable committed entries not yet handed out for applying.
+  // Stable committed entries not yet handed out for applying, if the bytes
+  // being applied leave room for them.
   bool HasNextCommittedEntries() const;
   std::vector<Entry> NextCommittedEntries() const;
   // Hand-offs: entries up to `index`, the snapshot, committed entries up to
   // `index` are now the application's.
   void AcceptEntriesTo(uint64_t index);
   void AcceptSnapshot();
-  void AcceptApplyingTo(uint64_t index);
+  void AcceptApplying(const std::vector<Entry>& entries);
   // Entries up to (index, term) are now persisted.
   void StableTo(uint64_t index, uint64_t term);
   // The snapshot at `index` is persisted and installed in the state machine.
@@ -115,6 +120,8 @@ class RaftLog {
 
   // Highest committed index that may be handed out for applying.
   uint64_t MaxAppliableIndex() const;
+  // Forgets the batches handed out for applying up to `index`.
+  void ReleaseApplyingTo(uint64_t index);
 
   const Storage* storage_;
   uint64_t max_committed_size_per_ready_;
@@ -126,6 +133,10 @@ class RaftLog {
   uint64_t committed_ = 0;
   uint64_t applying_ = 0;
   uint64_t applied_ = 0;
+  // Batches handed out for applying and not yet applied: (last index,
+  // bytes), oldest first, and their total.
+  std::deque<std::pair<uint64_t, uint64_t>> applying_batches_;
+  uint64_t applying_bytes_ = 0;
 };
 
 }  // namespace raftkv::raft

@@ -534,7 +534,7 @@ void Raft::Accept(const Ready& ready) {
     log_.AcceptEntriesTo(ready.entries.back().index());
   }
   if (!ready.committed_entries.empty()) {
-    log_.AcceptApplyingTo(ready.committed_entries.back().index());
+    log_.AcceptApplying(ready.committed_entries);
     if (role_ == Role::kLeader) {
       // Only entries of this term were counted by this leader; inherited
       // ones never took quota.

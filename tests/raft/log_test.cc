@@ -258,6 +258,41 @@ TEST(RaftLogTest, NextCommittedEntriesRespectsSizeLimit) {
   EXPECT_FALSE(log.HasNextCommittedEntries());
 }
 
+// Handed out but not yet applied, committed entries hold back the next
+// hand-off once they reach max_committed_size_per_ready: a slow state
+// machine leaves the rest in the log rather than queued in memory.
+TEST(RaftLogTest, EntriesBeingAppliedHoldBackTheNextHandOff) {
+  MemoryStorage storage;
+  std::vector<Entry> entries;
+  for (uint64_t i = 1; i <= 8; ++i) {
+    entries.push_back(MakeEntry(1, i, std::string(100, 'x')));
+  }
+  storage.Append(entries);
+  const uint64_t size = entries[0].ByteSizeLong();
+  RaftLog log(&storage, 3 * size);
+  log.CommitTo(4);
+  std::vector<Entry> first = log.NextCommittedEntries();
+  EXPECT_EQ(Indexes(first), (std::vector<uint64_t>{1, 2, 3}));
+  log.AcceptApplying(first);
+  EXPECT_FALSE(log.HasNextCommittedEntries());  // 3 entries being applied
+  EXPECT_TRUE(log.NextCommittedEntries().empty());
+  log.AppliedTo(2);  // part of the batch: it still counts
+  EXPECT_FALSE(log.HasNextCommittedEntries());
+  log.AppliedTo(3);
+  ASSERT_TRUE(log.HasNextCommittedEntries());
+  std::vector<Entry> second = log.NextCommittedEntries();
+  EXPECT_EQ(Indexes(second), (std::vector<uint64_t>{4}));
+  log.AcceptApplying(second);
+  // One entry being applied: room for two more.
+  log.CommitTo(8);
+  std::vector<Entry> third = log.NextCommittedEntries();
+  EXPECT_EQ(Indexes(third), (std::vector<uint64_t>{5, 6}));
+  log.AcceptApplying(third);
+  EXPECT_FALSE(log.HasNextCommittedEntries());
+  log.AppliedTo(6);
+  EXPECT_EQ(Indexes(log.NextCommittedEntries()), (std::vector<uint64_t>{7, 8}));
+}
+
 TEST(RaftLogTest, RestoreReplacesTheLogBySnapshot) {
   auto storage = StorageWith({1, 1, 1});
   RaftLog log(storage.get(), kNoLimit);
