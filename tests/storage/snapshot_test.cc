@@ -385,6 +385,45 @@ TEST_F(SnapshotTest, AnInterruptedInstallIsFinishedAtStartUp) {
                   .IsNotFound());
 }
 
+TEST_F(SnapshotTest, AnInstallInterruptedAfterItsIngestionIsFinished) {
+  leader_.Apply(Puts(1, 50, 3, "k"));
+  auto source = SnapshotSource::Create(*leader_.sm);
+  ASSERT_TRUE(source.ok());
+  follower_.Apply(Puts(1, 5, 1, "old"));
+  const auto chunks = Chunks(**source, 1024);
+  std::string dir;
+  ASSERT_TRUE(Stage(chunks, 3, 50, &dir).ok());
+  ASSERT_TRUE(InstallStagedSnapshot(dir, Meta(**source), follower_.log.get(),
+                                    follower_.sm.get())
+                  .ok());
+  // A crash after the ingestion, before the redo record was deleted:
+  // RocksDB has already removed the staged SST files (move_files), STAGED
+  // is left. Emulated by staging again, removing the SST files and
+  // writing the record back.
+  ASSERT_TRUE(Stage(chunks, 3, 50, &dir).ok());
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() == ".sst") fs::remove(e.path());
+  }
+  Engine::Rep* rep = follower_.engine->rep();
+  PendingInstall pending;
+  pending.set_staging_dir(dir);
+  pending.set_index(50);
+  pending.set_term(3);
+  rocksdb::WriteBatch record = NewWriteBatch();
+  ASSERT_TRUE(
+      record.Put(rep->raft_meta, "install_pending", pending.SerializeAsString())
+          .ok());
+  ASSERT_TRUE(rep->Write(&record, /*sync=*/true, "test").ok());
+  follower_.Open();
+  Status s = RecoverSnapshotState(follower_.dir, follower_.log.get(),
+                                  follower_.sm.get());
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(follower_.sm->applied_index(), 50u);
+  EXPECT_EQ(follower_.Get("k50"), "v50");
+  EXPECT_EQ(follower_.Get("old1"), "<none>");
+  EXPECT_FALSE(fs::exists(dir));
+}
+
 TEST_F(SnapshotTest, AbandonedStagingIsRemovedAtStartUp) {
   const std::string junk = StagingDir(follower_.dir, 9, 99);
   fs::create_directories(junk);
