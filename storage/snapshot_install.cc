@@ -52,6 +52,10 @@ Status Ingest(Engine::Rep* rep, const std::string& dir) {
     // Hard links into the database; RocksDB removes the staged name once
     // the ingestion is durable (see FinishInstall).
     arg.options.move_files = true;
+    // Never written into: after a crash during the ingestion, the redo
+    // ingests the same files again (the sequence number lives in the
+    // MANIFEST; writing it into the file is only for RocksDB before 5.16).
+    arg.options.write_global_seqno = false;
     arg.options.allow_blocking_flush = true;
     arg.options.snapshot_consistency = true;
     args.push_back(std::move(arg));
