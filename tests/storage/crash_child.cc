@@ -12,13 +12,16 @@
 //   i/I <index> <term>                   leader's snapshot installed
 // An acknowledgement is printed only once the write returned OK (fsync'd).
 //
-// Usage: storage_crash_child <data dir> <seed> <leader snapshot> [<track dir>]
+// Usage: storage_crash_child <data dir> <seed> <leader snapshot> <track dir>
+//                            <install kill event>
 // <leader snapshot> is the file (crash_workload.h) of the snapshot the child
 // installs, as a follower that fell behind, whenever its roll says so and
-// the snapshot is past its commit index. With a track dir, everything the
-// child does to the data dir's parent (the simulated disk) is logged to
-// <track dir>/events, and removed files are kept in <track dir>/attic
-// (power_loss_tracker.h), for the parent's power-loss simulation.
+// the snapshot is past its commit index. Everything the child does to the
+// data dir's parent (the simulated disk) is logged to <track dir>/events,
+// and removed files are kept in <track dir>/attic (power_loss_tracker.h),
+// for the parent's power-loss simulation. With an install kill event n > 0
+// the child starts with the install and SIGKILLs itself right after its
+// n-th event from there.
 // Must never print an acknowledgement for a write that has not returned OK;
 // exits with status 2 on any storage error.
 #include <sys/prctl.h>
@@ -102,15 +105,12 @@ void InstallFromLeader(const std::string& dir, const LeaderSnapshot& snapshot,
 }
 
 int Run(const std::string& dir, uint64_t seed, const std::string& snapshot_path,
-        const std::string& track_dir) {
+        const std::string& track_dir, uint64_t install_kill_event) {
   LeaderSnapshot snapshot;
   Status s = ReadLeaderSnapshot(snapshot_path, &snapshot);
   if (!s.ok()) Die("read the leader's snapshot", s);
-  if (!track_dir.empty()) {
-    const std::string disk =
-        std::filesystem::absolute(dir).parent_path().string();
-    StartPowerLossTracking(disk, track_dir + "/events", track_dir + "/attic");
-  }
+  StartPowerLossTracking(std::filesystem::absolute(dir).parent_path().string(),
+                         track_dir + "/events", track_dir + "/attic");
   auto engine = Engine::Open(dir, CrashEngineOptions());
   if (!engine.ok()) Die("open engine", engine.status());
   auto log_or = RaftLog::Open(engine->get());
@@ -128,8 +128,11 @@ int Run(const std::string& dir, uint64_t seed, const std::string& snapshot_path,
 
   std::mt19937_64 rng(seed);
   // One child in four starts with the install, so that its first
-  // acknowledgement, from which the test times the kill, is an install's.
-  if (rng() % 4 == 0 && snapshot.index > hs.commit()) {
+  // acknowledgement, from which the test times the kill, is an install's;
+  // so does a child told to die within it.
+  if ((install_kill_event > 0 || rng() % 4 == 0) &&
+      snapshot.index > hs.commit()) {
+    if (install_kill_event > 0) KillAfterEvents(install_kill_event);
     InstallFromLeader(dir, snapshot, log, sm, &hs);
   }
   for (int op = 0; op < 1000000; ++op) {
@@ -189,16 +192,17 @@ int Run(const std::string& dir, uint64_t seed, const std::string& snapshot_path,
 int main(int argc, char** argv) {
   // Die with the parent test, whatever happens to it.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (argc < 4 || argc > 5) {
-    std::fprintf(
-        stderr, "usage: %s <data dir> <seed> <leader snapshot> [<track dir>]\n",
-        argv[0]);
+  if (argc != 6) {
+    std::fprintf(stderr,
+                 "usage: %s <data dir> <seed> <leader snapshot> <track dir> "
+                 "<install kill event>\n",
+                 argv[0]);
     return 1;
   }
   FLAGS_logtostderr = true;
   FLAGS_minloglevel = 1;
   google::InitGoogleLogging(argv[0]);
-  return raftkv::storage::crash::Run(argv[1],
-                                     std::strtoull(argv[2], nullptr, 10),
-                                     argv[3], argc == 5 ? argv[4] : "");
+  return raftkv::storage::crash::Run(
+      argv[1], std::strtoull(argv[2], nullptr, 10), argv[3], argv[4],
+      std::strtoull(argv[5], nullptr, 10));
 }

@@ -118,7 +118,8 @@ struct Model {
 struct Stats {
   uint64_t kills = 0;
   uint64_t kills_during_recovery = 0;
-  uint64_t kills_during_install = 0;
+  uint64_t kills_at_install_event = 0;  // the child killed itself
+  uint64_t kills_during_install = 0;    // the install unacknowledged
   uint64_t power_losses = 0;
   uint64_t torn_tails = 0;
   PowerLossStats power_loss;  // summed over the power losses
@@ -140,12 +141,21 @@ constexpr auto kFirstAckTimeout = std::chrono::seconds(30);
 constexpr uint64_t kMaxKillAfterAckMs = 100;
 // One round in this many kills the child during its recovery instead.
 constexpr uint64_t kRecoveryKillEvery = 8;
+// One round in this many (of the others) kills it within an install; an
+// install makes about this many disk events (staging, the redo record, the
+// ingestion and the flush it forces, the clean-up).
+constexpr uint64_t kInstallKillEvery = 4;
+constexpr uint64_t kMaxInstallEvent = 48;
 
 // When to kill the child: `delay` after its first acknowledgement, or, if
 // `from_start`, `delay` after it was started (whatever it has done by then).
+// With `install_event`, the child starts with a snapshot install (if the
+// leader's is ahead of it) and kills itself right after the install's
+// install_event-th disk event, unless the plan's own kill comes first.
 struct KillPlan {
   bool from_start = false;
   std::chrono::milliseconds delay{0};
+  uint64_t install_event = 0;
 };
 
 // What one child did before it was killed.
@@ -153,6 +163,7 @@ struct ChildRun {
   std::string output;  // its stdout: intent and acknowledgement lines
   // From its start to its first acknowledgement, if one came.
   std::optional<std::chrono::milliseconds> first_ack;
+  bool killed_itself = false;  // at plan.install_event
 };
 
 // Whether `output` has an acknowledgement line (an upper-case tag) at or
@@ -166,8 +177,8 @@ bool SawAcknowledgement(const std::string& output, size_t* from) {
 }
 
 // Starts the child, and SIGKILLs it as `plan` says. Fails if the child
-// exits on its own, or (unless plan.from_start) acknowledges nothing within
-// kFirstAckTimeout.
+// exits on its own, or (unless the kill was timed otherwise) acknowledges
+// nothing within kFirstAckTimeout.
 ::testing::AssertionResult RunAndKill(const std::string& dir, uint64_t seed,
                                       const std::string& leader_snapshot,
                                       const std::string& track_dir,
@@ -177,10 +188,14 @@ bool SawAcknowledgement(const std::string& output, size_t* from) {
     return ::testing::AssertionFailure() << "pipe: " << strerror(errno);
   }
   const std::string seed_arg = std::to_string(seed);
-  std::vector<const char*> argv = {RAFTKV_CRASH_CHILD, dir.c_str(),
-                                   seed_arg.c_str(), leader_snapshot.c_str()};
-  if (!track_dir.empty()) argv.push_back(track_dir.c_str());
-  argv.push_back(nullptr);
+  const std::string event_arg = std::to_string(plan.install_event);
+  std::vector<const char*> argv = {RAFTKV_CRASH_CHILD,
+                                   dir.c_str(),
+                                   seed_arg.c_str(),
+                                   leader_snapshot.c_str(),
+                                   track_dir.c_str(),
+                                   event_arg.c_str(),
+                                   nullptr};
   const auto started = std::chrono::steady_clock::now();
   const pid_t pid = fork();
   if (pid < 0) return ::testing::AssertionFailure() << "fork failed";
@@ -232,7 +247,13 @@ bool SawAcknowledgement(const std::string& output, size_t* from) {
   if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
     return ::testing::AssertionFailure() << "child ended oddly: " << status;
   }
-  if (!plan.from_start && !run->first_ack) {
+  // Nothing but this test and the child itself (at plan.install_event)
+  // sends it SIGKILL.
+  run->killed_itself = exited;
+  if (run->killed_itself && plan.install_event == 0) {
+    return ::testing::AssertionFailure() << "child killed by another process";
+  }
+  if (!plan.from_start && !run->killed_itself && !run->first_ack) {
     return ::testing::AssertionFailure()
            << "no acknowledgement within " << kFirstAckTimeout.count()
            << " s of the child's start";
@@ -457,7 +478,10 @@ Status Verify(const std::string& dir, const std::optional<Line>& pending,
 
 // Most kills land 0-100 ms after the child's first acknowledgement; one
 // round in kRecoveryKillEvery (never the first) kills it at a random point
-// of the start-up time last measured, i.e. while it recovers.
+// of the start-up time last measured, i.e. while it recovers. One round in
+// kInstallKillEvery of the others has the child start with a snapshot
+// install and die at a random one of its first kMaxInstallEvent disk
+// events, so every step of an install gets crashed in, however fast.
 KillPlan PlanKill(uint64_t round, std::chrono::milliseconds last_startup,
                   std::mt19937_64& rng) {
   KillPlan plan;
@@ -467,6 +491,9 @@ KillPlan PlanKill(uint64_t round, std::chrono::milliseconds last_startup,
                                 ? static_cast<uint64_t>(last_startup.count())
                                 : kMaxKillAfterAckMs;
   plan.delay = std::chrono::milliseconds(rng() % (range_ms + 1));
+  if (!plan.from_start && rng() % kInstallKillEvery == 0) {
+    plan.install_event = 1 + rng() % kMaxInstallEvent;
+  }
   return plan;
 }
 
@@ -475,11 +502,12 @@ void Report(const Stats& stats, const Model& model, double seconds) {
   auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
   std::printf(
       "crash test: %llu kills in %.1f s (%llu timed within the start-up, "
-      "%llu during a snapshot install, %llu with power loss); child start-up "
-      "up to %lld ms\n",
+      "%llu at an install's disk event, %llu before an install's "
+      "acknowledgement, "
+      "%llu with power loss); child start-up up to %lld ms\n",
       u(stats.kills), seconds, u(stats.kills_during_recovery),
-      u(stats.kills_during_install), u(stats.power_losses),
-      static_cast<long long>(stats.max_startup.count()));
+      u(stats.kills_at_install_event), u(stats.kills_during_install),
+      u(stats.power_losses), static_cast<long long>(stats.max_startup.count()));
   std::printf(
       "  power losses: %llu files cut (%llu never synced), %llu new entries "
       "lost, %llu renames and %llu removals undone, %llu unsynced entry "
@@ -533,10 +561,12 @@ TEST(StorageCrashTest, NoAcknowledgedWriteIsLostAfterKill9OrPowerLoss) {
     const uint64_t seed = base_seed + round;
     SCOPED_TRACE("round " + std::to_string(round) + " (child seed " +
                  std::to_string(seed) + (power_loss ? ", power loss)" : ")"));
+    // The child always logs what it does (its kills at an install's disk
+    // events count them); only power-loss rounds replay the log.
+    fs::remove_all(track_dir);
+    ASSERT_TRUE(fs::create_directories(track_dir + "/attic"));
     std::optional<DiskModel> disk_model;
     if (power_loss) {
-      fs::remove_all(track_dir);
-      ASSERT_TRUE(fs::create_directories(track_dir + "/attic"));
       auto scanned = DiskModel::Scan(disk);
       ASSERT_TRUE(scanned.ok()) << scanned.status().ToString();
       disk_model = std::move(scanned).value();
@@ -548,10 +578,10 @@ TEST(StorageCrashTest, NoAcknowledgedWriteIsLostAfterKill9OrPowerLoss) {
     }
     const KillPlan plan = PlanKill(round, last_startup, rng);
     ChildRun run;
-    ASSERT_TRUE(RunAndKill(dir, seed, snapshot_path,
-                           power_loss ? track_dir : "", plan, &run));
+    ASSERT_TRUE(RunAndKill(dir, seed, snapshot_path, track_dir, plan, &run));
     ++stats.kills;
     stats.kills_during_recovery += plan.from_start ? 1 : 0;
+    stats.kills_at_install_event += run.killed_itself ? 1 : 0;
     if (run.first_ack) {
       last_startup = *run.first_ack;
       stats.max_startup = std::max(stats.max_startup, last_startup);
@@ -591,7 +621,7 @@ TEST(StorageCrashTest, NoAcknowledgedWriteIsLostAfterKill9OrPowerLoss) {
     }
     if (!fs::exists(dir + "/CURRENT")) {
       // Killed before the data dir was first created: nothing acknowledged.
-      ASSERT_EQ(model.last, 0u);
+      ASSERT_EQ(model.last, 0u) << "the data dir is gone";
       continue;
     }
     Status s = Verify(dir, pending, &model, &stats);

@@ -9,6 +9,7 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -65,6 +66,8 @@ struct Tracker {
   int events_fd = -1;
   // Held while an entry change or a directory fsync is made and logged.
   std::mutex mu;
+  // Events left before the process kills itself; 0: never. Under `mu`.
+  uint64_t kill_countdown = 0;
 };
 
 // Set once, before other threads exist; never freed.
@@ -76,11 +79,15 @@ Tracker* tracker = nullptr;
   std::abort();
 }
 
+// Called with tracker->mu held.
 void Log(const std::string& event) {
   const std::string line = event + "\n";
   if (::write(tracker->events_fd, line.data(), line.size()) !=
       static_cast<ssize_t>(line.size())) {
     Fail("write", "the event log");
+  }
+  if (tracker->kill_countdown > 0 && --tracker->kill_countdown == 0) {
+    ::kill(::getpid(), SIGKILL);
   }
 }
 
@@ -265,6 +272,11 @@ void StartPowerLossTracking(const std::string& root,
                           O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (t->events_fd < 0) Fail("open", events_path);
   tracker = t;
+}
+
+void KillAfterEvents(uint64_t events) {
+  std::lock_guard<std::mutex> lock(tracker->mu);
+  tracker->kill_countdown = events;
 }
 
 }  // namespace raftkv::storage::crash

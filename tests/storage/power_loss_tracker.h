@@ -28,4 +28,8 @@ void StartPowerLossTracking(const std::string& root,
                             const std::string& events_path,
                             const std::string& attic);
 
+// From now on, SIGKILLs the process right after its `events`-th event
+// (>= 1) is logged: a crash at an exact point between two system calls.
+void KillAfterEvents(uint64_t events);
+
 }  // namespace raftkv::storage::crash
