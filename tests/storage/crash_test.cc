@@ -5,7 +5,9 @@
 // than the clock (so a slow build or a busy machine crashes it mid-workload
 // just as often): a random 0-100 ms after its first acknowledgement, or,
 // one round in eight, while it is still recovering (a random point within
-// the start-up time last measured). Then it reopens the data dir, recovers
+// the start-up time last measured); one round in four of the others, the
+// child starts with an install and kills itself right after a random one
+// of the install's disk events. Then it reopens the data dir, recovers
 // as the server does (RecoverSnapshotState) and checks that every
 // acknowledged entry and snapshot install is there, byte for byte, that an
 // unacknowledged write or install happened completely or not at all (after

@@ -1,6 +1,6 @@
 // DiskModel: replaying the crash child's event log and rewriting the disk
 // as a power loss could leave it (see power_loss.h). Must never follow a
-// path out of the disk or the attic.
+// path out of the disk, the attic and the disk's next state.
 #include "tests/storage/power_loss.h"
 
 #include <sys/stat.h>
@@ -241,8 +241,8 @@ Status DiskModel::PowerLoss(const std::string& attic, std::mt19937_64& rng,
   const std::string next = root_ + ".after-power-loss";
   std::error_code ec;
   fs::remove_all(next, ec);
-  std::map<uint64_t, std::pair<std::string, uint64_t>> files;  // ino -> path,
-                                                               // synced
+  // inode -> (a path to it in the new tree, its durable bytes)
+  std::map<uint64_t, std::pair<std::string, uint64_t>> files;
   std::vector<std::pair<int, std::string>> dirs = {{0, next}};
   while (!dirs.empty()) {
     const auto [id, path] = dirs.back();
@@ -278,9 +278,9 @@ Status DiskModel::PowerLoss(const std::string& attic, std::mt19937_64& rng,
         continue;
       }
       auto it = where.find(node.ino);
-      std::string from = it != where.end()
-                             ? it->second
-                             : attic + "/" + std::to_string(node.ino);
+      const std::string from = it != where.end()
+                                   ? it->second
+                                   : attic + "/" + std::to_string(node.ino);
       if (::link(from.c_str(), to.c_str()) != 0) {
         return Errno(
             "link the bytes of inode " + std::to_string(node.ino) + " to", to);

@@ -25,7 +25,8 @@
 // A removed or replaced file is first hard-linked into the attic as
 // "<attic>/<ino>", so its bytes are there if its removal is undone.
 //
-// Must never touch anything outside the disk and the attic.
+// Must never touch anything but the disk, the attic and the directory it
+// builds the disk's next state in ("<disk>.after-power-loss").
 #pragma once
 
 #include <cstdint>
@@ -46,7 +47,7 @@ struct PowerLossStats {
   uint64_t renames_undone = 0;     // renames lost
   uint64_t removes_undone = 0;     // removals lost
   uint64_t changes_kept = 0;       // unsynced entry changes that survived
-  uint64_t untracked_changes = 0;  // disk entries the event log missed
+  uint64_t untracked_changes = 0;  // entries changed by an unlogged change
 };
 
 class DiskModel {
