@@ -3,6 +3,7 @@
 #include "storage/files.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -27,6 +28,18 @@ Status SyncPath(const std::string& path) {
   Status s = rc == 0 ? Status::OK() : Errno(path, "fsync");
   ::close(fd);
   return s;
+}
+
+Status CreateDirectories(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return Status::OK();
+  std::string parent = std::filesystem::path(path).parent_path().string();
+  if (parent.empty()) parent = ".";
+  if (parent != path) RAFTKV_RETURN_IF_ERROR(CreateDirectories(parent));
+  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Errno(path, "create directory");
+  }
+  return SyncPath(parent);
 }
 
 Status WriteFileDurably(const std::string& path, std::string_view contents) {

@@ -49,9 +49,13 @@ Status Ingest(Engine::Rep* rep, const std::string& dir) {
     rocksdb::IngestExternalFileArg arg;
     arg.column_family = cf;
     arg.external_files = {path};
-    // Hard links into the database: the staged file stays until the install
-    // is finished, for a redo.
+    // Hard links into the database; RocksDB removes the staged name once
+    // the ingestion is durable (see FinishInstall).
     arg.options.move_files = true;
+    // Never written into: after a crash during the ingestion, the redo
+    // ingests the same files again (the sequence number lives in the
+    // MANIFEST; writing it into the file is only for RocksDB before 5.16).
+    arg.options.write_global_seqno = false;
     arg.options.allow_blocking_flush = true;
     arg.options.snapshot_consistency = true;
     args.push_back(std::move(arg));
@@ -73,17 +77,34 @@ Status WritePending(Engine::Rep* rep, const PendingInstall* pending,
   return Status::OK();
 }
 
-// Steps 2 and 3 of the install (also the redo at start-up).
-Status FinishInstall(Engine::Rep* rep, const std::string& dir,
+// Whether the snapshot `pending` names was ingested: step 1 deleted the
+// state machine's "applied" record, and only the (atomic) ingestion brings
+// it back, at the snapshot's index and term.
+StatusOr<bool> Ingested(Engine::Rep* rep, const PendingInstall& pending) {
+  std::string value;
+  rocksdb::Status s =
+      rep->db->Get(rocksdb::ReadOptions(), rep->kv_meta, kAppliedKey, &value);
+  if (s.IsNotFound()) return false;
+  if (!s.ok()) return rep->Error(s, "read the applied record");
+  AppliedState applied;
+  return applied.ParseFromString(value) && applied.index() == pending.index() &&
+         applied.term() == pending.term();
+}
+
+// Steps 2 and 3 of the install (also the redo at start-up). A redo may
+// find the staged files gone, removed by an ingestion that completed.
+Status FinishInstall(Engine::Rep* rep, const PendingInstall& pending,
                      KvStateMachine* state_machine) {
-  RAFTKV_RETURN_IF_ERROR(Ingest(rep, dir));
+  StatusOr<bool> ingested = Ingested(rep, pending);
+  if (!ingested.ok()) return ingested.status();
+  if (!*ingested) RAFTKV_RETURN_IF_ERROR(Ingest(rep, pending.staging_dir()));
   rocksdb::WriteBatch done = NewWriteBatch();
   RAFTKV_RETURN_IF_ERROR(WritePending(rep, nullptr, &done));
   RAFTKV_RETURN_IF_ERROR(
       rep->Write(&done, /*sync=*/true, "finish snapshot install"));
   RAFTKV_RETURN_IF_ERROR(state_machine->Reload());
   std::error_code ec;
-  fs::remove_all(dir, ec);  // only the staged links remain; best effort
+  fs::remove_all(pending.staging_dir(), ec);  // best effort
   return Status::OK();
 }
 
@@ -137,7 +158,7 @@ Status InstallStagedSnapshot(const std::string& staging_dir,
   }
   log->AdoptStaged();
   // Steps 2 and 3.
-  return FinishInstall(rep, staging_dir, state_machine);
+  return FinishInstall(rep, pending, state_machine);
 }
 
 Status RecoverSnapshotState(const std::string& data_dir, RaftLog* log,
@@ -166,8 +187,7 @@ Status RecoverSnapshotState(const std::string& data_dir, RaftLog* log,
     LOG(WARNING) << data_dir << ": finishing the install of the snapshot at "
                  << pending.term() << "/" << pending.index()
                  << " that a crash interrupted";
-    RAFTKV_RETURN_IF_ERROR(
-        FinishInstall(rep, pending.staging_dir(), state_machine));
+    RAFTKV_RETURN_IF_ERROR(FinishInstall(rep, pending, state_machine));
   }
   // Transfers that never finished or were never installed.
   std::error_code ec;

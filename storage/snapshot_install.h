@@ -7,10 +7,13 @@
 //      the state machine's column families and records "install_pending"
 //      (storage.PendingInstall: the staging directory, index and term);
 //   2. the staged SST files are ingested into their column families in one
-//      atomic RocksDB ingestion;
+//      atomic RocksDB ingestion (hard links; RocksDB removes the staged names
+//      once it is durable);
 //   3. the record is deleted and the state machine reloads its state.
-// A crash after 1 leaves the record: RecoverSnapshotState() redoes 2 and 3
-// from the staging directory (ingesting the same files twice is harmless).
+// A crash after 1 leaves the record: RecoverSnapshotState() redoes 2 from
+// the staging directory, unless the state machine's "applied" record
+// (deleted by 1, brought back only by 2, at the snapshot's index and term)
+// shows it happened, then 3.
 //
 // Must never: leave a node whose log and state machine come from different
 // snapshots, or remove a staging directory an install still needs.

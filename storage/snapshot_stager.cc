@@ -63,8 +63,8 @@ StatusOr<std::unique_ptr<SnapshotStager>> SnapshotStager::Create(
   std::error_code ec;
   fs::remove_all(dir, ec);
   if (ec) return Status::IOError(dir + ": remove: " + ec.message());
-  fs::create_directories(dir, ec);
-  if (ec) return Status::IOError(dir + ": create: " + ec.message());
+  // Durably: an install names the directory in its redo record.
+  RAFTKV_RETURN_IF_ERROR(CreateDirectories(dir));
   return std::unique_ptr<SnapshotStager>(new SnapshotStager(dir, what));
 }
 

@@ -32,8 +32,9 @@ class SnapshotHeader;
 
 class SnapshotStager {
  public:
-  // Starts staging into `dir` (removed first if it exists). `what` names the
-  // transfer in error messages.
+  // Starts staging into `dir` (removed first if it exists), which is
+  // created with its missing parents durably: an install's redo record
+  // names it. `what` names the transfer in error messages.
   static StatusOr<std::unique_ptr<SnapshotStager>> Create(
       const std::string& dir, const std::string& what);
   ~SnapshotStager();

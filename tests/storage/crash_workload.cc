@@ -1,7 +1,9 @@
-// The crash test's deterministic entries and values.
+// The crash test's deterministic entries and values, and the leader's
+// snapshot file.
 #include "tests/storage/crash_workload.h"
 
 #include <cstdio>
+#include <fstream>
 
 #include "client/kv.pb.h"
 
@@ -51,6 +53,41 @@ EngineOptions CrashEngineOptions() {
   o.write_buffer_bytes = 256 << 10;
   o.max_total_wal_bytes = 2 << 20;
   return o;
+}
+
+Status WriteLeaderSnapshot(const LeaderSnapshot& snapshot,
+                           const std::string& path) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << snapshot.index << " " << snapshot.term << "\n";
+  for (const std::string& chunk : snapshot.chunks) {
+    const uint32_t n = static_cast<uint32_t>(chunk.size());
+    const char size[4] = {static_cast<char>(n), static_cast<char>(n >> 8),
+                          static_cast<char>(n >> 16),
+                          static_cast<char>(n >> 24)};
+    out.write(size, 4);
+    out << chunk;
+  }
+  out.close();
+  if (!out) return Status::IOError("write " + path);
+  return Status::OK();
+}
+
+Status ReadLeaderSnapshot(const std::string& path, LeaderSnapshot* snapshot) {
+  std::ifstream in(path, std::ios::binary);
+  if (!(in >> snapshot->index >> snapshot->term) || in.get() != '\n') {
+    return Status::Corruption(path + ": no index and term");
+  }
+  unsigned char size[4];
+  while (in.read(reinterpret_cast<char*>(size), 4)) {
+    const uint32_t n = size[0] | size[1] << 8 | size[2] << 16 |
+                       static_cast<uint32_t>(size[3]) << 24;
+    std::string chunk(n, '\0');
+    if (!in.read(chunk.data(), n)) {
+      return Status::Corruption(path + ": a chunk is cut short");
+    }
+    snapshot->chunks.push_back(std::move(chunk));
+  }
+  return Status::OK();
 }
 
 }  // namespace raftkv::storage::crash

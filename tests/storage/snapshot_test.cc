@@ -16,6 +16,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
 
 #include "storage/coding.h"
 #include "storage/engine.h"
@@ -408,6 +410,75 @@ TEST_F(SnapshotTest, AnInterruptedInstallIsFinishedAtStartUp) {
                   ->Get(rocksdb::ReadOptions(), rep->raft_meta,
                         "install_pending", &value)
                   .IsNotFound());
+}
+
+TEST_F(SnapshotTest, AnInstallInterruptedAfterItsIngestionIsFinished) {
+  leader_.Apply(Puts(1, 50, 3, "k"));
+  auto source = SnapshotSource::Create(*leader_.sm);
+  ASSERT_TRUE(source.ok());
+  follower_.Apply(Puts(1, 5, 1, "old"));
+  const auto chunks = Chunks(**source, 1024);
+  std::string dir;
+  ASSERT_TRUE(Stage(chunks, 3, 50, &dir).ok());
+  ASSERT_TRUE(InstallStagedSnapshot(dir, Meta(**source), follower_.log.get(),
+                                    follower_.sm.get())
+                  .ok());
+  // A crash after the ingestion, before the redo record was deleted:
+  // RocksDB has already removed the staged SST files (move_files), STAGED
+  // is left. Emulated by staging again, removing the SST files and
+  // writing the record back.
+  ASSERT_TRUE(Stage(chunks, 3, 50, &dir).ok());
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() == ".sst") fs::remove(e.path());
+  }
+  Engine::Rep* rep = follower_.engine->rep();
+  PendingInstall pending;
+  pending.set_staging_dir(dir);
+  pending.set_index(50);
+  pending.set_term(3);
+  rocksdb::WriteBatch record = NewWriteBatch();
+  ASSERT_TRUE(
+      record.Put(rep->raft_meta, "install_pending", pending.SerializeAsString())
+          .ok());
+  ASSERT_TRUE(rep->Write(&record, /*sync=*/true, "test").ok());
+  follower_.Open();
+  Status s = RecoverSnapshotState(follower_.dir, follower_.log.get(),
+                                  follower_.sm.get());
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(follower_.sm->applied_index(), 50u);
+  EXPECT_EQ(follower_.Get("k50"), "v50");
+  EXPECT_EQ(follower_.Get("old1"), "<none>");
+  EXPECT_FALSE(fs::exists(dir));
+}
+
+TEST_F(SnapshotTest, IngestionLeavesTheStagedFilesAsTheyWere) {
+  // After a crash during the ingestion, the redo ingests the staged files
+  // again; the first attempt had hard-linked them into the database, so it
+  // must not have written into them (as RocksDB's write_global_seqno does).
+  leader_.Apply(Puts(1, 50, 3, "k"));
+  auto source = SnapshotSource::Create(*leader_.sm);
+  ASSERT_TRUE(source.ok());
+  follower_.Apply(Puts(1, 5, 1, "old"));
+  std::string dir;
+  ASSERT_TRUE(Stage(Chunks(**source, 1024), 3, 50, &dir).ok());
+  const std::string kept = tmp_.Sub("kept");
+  fs::create_directories(kept);
+  std::map<std::string, std::string> staged;  // name -> bytes
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    std::ifstream in(e.path(), std::ios::binary);
+    staged[name].assign(std::istreambuf_iterator<char>(in), {});
+    fs::create_hard_link(e.path(), kept + "/" + name);
+  }
+  ASSERT_TRUE(InstallStagedSnapshot(dir, Meta(**source), follower_.log.get(),
+                                    follower_.sm.get())
+                  .ok());
+  EXPECT_EQ(follower_.Get("k50"), "v50");
+  for (const auto& [name, bytes] : staged) {
+    std::ifstream in(kept + "/" + name, std::ios::binary);
+    const std::string now(std::istreambuf_iterator<char>(in), {});
+    EXPECT_TRUE(now == bytes) << name << " was changed by its ingestion";
+  }
 }
 
 TEST_F(SnapshotTest, AbandonedStagingIsRemovedAtStartUp) {
