@@ -405,6 +405,7 @@ TEST_F(SnapshotTest, AnInterruptedInstallIsFinishedAtStartUp) {
   EXPECT_EQ(follower_.Get("k50"), "v50");
   EXPECT_FALSE(fs::exists(dir));
   // The redo record is gone: the next start-up has nothing to redo.
+  rep = follower_.engine->rep();  // the reopened engine's
   std::string value;
   EXPECT_TRUE(rep->db
                   ->Get(rocksdb::ReadOptions(), rep->raft_meta,
