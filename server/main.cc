@@ -11,15 +11,6 @@
 #include "server/node.h"
 #include "util/flags_help.h"
 
-// jemalloc's options (read once, at its start; ignored by other allocators).
-// Returning freed pages to the kernel (madvise) is done by jemalloc's own
-// background thread: done inline, it ran on whichever thread freed memory,
-// and on the event loop each purge cost a TLB shootdown across all CPUs
-// (15% of the loop's time under a saturating write load; docs/server.md).
-extern "C" {
-const char* malloc_conf = "background_thread:true";
-}
-
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "raftkvd --id=1 --cluster=1=127.0.0.1:7001,2=127.0.0.1:7002,"
