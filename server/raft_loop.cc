@@ -279,9 +279,8 @@ void RaftLoop::MaybeCompact() {
   // it. While the applier lags, compacting after each applied batch dropped
   // a few entries at a time (the log writer at 36% of a core, most of it
   // in that sort).
-  const uint64_t step =
-      std::max<uint64_t>(1, std::min<uint64_t>(config_.log_entries_kept / 4,
-                                               cache->size() / 4));
+  const uint64_t step = std::max<uint64_t>(
+      1, std::min<uint64_t>(config_.log_entries_kept / 4, cache->size() / 4));
   if (target < first || target - first + 1 < step) return;
   cache->Compact(target);
   stages_.writer->CompactTo(target);

@@ -229,7 +229,8 @@ Status SnapshotStager::Finish() {
   }
   // The state machine's "applied" record, in its own file.
   const std::string meta = dir_ + "/meta.sst";
-  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), SstFileOptions("kv_meta"));
+  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(),
+                                SstFileOptions("kv_meta"));
   rocksdb::Status s = writer.Open(meta);
   std::string applied;
   CHECK(header_->applied().SerializeToString(&applied));

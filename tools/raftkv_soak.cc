@@ -337,8 +337,9 @@ Monitor::Stall LoggedStall(const LocalCluster& cluster,
       tm.tm_year -= 1900;
       tm.tm_mon -= 1;
       tm.tm_isdst = -1;
-      const auto when = std::chrono::system_clock::from_time_t(std::mktime(&tm)) +
-                        std::chrono::microseconds(usec);
+      const auto when =
+          std::chrono::system_clock::from_time_t(std::mktime(&tm)) +
+          std::chrono::microseconds(usec);
       if (when < from || when > to) continue;
       unsigned long long ms = 0;
       long long cpu = -1;

@@ -12,10 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/integration/text_count.h"
 #include "tools/local_cluster.h"
 
 namespace raftkv {
 namespace {
+
+using ::raftkv::integration::Count;
 
 struct CtlRun {
   int exit_code = -1;
@@ -50,15 +53,6 @@ std::string Join(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
   return out;
-}
-
-size_t Count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos;
-       at = text.find(what, at + 1)) {
-    ++n;
-  }
-  return n;
 }
 
 class RaftkvctlTest : public ::testing::Test {

@@ -16,10 +16,13 @@
 #include <mutex>
 #include <thread>
 
+#include "tests/integration/text_count.h"
 #include "tools/local_cluster.h"
 
 namespace raftkv {
 namespace {
+
+using ::raftkv::integration::Count;
 
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
@@ -32,15 +35,6 @@ std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   return std::string((std::istreambuf_iterator<char>(in)),
                      std::istreambuf_iterator<char>());
-}
-
-size_t Count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos;
-       at = text.find(what, at + 1)) {
-    ++n;
-  }
-  return n;
 }
 
 // Writes distinct keys as fast as one client can; remembers errors.

@@ -11,7 +11,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <rocksdb/table_properties.h>
 
 #include <filesystem>
