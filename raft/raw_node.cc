@@ -187,6 +187,7 @@ NodeStatus RawNode::GetStatus() const {
 uint64_t RawNode::id() const { return raft_->id(); }
 uint64_t RawNode::lead() const { return raft_->lead(); }
 uint64_t RawNode::term() const { return raft_->term(); }
+uint64_t RawNode::commit() const { return raft_->log().committed(); }
 Role RawNode::role() const { return raft_->role(); }
 
 PersistMark Ready::persist_mark() const {

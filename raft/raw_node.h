@@ -121,6 +121,7 @@ class RawNode {
   uint64_t id() const;
   uint64_t lead() const;
   uint64_t term() const;
+  uint64_t commit() const;  // the commit index this node knows
   Role role() const;
 
  private:

@@ -21,8 +21,11 @@ kv::ClientResponse ErrorResponse(kv::ErrorCode error, std::string message) {
 
 }  // namespace
 
-Applier::Applier(storage::KvStateMachine* state_machine, Hooks hooks)
-    : state_machine_(state_machine), hooks_(std::move(hooks)) {}
+Applier::Applier(storage::KvStateMachine* state_machine, Hooks hooks,
+                 std::chrono::milliseconds testonly_delay)
+    : state_machine_(state_machine),
+      hooks_(std::move(hooks)),
+      testonly_delay_(testonly_delay) {}
 
 Applier::~Applier() { Stop(); }
 
@@ -122,6 +125,7 @@ void Applier::DoApply(ApplyWork& work) {
     }
   }
   if (entries.empty()) return;
+  if (testonly_delay_.count() > 0) std::this_thread::sleep_for(testonly_delay_);
   std::vector<kv::CommandResult> results;
   out.status = state_machine_->ApplyBatch(entries, &results);
   if (!out.status.ok()) {

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -51,7 +52,10 @@ class Applier {
     std::function<void(const Status&)> failed;
   };
 
-  Applier(storage::KvStateMachine* state_machine, Hooks hooks);
+  // `testonly_delay` (zero in production) is slept before each batch.
+  Applier(
+      storage::KvStateMachine* state_machine, Hooks hooks,
+      std::chrono::milliseconds testonly_delay = std::chrono::milliseconds(0));
   ~Applier();
   Applier(const Applier&) = delete;
   Applier& operator=(const Applier&) = delete;
@@ -92,6 +96,7 @@ class Applier {
 
   storage::KvStateMachine* const state_machine_;
   const Hooks hooks_;
+  const std::chrono::milliseconds testonly_delay_;
 
   Mailbox<Work> inbox_;
   std::atomic<size_t> queued_entries_{0};

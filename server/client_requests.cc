@@ -41,8 +41,8 @@ void ClientRequests::Stop() {
 size_t ClientRequests::pending() const {
   size_t batched = 0;
   for (const auto& [ctx, batch] : read_batches_) batched += batch.size();
-  return pending_writes_.size() + unbatched_reads_.size() + batched +
-         reads_in_applier_.size();
+  return pending_writes_.size() + held_writes_.size() +
+         unbatched_reads_.size() + batched + reads_in_applier_.size();
 }
 
 ClientRequests::Clock::time_point ClientRequests::DeadlineOf(
@@ -60,6 +60,17 @@ void ClientRequests::OnSweep() {
       it->second.respond(ErrorResponse(
           kv::TIMEOUT, "not committed in time (the write may still apply)"));
       it = pending_writes_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = held_writes_.begin(); it != held_writes_.end();) {
+    if (it->deadline <= now) {
+      it->respond(ErrorResponse(
+          kv::UNAVAILABLE,
+          "not proposed in time: node " + std::to_string(config_.id) +
+              " holds writes back until its applier catches up"));
+      it = held_writes_.erase(it);
     } else {
       ++it;
     }
@@ -190,11 +201,40 @@ void ClientRequests::HandleWrite(kv::ClientRequest& request,
     respond(ErrorResponse(kv::TOO_LARGE, s.message()));
     return;
   }
-  raft::RawNode& raft = loop_->raft();
-  if (raft.role() != raft::Role::kLeader) {
+  if (loop_->raft().role() != raft::Role::kLeader) {
     respond(NotLeaderResponse());
     return;
   }
+  const Clock::time_point deadline = DeadlineOf(request);
+  if (loop_->apply_backlog_full() || !held_writes_.empty()) {
+    held_writes_.push_back({std::move(request), std::move(respond), deadline});
+    return;
+  }
+  Propose(request, std::move(respond), deadline);
+}
+
+size_t ClientRequests::OnApplyBacklogFreed() {
+  std::deque<HeldWrite> held = std::move(held_writes_);
+  held_writes_.clear();
+  const size_t count = held.size();
+  while (!held.empty()) {
+    HeldWrite& w = held.front();
+    if (loop_->raft().role() != raft::Role::kLeader) {
+      w.respond(NotLeaderResponse());
+    } else if (loop_->apply_backlog_full()) {
+      held_writes_.push_back(std::move(w));
+    } else {
+      Propose(w.request, std::move(w.respond), w.deadline);
+    }
+    held.pop_front();
+  }
+  return count;
+}
+
+void ClientRequests::Propose(kv::ClientRequest& request, Responder respond,
+                             Clock::time_point deadline) {
+  raft::RawNode& raft = loop_->raft();
+  kv::Command* command = request.mutable_command();
   command->set_proposed_at_ms(WallClockMs());
   auto index = raft.Propose(command->SerializeAsString());
   if (!index.ok()) {
@@ -213,8 +253,8 @@ void ClientRequests::HandleWrite(kv::ClientRequest& request,
         kv::UNAVAILABLE, "leadership changed before the write committed"));
     pending_writes_.erase(stale);
   }
-  pending_writes_.emplace(*index, PendingWrite{raft.term(), std::move(respond),
-                                               DeadlineOf(request)});
+  pending_writes_.emplace(
+      *index, PendingWrite{raft.term(), std::move(respond), deadline});
 }
 
 void ClientRequests::HandleRead(kv::ClientRequest& request, Responder respond) {
@@ -300,6 +340,10 @@ void ClientRequests::OnApplied(const Applied& applied) {
 }
 
 void ClientRequests::OnLeadershipChange() {
+  if (loop_->raft().role() != raft::Role::kLeader) {
+    for (HeldWrite& w : held_writes_) w.respond(NotLeaderResponse());
+    held_writes_.clear();
+  }
   // The core dropped its pending ReadIndex requests: let clients retry.
   for (auto& [ctx, batch] : read_batches_) {
     for (PendingRead& r : batch) {

@@ -6,6 +6,10 @@
 // leader-transfer requests. Every request has a deadline; a sweep answers
 // TIMEOUT to those that pass it.
 //
+// While the node's apply backlog is full (RaftLoop::apply_backlog_full())
+// a leader holds new writes back, unproposed, in arrival order, and
+// proposes them once the applier has caught up.
+//
 // Writes are answered only after their entry is committed and applied.
 // Must never answer a write whose entry was replaced by another leader's,
 // or serve a linearizable read below its read index.
@@ -16,6 +20,7 @@
 #include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <string>
 #include <vector>
@@ -49,6 +54,9 @@ class ClientRequests {
   void OnLeadershipChange();
   void OnReadStates(const std::vector<raft::ReadState>& read_states);
   void OnApplied(const Applied& applied);
+  // The raft loop's apply backlog is no longer full: proposes the writes
+  // held back and returns how many there were.
+  size_t OnApplyBacklogFreed();
   // From the applier (posted).
   void OnReadsServed(ReadsServed served);
 
@@ -64,6 +72,12 @@ class ClientRequests {
     Responder respond;
     Clock::time_point deadline;
   };
+  // A write held back while the apply backlog is full (never proposed).
+  struct HeldWrite {
+    kv::ClientRequest request;
+    Responder respond;
+    Clock::time_point deadline;
+  };
   struct Waiting {
     Responder respond;
     Clock::time_point deadline;
@@ -71,6 +85,8 @@ class ClientRequests {
 
   void OnSweep();
   void HandleWrite(kv::ClientRequest& request, Responder respond);
+  void Propose(kv::ClientRequest& request, Responder respond,
+               Clock::time_point deadline);
   void HandleRead(kv::ClientRequest& request, Responder respond);
   void HandleStatus(Responder respond);
   void HandleTransferLeader(const kv::ClientRequest& request,
@@ -88,6 +104,7 @@ class ClientRequests {
   asio::steady_timer sweep_timer_;
 
   std::map<uint64_t, PendingWrite> pending_writes_;  // by log index
+  std::deque<HeldWrite> held_writes_;                // in arrival order
   std::vector<PendingRead> unbatched_reads_;
   std::map<std::string, std::vector<PendingRead>> read_batches_;  // by ctx
   std::map<uint64_t, Waiting> reads_in_applier_;                  // by read id

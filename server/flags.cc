@@ -34,6 +34,12 @@ DEFINE_uint64(snapshot_entries, 100000,
 DEFINE_uint64(log_entries_kept, 10000,
               "Applied entries kept in the log when compacting it, for "
               "followers that are only a little behind.");
+DEFINE_uint64(max_unapplied_entries, 10000,
+              "The most log entries a node holds committed or appended but "
+              "not yet applied: past it, a follower stops taking appends and "
+              "a leader holds new writes back until its applier catches up. "
+              "Bounds the work before serving after a restart or a "
+              "failover.");
 DEFINE_uint64(memory_budget_mb, 160,
               "Memory for this node: RocksDB's block cache and memtables "
               "(45%), the Raft log in memory (25%), send queues to peers "
@@ -42,6 +48,9 @@ DEFINE_string(testonly_snapshot_fault, "",
               "TEST ONLY: damage the first snapshot this node sends: "
               "corrupt:N flips a byte of chunk N, cut:N closes the "
               "connection after N chunks.");
+DEFINE_uint32(testonly_apply_delay_ms, 0,
+              "TEST ONLY: the applier sleeps this long before each batch "
+              "(a node that cannot apply as fast as the cluster commits).");
 DEFINE_bool(unsafe_serve_stale_reads, false,
             "TEST ONLY: answer reads from the local state machine on any "
             "node (not linearizable). Used to prove the Jepsen checker "
@@ -84,9 +93,12 @@ StatusOr<ServerConfig> ConfigFromFlags() {
       std::chrono::milliseconds(FLAGS_request_timeout_ms);
   config.snapshot_every_entries = FLAGS_snapshot_entries;
   config.log_entries_kept = FLAGS_log_entries_kept;
+  config.max_unapplied_entries = FLAGS_max_unapplied_entries;
   config.memory_budget_mb = FLAGS_memory_budget_mb;
   config.PlanMemory();
   config.unsafe_serve_stale_reads = FLAGS_unsafe_serve_stale_reads;
+  config.testonly_apply_delay =
+      std::chrono::milliseconds(FLAGS_testonly_apply_delay_ms);
   if (!FLAGS_testonly_snapshot_fault.empty()) {
     const std::string& f = FLAGS_testonly_snapshot_fault;
     const size_t colon = f.find(':');

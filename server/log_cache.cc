@@ -80,10 +80,20 @@ Status LogCache::GetSnapshot(raft::Snapshot* snapshot) const {
   return Status::OK();
 }
 
+uint64_t LogCache::bytes() const {
+  return ends_.empty() ? 0 : ends_.back() - start_offset_;
+}
+
+uint64_t LogCache::BytesAfter(uint64_t index) const {
+  if (index <= start_index_) return bytes();
+  if (index >= LastIndex()) return 0;
+  return ends_.back() - ends_[index - start_index_ - 1];
+}
+
 void LogCache::TruncateAfter(uint64_t index) {
   while (LastIndex() > index) {
-    bytes_ -= entries_.back().ByteSizeLong();
     entries_.pop_back();
+    ends_.pop_back();
   }
 }
 
@@ -92,7 +102,8 @@ void LogCache::Append(const std::vector<raft::Entry>& entries) {
     if (e.index() <= start_index_) continue;  // compacted meanwhile
     CHECK_LE(e.index(), LastIndex() + 1) << "gap in appended entries";
     TruncateAfter(e.index() - 1);  // a conflicting suffix
-    bytes_ += e.ByteSizeLong();
+    const uint64_t begin = ends_.empty() ? start_offset_ : ends_.back();
+    ends_.push_back(begin + e.ByteSizeLong());
     entries_.push_back(e);
   }
 }
@@ -103,7 +114,8 @@ void LogCache::SetHardState(const raft::HardState& hard_state) {
 
 void LogCache::ResetToSnapshot(const raft::SnapshotMetadata& meta) {
   entries_.clear();
-  bytes_ = 0;
+  ends_.clear();
+  start_offset_ = 0;
   start_index_ = meta.index();
   start_term_ = meta.term();
   if (hard_state_.commit() < meta.index()) hard_state_.set_commit(meta.index());
@@ -114,10 +126,11 @@ void LogCache::Compact(uint64_t index) {
   CHECK_LE(index, LastIndex()) << "compacting beyond the last index";
   while (start_index_ < index) {
     const raft::Entry& e = entries_.front();
-    bytes_ -= e.ByteSizeLong();
     start_index_ = e.index();
     start_term_ = e.term();
+    start_offset_ = ends_.front();
     entries_.pop_front();
+    ends_.pop_front();
   }
 }
 

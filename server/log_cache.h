@@ -68,7 +68,9 @@ class LogCache : public raft::Storage {
   }
 
   // Bytes of entries held (their serialized size).
-  uint64_t bytes() const { return bytes_; }
+  uint64_t bytes() const;
+  // Bytes of the entries held above `index` (all of them below the start).
+  uint64_t BytesAfter(uint64_t index) const;
   size_t size() const { return entries_.size(); }
 
  private:
@@ -81,7 +83,11 @@ class LogCache : public raft::Storage {
   uint64_t start_index_ = 0;  // the entry before FirstIndex()
   uint64_t start_term_ = 0;
   std::deque<raft::Entry> entries_;  // start_index_ + 1, ...
-  uint64_t bytes_ = 0;
+  // Running byte offsets: ends_[i] is where entries_[i] ends, counting from
+  // an origin before the first entry ever held; start_offset_ is where
+  // entries_[0] begins. Any range's size is a subtraction.
+  std::deque<uint64_t> ends_;
+  uint64_t start_offset_ = 0;
   std::shared_ptr<const storage::SnapshotSource> point_;
 };
 

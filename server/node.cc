@@ -105,6 +105,8 @@ Status Node::Open() {
   rc.check_quorum = true;
   rc.max_size_per_msg = 1 << 20;
   rc.max_inflight_msgs = 256;
+  // A follower may hold this much unacknowledged (its deferred appends).
+  rc.max_inflight_bytes = config_.peer_queue_bytes;
   rc.max_uncommitted_entries_size = 64 << 20;
   auto raft = raft::RawNode::Create(rc, cache_.get());
   if (!raft.ok()) {
@@ -183,7 +185,8 @@ Status Node::StartStages() {
     ExitOnStorageFailure(config_.id, config_.data_dir, s);
   };
   hooks.failed = stop;
-  applier_ = std::make_unique<Applier>(state_machine_.get(), std::move(hooks));
+  applier_ = std::make_unique<Applier>(state_machine_.get(), std::move(hooks),
+                                       config_.testonly_apply_delay);
   writer_ = std::make_unique<LogWriter>(
       engine_.get(), log_.get(), state_machine_.get(), applier_.get(),
       [this](Persisted p) { inbox_.Push(std::move(p)); }, stop);

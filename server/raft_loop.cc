@@ -81,6 +81,25 @@ void RaftLoop::OnPeerMessage(raft::Message message) {
                  << message.from();
     return;
   }
+  if (apply_backlog_full_ && message.type() == raft::MSG_APP &&
+      message.entries_size() > 0) {
+    // Not acknowledged until the applier catches up: the leader's pipeline
+    // to us fills and pauses, while heartbeats (stepped at once) keep
+    // carrying the commit index. Reordered behind them, as a network may.
+    const size_t size = message.ByteSizeLong();
+    if (deferred_bytes_ + size > config_.peer_queue_bytes) {
+      ++backlog_.appends_dropped;  // as if lost: the leader retries
+      return;
+    }
+    deferred_bytes_ += size;
+    deferred_appends_.push_back(std::move(message));
+    ++backlog_.appends_deferred;
+    return;
+  }
+  StepPeerMessage(message);
+}
+
+void RaftLoop::StepPeerMessage(const raft::Message& message) {
   Status s = raft_->Step(message);
   if (!s.ok()) {
     LOG(WARNING) << "dropping peer message " << raft::DescribeMessage(message)
@@ -185,6 +204,7 @@ void RaftLoop::HandleReady(raft::Ready& ready) {
     stages_.applier->Apply(std::move(ready.committed_entries));
   }
   if (!ready.read_states.empty()) clients_->OnReadStates(ready.read_states);
+  if (ready.hard_state) UpdateApplyBacklog();  // the commit index moved
 }
 
 void RaftLoop::SendMessages(std::vector<raft::Message>& messages) {
@@ -227,6 +247,7 @@ void RaftLoop::OnPersisted(Persisted persisted) {
     in_flight_.pop_front();
     FinishPersisted(done);
   }
+  StepDeferredAppends();  // an installed snapshot empties the backlog
 }
 
 void RaftLoop::FinishPersisted(InFlight& done) {
@@ -238,6 +259,7 @@ void RaftLoop::FinishPersisted(InFlight& done) {
               << done.snapshot->index();
   }
   if (done.entries) cache->Append(*done.entries);
+  if (done.snapshot || done.entries) UpdateApplyBacklog();
   if (done.hard_state) cache->SetHardState(*done.hard_state);
   if (done.seq != 0) raft_->OnPersisted(done.mark);
   for (const raft::Message& m : done.after_persist) {
@@ -259,6 +281,67 @@ void RaftLoop::OnApplied(const Applied& applied) {
   revision_ = applied.revision;
   raft_->OnApplied(applied.index);
   MaybeCompact();
+  UpdateApplyBacklog();
+  StepDeferredAppends();
+}
+
+void RaftLoop::StepDeferredAppends() {
+  if (apply_backlog_full_ || deferred_appends_.empty()) return;
+  std::deque<raft::Message> deferred = std::move(deferred_appends_);
+  deferred_appends_.clear();
+  deferred_bytes_ = 0;
+  for (const raft::Message& m : deferred) StepPeerMessage(m);
+}
+
+void RaftLoop::UpdateApplyBacklog() {
+  // The backlog is what is committed and durable here but not applied: it
+  // always drains (an uncommitted tail may never commit, and is bounded by
+  // the leader's own back-pressure and the core's uncommitted limit).
+  const LogCache& cache = *stages_.cache;
+  const uint64_t bytes_limit = config_.max_log_cache_bytes / 2;
+  const uint64_t committed = std::min(raft_->commit(), cache.LastIndex());
+  const uint64_t entries =
+      committed > applied_index_ ? committed - applied_index_ : 0;
+  const uint64_t bytes = entries == 0 ? 0
+                                      : cache.BytesAfter(applied_index_) -
+                                            cache.BytesAfter(committed);
+  // Hysteresis: full above either limit, free again at three quarters.
+  // Under a sustained load this may flip often: the log tells it at most
+  // once per kBacklogReportEvery, with what happened meanwhile.
+  const auto now = Clock::now();
+  if (!apply_backlog_full_ &&
+      (bytes > bytes_limit || entries > config_.max_unapplied_entries)) {
+    apply_backlog_full_ = true;
+    ++backlog_.episodes;
+    if (now - backlog_.warned_at >= kBacklogReportEvery) {
+      backlog_.warned_at = now;
+      LOG(WARNING) << "raftkvd " << config_.id << ": " << entries
+                   << " entries (" << (bytes >> 10)
+                   << " KiB) of the log not applied yet (limits "
+                   << config_.max_unapplied_entries << ", "
+                   << (bytes_limit >> 10)
+                   << " KiB): holding back new entries until the applier "
+                      "catches up (applied "
+                   << applied_index_ << ", last " << cache.LastIndex() << ")";
+    }
+  } else if (apply_backlog_full_ && bytes <= bytes_limit / 4 * 3 &&
+             entries <= config_.max_unapplied_entries / 4 * 3) {
+    apply_backlog_full_ = false;
+    if (clients_ != nullptr) {
+      backlog_.writes_held += clients_->OnApplyBacklogFreed();
+    }
+    if (now - backlog_.reported_at >= kBacklogReportEvery) {
+      backlog_.reported_at = now;
+      LOG(INFO) << "raftkvd " << config_.id << ": applier caught up ("
+                << entries << " entries, " << (bytes >> 10)
+                << " KiB behind, applied " << applied_index_
+                << "); since the last report: held back " << backlog_.episodes
+                << " times, " << backlog_.appends_deferred
+                << " appends deferred, " << backlog_.appends_dropped
+                << " dropped, " << backlog_.writes_held << " writes held back";
+      backlog_ = BacklogReport{backlog_.warned_at, backlog_.reported_at};
+    }
+  }
 }
 
 void RaftLoop::MaybeCompact() {

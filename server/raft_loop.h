@@ -84,6 +84,13 @@ class RaftLoop {
   int64_t revision() const { return revision_; }
   const LoopMonitor& monitor() const { return monitor_; }
   uint64_t log_cache_bytes() const;
+  // Whether the committed log entries this node holds but has not applied
+  // fill their share of the memory budget (half the log's) or outnumber
+  // max_unapplied_entries. While they do, a follower defers appends (does
+  // not acknowledge them: the leader's pipeline to it pauses) and a
+  // leader's client side holds new writes back, so that an applier that
+  // cannot keep up slows the cluster's writes instead of growing memory.
+  bool apply_backlog_full() const { return apply_backlog_full_; }
   size_t writes_in_flight() const { return in_flight_.size(); }
   // Asks for a snapshot point now (the core wants one for a follower).
   void WantSnapshotPoint();
@@ -101,11 +108,17 @@ class RaftLoop {
   };
 
   void OnTick();
+  void StepPeerMessage(const raft::Message& message);
+  // Steps the appends deferred while the apply backlog was full, if it no
+  // longer is.
+  void StepDeferredAppends();
   void HandleReady(raft::Ready& ready);
   void SendMessages(std::vector<raft::Message>& messages);
   void SendSnapshot(const raft::Message& message);
   void FinishPersisted(InFlight& done);
   void MaybeCompact();
+  // Re-evaluates apply_backlog_full() (with hysteresis) and logs changes.
+  void UpdateApplyBacklog();
   // Stops the process (storage_failure.h).
   [[noreturn]] void FailStorage(const Status& status);
 
@@ -128,7 +141,22 @@ class RaftLoop {
   raft::SoftState soft_state_;
   bool point_requested_ = false;
   Clock::time_point point_made_at_;
-  uint64_t compacted_to_ = 0;
+  bool apply_backlog_full_ = false;
+  // What the apply backlog held back since it was last reported.
+  struct BacklogReport {
+    Clock::time_point warned_at;
+    Clock::time_point reported_at;
+    uint64_t episodes = 0;
+    uint64_t appends_deferred = 0;
+    uint64_t appends_dropped = 0;
+    uint64_t writes_held = 0;
+  };
+  static constexpr std::chrono::seconds kBacklogReportEvery{10};
+  BacklogReport backlog_;
+  // Appends received while the backlog was full, stepped once it is not;
+  // bounded by the peer queue's bytes (beyond, dropped as if lost).
+  std::deque<raft::Message> deferred_appends_;
+  uint64_t deferred_bytes_ = 0;
   // Staged snapshots by (term, index): directory, until installed or
   // dropped.
   std::map<std::pair<uint64_t, uint64_t>, std::string> staged_;

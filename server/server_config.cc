@@ -53,6 +53,10 @@ Status ServerConfig::Validate() const {
   if (memory_budget_mb < 32) {
     return Status::InvalidArgument("--memory_budget_mb must be at least 32");
   }
+  if (max_unapplied_entries < 16) {
+    return Status::InvalidArgument(
+        "--max_unapplied_entries must be at least 16");
+  }
   if (tick.count() <= 0)
     return Status::InvalidArgument("--tick_ms must be > 0");
   if (heartbeat_ticks <= 0 || election_ticks <= heartbeat_ticks) {

@@ -42,6 +42,11 @@ struct ServerConfig {
   // half the byte budget) for followers that are only a little behind.
   uint64_t snapshot_every_entries = 100000;
   uint64_t log_entries_kept = 10000;
+  // The most log entries a node holds unapplied before it holds back new
+  // ones (RaftLoop::apply_backlog_full(); half the log's bytes is the
+  // other limit). It bounds what a node must apply before it can serve
+  // after a restart or on becoming leader (etcd's gap is 5,000).
+  uint64_t max_unapplied_entries = 10000;
 
   // One memory budget for the node, split by PlanMemory().
   uint64_t memory_budget_mb = 160;
@@ -66,6 +71,10 @@ struct ServerConfig {
   // retried.
   int testonly_corrupt_snapshot_chunk = -1;
   int testonly_cut_snapshot_after = -1;
+  // Test-only: the applier sleeps this long before each batch, to prove
+  // that a node which cannot apply as fast as the cluster commits keeps
+  // its log within its memory budget.
+  std::chrono::milliseconds testonly_apply_delay{0};
 
   Status Validate() const;
   // Splits memory_budget_mb: 45% RocksDB (block cache, with the memtables

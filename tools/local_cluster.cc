@@ -97,7 +97,7 @@ std::vector<std::string> LocalCluster::endpoints() const {
   return out;
 }
 
-void LocalCluster::Start(int id) {
+void LocalCluster::Start(int id, const std::vector<std::string>& more_flags) {
   NodeProcess& n = nodes_[id - 1];
   CHECK_EQ(n.pid, 0) << "node " << id << " is already running";
   std::string cluster, clients;
@@ -116,6 +116,7 @@ void LocalCluster::Start(int id) {
       "--data_dir=" + n.data,
   };
   args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
+  args.insert(args.end(), more_flags.begin(), more_flags.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -28,7 +28,9 @@ class LocalCluster {
   void Kill(int id);  // SIGKILL
   // SIGTERM, wait; returns the exit code (128 + N if killed by signal N).
   int Stop(int id);
-  void Start(int id);   // (re)start a stopped or killed node
+  // (Re)starts a stopped or killed node, with `more_flags` after the
+  // cluster's extra flags (later flags win).
+  void Start(int id, const std::vector<std::string>& more_flags = {});
   void Pause(int id);   // SIGSTOP
   void Resume(int id);  // SIGCONT
   bool running(int id) const { return nodes_[id - 1].pid > 0; }
