@@ -22,7 +22,7 @@ kv::ClientResponse ErrorResponse(kv::ErrorCode error, std::string message) {
 }  // namespace
 
 Applier::Applier(storage::KvStateMachine* state_machine, Hooks hooks,
-                 std::chrono::milliseconds testonly_delay)
+                 std::chrono::microseconds testonly_delay)
     : state_machine_(state_machine),
       hooks_(std::move(hooks)),
       testonly_delay_(testonly_delay) {}
@@ -96,8 +96,19 @@ void Applier::Run() {
       inbox_.Wait();
       continue;
     }
-    for (Work& work : taken) {
+    for (size_t i = 0; i < taken.size(); ++i) {
+      Work& work = taken[i];
       if (auto* a = std::get_if<ApplyWork>(&work)) {
+        // Consecutive hand-offs become one batch (one WriteBatch, one
+        // answer): the loop hands over what each Ready committed, and
+        // under load many small ones queue up while a batch is applied.
+        while (i + 1 < taken.size() &&
+               std::holds_alternative<ApplyWork>(taken[i + 1])) {
+          auto& next = std::get<ApplyWork>(taken[++i]).entries;
+          a->entries.insert(a->entries.end(),
+                            std::make_move_iterator(next.begin()),
+                            std::make_move_iterator(next.end()));
+        }
         const size_t n = a->entries.size();
         DoApply(*a);
         queued_entries_ -= n;
@@ -125,7 +136,9 @@ void Applier::DoApply(ApplyWork& work) {
     }
   }
   if (entries.empty()) return;
-  if (testonly_delay_.count() > 0) std::this_thread::sleep_for(testonly_delay_);
+  if (testonly_delay_.count() > 0) {
+    std::this_thread::sleep_for(testonly_delay_ * entries.size());
+  }
   std::vector<kv::CommandResult> results;
   out.status = state_machine_->ApplyBatch(entries, &results);
   if (!out.status.ok()) {

@@ -1,8 +1,8 @@
 // Applier: the stage of raftkvd that owns the key-value state machine. On
 // its own thread, in the order they were handed over, it applies committed
-// entries (one WriteBatch per hand-off), serves reads once it has applied
-// their read index, and makes snapshot points (a consistent view at its
-// applied index, for followers that need a snapshot). Results go back to
+// entries (one WriteBatch for the hand-offs queued together), serves reads once
+// it has applied their read index, and makes snapshot points (a consistent view
+// at its applied index, for followers that need a snapshot). Results go back to
 // the raft loop through the hooks, which must only post to the loop.
 //
 // Ordering rules it keeps (docs/server.md): it gets only entries that are
@@ -52,10 +52,10 @@ class Applier {
     std::function<void(const Status&)> failed;
   };
 
-  // `testonly_delay` (zero in production) is slept before each batch.
+  // `testonly_delay` (zero in production) is slept per entry applied.
   Applier(
       storage::KvStateMachine* state_machine, Hooks hooks,
-      std::chrono::milliseconds testonly_delay = std::chrono::milliseconds(0));
+      std::chrono::microseconds testonly_delay = std::chrono::microseconds(0));
   ~Applier();
   Applier(const Applier&) = delete;
   Applier& operator=(const Applier&) = delete;
@@ -96,7 +96,7 @@ class Applier {
 
   storage::KvStateMachine* const state_machine_;
   const Hooks hooks_;
-  const std::chrono::milliseconds testonly_delay_;
+  const std::chrono::microseconds testonly_delay_;
 
   Mailbox<Work> inbox_;
   std::atomic<size_t> queued_entries_{0};

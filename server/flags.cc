@@ -48,9 +48,9 @@ DEFINE_string(testonly_snapshot_fault, "",
               "TEST ONLY: damage the first snapshot this node sends: "
               "corrupt:N flips a byte of chunk N, cut:N closes the "
               "connection after N chunks.");
-DEFINE_uint32(testonly_apply_delay_ms, 0,
-              "TEST ONLY: the applier sleeps this long before each batch "
-              "(a node that cannot apply as fast as the cluster commits).");
+DEFINE_uint32(testonly_apply_delay_us, 0,
+              "TEST ONLY: the applier sleeps this long per entry (a node "
+              "that cannot apply as fast as the cluster commits).");
 DEFINE_bool(unsafe_serve_stale_reads, false,
             "TEST ONLY: answer reads from the local state machine on any "
             "node (not linearizable). Used to prove the Jepsen checker "
@@ -98,7 +98,7 @@ StatusOr<ServerConfig> ConfigFromFlags() {
   config.PlanMemory();
   config.unsafe_serve_stale_reads = FLAGS_unsafe_serve_stale_reads;
   config.testonly_apply_delay =
-      std::chrono::milliseconds(FLAGS_testonly_apply_delay_ms);
+      std::chrono::microseconds(FLAGS_testonly_apply_delay_us);
   if (!FLAGS_testonly_snapshot_fault.empty()) {
     const std::string& f = FLAGS_testonly_snapshot_fault;
     const size_t colon = f.find(':');

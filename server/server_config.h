@@ -71,10 +71,10 @@ struct ServerConfig {
   // retried.
   int testonly_corrupt_snapshot_chunk = -1;
   int testonly_cut_snapshot_after = -1;
-  // Test-only: the applier sleeps this long before each batch, to prove
-  // that a node which cannot apply as fast as the cluster commits keeps
-  // its log within its memory budget.
-  std::chrono::milliseconds testonly_apply_delay{0};
+  // Test-only: the applier sleeps this long per entry, to prove that a
+  // node which cannot apply as fast as the cluster commits keeps its log
+  // within its memory budget.
+  std::chrono::microseconds testonly_apply_delay{0};
 
   Status Validate() const;
   // Splits memory_budget_mb: 45% RocksDB (block cache, with the memtables

@@ -2,7 +2,7 @@
 // temporary directory, for integration tests and raftkv-bench. raftkvd is
 // taken from the directory of the running program (build/bin). It only ever
 // signals the processes it started (by pid), and kills them all when
-// destroyed.
+// destroyed, or when this process dies (they get SIGKILL: PR_SET_PDEATHSIG).
 #pragma once
 
 #include <sys/types.h>

@@ -29,7 +29,7 @@ using Clock = std::chrono::steady_clock;
 // may be unapplied.
 const std::vector<std::string> kSmallBudget = {"--memory_budget_mb=32"};
 constexpr uint64_t kLogShare = 8ull << 20;
-const std::string kSlowApplier = "--testonly_apply_delay_ms=40";
+const std::string kSlowFollower = "--testonly_apply_delay_us=5000";
 constexpr int kWriters = 4;
 constexpr int kWritesEach = 500;
 constexpr size_t kValueBytes = 8000;  // 16 MB in all, twice the log share
@@ -136,7 +136,7 @@ TEST(ApplyBacklogTest, ASlowFollowerKeepsItsLogWithinBudget) {
   ASSERT_NE(leader, 0);
   const int slow = leader == 3 ? 2 : 3;
   ASSERT_EQ(cluster.Stop(slow), 0);
-  cluster.Start(slow, {kSlowApplier});
+  cluster.Start(slow, {kSlowFollower});
   ASSERT_EQ(cluster.WaitForLeader(), leader);
   auto client = cluster.NewClient();
   const uint64_t term = client->ClusterStatus()[leader - 1].term;
@@ -180,7 +180,7 @@ TEST(ApplyBacklogTest, ASlowLeaderHoldsWritesBack) {
   // Every node is slow, so the leader too; 128 writes in flight against a
   // limit of 32 committed entries unapplied.
   std::vector<std::string> flags = kSmallBudget;
-  flags.push_back(kSlowApplier);
+  flags.push_back("--testonly_apply_delay_us=1000");
   flags.push_back("--max_unapplied_entries=32");
   LocalCluster cluster(3, flags);
   const int leader = cluster.WaitForLeader();
@@ -193,15 +193,16 @@ TEST(ApplyBacklogTest, ASlowLeaderHoldsWritesBack) {
   std::condition_variable cv;
   int done = 0;
   std::vector<std::string> errors;
+  std::atomic<bool> stop{false};
+  std::vector<std::atomic<int>> issued(kClients);
   std::vector<std::unique_ptr<Client>> clients;
   for (int c = 0; c < kClients; ++c) {
     clients.push_back(cluster.NewClient(std::chrono::seconds(60)));
   }
   // Each client keeps kInFlight puts going until it issued kWrites.
-  std::vector<std::atomic<int>> issued(kClients);
   std::function<void(int)> issue = [&](int c) {
     const int i = issued[c]++;
-    if (i >= kWrites) return;
+    if (stop || i >= kWrites) return;
     const std::string key = "a" + std::to_string(c) + "-" + std::to_string(i);
     clients[c]->PutAsync(key, "v" + key, [&, c, key](StatusOr<int64_t> r) {
       issue(c);  // first: once the last is counted, the test moves on
@@ -214,14 +215,19 @@ TEST(ApplyBacklogTest, ASlowLeaderHoldsWritesBack) {
   for (int c = 0; c < kClients; ++c) {
     for (int k = 0; k < kInFlight; ++k) issue(c);
   }
+  bool all_answered = false;
   {
     std::unique_lock<std::mutex> lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(180),
-                            [&] { return done == kClients * kWrites; }))
-        << done << " of " << kClients * kWrites << " answered";
-    EXPECT_TRUE(errors.empty())
-        << errors.size() << " errors, first: " << errors[0];
+    all_answered = cv.wait_for(lock, std::chrono::seconds(180),
+                               [&] { return done == kClients * kWrites; });
   }
+  // Whatever happened, no callback may outlive what it uses.
+  stop = true;
+  clients.clear();
+  ASSERT_TRUE(all_answered)
+      << done << " of " << kClients * kWrites << " answered";
+  EXPECT_TRUE(errors.empty())
+      << errors.size() << " errors, first: " << errors[0];
 
   // The leader held writes back (and reported it), and they all landed.
   const std::string log = ReadFile(cluster.log_path(leader));
