@@ -143,16 +143,21 @@ StatusOr<int64_t> Client::DeletePrefix(const std::string& prefix) {
   });
 }
 
-StatusOr<kv::TxnResponse> Client::Txn(const kv::TxnRequest& txn) {
+void Client::TxnAsync(const kv::TxnRequest& txn,
+                      std::function<void(StatusOr<kv::TxnResponse>)> done) {
   kv::ClientRequest request = WriteRequest();
   *request.mutable_command()->mutable_txn() = txn;
-  return Wait<StatusOr<kv::TxnResponse>>([&](auto done) {
-    impl_->Submit(std::move(request), impl_->deadline(), [done](Response r) {
-      auto result = CommandResultOf(r);
-      if (!result.ok()) return done(result.status());
-      done(result->txn());
-    });
-  });
+  impl_->Submit(std::move(request), impl_->deadline(),
+                [done = std::move(done)](Response r) {
+                  auto result = CommandResultOf(r);
+                  if (!result.ok()) return done(result.status());
+                  done(result->txn());
+                });
+}
+
+StatusOr<kv::TxnResponse> Client::Txn(const kv::TxnRequest& txn) {
+  return Wait<StatusOr<kv::TxnResponse>>(
+      [&](auto done) { TxnAsync(txn, std::move(done)); });
 }
 
 namespace {

@@ -42,6 +42,13 @@ struct ClientOptions {
   // One attempt on one node is abandoned after this long (then retried,
   // possibly elsewhere, with the same sequence number).
   std::chrono::milliseconds attempt_timeout{1000};
+  // When the leader has not answered a request for this long, ask the
+  // other nodes who leads (a status request, answered locally): if they
+  // name another leader in a newer term, requests waiting on the old one
+  // go to the new one at once instead of after attempt_timeout (a leader
+  // that hangs or is cut off). A slow leader they still follow is left
+  // alone. 0 disables.
+  std::chrono::milliseconds leader_probe_after{100};
   std::chrono::milliseconds backoff_initial{5};
   std::chrono::milliseconds backoff_max{200};
   // Refused locally, before sending, above these sizes (the server has its
@@ -132,6 +139,8 @@ class Client {
                 std::function<void(StatusOr<int64_t>)> done);
   void GetAsync(const std::string& key, ReadOptions options,
                 std::function<void(StatusOr<KeyValue>)> done);
+  void TxnAsync(const kv::TxnRequest& txn,
+                std::function<void(StatusOr<kv::TxnResponse>)> done);
 
   // Overrides the deadline of calls made by this Client from now on.
   void set_deadline(std::chrono::milliseconds deadline);

@@ -50,7 +50,8 @@ struct Client::Impl::Call {
   asio::steady_timer timer;
   bool pinned = false;  // SubmitTo: one endpoint, no retries
   size_t endpoint = 0;
-  uint64_t request_id = 0;  // of the attempt in flight (0: none)
+  uint64_t request_id = 0;    // of the attempt in flight (0: none)
+  Clock::time_point sent_at;  // of the attempt in flight
   int attempts = 0;
   std::chrono::milliseconds backoff{0};
   Status last_error = Status::Unavailable("no attempt made");
@@ -61,6 +62,7 @@ Client::Impl::Impl(ClientOptions options)
     : options_(std::move(options)),
       deadline_(options_.deadline),
       work_(asio::make_work_guard(io_)),
+      probe_timer_(io_),
       rng_(options_.seed != 0 ? options_.seed
                               : static_cast<uint64_t>(
                                     Clock::now().time_since_epoch().count())) {}
@@ -85,6 +87,7 @@ Status Client::Impl::Init() {
 Client::Impl::~Impl() {
   if (!thread_.joinable()) return;
   asio::post(io_, [this] {
+    probe_timer_.cancel();
     auto calls = live_calls_;
     for (const auto& call : calls) {
       Finish(call, Status::Aborted("client destroyed"));
@@ -238,6 +241,8 @@ void Client::Impl::SendOn(size_t endpoint, std::shared_ptr<Call> call) {
   call->request.set_timeout_ms(std::max<int64_t>(
       1, std::min(remaining, options_.attempt_timeout).count()));
   e.in_flight[call->request_id] = call;
+  call->sent_at = Clock::now();
+  if (endpoint == leader_ && !call->pinned) ArmLeaderProbe();
   if (!e.connection->Send(call->request.SerializeAsString())) {
     e.in_flight.erase(call->request_id);
     call->request_id = 0;
@@ -422,6 +427,99 @@ size_t Client::Impl::EndpointFor(const std::string& address) {
   e.tcp = *tcp;
   endpoints_.push_back(std::move(e));
   return endpoints_.size() - 1;
+}
+
+void Client::Impl::ArmLeaderProbe() {
+  if (probe_armed_ || options_.leader_probe_after.count() <= 0 ||
+      endpoints_.size() < 2) {
+    return;
+  }
+  probe_armed_ = true;
+  probe_timer_.expires_after(options_.leader_probe_after);
+  probe_timer_.async_wait([this](const std::error_code& ec) {
+    probe_armed_ = false;
+    if (!ec) OnLeaderProbeTimer();
+  });
+}
+
+void Client::Impl::OnLeaderProbeTimer() {
+  if (leader_ == kNoLeader) return;
+  // Is a request to the leader older than the probe threshold?
+  const auto now = Clock::now();
+  bool overdue = false, waiting = false;
+  for (const auto& [id, call] : endpoints_[leader_].in_flight) {
+    if (call->pinned) continue;
+    waiting = true;
+    if (now - call->sent_at >= options_.leader_probe_after) overdue = true;
+  }
+  if (!waiting) return;  // re-armed by the next request sent
+  if (!overdue || probes_in_flight_ > 0) {
+    ArmLeaderProbe();
+    return;
+  }
+  // Ask every other node (a status request each, answered locally).
+  kv::ClientRequest status;
+  status.mutable_status();
+  for (size_t i = 0; i < endpoints_.size(); ++i) {
+    if (i == leader_) continue;
+    ++probes_in_flight_;
+    auto call = std::make_shared<Call>(io_);
+    call->request = status;
+    call->deadline = now + options_.leader_probe_after;
+    call->pinned = true;
+    call->endpoint = i;
+    call->done = [this, i](StatusOr<kv::ClientResponse> answer) {
+      --probes_in_flight_;
+      OnProbeAnswer(i, std::move(answer));
+    };
+    Start(call);
+  }
+  ArmLeaderProbe();
+}
+
+void Client::Impl::OnProbeAnswer(size_t endpoint,
+                                 StatusOr<kv::ClientResponse> answer) {
+  if (!answer.ok() || !answer->has_status() || leader_ == kNoLeader) return;
+  const kv::StatusResponse& st = answer->status();
+  if (st.leader_id() == 0) return;  // electing: ask again next round
+  std::string address;
+  for (const kv::MemberStatus& m : st.members()) {
+    if (m.id() == st.leader_id()) address = m.client_address();
+  }
+  if (address.empty()) return;
+  const size_t named = EndpointFor(address);
+  if (named == kNoLeader) return;
+  if (named == leader_) {
+    leader_term_ = std::max(leader_term_, st.term());
+    return;
+  }
+  // Another leader in a newer term than ours was seen in: ours lost it.
+  if (st.term() <= leader_term_) return;
+  VLOG(1) << endpoints_[endpoint].address << " names "
+          << endpoints_[named].address << " leader at term " << st.term()
+          << "; leaving " << endpoints_[leader_].address;
+  const size_t old = leader_;
+  leader_ = named;
+  leader_term_ = st.term();
+  Redirect(old);
+}
+
+void Client::Impl::Redirect(size_t from) {
+  Endpoint& e = endpoints_[from];
+  auto in_flight = std::move(e.in_flight);
+  e.in_flight.clear();
+  for (auto& [id, call] : in_flight) {
+    if (call->pinned) {
+      e.in_flight.emplace(id, call);
+      continue;
+    }
+    if (call->finished) continue;
+    call->request_id = 0;
+    call->last_error = Status::Unavailable(
+        e.address + " stopped answering; its peers follow another leader");
+    call->timer.cancel();
+    RetryLater(call, /*immediately=*/true);
+  }
 }
 
 void Client::Impl::ForgetLeaderAt(size_t endpoint) {

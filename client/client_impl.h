@@ -84,6 +84,12 @@ class Client::Impl {
   size_t PickEndpoint();
   size_t EndpointFor(const std::string& address);
   void ForgetLeaderAt(size_t endpoint);
+  // The leader probe (ClientOptions::leader_probe_after).
+  void ArmLeaderProbe();
+  void OnLeaderProbeTimer();
+  void OnProbeAnswer(size_t endpoint, StatusOr<kv::ClientResponse> answer);
+  // Sends every call waiting on endpoint `from` to the leader now.
+  void Redirect(size_t from);
   std::chrono::milliseconds NextBackoff(Call& call);
 
   ClientOptions options_;
@@ -97,6 +103,11 @@ class Client::Impl {
   size_t leader_ = kNoLeader;  // endpoint index of the believed leader
   size_t next_endpoint_ = 0;   // round robin when no leader is known
   uint64_t next_request_id_ = 1;
+  asio::steady_timer probe_timer_;
+  bool probe_armed_ = false;
+  size_t probes_in_flight_ = 0;
+  // The newest term in which a probe saw the believed leader leading.
+  uint64_t leader_term_ = 0;
   std::mt19937_64 rng_;
 
   // Exactly-once session.

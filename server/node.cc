@@ -235,7 +235,13 @@ void Node::Deliver(ToLoop& item) {
 }
 
 void Node::Run() {
-  SetUpEventLoopThread();
+  if (SetUpEventLoopThread()) {
+    LOG(INFO) << "raftkvd " << config_.id << ": event loop at nice -"
+              << kEventLoopPriorityBoost;
+  } else {
+    LOG(INFO) << "raftkvd " << config_.id
+              << ": event loop at nice 0 (raising it needs CAP_SYS_NICE)";
+  }
   loop_->Start();
   requests_->Start();
   WatchInbox();

@@ -1,61 +1,76 @@
-// raftkv-bench: measures a raftkv cluster.
+// raftkv-bench: measures a raftkv cluster, in the terms of etcd's benchmark
+// tool so that figures line up with the references people know:
 //
-//   --mode=write     puts from --clients clients, each with --inflight
-//                    requests outstanding, for --duration_s; reports ops/s
-//                    and latency percentiles (median over --runs runs) and
-//                    how many leader changes happened under the load.
-//   --mode=read      linearizable gets of --keys keys, same reporting.
-//   --mode=writer    one client puts in a loop against --endpoints for
-//                    --duration_s, appending "INVOKE_MS ACK_MS" (wall clock)
-//                    of every acknowledged write to --ack_log, then checks
-//                    that every
-//                    acknowledged write is readable (used by scripts/demo).
-//   --mode=failover  a writer puts in a loop while the leader is SIGKILLed
-//                    --kills times; reports, per kill, the time from the
-//                    kill to the first acknowledged write, then median and
-//                    max, the errors the writer saw (expected: none) and
-//                    whether every acknowledged write is readable.
+//   raftkv-bench [--endpoints=A,B,C] --conns=N --clients=M put
+//       --total=T --val-size=256 --key-space-size=100000 [--sequential-keys]
+//   raftkv-bench ... range KEY [--consistency=l|s] --total=T
+//   raftkv-bench ... txn-put --total=T --val-size=256 [--txn-ops=1]
+//   raftkv-bench failover --fault=kill|pause [--faults=20]
+//   raftkv-bench writer --endpoints=... --duration-s=S [--ack-log=F]
 //
+// M clients share N connections, one request each in flight (closed loop).
 // Without --endpoints it starts its own cluster of --nodes raftkvd
-// processes on loopback (LocalCluster); failover mode always does.
+// processes on loopback, and then also reports each node's CPU-seconds per
+// 1,000 requests and peak RSS (from /proc). A progress bar on a terminal,
+// then etcd's summary; --json prints one JSON object instead.
+//
+// failover: a client writes in a loop while the leader is killed (SIGKILL)
+// or paused (SIGSTOP, resumed once the cluster served a write without it)
+// --faults times; per fault, the time to the first acknowledged write,
+// then median and max, the client's errors and whether every acknowledged
+// write is readable. writer: one client writes for --duration-s and checks
+// every acknowledged write (scripts/demo).
 #include <gflags/gflags.h>
 #include <glog/logging.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <mutex>
-#include <numeric>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "client/client.h"
+#include "tools/bench_load.h"
+#include "tools/bench_report.h"
 #include "tools/local_cluster.h"
+#include "tools/proc_stats.h"
 #include "util/flags_help.h"
 
-DEFINE_string(mode, "write", "write | read | failover");
 DEFINE_string(endpoints, "",
               "Client addresses of an existing cluster; empty: start one.");
-DEFINE_uint32(nodes, 3, "Nodes of the cluster started by the benchmark.");
-DEFINE_uint32(clients, 4, "Client objects (each with its own connections).");
-DEFINE_uint32(inflight, 16, "Requests in flight per client.");
-DEFINE_uint32(duration_s, 5, "Seconds per run (write/read).");
-DEFINE_uint32(runs, 3, "Runs; the median run is reported.");
-DEFINE_uint32(value_bytes, 100, "Value size.");
-DEFINE_uint32(keys, 1000, "Distinct keys.");
-DEFINE_uint32(kills, 20, "Leader kills (failover).");
-DEFINE_uint32(kill_interval_ms, 1500,
-              "Time between recoveries and the next kill (failover).");
-DEFINE_string(ack_log, "", "writer: file for acknowledgement times (ms).");
+DEFINE_uint32(conns, 1, "Connections (Client objects) the clients share.");
+DEFINE_uint32(clients, 1, "Concurrent clients, one request in flight each.");
+DEFINE_bool(json, false, "Print one JSON object instead of the summary.");
+DEFINE_uint32(nodes, 3, "Nodes of the cluster the benchmark starts.");
 DEFINE_string(server_flags, "",
               "Extra flags for the raftkvd processes it starts, "
               "space-separated.");
+DEFINE_uint64(total, 10000, "Requests (put, range, txn-put).");
+DEFINE_uint32(val_size, 8, "Value size in bytes (put, txn-put).");
+DEFINE_uint32(key_size, 8, "Key size in bytes (put, txn-put).");
+DEFINE_uint64(key_space_size, 1, "Distinct keys written (put, txn-put).");
+DEFINE_bool(sequential_keys, false,
+            "Write keys in order instead of at random (put, txn-put).");
+DEFINE_uint32(txn_ops, 1, "Puts per transaction (txn-put).");
+DEFINE_string(consistency, "l", "range: l (linearizable) or s (serializable).");
+DEFINE_string(fault, "kill", "failover: kill (SIGKILL) or pause (SIGSTOP).");
+DEFINE_uint32(faults, 20, "failover: faults injected into the leader.");
+DEFINE_uint32(fault_interval_ms, 1500,
+              "failover: time between a recovery and the next fault.");
+DEFINE_uint32(duration_s, 10, "writer: seconds of writing.");
+DEFINE_string(ack_log, "",
+              "writer: file for \"INVOKE_MS ACK_MS\" (wall clock) of every "
+              "acknowledged write.");
 
 namespace raftkv {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using nlohmann::json;
 using std::chrono::duration_cast;
 using std::chrono::microseconds;
 using std::chrono::milliseconds;
@@ -79,11 +94,50 @@ double Percentile(std::vector<double> v, double p) {
   return v[i];
 }
 
-struct RunResult {
-  double ops_per_s = 0;
-  double p50_ms = 0, p99_ms = 0, max_ms = 0;
-  uint64_t errors = 0;
-  uint64_t terms_advanced = 0;
+// The cluster under test: the one given by --endpoints, or one started
+// here (whose processes /proc can tell about).
+class Target {
+ public:
+  Status Open() {
+    endpoints_ = SplitOn(FLAGS_endpoints, ',');
+    if (endpoints_.empty()) {
+      cluster_ = std::make_unique<LocalCluster>(
+          FLAGS_nodes, SplitOn(FLAGS_server_flags, ' '));
+      if (cluster_->WaitForLeader() == 0) {
+        return Status::Unavailable("no leader elected");
+      }
+      endpoints_ = cluster_->endpoints();
+    }
+    return Status::OK();
+  }
+  StatusOr<std::unique_ptr<Client>> NewClient(milliseconds deadline) const {
+    ClientOptions options;
+    options.endpoints = endpoints_;
+    options.deadline = deadline;
+    return Client::Create(options);
+  }
+  LocalCluster* cluster() const { return cluster_.get(); }
+  // CPU seconds of each node started here (empty otherwise).
+  std::vector<double> CpuSeconds() const {
+    std::vector<double> out;
+    if (!cluster_) return out;
+    for (int id = 1; id <= cluster_->size(); ++id) {
+      out.push_back(ProcCpuSeconds(cluster_->pid(id)));
+    }
+    return out;
+  }
+  std::vector<double> PeakRssMb() const {
+    std::vector<double> out;
+    if (!cluster_) return out;
+    for (int id = 1; id <= cluster_->size(); ++id) {
+      out.push_back(ProcStatusKb(cluster_->pid(id), "VmHWM") / 1024.0);
+    }
+    return out;
+  }
+
+ private:
+  std::vector<std::string> endpoints_;
+  std::unique_ptr<LocalCluster> cluster_;
 };
 
 uint64_t MaxTerm(Client& client) {
@@ -94,134 +148,142 @@ uint64_t MaxTerm(Client& client) {
   return term;
 }
 
-// Keeps `inflight` asynchronous operations going per client until `end`.
-RunResult RunLoad(const std::vector<std::unique_ptr<Client>>& clients,
-                  bool writes) {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<double> latencies_ms;
-  uint64_t errors = 0;
-  int active = 0;
-  const std::string value(FLAGS_value_bytes, 'v');
-  const uint64_t term_before = MaxTerm(*clients[0]);
-  const auto start = Clock::now();
-  const auto end = start + std::chrono::seconds(FLAGS_duration_s);
-  std::atomic<uint64_t> next_key{0};
-
-  std::function<void(Client*)> issue = [&](Client* client) {
-    if (Clock::now() >= end) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (--active == 0) cv.notify_all();
-      return;
-    }
-    const std::string key = "bench/" + std::to_string(next_key++ % FLAGS_keys);
-    const auto t0 = Clock::now();
-    auto done = [&, client, t0](const Status& s) {
-      const double ms =
-          duration_cast<microseconds>(Clock::now() - t0).count() / 1000.0;
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        if (s.ok() || s.IsNotFound()) {
-          latencies_ms.push_back(ms);
-        } else {
-          ++errors;
-        }
-      }
-      issue(client);
-    };
-    if (writes) {
-      client->PutAsync(key, value,
-                       [done](StatusOr<int64_t> r) { done(r.status()); });
-    } else {
-      client->GetAsync(key, ReadOptions{},
-                       [done](StatusOr<KeyValue> r) { done(r.status()); });
-    }
-  };
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    active = static_cast<int>(clients.size() * FLAGS_inflight);
-  }
-  for (const auto& c : clients) {
-    for (uint32_t i = 0; i < FLAGS_inflight; ++i) issue(c.get());
-  }
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [&] { return active == 0; });
-  const double elapsed_s =
-      duration_cast<microseconds>(Clock::now() - start).count() / 1e6;
-  RunResult r;
-  r.ops_per_s = latencies_ms.size() / elapsed_s;
-  r.p50_ms = Percentile(latencies_ms, 0.50);
-  r.p99_ms = Percentile(latencies_ms, 0.99);
-  r.max_ms = Percentile(latencies_ms, 1.0);
-  r.errors = errors;
-  lock.unlock();
-  r.terms_advanced = MaxTerm(*clients[0]) - term_before;
-  return r;
+// "[#####     ]  45%  4,500/10,000  1,234 req/s" on stderr, redrawn.
+void DrawProgress(const char* op, uint64_t answered, uint64_t total,
+                  double elapsed_s) {
+  constexpr int kWidth = 40;
+  const int filled =
+      static_cast<int>(kWidth * answered / std::max<uint64_t>(1, total));
+  std::fprintf(stderr, "\r%-8s [%s%s] %3d%%  %llu/%llu  %.0f req/s ", op,
+               std::string(filled, '#').c_str(),
+               std::string(kWidth - filled, ' ').c_str(),
+               static_cast<int>(100 * answered / std::max<uint64_t>(1, total)),
+               static_cast<unsigned long long>(answered),
+               static_cast<unsigned long long>(total),
+               elapsed_s > 0 ? answered / elapsed_s : 0.0);
+  std::fflush(stderr);
 }
 
-int RunThroughput(bool writes) {
-  std::unique_ptr<LocalCluster> cluster;
-  std::vector<std::string> endpoints = SplitOn(FLAGS_endpoints, ',');
-  if (endpoints.empty()) {
-    cluster = std::make_unique<LocalCluster>(FLAGS_nodes,
-                                             SplitOn(FLAGS_server_flags, ' '));
-    if (cluster->WaitForLeader() == 0) {
-      std::fprintf(stderr, "raftkv-bench: no leader elected\n");
-      return 1;
+int RunLoad(const std::string& command, const std::vector<std::string>& args) {
+  bench::LoadOptions options;
+  options.total = FLAGS_total;
+  options.clients = std::max<uint32_t>(1, FLAGS_clients);
+  options.key_size = FLAGS_key_size;
+  options.val_size = FLAGS_val_size;
+  options.key_space_size = FLAGS_key_space_size;
+  options.sequential_keys = FLAGS_sequential_keys;
+  options.txn_ops = FLAGS_txn_ops;
+  if (command == "put") {
+    options.op = bench::Op::kPut;
+  } else if (command == "txn-put") {
+    options.op = bench::Op::kTxnPut;
+  } else {
+    options.op = bench::Op::kRange;
+    if (args.empty()) {
+      std::fprintf(stderr, "raftkv-bench: range needs a KEY\n");
+      return 2;
     }
-    endpoints = cluster->endpoints();
+    options.range_key = args[0];
+    if (FLAGS_consistency != "l" && FLAGS_consistency != "s") {
+      std::fprintf(stderr, "raftkv-bench: --consistency must be l or s\n");
+      return 2;
+    }
+    options.serializable = FLAGS_consistency == "s";
   }
-  std::vector<std::unique_ptr<Client>> clients;
-  for (uint32_t i = 0; i < FLAGS_clients; ++i) {
-    ClientOptions options;
-    options.endpoints = endpoints;
-    auto c = Client::Create(options);
+
+  Target target;
+  if (Status s = target.Open(); !s.ok()) {
+    std::fprintf(stderr, "raftkv-bench: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  std::vector<std::unique_ptr<Client>> conns;
+  for (uint32_t i = 0; i < std::max<uint32_t>(1, FLAGS_conns); ++i) {
+    auto c = target.NewClient(std::chrono::seconds(30));
     if (!c.ok()) {
       std::fprintf(stderr, "raftkv-bench: %s\n", c.status().ToString().c_str());
       return 2;
     }
-    clients.push_back(std::move(c).value());
+    conns.push_back(std::move(c).value());
   }
-  if (!writes) {  // preload the keys that will be read
-    const std::string value(FLAGS_value_bytes, 'v');
-    for (uint32_t k = 0; k < FLAGS_keys; ++k) {
-      auto r = clients[0]->Put("bench/" + std::to_string(k), value);
-      if (!r.ok()) {
-        std::fprintf(stderr, "raftkv-bench: preload: %s\n",
-                     r.status().ToString().c_str());
-        return 1;
-      }
+  Client& first = *conns[0];
+  if (options.op == bench::Op::kRange && !first.Get(options.range_key).ok()) {
+    auto r = first.Put(options.range_key, std::string(FLAGS_val_size, 'v'));
+    if (!r.ok()) {
+      std::fprintf(stderr, "raftkv-bench: cannot write %s: %s\n",
+                   options.range_key.c_str(), r.status().ToString().c_str());
+      return 1;
     }
   }
-  std::vector<RunResult> runs;
-  for (uint32_t i = 0; i < FLAGS_runs; ++i) {
-    RunResult r = RunLoad(clients, writes);
-    std::printf(
-        "run %u: %.0f ops/s  p50 %.2f ms  p99 %.2f ms  max %.2f ms  "
-        "errors %llu  leader changes %llu\n",
-        i + 1, r.ops_per_s, r.p50_ms, r.p99_ms, r.max_ms,
-        (unsigned long long)r.errors, (unsigned long long)r.terms_advanced);
-    std::fflush(stdout);
-    runs.push_back(r);
+  std::vector<Client*> raw;
+  for (auto& c : conns) raw.push_back(c.get());
+
+  const uint64_t term_before = MaxTerm(first);
+  const std::vector<double> cpu_before = target.CpuSeconds();
+  const bool bar = !FLAGS_json && ::isatty(STDERR_FILENO);
+  bench::LoadResult result = bench::RunClosedLoop(
+      raw, options, [&](uint64_t answered, double elapsed_s) {
+        if (bar)
+          DrawProgress(command.c_str(), answered, options.total, elapsed_s);
+      });
+  if (bar) {
+    DrawProgress(command.c_str(), options.total, options.total,
+                 result.elapsed_s);
+    std::fprintf(stderr, "\n");
   }
-  std::sort(runs.begin(), runs.end(),
-            [](auto& a, auto& b) { return a.ops_per_s < b.ops_per_s; });
-  const RunResult& m = runs[runs.size() / 2];
-  std::printf(
-      "raftkv-bench: mode=%s nodes=%u clients=%u inflight=%u value_bytes=%u "
-      "median_ops_per_s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%llu "
-      "leader_changes=%llu\n",
-      writes ? "write" : "read", FLAGS_nodes, FLAGS_clients, FLAGS_inflight,
-      FLAGS_value_bytes, m.ops_per_s, m.p50_ms, m.p99_ms,
-      (unsigned long long)m.errors, (unsigned long long)m.terms_advanced);
-  return 0;
+  const std::vector<double> cpu_after = target.CpuSeconds();
+  const uint64_t leader_changes = MaxTerm(first) - term_before;
+  const bench::LatencySummary summary = bench::Summarize(
+      std::move(result.latencies_ms), result.errors, result.elapsed_s);
+
+  json cpu_per_1k = json::array();
+  for (size_t i = 0; i < cpu_after.size(); ++i) {
+    cpu_per_1k.push_back(summary.count == 0 ? 0.0
+                                            : (cpu_after[i] - cpu_before[i]) /
+                                                  (summary.count / 1000.0));
+  }
+  const std::vector<double> rss = target.PeakRssMb();
+  if (FLAGS_json) {
+    json j = bench::SummaryJson(summary);
+    j["op"] = command;
+    j["clients"] = options.clients;
+    j["conns"] = conns.size();
+    j["total"] = options.total;
+    if (options.op == bench::Op::kRange) {
+      j["consistency"] = FLAGS_consistency;
+    } else {
+      j["val_size"] = options.val_size;
+      j["key_space_size"] = options.key_space_size;
+      j["sequential_keys"] = options.sequential_keys;
+    }
+    j["leader_changes"] = leader_changes;
+    j["first_error"] = result.first_error;
+    j["peak_rss_mb"] = rss.empty() ? json(nullptr) : json(rss);
+    j["cpu_s_per_1k"] = cpu_after.empty() ? json(nullptr) : cpu_per_1k;
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("%s", bench::FormatSummary(summary).c_str());
+    std::printf("\nLeader changes:\t%llu\n",
+                static_cast<unsigned long long>(leader_changes));
+    if (!result.first_error.empty()) {
+      std::printf("First error:\t%s\n", result.first_error.c_str());
+    }
+    for (size_t i = 0; i < rss.size(); ++i) {
+      std::printf(
+          "Node %zu:\t%.3f CPU-s per 1,000 requests, peak RSS %.0f MB\n", i + 1,
+          cpu_per_1k[i].get<double>(), rss[i]);
+    }
+  }
+  return result.errors == 0 && leader_changes == 0 ? 0 : 1;
 }
 
 int RunWriter() {
-  ClientOptions options;
-  options.endpoints = SplitOn(FLAGS_endpoints, ',');
-  options.deadline = std::chrono::seconds(10);
-  auto client = Client::Create(options);
+  Target target;
+  if (FLAGS_endpoints.empty()) {
+    std::fprintf(stderr, "raftkv-bench: writer needs --endpoints\n");
+    return 2;
+  }
+  if (Status s = target.Open(); !s.ok()) return 1;
+  auto client = target.NewClient(std::chrono::seconds(10));
   if (!client.ok()) {
     std::fprintf(stderr, "raftkv-bench: %s\n",
                  client.status().ToString().c_str());
@@ -260,13 +322,17 @@ int RunWriter() {
     if (!r.ok() || r->value != value) ++lost;
   }
   std::printf(
-      "raftkv-bench: mode=writer acked_writes=%zu errors=%zu "
-      "lost_writes=%zu\n",
+      "raftkv-bench: writer acked_writes=%zu errors=%zu lost_writes=%zu\n",
       acked.size(), errors, lost);
   return errors == 0 && lost == 0 ? 0 : 1;
 }
 
 int RunFailover() {
+  if (FLAGS_fault != "kill" && FLAGS_fault != "pause") {
+    std::fprintf(stderr, "raftkv-bench: --fault must be kill or pause\n");
+    return 2;
+  }
+  const bool pause = FLAGS_fault == "pause";
   LocalCluster cluster(FLAGS_nodes, SplitOn(FLAGS_server_flags, ' '));
   if (cluster.WaitForLeader() == 0) {
     std::fprintf(stderr, "raftkv-bench: no leader elected\n");
@@ -301,27 +367,31 @@ int RunFailover() {
   });
 
   std::vector<double> failover_ms;
-  std::vector<double> strict_ms;  // first ack of a write issued after kill
-  for (uint32_t k = 0; k < FLAGS_kills; ++k) {
-    std::this_thread::sleep_for(milliseconds(FLAGS_kill_interval_ms));
+  std::vector<double> strict_ms;  // first ack of a write issued after it
+  for (uint32_t k = 0; k < FLAGS_faults; ++k) {
+    std::this_thread::sleep_for(milliseconds(FLAGS_fault_interval_ms));
     auto leader = observer->Leader();
     if (!leader.ok()) {
-      std::fprintf(stderr, "kill %u: no leader: %s\n", k + 1,
+      std::fprintf(stderr, "fault %u: no leader: %s\n", k + 1,
                    leader.status().ToString().c_str());
       continue;
     }
     const int victim = static_cast<int>(leader->first);
-    const auto killed_at = Clock::now();
-    cluster.Kill(victim);
-    // Wait for the first write acknowledged after the kill.
+    const auto fault_at = Clock::now();
+    if (pause) {
+      cluster.Pause(victim);
+    } else {
+      cluster.Kill(victim);
+    }
+    // Wait for the first write acknowledged after the fault.
     Clock::time_point first = Clock::time_point::max();
     Clock::time_point first_strict = Clock::time_point::max();
-    while (Clock::now() - killed_at < std::chrono::seconds(30)) {
+    while (Clock::now() - fault_at < std::chrono::seconds(30)) {
       {
         std::lock_guard<std::mutex> lock(mu);
-        auto it = std::upper_bound(acks.begin(), acks.end(), killed_at);
+        auto it = std::upper_bound(acks.begin(), acks.end(), fault_at);
         if (it != acks.end()) first = *it;
-        auto inv = std::upper_bound(invokes.begin(), invokes.end(), killed_at);
+        auto inv = std::upper_bound(invokes.begin(), invokes.end(), fault_at);
         if (inv != invokes.end()) {
           first_strict = acks[inv - invokes.begin()];
           break;
@@ -330,17 +400,23 @@ int RunFailover() {
       std::this_thread::sleep_for(milliseconds(1));
     }
     const double ms =
-        duration_cast<microseconds>(first - killed_at).count() / 1000.0;
+        duration_cast<microseconds>(first - fault_at).count() / 1000.0;
     const double strict =
-        duration_cast<microseconds>(first_strict - killed_at).count() / 1000.0;
+        duration_cast<microseconds>(first_strict - fault_at).count() / 1000.0;
     failover_ms.push_back(ms);
     strict_ms.push_back(strict);
-    std::printf(
-        "kill %2u: leader %d killed; first acknowledged write after %.1f ms "
-        "(first write issued after the kill: %.1f ms)\n",
-        k + 1, victim, ms, strict);
-    std::fflush(stdout);
-    cluster.Start(victim);
+    if (!FLAGS_json) {
+      std::printf(
+          "fault %2u: leader %d %s; first acknowledged write after %.1f ms "
+          "(first write issued after the fault: %.1f ms)\n",
+          k + 1, victim, pause ? "paused" : "killed", ms, strict);
+      std::fflush(stdout);
+    }
+    if (pause) {
+      cluster.Resume(victim);
+    } else {
+      cluster.Start(victim);
+    }
   }
   std::this_thread::sleep_for(milliseconds(500));
   stop = true;
@@ -351,34 +427,74 @@ int RunFailover() {
     auto r = observer->Get(key);
     if (!r.ok() || r->value != value) ++missing;
   }
-  std::printf(
-      "raftkv-bench: mode=failover kills=%zu median_ms=%.1f max_ms=%.1f "
-      "strict_median_ms=%.1f strict_max_ms=%.1f writer_errors=%zu "
-      "acked_writes=%zu lost_writes=%zu\n",
-      failover_ms.size(), Percentile(failover_ms, 0.5),
-      Percentile(failover_ms, 1.0), Percentile(strict_ms, 0.5),
-      Percentile(strict_ms, 1.0), errors.size(), acked.size(), missing);
-  for (const Status& s : errors) {
-    std::printf("  writer error: %s\n", s.ToString().c_str());
+  if (FLAGS_json) {
+    json j;
+    j["op"] = "failover";
+    j["fault"] = FLAGS_fault;
+    j["faults"] = failover_ms.size();
+    j["median_ms"] = Percentile(failover_ms, 0.5);
+    j["max_ms"] = Percentile(failover_ms, 1.0);
+    j["failover_ms"] = failover_ms;
+    j["strict_median_ms"] = Percentile(strict_ms, 0.5);
+    j["strict_max_ms"] = Percentile(strict_ms, 1.0);
+    j["errors"] = errors.size();
+    j["acked_writes"] = acked.size();
+    j["lost_writes"] = missing;
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf(
+        "raftkv-bench: failover fault=%s faults=%zu median_ms=%.1f "
+        "max_ms=%.1f strict_median_ms=%.1f strict_max_ms=%.1f "
+        "writer_errors=%zu acked_writes=%zu lost_writes=%zu\n",
+        FLAGS_fault.c_str(), failover_ms.size(), Percentile(failover_ms, 0.5),
+        Percentile(failover_ms, 1.0), Percentile(strict_ms, 0.5),
+        Percentile(strict_ms, 1.0), errors.size(), acked.size(), missing);
+    for (const Status& s : errors) {
+      std::printf("  writer error: %s\n", s.ToString().c_str());
+    }
   }
   return errors.empty() && missing == 0 ? 0 : 1;
+}
+
+// etcd's tool spells its flags with dashes (--val-size); gflags wants
+// underscores. Rewrites the flag names, leaving values alone.
+void UnderscoreFlagNames(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    char* a = argv[i];
+    if (a[0] != '-' || a[1] != '-') continue;
+    for (char* p = a + 2; *p != '\0' && *p != '='; ++p) {
+      if (*p == '-') *p = '_';
+    }
+  }
 }
 
 }  // namespace
 }  // namespace raftkv
 
 int main(int argc, char** argv) {
-  gflags::SetUsageMessage("raftkv-bench --mode=write|read|failover [...]");
+  gflags::SetUsageMessage(
+      "raftkv-bench [--endpoints=...] [--conns=N] [--clients=M] [--json] "
+      "put|range KEY|txn-put|failover|writer [flags]");
   FLAGS_logtostderr = true;
   FLAGS_minloglevel = 1;
   static char help_on[] = "--helpon=raftkv_bench";
   raftkv::RestrictHelpToOwnFlags(argc, argv, help_on);
+  raftkv::UnderscoreFlagNames(argc, argv);
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   google::InitGoogleLogging(argv[0]);
-  if (FLAGS_mode == "write") return raftkv::RunThroughput(true);
-  if (FLAGS_mode == "read") return raftkv::RunThroughput(false);
-  if (FLAGS_mode == "failover") return raftkv::RunFailover();
-  if (FLAGS_mode == "writer") return raftkv::RunWriter();
-  std::fprintf(stderr, "raftkv-bench: unknown --mode=%s\n", FLAGS_mode.c_str());
+  if (argc < 2) {
+    std::fprintf(stderr,
+                 "raftkv-bench: no command (put, range, txn-put, "
+                 "failover, writer); --help for the flags\n");
+    return 2;
+  }
+  const std::string command = argv[1];
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  if (command == "put" || command == "range" || command == "txn-put") {
+    return raftkv::RunLoad(command, args);
+  }
+  if (command == "failover") return raftkv::RunFailover();
+  if (command == "writer") return raftkv::RunWriter();
+  std::fprintf(stderr, "raftkv-bench: unknown command %s\n", command.c_str());
   return 2;
 }

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "tools/local_cluster.h"
+#include "tools/proc_stats.h"
 
 DEFINE_uint64(keys, 1000000, "Keys loaded and written over.");
 DEFINE_uint32(value_bytes, 256, "Value size.");
@@ -86,18 +87,6 @@ std::string Format(const char* fmt, double v) {
   return buf;
 }
 
-// kB of a /proc/<pid>/status field ("VmHWM", "VmRSS"); 0 if unknown.
-uint64_t ProcKb(pid_t pid, const std::string& field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) {
-      return std::strtoull(line.c_str() + field.size() + 1, nullptr, 10);
-    }
-  }
-  return 0;
-}
-
 // Watches the cluster every 100 ms: leader changes (a node reporting a new
 // term or another leader), the worst event-loop stall, each process's peak
 // RSS (VmHWM; a restarted process starts afresh, the peak is kept).
@@ -140,7 +129,7 @@ class Monitor {
       std::this_thread::sleep_for(milliseconds(100));
       for (int id = 1; id <= cluster_->size(); ++id) {
         if (!cluster_->running(id)) continue;
-        const uint64_t kb = ProcKb(cluster_->pid(id), "VmHWM");
+        const uint64_t kb = ProcStatusKb(cluster_->pid(id), "VmHWM");
         std::lock_guard<std::mutex> lock(mu_);
         peak_kb_[id] = std::max(peak_kb_[id], kb);
       }

@@ -2,7 +2,7 @@
 // loss of any single node, a client never sees an error while it does, and
 // no acknowledged write is lost. Timeouts here are generous on purpose
 // (CI machines are noisy); the failover time itself is measured by
-// raftkv-bench --mode=failover and reported in docs/failover.md. Fast
+// raftkv-bench failover and reported in docs/failover.md. Fast
 // failover is checked by what the followers do, not by a clock: when the
 // leader's process dies, a follower campaigns because its connection broke
 // (the "connection to leader N lost; campaigning" line of server/node.cc),
@@ -132,6 +132,53 @@ TEST(FailoverTest, LeaderKillIsInvisibleToAWriter) {
     if (!caught_up) std::this_thread::sleep_for(milliseconds(50));
   }
   EXPECT_TRUE(caught_up) << "restarted node did not catch up";
+}
+
+// The leader hangs (SIGSTOP: its connections stay open, nothing answers).
+// The writer's client must leave it once the other nodes follow a new
+// leader, long before its attempt timeout (20 s here): the leader probe of
+// client/client_impl.cc. Returns the time from the pause to the first
+// acknowledged write (max() if none within 10 s).
+Clock::duration FirstWriteAfterLeaderPause(std::chrono::milliseconds probe) {
+  LocalCluster cluster(3);
+  const int leader = cluster.WaitForLeader();
+  EXPECT_NE(leader, 0);
+  if (leader == 0) return Clock::duration::max();
+  ClientOptions options = cluster.client_options();
+  options.deadline = std::chrono::seconds(40);
+  options.attempt_timeout = std::chrono::seconds(20);
+  options.leader_probe_after = probe;
+  auto client = std::move(Client::Create(options)).value();
+  Writer writer(client.get(), "p");
+  writer.Start();
+  std::this_thread::sleep_for(milliseconds(500));
+  const auto pause_time = Clock::now();
+  cluster.Pause(leader);
+  while (writer.AckedAfter(pause_time) == 0 &&
+         Clock::now() - pause_time < std::chrono::seconds(10)) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  const auto first = writer.FirstAckAfter(pause_time);
+  cluster.Resume(leader);
+  writer.StopAndJoin();
+  EXPECT_TRUE(writer.errors().empty())
+      << "first error: " << writer.errors().front().ToString();
+  ExpectAllReadable(*client, writer.acked());
+  return first == Clock::time_point::max() ? Clock::duration::max()
+                                           : first - pause_time;
+}
+
+TEST(FailoverTest, AHungLeaderIsLeftOnceItsPeersFollowAnother) {
+  const auto resumed = FirstWriteAfterLeaderPause(milliseconds(100));
+  EXPECT_LT(resumed, std::chrono::seconds(10))
+      << "the writer waited for its attempt timeout";
+}
+
+// The control: without the probe the same writer waits out its attempt
+// timeout, so the test above can fail.
+TEST(FailoverTest, WithoutTheProbeAHungLeaderHoldsTheWriter) {
+  const auto resumed = FirstWriteAfterLeaderPause(milliseconds(0));
+  EXPECT_GE(resumed, std::chrono::seconds(10));
 }
 
 std::string ReadFile(const std::string& path) {
