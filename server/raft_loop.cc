@@ -86,12 +86,17 @@ void RaftLoop::OnPeerMessage(raft::Message message) {
     // Not acknowledged until the applier catches up: the leader's pipeline
     // to us fills and pauses, while heartbeats (stepped at once) keep
     // carrying the commit index. Reordered behind them, as a network may.
+    // Bounded so that what it releases fits the hysteresis gap: a quarter
+    // of the entries limit, and the peer queue's bytes.
     const size_t size = message.ByteSizeLong();
-    if (deferred_bytes_ + size > config_.peer_queue_bytes) {
+    if (deferred_bytes_ + size > config_.peer_queue_bytes ||
+        deferred_entries_ + message.entries_size() >
+            config_.max_unapplied_entries / 4) {
       ++backlog_.appends_dropped;  // as if lost: the leader retries
       return;
     }
     deferred_bytes_ += size;
+    deferred_entries_ += message.entries_size();
     deferred_appends_.push_back(std::move(message));
     ++backlog_.appends_deferred;
     return;
@@ -290,6 +295,7 @@ void RaftLoop::StepDeferredAppends() {
   std::deque<raft::Message> deferred = std::move(deferred_appends_);
   deferred_appends_.clear();
   deferred_bytes_ = 0;
+  deferred_entries_ = 0;
   for (const raft::Message& m : deferred) StepPeerMessage(m);
 }
 
@@ -354,8 +360,19 @@ void RaftLoop::MaybeCompact() {
   // Keep a tail below the applied index, so that a follower only a little
   // behind catches up from entries, within half the byte budget.
   const uint64_t upto = std::min(applied_index_, cache->LastIndex());
-  const uint64_t target = cache->CompactionPoint(
-      upto, config_.log_entries_kept, config_.max_log_cache_bytes / 2);
+  uint64_t target = cache->CompactionPoint(upto, config_.log_entries_kept,
+                                           config_.max_log_cache_bytes / 2);
+  if (!too_big && raft_->role() == raft::Role::kLeader) {
+    // While the log is within its bytes, keep what the followers still
+    // need: entries are far cheaper than a snapshot. Without this a
+    // follower held back by its apply backlog fell out of the kept tail
+    // under a saturating load and got a 279 MB snapshot every 12 s. (One
+    // that is down pins the log until it outgrows its bytes.)
+    for (const auto& [id, peer] : raft_->GetStatus().progress) {
+      if (id == config_.id || peer.state == "snapshot") continue;
+      target = std::min(target, peer.match);
+    }
+  }
   // Compact in steps of a quarter of what is kept (or of what is held): each
   // compaction is a synced write and a range tombstone in the RocksDB log,
   // and RocksDB 7.8 re-sorts a memtable's range tombstones on every read of

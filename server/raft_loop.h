@@ -154,9 +154,11 @@ class RaftLoop {
   static constexpr std::chrono::seconds kBacklogReportEvery{10};
   BacklogReport backlog_;
   // Appends received while the backlog was full, stepped once it is not;
-  // bounded by the peer queue's bytes (beyond, dropped as if lost).
+  // bounded by the peer queue's bytes and a quarter of the entries limit
+  // (beyond, dropped as if lost).
   std::deque<raft::Message> deferred_appends_;
   uint64_t deferred_bytes_ = 0;
+  uint64_t deferred_entries_ = 0;
   // Staged snapshots by (term, index): directory, until installed or
   // dropped.
   std::map<std::pair<uint64_t, uint64_t>, std::string> staged_;

@@ -3,7 +3,8 @@
 // sleeps before each applied batch): the log entries it holds unapplied
 // must stay within its share of the memory budget. A slow follower drops
 // appends until it has caught up (the others commit meanwhile); a slow
-// leader holds new writes back. Either way every write is acknowledged,
+// leader holds new writes back, and keeps in its log what the slow
+// follower still needs. Either way every write is acknowledged,
 // nothing is lost, and no election happens. Timeouts are generous on
 // purpose. Must never signal a process that LocalCluster did not start.
 #include <gtest/gtest.h>
@@ -163,6 +164,45 @@ TEST(ApplyBacklogTest, ASlowFollowerKeepsItsLogWithinBudget) {
   EXPECT_EQ(after.role, "leader");
   EXPECT_EQ(after.term, term);
   ExpectAllWritten(cluster, slow);
+}
+
+// The same by the count of entries, with a log the leader compacts often:
+// the leader must keep what the slow follower still needs (it is in
+// touch, only behind) rather than send it snapshot after snapshot.
+TEST(ApplyBacklogTest, TheLeaderKeepsWhatASlowFollowerNeeds) {
+  LocalCluster cluster(3, {"--max_unapplied_entries=100",
+                           "--snapshot_entries=400", "--log_entries_kept=50"});
+  const int leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, 0);
+  const int slow = leader == 3 ? 2 : 3;
+  ASSERT_EQ(cluster.Stop(slow), 0);
+  cluster.Start(slow, {kSlowFollower});
+  ASSERT_EQ(cluster.WaitForLeader(), leader);
+  auto client = cluster.NewClient();
+
+  std::vector<std::thread> writers;
+  std::atomic<int> errors{0};
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      auto c = cluster.NewClient(std::chrono::seconds(60));
+      for (int i = 0; i < 400; ++i) {
+        if (!c->Put("s" + std::to_string(w) + "-" + std::to_string(i), "v")
+                 .ok()) {
+          ++errors;
+        }
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  const NodeInfo at_leader = client->ClusterStatus()[leader - 1];
+  const NodeInfo info = WaitApplied(cluster, slow, at_leader.commit_index);
+
+  EXPECT_EQ(errors, 0);
+  EXPECT_GE(info.applied_index, at_leader.commit_index);
+  const std::string log = ReadFile(cluster.log_path(slow));
+  EXPECT_GE(Count(log, "holding back new entries"), 1u) << log;
+  EXPECT_EQ(Count(log, "installed snapshot"), 0u)
+      << "the leader dropped entries the slow follower still needed";
 }
 
 // The sum of "N <what>" in the node's reports of its apply backlog.
