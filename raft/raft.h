@@ -64,6 +64,7 @@ class Raft {
 
   StatusOr<uint64_t> Propose(std::string data);
   void ForgetLeader();
+  void set_appends_paused(bool paused) { appends_paused_ = paused; }
   Status ReadIndex(std::string request_ctx);
   Status TransferLeader(uint64_t transferee);
 
@@ -208,7 +209,8 @@ class Raft {
   std::vector<ReadRequest> reads_waiting_for_commit_;
 
   RejoinPhase rejoin_phase_ = RejoinPhase::kNone;
-  uint64_t incarnation_ = 0;  // persisted in the hard state, with the phase
+  bool appends_paused_ = false;  // RawNode::SetAppendsPaused
+  uint64_t incarnation_ = 0;     // persisted in the hard state, with the phase
   std::unique_ptr<StartupPoll> poll_;  // while polling
   int poll_elapsed_ = 0;
   uint64_t rejoin_scanned_ = 0;  // committed entries searched for our record

@@ -206,6 +206,7 @@ void Raft::HandleHeartbeat(const Message& m) {
   resp.set_to(m.from());
   resp.set_type(MSG_HEARTBEAT_RESP);
   resp.set_context(m.context());
+  resp.set_reject(appends_paused_);  // "send me no appends for now"
   Send(std::move(resp));
 }
 
@@ -302,9 +303,13 @@ void Raft::HandleAppendResponse(const Message& m, Progress& pr) {
 void Raft::HandleHeartbeatResponse(const Message& m, Progress& pr) {
   if (!TrackIncarnation(m, pr)) return;
   pr.set_recent_active(true);
-  pr.OnHeartbeatResponse();
-  if (pr.match() < log_.LastIndex()) {
-    MaybeSendAppend(m.from(), /*send_if_empty=*/true);
+  // A rejected answer: the follower paused its appends (its applier is
+  // behind); leave the pipeline as it is until a plain answer.
+  if (!m.reject()) {
+    pr.OnHeartbeatResponse();
+    if (pr.match() < log_.LastIndex()) {
+      MaybeSendAppend(m.from(), /*send_if_empty=*/true);
+    }
   }
   // A rejoining node does not confirm leadership for reads either.
   if (m.context().empty() || pr.rejoining()) return;

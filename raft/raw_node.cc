@@ -63,6 +63,9 @@ void RawNode::Campaign() {
 }
 
 void RawNode::ForgetLeader() { raft_->ForgetLeader(); }
+void RawNode::SetAppendsPaused(bool paused) {
+  raft_->set_appends_paused(paused);
+}
 
 StatusOr<uint64_t> RawNode::Propose(std::string data) {
   return raft_->Propose(std::move(data));
@@ -188,6 +191,9 @@ uint64_t RawNode::id() const { return raft_->id(); }
 uint64_t RawNode::lead() const { return raft_->lead(); }
 uint64_t RawNode::term() const { return raft_->term(); }
 uint64_t RawNode::commit() const { return raft_->log().committed(); }
+bool RawNode::taking_part() const {
+  return raft_->rejoin_phase() == RejoinPhase::kNone;
+}
 Role RawNode::role() const { return raft_->role(); }
 
 PersistMark Ready::persist_mark() const {

@@ -84,6 +84,12 @@ class RawNode {
   // a no-op on a leader or candidate. Safe with PreVote + CheckQuorum: a
   // live leader keeps the other followers from granting.
   void ForgetLeader();
+  // Follower flow control: while paused, this node answers heartbeats with
+  // reject set, which tells the leader to send it no more appends (not even
+  // the one a heartbeat answer normally frees a full pipeline for) until a
+  // plain answer. For a follower that cannot take entries for now (its
+  // applier is behind); it stays in every quorum it was in.
+  void SetAppendsPaused(bool paused);
   // Appends `data` to the log when this node is the leader and returns the
   // entry's index. A follower returns NotLeader naming the leader ("leader
   // is N", or "leader unknown"); see lead(). ProposalDropped during a
@@ -121,7 +127,8 @@ class RawNode {
   uint64_t id() const;
   uint64_t lead() const;
   uint64_t term() const;
-  uint64_t commit() const;  // the commit index this node knows
+  uint64_t commit() const;   // the commit index this node knows
+  bool taking_part() const;  // not polling or rejoining after a lost disk
   Role role() const;
 
  private:

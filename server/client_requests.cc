@@ -121,9 +121,41 @@ kv::ClientResponse ClientRequests::NotLeaderResponse() const {
   return response;
 }
 
+namespace {
+
+const char* OpName(const kv::ClientRequest& request) {
+  switch (request.request_case()) {
+    case kv::ClientRequest::kCommand:
+      switch (request.command().op_case()) {
+        case kv::Command::kPut:
+          return "put";
+        case kv::Command::kDeleteRange:
+          return "delete";
+        case kv::Command::kTxn:
+          return "txn";
+        case kv::Command::kRegisterClient:
+          return "register";
+        default:
+          return "other";
+      }
+    case kv::ClientRequest::kRange:
+      return "range";
+    case kv::ClientRequest::kStatus:
+      return "status";
+    default:
+      return "other";
+  }
+}
+
+}  // namespace
+
 void ClientRequests::OnClientRequest(kv::ClientRequest request,
                                      Responder respond) {
   if (stopped_) return;
+  if (metrics_ != nullptr) {
+    // Counted and timed when answered, whatever path answers it.
+    respond.set_metrics(&metrics_->RequestsFor(OpName(request)), Clock::now());
+  }
   if (pending() >= config_.max_pending_requests) {
     respond(ErrorResponse(kv::UNAVAILABLE,
                           "server overloaded: too many pending requests"));

@@ -29,6 +29,7 @@
 #include "raft/ready.h"
 #include "server/client_service.h"
 #include "server/handoff.h"
+#include "server/node_metrics.h"
 #include "server/server_config.h"
 
 namespace raftkv::server {
@@ -43,6 +44,8 @@ class ClientRequests {
 
   void Start();
   void Stop();
+  // Where to count requests (may stay null).
+  void set_metrics(NodeMetrics* metrics) { metrics_ = metrics; }
 
   // A request from ClientService.
   void OnClientRequest(kv::ClientRequest request, Responder respond);
@@ -99,6 +102,7 @@ class ClientRequests {
   size_t pending() const;
 
   const ServerConfig& config_;
+  NodeMetrics* metrics_ = nullptr;
   RaftLoop* const loop_;
   Applier* const applier_;
   asio::steady_timer sweep_timer_;

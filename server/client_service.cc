@@ -7,6 +7,12 @@
 namespace raftkv::server {
 
 void Responder::operator()(kv::ClientResponse response) const {
+  if (metrics_ != nullptr) {
+    (response.error() == kv::OK ? metrics_->ok : metrics_->failed)->Inc();
+    metrics_->latency->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_)
+            .count());
+  }
   auto conn = connection_.lock();
   if (!conn || !conn->open()) return;
   response.set_request_id(request_id_);

@@ -17,6 +17,7 @@
 
 #include "client/framed_connection.h"
 #include "client/kv.pb.h"
+#include "server/node_metrics.h"
 #include "util/status.h"
 
 namespace raftkv::server {
@@ -30,10 +31,18 @@ class Responder {
       : connection_(std::move(connection)), request_id_(request_id) {}
   void operator()(kv::ClientResponse response) const;
   uint64_t request_id() const { return request_id_; }
+  // Counts the answer, and the time since `start`, in `metrics`.
+  void set_metrics(NodeMetrics::Requests* metrics,
+                   std::chrono::steady_clock::time_point start) {
+    metrics_ = metrics;
+    start_ = start;
+  }
 
  private:
   std::weak_ptr<wire::FramedConnection> connection_;
   uint64_t request_id_;
+  NodeMetrics::Requests* metrics_ = nullptr;
+  std::chrono::steady_clock::time_point start_;
 };
 
 class ClientService {

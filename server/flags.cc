@@ -13,6 +13,9 @@ DEFINE_string(cluster_clients, "",
               "Client addresses of every node, ID=HOST:PORT,...; lets a "
               "follower redirect clients to the leader's address.");
 DEFINE_string(listen_client, "", "HOST:PORT to serve clients on.");
+DEFINE_string(listen_metrics, "",
+              "HOST:PORT to serve /metrics (Prometheus), /health, /livez "
+              "and /readyz on over HTTP; empty: none.");
 DEFINE_string(data_dir, "", "Directory for this node's RocksDB data.");
 DEFINE_uint32(tick_ms, 10, "Raft logical clock period, ms.");
 DEFINE_uint32(election_ticks, 15,
@@ -78,6 +81,7 @@ StatusOr<ServerConfig> ConfigFromFlags() {
     config.client_addresses = *clients;
   }
   config.listen_client = FLAGS_listen_client;
+  config.listen_metrics = FLAGS_listen_metrics;
   if (config.client_addresses.count(config.id) == 0 &&
       !config.listen_client.empty()) {
     config.client_addresses[config.id] = config.listen_client;

@@ -11,6 +11,7 @@
 #include "server/applier.h"
 #include "server/client_requests.h"
 #include "server/client_service.h"
+#include "server/http_endpoint.h"
 #include "server/log_cache.h"
 #include "server/log_writer.h"
 #include "server/peer_transport.h"
@@ -137,6 +138,18 @@ Status Node::Open() {
   requests_ = std::make_unique<ClientRequests>(config_, io_, loop_.get(),
                                                applier_.get());
   loop_->set_clients(requests_.get());
+  loop_->set_metrics(&metrics_);
+  requests_->set_metrics(&metrics_);
+  if (!config_.listen_metrics.empty()) {
+    http_ = std::make_unique<HttpEndpoint>(
+        &registry_, &metrics_, config_.max_unapplied_entries,
+        [this] { metrics_.rocksdb_memory_bytes->Set(engine_->MemoryBytes()); });
+    RAFTKV_RETURN_IF_ERROR(http_->Start(config_.listen_metrics));
+    LOG(INFO) << "raftkvd " << config_.id << " serves /metrics and /health on "
+              << config_.listen_metrics.substr(
+                     0, config_.listen_metrics.rfind(':'))
+              << ":" << http_->port();
+  }
   RAFTKV_RETURN_IF_ERROR(transport_->Start(
       [this](raft::Message m) { loop_->OnPeerMessage(std::move(m)); },
       [this](uint64_t peer) { loop_->OnPeerDown(peer); },
@@ -235,13 +248,7 @@ void Node::Deliver(ToLoop& item) {
 }
 
 void Node::Run() {
-  if (SetUpEventLoopThread()) {
-    LOG(INFO) << "raftkvd " << config_.id << ": event loop at nice -"
-              << kEventLoopPriorityBoost;
-  } else {
-    LOG(INFO) << "raftkvd " << config_.id
-              << ": event loop at nice 0 (raising it needs CAP_SYS_NICE)";
-  }
+  SetUpEventLoopThread();
   loop_->Start();
   requests_->Start();
   WatchInbox();
@@ -255,6 +262,7 @@ void Node::Run() {
     loop_->ProcessReady();
   }
   // The other stages finish what they hold and their threads are joined.
+  if (http_) http_->Stop();
   transfers_->Stop();
   applier_->Stop();
   writer_->Stop();

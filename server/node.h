@@ -26,6 +26,8 @@
 
 #include "server/handoff.h"
 #include "server/mailbox.h"
+#include "server/metrics.h"
+#include "server/node_metrics.h"
 #include "server/server_config.h"
 #include "util/status.h"
 
@@ -38,6 +40,7 @@ class KvStateMachine;
 namespace raftkv::server {
 
 class Applier;
+class HttpEndpoint;
 class ClientRequests;
 class ClientService;
 class LogCache;
@@ -72,6 +75,8 @@ class Node {
   void Deliver(ToLoop& item);
 
   ServerConfig config_;
+  MetricsRegistry registry_;
+  NodeMetrics metrics_{&registry_};
   // Run by one thread only: the loop's.
   asio::io_context io_{1};
   bool stopped_ = false;
@@ -95,6 +100,7 @@ class Node {
   std::unique_ptr<Applier> applier_;
   std::unique_ptr<LogWriter> writer_;
   std::unique_ptr<SnapshotTransfers> transfers_;
+  std::unique_ptr<HttpEndpoint> http_;  // monitoring, its own thread
 };
 
 }  // namespace raftkv::server

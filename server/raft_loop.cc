@@ -57,6 +57,7 @@ void RaftLoop::OnTick() {
   const auto now = Clock::now();
   monitor_.OnTimer(next_tick_, now);
   raft_->Tick();
+  if (metrics_) UpdateMetrics(now);
   // A snapshot point pins old versions in RocksDB: let it go once nobody
   // has needed it for a while.
   if (stages_.cache->snapshot_point() != nullptr &&
@@ -73,6 +74,22 @@ void RaftLoop::OnTick() {
   });
 }
 
+void RaftLoop::UpdateMetrics(Clock::time_point now) {
+  NodeMetrics& m = *metrics_;
+  m.loop_lateness->Observe(
+      std::max(0.0, std::chrono::duration<double>(now - next_tick_).count()));
+  m.last_tick_seconds->Set(
+      std::chrono::duration<double>(now.time_since_epoch()).count());
+  m.term->Set(raft_->term());
+  m.is_leader->Set(raft_->role() == raft::Role::kLeader ? 1 : 0);
+  m.leader_id->Set(raft_->lead());
+  m.commit_index->Set(raft_->commit());
+  m.applied_index->Set(applied_index_);
+  m.log_cache_bytes->Set(stages_.cache->bytes());
+  m.apply_backlog_full->Set(apply_backlog_full_ ? 1 : 0);
+  m.rejoining->Set(raft_->taking_part() ? 0 : 1);
+}
+
 void RaftLoop::OnPeerMessage(raft::Message message) {
   if (stopped_) return;
   if (message.type() == raft::MSG_SNAP) {
@@ -86,17 +103,15 @@ void RaftLoop::OnPeerMessage(raft::Message message) {
     // Not acknowledged until the applier catches up: the leader's pipeline
     // to us fills and pauses, while heartbeats (stepped at once) keep
     // carrying the commit index. Reordered behind them, as a network may.
-    // Bounded so that what it releases fits the hysteresis gap: a quarter
-    // of the entries limit, and the peer queue's bytes.
+    // Bounded by the peer queue's bytes, which also cap what the leader
+    // keeps in flight to us; beyond (a heartbeat lets the leader send one
+    // more), dropped. A drop costs a resync, so the bound is not tighter.
     const size_t size = message.ByteSizeLong();
-    if (deferred_bytes_ + size > config_.peer_queue_bytes ||
-        deferred_entries_ + message.entries_size() >
-            config_.max_unapplied_entries / 4) {
+    if (deferred_bytes_ + size > config_.peer_queue_bytes) {
       ++backlog_.appends_dropped;  // as if lost: the leader retries
       return;
     }
     deferred_bytes_ += size;
-    deferred_entries_ += message.entries_size();
     deferred_appends_.push_back(std::move(message));
     ++backlog_.appends_deferred;
     return;
@@ -159,6 +174,9 @@ void RaftLoop::HandleReady(raft::Ready& ready) {
                                            : std::to_string(ss.lead))
                 << " at term " << raft_->term() << " (was " << soft_state_.lead
                 << "); this node is " << raft::RoleName(ss.role);
+    }
+    if (metrics_ && ss.lead != soft_state_.lead && ss.lead != raft::kNone) {
+      metrics_->leader_changes->Inc();
     }
     if (ss.lead != soft_state_.lead || ss.role != soft_state_.role) {
       clients_->OnLeadershipChange();
@@ -242,6 +260,7 @@ void RaftLoop::OnPersisted(Persisted persisted) {
     FailStorage(persisted.status);
     return;
   }
+  if (metrics_) metrics_->log_write->Observe(persisted.write_us / 1e6);
   if (persisted.write_us > config_.slow_fsync_warning.count() * 1000) {
     LOG(WARNING) << "slow log write: " << persisted.tasks << " Readys took "
                  << persisted.write_us / 1000 << " ms";
@@ -260,6 +279,7 @@ void RaftLoop::FinishPersisted(InFlight& done) {
   if (done.snapshot) {
     cache->ResetToSnapshot(*done.snapshot);
     applied_index_ = std::max(applied_index_, done.snapshot->index());
+    if (metrics_) metrics_->snapshots_installed->Inc();
     LOG(INFO) << "raftkvd " << config_.id << ": installed snapshot at index "
               << done.snapshot->index();
   }
@@ -295,7 +315,6 @@ void RaftLoop::StepDeferredAppends() {
   std::deque<raft::Message> deferred = std::move(deferred_appends_);
   deferred_appends_.clear();
   deferred_bytes_ = 0;
-  deferred_entries_ = 0;
   for (const raft::Message& m : deferred) StepPeerMessage(m);
 }
 
@@ -318,6 +337,7 @@ void RaftLoop::UpdateApplyBacklog() {
   if (!apply_backlog_full_ &&
       (bytes > bytes_limit || entries > config_.max_unapplied_entries)) {
     apply_backlog_full_ = true;
+    raft_->SetAppendsPaused(true);
     ++backlog_.episodes;
     if (now - backlog_.warned_at >= kBacklogReportEvery) {
       backlog_.warned_at = now;
@@ -333,6 +353,7 @@ void RaftLoop::UpdateApplyBacklog() {
   } else if (apply_backlog_full_ && bytes <= bytes_limit / 4 * 3 &&
              entries <= config_.max_unapplied_entries / 4 * 3) {
     apply_backlog_full_ = false;
+    raft_->SetAppendsPaused(false);
     if (clients_ != nullptr) {
       backlog_.writes_held += clients_->OnApplyBacklogFreed();
     }
@@ -363,13 +384,17 @@ void RaftLoop::MaybeCompact() {
   uint64_t target = cache->CompactionPoint(upto, config_.log_entries_kept,
                                            config_.max_log_cache_bytes / 2);
   if (!too_big && raft_->role() == raft::Role::kLeader) {
-    // While the log is within its bytes, keep what the followers still
-    // need: entries are far cheaper than a snapshot. Without this a
+    // While the log is within its bytes, keep what the followers in touch
+    // still need: entries are far cheaper than a snapshot. Without this a
     // follower held back by its apply backlog fell out of the kept tail
-    // under a saturating load and got a 279 MB snapshot every 12 s. (One
-    // that is down pins the log until it outgrows its bytes.)
+    // under a saturating load and got a 279 MB snapshot every 12 s. One
+    // that is unreachable (probing, silent) or being sent a snapshot is
+    // not waited for.
     for (const auto& [id, peer] : raft_->GetStatus().progress) {
-      if (id == config_.id || peer.state == "snapshot") continue;
+      if (id == config_.id || peer.state == "snapshot" ||
+          (peer.state == "probe" && !peer.recent_active)) {
+        continue;
+      }
       target = std::min(target, peer.match);
     }
   }
@@ -406,6 +431,8 @@ void RaftLoop::OnSnapshotPoint(
 
 void RaftLoop::OnSnapshotSent(uint64_t peer, bool ok) {
   if (stopped_) return;
+  if (metrics_)
+    (ok ? metrics_->snapshots_sent_ok : metrics_->snapshots_sent_failed)->Inc();
   raft_->ReportSnapshot(peer, /*failed=*/!ok);
 }
 

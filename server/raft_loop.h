@@ -31,6 +31,7 @@
 #include "raft/raw_node.h"
 #include "server/handoff.h"
 #include "server/loop_monitor.h"
+#include "server/node_metrics.h"
 #include "server/server_config.h"
 
 namespace raftkv::storage {
@@ -62,6 +63,8 @@ class RaftLoop {
   ~RaftLoop();
 
   void set_clients(ClientRequests* clients) { clients_ = clients; }
+  // Where to export figures (may stay null).
+  void set_metrics(NodeMetrics* metrics) { metrics_ = metrics; }
   void Start();
   void Stop();
   // Runs the core's Ready pipeline until it has nothing more to do.
@@ -108,6 +111,7 @@ class RaftLoop {
   };
 
   void OnTick();
+  void UpdateMetrics(Clock::time_point now);
   void StepPeerMessage(const raft::Message& message);
   // Steps the appends deferred while the apply backlog was full, if it no
   // longer is.
@@ -127,6 +131,7 @@ class RaftLoop {
   std::unique_ptr<raft::RawNode> raft_;
   Stages stages_;
   ClientRequests* clients_ = nullptr;
+  NodeMetrics* metrics_ = nullptr;
 
   asio::steady_timer tick_timer_;
   Clock::time_point next_tick_;
@@ -154,11 +159,9 @@ class RaftLoop {
   static constexpr std::chrono::seconds kBacklogReportEvery{10};
   BacklogReport backlog_;
   // Appends received while the backlog was full, stepped once it is not;
-  // bounded by the peer queue's bytes and a quarter of the entries limit
-  // (beyond, dropped as if lost).
+  // bounded by the peer queue's bytes (beyond, dropped as if lost).
   std::deque<raft::Message> deferred_appends_;
   uint64_t deferred_bytes_ = 0;
-  uint64_t deferred_entries_ = 0;
   // Staged snapshots by (term, index): directory, until installed or
   // dropped.
   std::map<std::pair<uint64_t, uint64_t>, std::string> staged_;

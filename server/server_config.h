@@ -17,6 +17,9 @@ struct ServerConfig {
   std::map<uint64_t, std::string> peer_addresses;    // id -> host:port
   std::map<uint64_t, std::string> client_addresses;  // id -> host:port
   std::string listen_client;  // host:port of this node's client service
+  // host:port of the HTTP endpoint for /metrics, /health, /livez and
+  // /readyz (http_endpoint.h); empty: none.
+  std::string listen_metrics;
   std::string data_dir;
 
   // Raft timing: a follower campaigns after [election_ticks,

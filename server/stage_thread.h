@@ -28,19 +28,11 @@ inline constexpr int kSnapshotTransferNice = 10;
 // them in a row when several stages are runnable).
 inline constexpr std::chrono::microseconds kEventLoopSlice{100};
 
-// Where permitted (CAP_SYS_NICE, as a service manager can grant), the event
-// loop also runs this much below nice 0: under a saturating load it is the
-// busiest thread, so a fair scheduler lets it wait for a core behind
-// threads that used less CPU (the stall logs' "waiting for a CPU"). The
-// stage threads are started before and keep their own nice values.
-inline constexpr int kEventLoopPriorityBoost = 5;
-
-// Called first by the event loop's thread. Returns whether the loop runs
-// at a raised priority.
-inline bool SetUpEventLoopThread() {
-  const bool raised = RaiseCurrentThreadPriority(kEventLoopPriorityBoost);
-  SetCurrentThreadSchedulerSlice(kEventLoopSlice);  // keeps the new nice
-  return raised;
+// Called first by the event loop's thread. (Running it below nice 0 was
+// measured too, where permitted: no shorter stalls, and the appliers,
+// starved, held the cluster back: docs/steadiness.md.)
+inline void SetUpEventLoopThread() {
+  SetCurrentThreadSchedulerSlice(kEventLoopSlice);
 }
 
 // Called first on each stage thread.

@@ -336,6 +336,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Open(const std::string& dir,
                                     /*num_shard_bits=*/4,
                                     /*strict_capacity_limit=*/false,
                                     /*high_pri_pool_ratio=*/0.1);
+  rep->cache = cache;
   const rocksdb::DBOptions db_options = MakeDbOptions(options, cache);
   RAFTKV_RETURN_IF_ERROR(CheckColumnFamilies(dir, db_options));
 
@@ -358,6 +359,8 @@ StatusOr<std::unique_ptr<Engine>> Engine::Open(const std::string& dir,
 Engine::Engine(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
 
 Engine::~Engine() = default;
+
+uint64_t Engine::MemoryBytes() const { return rep_->cache->GetUsage(); }
 
 const std::string& Engine::dir() const { return rep_->dir; }
 

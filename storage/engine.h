@@ -80,6 +80,9 @@ class Engine {
   // Makes every write so far durable (fsync of the WAL), including those
   // written without sync.
   Status SyncWal();
+  // Bytes RocksDB holds in its block cache, memtables included (they are
+  // charged to it). Safe from any thread.
+  uint64_t MemoryBytes() const;
 
   // Internal to storage/ (see storage/engine_rep.h).
   struct Rep;

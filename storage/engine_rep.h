@@ -33,6 +33,7 @@ struct Engine::Rep {
 
   std::string dir;
   EngineOptions options;
+  std::shared_ptr<rocksdb::Cache> cache;  // blocks and charged memtables
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // owned; freed first
   rocksdb::ColumnFamilyHandle* default_cf = nullptr;

@@ -9,6 +9,9 @@
 //     status               one row per node
 //     leader               the leader's id and client address
 //     transfer-leader ID   hand leadership to node ID
+//     endpoint health      per node: knows a leader, takes part, has applied
+//                          what is committed, and serves a linearizable read
+//                          (timed), as etcdctl endpoint health does
 //
 // Exit codes scripts can rely on: 0 success; 1 key not found or cas
 // comparison failed; 2 usage error; 3 cluster unavailable (deadline passed,
@@ -17,8 +20,10 @@
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
+#include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -99,7 +104,8 @@ std::vector<std::string> Split(const std::string& s, char sep) {
 int Usage() {
   std::cerr << "usage: raftkvctl [--endpoints=H:P,...] [--json] "
                "put KEY VALUE | get KEY | del KEY | cas KEY EXPECTED NEW | "
-               "range PREFIX | status | leader | transfer-leader ID\n";
+               "range PREFIX | status | endpoint health | leader | "
+               "transfer-leader ID\n";
   return kUsage;
 }
 
@@ -166,6 +172,60 @@ int RunStatus(raftkv::Client& client) {
   return any ? kOk : kUnavailable;
 }
 
+// One line (or JSON object) per endpoint; exit 0 only if all are healthy.
+int RunEndpointHealth(raftkv::Client& client) {
+  const std::vector<raftkv::NodeInfo> nodes = client.ClusterStatus();
+  nlohmann::json all = nlohmann::json::array();
+  bool healthy_all = true;
+  for (const raftkv::NodeInfo& n : nodes) {
+    std::string problem;
+    double took_ms = 0;
+    if (!n.error.ok()) {
+      problem = n.error.message();
+    } else if (!n.rejoin.empty()) {
+      problem = "rejoining after a lost disk (" + n.rejoin + ")";
+    } else if (n.leader_id == 0) {
+      problem = "no leader";
+    } else if (n.commit_index > n.applied_index + 10000) {
+      problem = "applied index " +
+                std::to_string(n.commit_index - n.applied_index) +
+                " entries behind the commit index";
+    } else {
+      // A linearizable read through this node (ReadIndex), timed.
+      raftkv::ClientOptions options;
+      options.endpoints = {n.address};
+      options.deadline = std::chrono::milliseconds(FLAGS_deadline_ms);
+      auto direct = raftkv::Client::Create(options);
+      const auto start = std::chrono::steady_clock::now();
+      auto r = direct.ok()
+                   ? (*direct)->Get("health")
+                   : raftkv::StatusOr<raftkv::KeyValue>(direct.status());
+      took_ms = std::chrono::duration<double, std::milli>(
+                    std::chrono::steady_clock::now() - start)
+                    .count();
+      if (!r.ok() && !r.status().IsNotFound()) {
+        problem =
+            "failed to serve a linearizable read: " + r.status().message();
+      }
+    }
+    healthy_all = healthy_all && problem.empty();
+    if (FLAGS_json) {
+      all.push_back({{"endpoint", n.address},
+                     {"health", problem.empty()},
+                     {"took_ms", took_ms},
+                     {"error", problem}});
+    } else if (problem.empty()) {
+      std::printf("%s is healthy: served a linearizable read: took = %.3fms\n",
+                  n.address.c_str(), took_ms);
+    } else {
+      std::printf("%s is unhealthy: %s\n", n.address.c_str(), problem.c_str());
+    }
+  }
+  if (FLAGS_json) std::cout << all.dump() << "\n";
+  if (!healthy_all) std::cerr << "raftkvctl: unhealthy cluster\n";
+  return healthy_all ? kOk : kUnavailable;
+}
+
 int Run(raftkv::Client& client, const std::vector<std::string>& args) {
   const std::string& cmd = args[0];
   const raftkv::ReadOptions read{FLAGS_serializable};
@@ -230,6 +290,9 @@ int Run(raftkv::Client& client, const std::vector<std::string>& args) {
     return kOk;
   }
   if (cmd == "status" && args.size() == 1) return RunStatus(client);
+  if (cmd == "endpoint" && args.size() == 2 && args[1] == "health") {
+    return RunEndpointHealth(client);
+  }
   if (cmd == "leader" && args.size() == 1) {
     auto r = client.Leader();
     if (!r.ok()) return Fail(r.status());
@@ -257,7 +320,8 @@ int Run(raftkv::Client& client, const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "raftkvctl [--endpoints=H:P,...] put KEY VALUE | get KEY | del KEY | "
-      "cas KEY EXPECTED NEW | range PREFIX | status | leader | "
+      "cas KEY EXPECTED NEW | range PREFIX | status | endpoint health | "
+      "leader | "
       "transfer-leader ID\nExit codes: 0 ok, 1 not found / cas failed, "
       "2 usage, 3 unavailable (write outcome unknown), 4 refused.");
   FLAGS_logtostderr = true;

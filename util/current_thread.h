@@ -34,16 +34,6 @@ inline void LowerCurrentThreadPriority(int increment) {
   ::setpriority(PRIO_PROCESS, tid, current + increment);
 }
 
-// Subtracts `decrement` (> 0) from the calling thread's nice value; false
-// if not permitted (that takes CAP_SYS_NICE or a raised RLIMIT_NICE).
-inline bool RaiseCurrentThreadPriority(int decrement) {
-  const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
-  errno = 0;
-  const int current = ::getpriority(PRIO_PROCESS, tid);
-  if (current == -1 && errno != 0) return false;
-  return ::setpriority(PRIO_PROCESS, tid, current - decrement) == 0;
-}
-
 // Asks the scheduler for time slices of `slice` on the calling thread
 // (Linux 6.12+, EEVDF: sched_attr.sched_runtime of a SCHED_OTHER thread; the
 // kernel clamps it to 0.1-100 ms). A thread with a shorter slice gets an

@@ -120,6 +120,22 @@ TEST_F(RaftkvctlTest, StatusMarksAStoppedNodeUnreachable) {
   EXPECT_EQ(Count(json.out, "\"error\":"), 1u) << json.out;
 }
 
+TEST_F(RaftkvctlTest, EndpointHealthNamesEachNodeAndFailsWhenOneIsDown) {
+  CtlRun health = Ctl(endpoints_, "endpoint health");
+  EXPECT_EQ(health.exit_code, 0) << health.out;
+  EXPECT_EQ(Count(health.out, " is healthy: served a linearizable read"), 3u)
+      << health.out;
+  cluster_.Kill(2);
+  health = Ctl(endpoints_, "endpoint health");
+  EXPECT_EQ(health.exit_code, 3) << health.out;
+  EXPECT_EQ(Count(health.out, " is healthy"), 2u) << health.out;
+  EXPECT_EQ(Count(health.out, cluster_.client_address(2) + " is unhealthy"), 1u)
+      << health.out;
+  CtlRun json = Ctl(endpoints_, "--json endpoint health");
+  EXPECT_EQ(Count(json.out, "\"health\":true"), 2u) << json.out;
+  EXPECT_EQ(Count(json.out, "\"health\":false"), 1u) << json.out;
+}
+
 TEST_F(RaftkvctlTest, ANodeWithoutQuorumAnswersUnavailable) {
   cluster_.Kill(2);
   cluster_.Kill(3);

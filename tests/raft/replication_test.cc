@@ -466,6 +466,49 @@ TEST(ReplicationTest, HeartbeatNeverCommitsBeyondFollowersMatch) {
   EXPECT_EQ(net.node(3).GetStatus().commit, 1u);
 }
 
+// RawNode::SetAppendsPaused: a follower that pauses its appends answers
+// heartbeats with reject set, and the leader then sends it nothing, not
+// even the one append a heartbeat answer frees a full pipeline for; the
+// other follower keeps committing; a plain answer resumes the pipeline.
+TEST(ReplicationTest, AFollowerPausesItsAppendsThroughHeartbeatAnswers) {
+  TestNetwork net(3, [](Config* c) {
+    c->max_inflight_msgs = 2;
+    c->max_size_per_msg = 1;  // one entry per MSG_APP
+  });
+  net.Elect(1);
+  net.node(3).SetAppendsPaused(true);
+  // Node 3 takes nothing from now on (its appends are lost), as a server
+  // deferring them would.
+  net.SetDropFilter(
+      [](const Message& m) { return m.type() == MSG_APP && m.to() == 3; });
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.node(1).Propose("p").ok());
+  net.Stabilize();
+  EXPECT_EQ(net.node(1).GetStatus().commit, 6u);  // with node 2
+  net.ClearSent();
+  for (int i = 0; i < 5; ++i) {
+    net.Tick(1);
+    net.Stabilize();
+  }
+  auto answers = MessagesTo(net.sent(), MSG_HEARTBEAT_RESP, 1);
+  ASSERT_FALSE(answers.empty());
+  for (const Message& m : answers) {
+    if (m.from() == 3) EXPECT_TRUE(m.reject());
+    if (m.from() == 2) EXPECT_FALSE(m.reject());
+  }
+  EXPECT_EQ(net.CountSent(MSG_APP, 1, 3), 0u)
+      << "the leader sent appends to a follower that paused them";
+
+  // Resumed: the next heartbeat answer frees the pipeline, node 3 catches up.
+  net.SetDropFilter(nullptr);
+  net.node(3).SetAppendsPaused(false);
+  for (int i = 0; i < 10; ++i) {
+    net.Tick(1);
+    net.Stabilize();
+  }
+  EXPECT_EQ(net.node(3).GetStatus().commit, 6u);
+  EXPECT_EQ(net.applied(3).size(), 6u);
+}
+
 TEST(ReplicationTest, ReorderedAndDuplicatedAppendsAreHarmless) {
   TestNetwork net(3);
   net.Elect(1);

@@ -1,0 +1,52 @@
+// NodeMetrics: the figures raftkvd exports on GET /metrics, by the stage
+// that owns each: the raft loop (term, leadership, indexes, the log in
+// memory, the apply backlog, event-loop lateness, log-write latency,
+// snapshot transfers) and the client side (requests by operation and
+// outcome, with their latency). Registered once at start-up.
+//
+// Must never: be read to make a decision (they are for people), or be
+// written by a stage that does not own the figure.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "server/metrics.h"
+
+namespace raftkv::server {
+
+struct NodeMetrics {
+  explicit NodeMetrics(MetricsRegistry* registry);
+
+  // Raft loop, refreshed every tick.
+  Gauge* term;
+  Gauge* is_leader;
+  Gauge* leader_id;
+  Gauge* commit_index;
+  Gauge* applied_index;
+  Gauge* log_cache_bytes;
+  Gauge* apply_backlog_full;
+  Gauge* rejoining;
+  Gauge* last_tick_seconds;  // steady clock, for /livez
+  Counter* leader_changes;
+  Histogram* loop_lateness;  // how late each tick ran, seconds
+  Histogram* log_write;      // one group-committed log write, with its sync
+  Counter* snapshots_sent_ok;
+  Counter* snapshots_sent_failed;
+  Counter* snapshots_installed;
+
+  // Client requests: by operation (put, delete, txn, range, status, ...).
+  struct Requests {
+    Counter* ok;
+    Counter* failed;
+    Histogram* latency;
+  };
+  std::map<std::string, Requests> requests;
+  Requests& RequestsFor(const std::string& op);
+
+  // Set when scraped (from the HTTP thread): RocksDB's block cache, which
+  // holds the memtables too (storage::EngineOptions).
+  Gauge* rocksdb_memory_bytes;
+};
+
+}  // namespace raftkv::server

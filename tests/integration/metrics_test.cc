@@ -1,0 +1,151 @@
+// Integration tests of raftkvd's monitoring endpoint (--listen_metrics):
+// /metrics is valid Prometheus text (checked by Prometheus' own promtool)
+// and counts what happened; /health, /livez and /readyz answer as etcd's
+// do, and /health turns unhealthy when the node loses its leader. Must
+// never signal a process that LocalCluster did not start.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <cstdio>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "tools/local_cluster.h"
+
+namespace raftkv {
+namespace {
+
+using std::chrono::milliseconds;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+}
+
+// The port node `id` logged for its monitoring endpoint (0 if none yet).
+int MetricsPort(const LocalCluster& cluster, int id) {
+  for (int i = 0; i < 100; ++i) {
+    std::smatch m;
+    const std::string log = ReadFile(cluster.log_path(id));
+    static const std::regex line(
+        "serves /metrics and /health on [0-9.]+:(\\d+)");
+    if (std::regex_search(log, m, line)) return std::stoi(m[1]);
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return 0;
+}
+
+struct Got {
+  int status = 0;
+  std::string body;
+};
+
+Got Get(int port, const std::string& path) {
+  httplib::Client http("127.0.0.1", port);
+  http.set_connection_timeout(5);
+  http.set_read_timeout(5);
+  auto res = http.Get(path);
+  if (!res) return {};
+  return {res->status, res->body};
+}
+
+// The value of the first sample line starting with `series`; -1 if none.
+double Sample(const std::string& text, const std::string& series) {
+  size_t at = 0;
+  while ((at = text.find(series, at)) != std::string::npos) {
+    if (at == 0 || text[at - 1] == '\n') {
+      const size_t space = text.find(' ', at + series.size());
+      if (space == at + series.size()) return std::stod(text.substr(space + 1));
+    }
+    at += series.size();
+  }
+  return -1;
+}
+
+TEST(MetricsTest, MetricsArePrometheusTextAndCountWhatHappened) {
+  LocalCluster cluster(3, {"--listen_metrics=127.0.0.1:0"});
+  const int leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, 0);
+  auto client = cluster.NewClient();
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(client->Put("m" + std::to_string(i), "v").ok());
+  }
+  ASSERT_TRUE(client->Get("m1").ok());
+  const int port = MetricsPort(cluster, leader);
+  ASSERT_NE(port, 0) << ReadFile(cluster.log_path(leader));
+  // The loop refreshes its gauges every tick: scrape until they show the
+  // writes.
+  Got got;
+  for (int i = 0; i < 100; ++i) {
+    got = Get(port, "/metrics");
+    if (got.status == 200 &&
+        Sample(got.body, "raftkv_raft_applied_index") >= 50) {
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_EQ(got.status, 200);
+  const std::string& text = got.body;
+
+  EXPECT_EQ(Sample(text, "raftkv_raft_is_leader"), 1) << text;
+  EXPECT_EQ(Sample(text, "raftkv_raft_leader_id"), leader);
+  EXPECT_GE(Sample(text, "raftkv_raft_term"), 1);
+  EXPECT_GE(Sample(text, "raftkv_raft_applied_index"), 50);
+  EXPECT_GE(Sample(text, "raftkv_raft_leader_changes_total"), 1);
+  EXPECT_GE(
+      Sample(text, "raftkv_client_requests_total{op=\"put\",outcome=\"ok\"}"),
+      50);
+  EXPECT_GE(
+      Sample(text, "raftkv_client_request_duration_seconds_count{op=\"put\"}"),
+      50);
+  EXPECT_GE(Sample(text, "raftkv_log_write_duration_seconds_count"), 1);
+  EXPECT_GT(Sample(text, "raftkv_rocksdb_memory_bytes"), 0);
+  EXPECT_GT(Sample(text, "raftkv_loop_tick_lateness_seconds_count"), 0);
+
+  // Prometheus' own checker accepts it (Debian's prometheus package;
+  // scripts/install-deps installs it).
+  const std::string file = cluster.data_dir(leader) + "/../metrics.txt";
+  std::ofstream(file) << text;
+  FILE* check =
+      ::popen(("promtool check metrics < " + file + " 2>&1").c_str(), "r");
+  ASSERT_NE(check, nullptr);
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof(buf), check)) out += buf;
+  const int rc = ::pclose(check);
+  EXPECT_EQ(rc, 0) << "promtool check metrics: " << out;
+}
+
+TEST(MetricsTest, HealthFollowsTheLeader) {
+  LocalCluster cluster(3, {"--listen_metrics=127.0.0.1:0"});
+  const int leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, 0);
+  ASSERT_TRUE(cluster.NewClient()->Put("h", "1").ok());
+  const int follower = leader == 1 ? 2 : 1;
+  const int port = MetricsPort(cluster, follower);
+  ASSERT_NE(port, 0);
+  Got health = Get(port, "/health");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body, R"({"health":"true","reason":""})");
+  EXPECT_EQ(Get(port, "/livez").status, 200);
+  EXPECT_EQ(Get(port, "/readyz").status, 200);
+
+  // Alone, the follower knows no leader: unhealthy, not ready, still live.
+  for (int id = 1; id <= 3; ++id) {
+    if (id != follower) cluster.Kill(id);
+  }
+  for (int i = 0; i < 100; ++i) {
+    health = Get(port, "/health");
+    if (health.status == 503) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_EQ(health.status, 503);
+  EXPECT_EQ(health.body, R"({"health":"false","reason":"no leader"})");
+  EXPECT_EQ(Get(port, "/readyz").status, 503);
+  EXPECT_EQ(Get(port, "/livez").status, 200);
+}
+
+}  // namespace
+}  // namespace raftkv
