@@ -34,7 +34,9 @@ struct Lone {
   // Steps the acknowledgements addressed to the node itself.
   void StepOwn(const Ready& rd) {
     for (const Message& m : rd.messages_after_persist) {
-      if (m.to() == node->id()) ASSERT_TRUE(node->Step(m).ok());
+      if (m.to() == node->id()) {
+        ASSERT_TRUE(node->Step(m).ok());
+      }
     }
   }
   MemoryStorage storage;

@@ -13,10 +13,6 @@ namespace {
 
 std::string N(uint64_t v) { return std::to_string(v); }
 
-bool IsReplication(const raft::Message& m) {
-  return m.type() == raft::MSG_APP || m.type() == raft::MSG_HEARTBEAT;
-}
-
 }  // namespace
 
 SimCluster::SimCluster(const SimOptions& options, Trace* trace)
