@@ -492,8 +492,11 @@ TEST(ReplicationTest, AFollowerPausesItsAppendsThroughHeartbeatAnswers) {
   auto answers = MessagesTo(net.sent(), MSG_HEARTBEAT_RESP, 1);
   ASSERT_FALSE(answers.empty());
   for (const Message& m : answers) {
-    if (m.from() == 3) EXPECT_TRUE(m.reject());
-    if (m.from() == 2) EXPECT_FALSE(m.reject());
+    if (m.from() == 3) {
+      EXPECT_TRUE(m.reject());
+    } else {
+      EXPECT_FALSE(m.reject());
+    }
   }
   EXPECT_EQ(net.CountSent(MSG_APP, 1, 3), 0u)
       << "the leader sent appends to a follower that paused them";
