@@ -246,21 +246,18 @@ void ClientRequests::HandleWrite(kv::ClientRequest& request,
 }
 
 size_t ClientRequests::OnApplyBacklogFreed() {
+  // Proposing does not refill the backlog (only applying empties it, and
+  // committing fills it), so every held write goes now, in order.
   std::deque<HeldWrite> held = std::move(held_writes_);
   held_writes_.clear();
-  const size_t count = held.size();
-  while (!held.empty()) {
-    HeldWrite& w = held.front();
+  for (HeldWrite& w : held) {
     if (loop_->raft().role() != raft::Role::kLeader) {
       w.respond(NotLeaderResponse());
-    } else if (loop_->apply_backlog_full()) {
-      held_writes_.push_back(std::move(w));
     } else {
       Propose(w.request, std::move(w.respond), w.deadline);
     }
-    held.pop_front();
   }
-  return count;
+  return held.size();
 }
 
 void ClientRequests::Propose(kv::ClientRequest& request, Responder respond,

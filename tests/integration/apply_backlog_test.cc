@@ -11,18 +11,18 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <fstream>
 #include <mutex>
 #include <regex>
 #include <thread>
 
-#include "tests/integration/text_count.h"
+#include "tests/integration/log_text.h"
 #include "tools/local_cluster.h"
 
 namespace raftkv {
 namespace {
 
 using ::raftkv::integration::Count;
+using ::raftkv::integration::ReadFile;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
@@ -34,12 +34,6 @@ const std::string kSlowFollower = "--testonly_apply_delay_us=5000";
 constexpr int kWriters = 4;
 constexpr int kWritesEach = 500;
 constexpr size_t kValueBytes = 8000;  // 16 MB in all, twice the log share
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)),
-                     std::istreambuf_iterator<char>());
-}
 
 // Polls every node's status until stopped; remembers the most log bytes
 // each held.
@@ -131,14 +125,21 @@ void ExpectAllWritten(const LocalCluster& cluster, int id) {
   }
 }
 
+// Restarts a follower of `leader` with a slow applier; returns its id (0 if
+// the cluster did not keep its leader meanwhile).
+int RestartAFollowerSlow(LocalCluster& cluster, int leader) {
+  const int slow = leader == 3 ? 2 : 3;
+  EXPECT_EQ(cluster.Stop(slow), 0);
+  cluster.Start(slow, {kSlowFollower});
+  return cluster.WaitForLeader() == leader ? slow : 0;
+}
+
 TEST(ApplyBacklogTest, ASlowFollowerKeepsItsLogWithinBudget) {
   LocalCluster cluster(3, kSmallBudget);
   const int leader = cluster.WaitForLeader();
   ASSERT_NE(leader, 0);
-  const int slow = leader == 3 ? 2 : 3;
-  ASSERT_EQ(cluster.Stop(slow), 0);
-  cluster.Start(slow, {kSlowFollower});
-  ASSERT_EQ(cluster.WaitForLeader(), leader);
+  const int slow = RestartAFollowerSlow(cluster, leader);
+  ASSERT_NE(slow, 0);
   auto client = cluster.NewClient();
   const uint64_t term = client->ClusterStatus()[leader - 1].term;
 
@@ -174,10 +175,8 @@ TEST(ApplyBacklogTest, TheLeaderKeepsWhatASlowFollowerNeeds) {
                            "--snapshot_entries=400", "--log_entries_kept=50"});
   const int leader = cluster.WaitForLeader();
   ASSERT_NE(leader, 0);
-  const int slow = leader == 3 ? 2 : 3;
-  ASSERT_EQ(cluster.Stop(slow), 0);
-  cluster.Start(slow, {kSlowFollower});
-  ASSERT_EQ(cluster.WaitForLeader(), leader);
+  const int slow = RestartAFollowerSlow(cluster, leader);
+  ASSERT_NE(slow, 0);
   auto client = cluster.NewClient();
 
   std::vector<std::thread> writers;

@@ -11,15 +11,18 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include "tests/integration/log_text.h"
 #include "tools/local_cluster.h"
 
 namespace raftkv {
 namespace {
+
+using ::raftkv::integration::Count;
+using ::raftkv::integration::ReadFile;
 
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
@@ -195,12 +198,6 @@ TEST(FailoverTest, WithoutTheProbeAHungLeaderHoldsTheWriter) {
   EXPECT_GE(resumed, std::chrono::seconds(10));
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)),
-                     std::istreambuf_iterator<char>());
-}
-
 // How many times the followers of `leader` logged that they campaign
 // because their connection to it broke (server/node.cc, Node::OnPeerDown).
 int LostLeaderCampaigns(const LocalCluster& cluster, int leader) {
@@ -208,12 +205,7 @@ int LostLeaderCampaigns(const LocalCluster& cluster, int leader) {
       "connection to leader " + std::to_string(leader) + " lost; campaigning";
   int n = 0;
   for (int id = 1; id <= cluster.size(); ++id) {
-    if (id == leader) continue;
-    const std::string text = ReadFile(cluster.log_path(id));
-    for (size_t at = text.find(line); at != std::string::npos;
-         at = text.find(line, at + 1)) {
-      ++n;
-    }
+    if (id != leader) n += Count(ReadFile(cluster.log_path(id)), line);
   }
   return n;
 }
@@ -382,10 +374,8 @@ TEST(FailoverTest, LaggingNodeCatchesUpFromASnapshot) {
   EXPECT_EQ(range->kvs.size(), 299u);
   EXPECT_TRUE((*direct)->Get("s5", ReadOptions{true}).status().IsNotFound());
   // And it did install a snapshot.
-  std::ifstream log(cluster.log_path(lagging));
-  std::string text((std::istreambuf_iterator<char>(log)),
-                   std::istreambuf_iterator<char>());
-  EXPECT_NE(text.find("installed snapshot"), std::string::npos);
+  EXPECT_NE(ReadFile(cluster.log_path(lagging)).find("installed snapshot"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -12,22 +12,18 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <thread>
 
+#include "tests/integration/log_text.h"
 #include "tools/local_cluster.h"
 
 namespace raftkv {
 namespace {
 
+using ::raftkv::integration::ReadFile;
+
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)),
-                     std::istreambuf_iterator<char>());
-}
 
 // A tmpfs mounted at `dir` for the life of the object.
 class SmallDisk {

@@ -11,18 +11,15 @@
 #include <regex>
 #include <thread>
 
+#include "tests/integration/log_text.h"
 #include "tools/local_cluster.h"
 
 namespace raftkv {
 namespace {
 
-using std::chrono::milliseconds;
+using ::raftkv::integration::ReadFile;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)),
-                     std::istreambuf_iterator<char>());
-}
+using std::chrono::milliseconds;
 
 // The port node `id` logged for its monitoring endpoint (0 if none yet).
 int MetricsPort(const LocalCluster& cluster, int id) {

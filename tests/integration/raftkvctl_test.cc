@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/integration/text_count.h"
+#include "tests/integration/log_text.h"
 #include "tools/local_cluster.h"
 
 namespace raftkv {

@@ -11,18 +11,18 @@
 
 #include <atomic>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
 
-#include "tests/integration/text_count.h"
+#include "tests/integration/log_text.h"
 #include "tools/local_cluster.h"
 
 namespace raftkv {
 namespace {
 
 using ::raftkv::integration::Count;
+using ::raftkv::integration::ReadFile;
 
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
@@ -30,12 +30,6 @@ using Clock = std::chrono::steady_clock;
 // Small log limits, so that a wiped node can only catch up by snapshot.
 const std::vector<std::string> kCompactingFlags = {"--snapshot_entries=400",
                                                    "--log_entries_kept=50"};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)),
-                     std::istreambuf_iterator<char>());
-}
 
 // Writes distinct keys as fast as one client can; remembers errors.
 class Writer {
