@@ -92,6 +92,7 @@ void RaftLoop::UpdateMetrics(Clock::time_point now) {
 
 void RaftLoop::OnPeerMessage(raft::Message message) {
   if (stopped_) return;
+  last_heard_[message.from()] = Clock::now();
   if (message.type() == raft::MSG_SNAP) {
     // Snapshots arrive with their image, on their own connections.
     LOG(WARNING) << "dropping a snapshot message without its image from "
@@ -388,11 +389,16 @@ void RaftLoop::MaybeCompact() {
     // still need: entries are far cheaper than a snapshot. Without this a
     // follower held back by its apply backlog fell out of the kept tail
     // under a saturating load and got a 279 MB snapshot every 12 s. One
-    // that is unreachable (probing, silent) or being sent a snapshot is
-    // not waited for.
+    // that has been silent for an election timeout, or is being sent a
+    // snapshot, is not waited for. (Silence is timed here: the core's
+    // recent_active is reset every election timeout, and a compaction in
+    // that window would cut off a follower that answers every heartbeat.)
+    const auto now = Clock::now();
+    const auto silent_after = config_.tick * config_.election_ticks;
     for (const auto& [id, peer] : raft_->GetStatus().progress) {
+      auto heard = last_heard_.find(id);
       if (id == config_.id || peer.state == "snapshot" ||
-          (peer.state == "probe" && !peer.recent_active)) {
+          heard == last_heard_.end() || now - heard->second > silent_after) {
         continue;
       }
       target = std::min(target, peer.match);

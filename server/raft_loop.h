@@ -147,6 +147,8 @@ class RaftLoop {
   bool point_requested_ = false;
   Clock::time_point point_made_at_;
   bool apply_backlog_full_ = false;
+  // When each peer was last heard from (any message).
+  std::map<uint64_t, Clock::time_point> last_heard_;
   // What the apply backlog held back since it was last reported.
   struct BacklogReport {
     Clock::time_point warned_at;
