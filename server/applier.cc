@@ -5,6 +5,8 @@
 
 #include <glog/logging.h>
 
+#include <chrono>
+
 #include "server/stage_thread.h"
 #include "storage/kv_state_machine.h"
 #include "storage/snapshot.h"
@@ -140,7 +142,11 @@ void Applier::DoApply(ApplyWork& work) {
     std::this_thread::sleep_for(testonly_delay_ * entries.size());
   }
   std::vector<kv::CommandResult> results;
+  const auto start = std::chrono::steady_clock::now();
   out.status = state_machine_->ApplyBatch(entries, &results);
+  out.apply_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                     std::chrono::steady_clock::now() - start)
+                     .count();
   if (!out.status.ok()) {
     failed_ = true;
     if (hooks_.failed) hooks_.failed(out.status);

@@ -59,6 +59,7 @@ void ClientRequests::OnSweep() {
     if (it->second.deadline <= now) {
       it->second.respond(ErrorResponse(
           kv::TIMEOUT, "not committed in time (the write may still apply)"));
+      if (metrics_) metrics_->proposals_timed_out->Inc();
       it = pending_writes_.erase(it);
     } else {
       ++it;
@@ -94,6 +95,7 @@ void ClientRequests::OnSweep() {
       ++it;
     }
   }
+  if (metrics_) metrics_->proposals_pending->Set(pending_writes_.size());
   sweep_timer_.expires_after(std::chrono::milliseconds(50));
   sweep_timer_.async_wait([this](const std::error_code& ec) {
     if (!ec) OnSweep();
@@ -280,10 +282,11 @@ void ClientRequests::Propose(kv::ClientRequest& request, Responder respond,
     // log was truncated there, so that entry can never commit.
     stale->second.respond(ErrorResponse(
         kv::UNAVAILABLE, "leadership changed before the write committed"));
+    if (metrics_) metrics_->proposals_lost->Inc();
     pending_writes_.erase(stale);
   }
-  pending_writes_.emplace(
-      *index, PendingWrite{raft.term(), std::move(respond), deadline});
+  pending_writes_.emplace(*index, PendingWrite{raft.term(), std::move(respond),
+                                               deadline, Clock::now()});
 }
 
 void ClientRequests::HandleRead(kv::ClientRequest& request, Responder respond) {
@@ -352,6 +355,7 @@ void ClientRequests::OnReadsServed(ReadsServed served) {
 }
 
 void ClientRequests::OnApplied(const Applied& applied) {
+  const auto now = Clock::now();
   for (const Applied::Result& r : applied.results) {
     auto it = pending_writes_.find(r.index);
     if (it == pending_writes_.end()) continue;
@@ -359,10 +363,17 @@ void ClientRequests::OnApplied(const Applied& applied) {
       // Another leader's entry took this index: ours was never committed.
       it->second.respond(ErrorResponse(
           kv::UNAVAILABLE, "leadership changed before the write committed"));
+      if (metrics_) metrics_->proposals_lost->Inc();
     } else {
       kv::ClientResponse response;
       *response.mutable_command() = r.result;
       it->second.respond(std::move(response));
+      if (metrics_) {
+        metrics_->proposals_applied->Inc();
+        metrics_->proposal->Observe(
+            std::chrono::duration<double>(now - it->second.proposed_at)
+                .count());
+      }
     }
     pending_writes_.erase(it);
   }

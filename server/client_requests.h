@@ -69,6 +69,7 @@ class ClientRequests {
     uint64_t term;
     Responder respond;
     Clock::time_point deadline;
+    Clock::time_point proposed_at;
   };
   struct PendingRead {
     kv::RangeRequest request;

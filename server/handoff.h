@@ -71,6 +71,7 @@ struct Applied {
   uint64_t index = 0;  // applied through
   int64_t revision = 0;
   std::vector<Result> results;  // for entries that carried a command
+  int64_t apply_us = 0;         // the batch's write to the state machine
   Status status;                // a storage failure stops the applier
 };
 

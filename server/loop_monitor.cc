@@ -10,6 +10,18 @@
 #include <string>
 
 namespace raftkv::server {
+namespace {
+
+std::string Describe(const LoopMonitor::Pass& p) {
+  return std::to_string(p.us() / 1000) + " ms (" + std::to_string(p.handlers) +
+         " handlers in " + std::to_string(p.handlers_us / 1000) + " ms, then " +
+         std::to_string(p.readys) + " Readys with " +
+         std::to_string(p.entries) + " entries and " +
+         std::to_string(p.messages) + " messages in " +
+         std::to_string(p.ready_us / 1000) + " ms)";
+}
+
+}  // namespace
 
 LoopMonitor::LoopMonitor(std::chrono::milliseconds warn_after)
     : warn_after_(warn_after), minute_start_(Clock::now()) {}
@@ -61,6 +73,8 @@ void LoopMonitor::OnTimer(Clock::time_point due, Clock::time_point now) {
     this_minute_ = Stall();
     minute_start_ = now;
   }
+  const Pass longest = longest_pass_;
+  longest_pass_ = Pass();
   if (stall.late_us <= 0) return;
   if (stall.late_us > max_.late_us) max_ = stall;
   if (stall.late_us > this_minute_.late_us) this_minute_ = stall;
@@ -75,7 +89,8 @@ void LoopMonitor::OnTimer(Clock::time_point due, Clock::time_point now) {
                                " ms of it waiting for a CPU; the loop ran " +
                                std::to_string(stall.on_cpu_us / 1000) +
                                " ms since the previous timer)"
-                         : std::string());
+                         : std::string())
+                 << "; its longest pass: " << Describe(longest);
   }
 }
 

@@ -7,11 +7,15 @@
 // stalls over the warning threshold, each of which is logged with how much
 // of it the thread spent waiting for a CPU (Linux schedstat run_delay):
 // that part is the machine's, the rest is the loop's own: running its
-// handlers (schedstat's time on CPU) or blocked. Bookkeeping on
-// the loop's thread only; never blocks (one read of a /proc file per tick).
+// handlers (schedstat's time on CPU) or blocked. To say which of its own
+// work it was, the loop reports each pass (the handlers it ran after waking,
+// then the Readys it processed), and a stall's log line names the longest
+// pass since the previous timer. Bookkeeping on the loop's thread only;
+// never blocks (one read of a /proc file per tick, two clock reads a pass).
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 
 namespace raftkv::server {
@@ -27,6 +31,22 @@ class LoopMonitor {
 
   // The tick timer due at `due` fired at `now`. Called on the loop thread.
   void OnTimer(Clock::time_point due, Clock::time_point now);
+
+  // One pass of the loop after it woke: `handlers` handlers ran from `woke`
+  // to `polled`, then `readys` Readys carrying `entries` new entries and
+  // `messages` messages were processed until `done`.
+  struct Pass {
+    int64_t handlers_us = 0;
+    int64_t ready_us = 0;
+    size_t handlers = 0;
+    size_t readys = 0;
+    size_t entries = 0;
+    size_t messages = 0;
+    int64_t us() const { return handlers_us + ready_us; }
+  };
+  void OnPass(const Pass& pass) {
+    if (pass.us() > longest_pass_.us()) longest_pass_ = pass;
+  }
 
   // A stall, how much of it the loop thread was runnable but had no CPU,
   // and how long it ran since the previous timer (-1 if the kernel does not
@@ -65,6 +85,7 @@ class LoopMonitor {
   int schedstat_fd_ = -2;  // -2: not opened yet; -1: unavailable
   bool have_last_ = false;
   SchedStat last_;
+  Pass longest_pass_;  // since the previous timer
 };
 
 }  // namespace raftkv::server

@@ -256,10 +256,15 @@ void Node::Run() {
     // Block for one event, then drain everything else that is ready, so one
     // Ready (and one hand-off to the writer) covers all of it.
     io_.run_one();
-    io_.poll();
+    const auto woke = std::chrono::steady_clock::now();
+    LoopMonitor::Pass pass;
+    pass.handlers = 1 + io_.poll();
     if (io_.stopped()) break;
     requests_->StartReadBatch();
-    loop_->ProcessReady();
+    pass.handlers_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::steady_clock::now() - woke)
+                           .count();
+    loop_->FinishPass(pass);
   }
   // The other stages finish what they hold and their threads are joined.
   if (http_) http_->Stop();

@@ -76,7 +76,7 @@ class Node {
 
   ServerConfig config_;
   MetricsRegistry registry_;
-  NodeMetrics metrics_{&registry_};
+  NodeMetrics metrics_{&registry_, config_.id, config_.peer_addresses};
   // Run by one thread only: the loop's.
   asio::io_context io_{1};
   bool stopped_ = false;

@@ -9,7 +9,8 @@ constexpr const char* kOps[] = {"put",    "delete", "txn",     "range",
 
 }  // namespace
 
-NodeMetrics::NodeMetrics(MetricsRegistry* r)
+NodeMetrics::NodeMetrics(MetricsRegistry* r, uint64_t self,
+                         const std::map<uint64_t, std::string>& peer_addresses)
     : term(r->AddGauge("raftkv_raft_term", "The current Raft term.")),
       is_leader(r->AddGauge("raftkv_raft_is_leader",
                             "1 if this node is the leader, else 0.")),
@@ -39,6 +40,30 @@ NodeMetrics::NodeMetrics(MetricsRegistry* r)
           "raftkv_log_write_duration_seconds",
           "Duration of a group-committed Raft log write, with its fsync.",
           LatencyBuckets())),
+      apply(r->AddHistogram("raftkv_apply_duration_seconds",
+                            "Duration of one batch of committed entries "
+                            "written to the state machine.",
+                            LatencyBuckets())),
+      proposal(r->AddHistogram(
+          "raftkv_proposal_duration_seconds",
+          "From a write's proposal by this leader to its entry applied here "
+          "(replication, commit and apply).",
+          LatencyBuckets())),
+      proposals_applied(r->AddCounter(
+          "raftkv_proposals_total",
+          "Writes this node proposed as leader, by how they ended.",
+          {{"outcome", "applied"}})),
+      proposals_lost(r->AddCounter(
+          "raftkv_proposals_total",
+          "Writes this node proposed as leader, by how they ended.",
+          {{"outcome", "lost"}})),
+      proposals_timed_out(r->AddCounter(
+          "raftkv_proposals_total",
+          "Writes this node proposed as leader, by how they ended.",
+          {{"outcome", "timed_out"}})),
+      proposals_pending(
+          r->AddGauge("raftkv_proposals_pending",
+                      "Writes proposed by this leader and not applied yet.")),
       snapshots_sent_ok(r->AddCounter("raftkv_snapshots_sent_total",
                                       "Snapshots streamed to followers.",
                                       {{"outcome", "ok"}})),
@@ -51,6 +76,13 @@ NodeMetrics::NodeMetrics(MetricsRegistry* r)
       rocksdb_memory_bytes(
           r->AddGauge("raftkv_rocksdb_memory_bytes",
                       "RocksDB block cache usage, memtables included.")) {
+  for (const auto& [id, address] : peer_addresses) {
+    if (id == self) continue;
+    peer_round_trip[id] =
+        r->AddHistogram("raftkv_peer_round_trip_seconds",
+                        "From a heartbeat sent to a peer to its answer.",
+                        LatencyBuckets(), {{"peer", std::to_string(id)}});
+  }
   for (const char* op : kOps) {
     Requests& q = requests[op];
     q.ok = r->AddCounter("raftkv_client_requests_total",

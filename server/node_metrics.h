@@ -1,13 +1,15 @@
 // NodeMetrics: the figures raftkvd exports on GET /metrics, by the stage
 // that owns each: the raft loop (term, leadership, indexes, the log in
 // memory, the apply backlog, event-loop lateness, log-write latency,
-// snapshot transfers) and the client side (requests by operation and
-// outcome, with their latency). Registered once at start-up.
+// snapshot transfers, round trips to each peer, apply batches, proposals)
+// and the client side (requests by operation and outcome, with their
+// latency). Registered once at start-up.
 //
 // Must never: be read to make a decision (they are for people), or be
 // written by a stage that does not own the figure.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -16,7 +18,9 @@
 namespace raftkv::server {
 
 struct NodeMetrics {
-  explicit NodeMetrics(MetricsRegistry* registry);
+  // `peer_addresses`: every node of the cluster by id, this one included.
+  NodeMetrics(MetricsRegistry* registry, uint64_t self,
+              const std::map<uint64_t, std::string>& peer_addresses);
 
   // Raft loop, refreshed every tick.
   Gauge* term;
@@ -31,6 +35,18 @@ struct NodeMetrics {
   Counter* leader_changes;
   Histogram* loop_lateness;  // how late each tick ran, seconds
   Histogram* log_write;      // one group-committed log write, with its sync
+  Histogram* apply;          // one applied batch's state machine write
+  // Heartbeat to its answer, by peer (Raft's own traffic, both loops' time
+  // included): what a leader's peers cost it in time.
+  std::map<uint64_t, Histogram*> peer_round_trip;
+  // The leader's proposals of client writes: from proposal to applied here,
+  // and how they ended: applied, lost (another leader's entry took the
+  // index), or timed out unanswered (their outcome unknown to the client).
+  Histogram* proposal;
+  Counter* proposals_applied;
+  Counter* proposals_lost;
+  Counter* proposals_timed_out;
+  Gauge* proposals_pending;
   Counter* snapshots_sent_ok;
   Counter* snapshots_sent_failed;
   Counter* snapshots_installed;

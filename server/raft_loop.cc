@@ -92,7 +92,18 @@ void RaftLoop::UpdateMetrics(Clock::time_point now) {
 
 void RaftLoop::OnPeerMessage(raft::Message message) {
   if (stopped_) return;
-  last_heard_[message.from()] = Clock::now();
+  const auto now = Clock::now();
+  last_heard_[message.from()] = now;
+  if (message.type() == raft::MSG_HEARTBEAT_RESP && metrics_) {
+    auto sent = heartbeat_sent_.find(message.from());
+    auto rtt = metrics_->peer_round_trip.find(message.from());
+    if (sent != heartbeat_sent_.end() && sent->second != Clock::time_point() &&
+        rtt != metrics_->peer_round_trip.end()) {
+      rtt->second->Observe(
+          std::chrono::duration<double>(now - sent->second).count());
+      sent->second = Clock::time_point();
+    }
+  }
   if (message.type() == raft::MSG_SNAP) {
     // Snapshots arrive with their image, on their own connections.
     LOG(WARNING) << "dropping a snapshot message without its image from "
@@ -128,9 +139,13 @@ void RaftLoop::StepPeerMessage(const raft::Message& message) {
   }
 }
 
-void RaftLoop::OnUnreachable(uint64_t peer) { raft_->ReportUnreachable(peer); }
+void RaftLoop::OnUnreachable(uint64_t peer) {
+  heartbeat_sent_.erase(peer);  // its answer may never come
+  raft_->ReportUnreachable(peer);
+}
 
 void RaftLoop::OnPeerDown(uint64_t peer) {
+  heartbeat_sent_.erase(peer);
   if (!config_.fast_failover || peer != raft_->lead() ||
       raft_->role() != raft::Role::kFollower || campaign_scheduled_) {
     return;
@@ -158,12 +173,27 @@ void RaftLoop::OnPeerDown(uint64_t peer) {
 
 // --- The Ready pipeline ------------------------------------------------------
 
-void RaftLoop::ProcessReady() {
+void RaftLoop::ProcessReady(LoopMonitor::Pass* pass) {
   while (!stopped_ && raft_->HasReady()) {
     raft::Ready ready = raft_->GetReady();
     raft_->Accept(ready);
+    if (pass) {
+      ++pass->readys;
+      pass->entries += ready.entries.size();
+      pass->messages +=
+          ready.messages.size() + ready.messages_after_persist.size();
+    }
     HandleReady(ready);
   }
+}
+
+void RaftLoop::FinishPass(LoopMonitor::Pass pass) {
+  const auto start = Clock::now();
+  ProcessReady(&pass);
+  pass.ready_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      Clock::now() - start)
+                      .count();
+  monitor_.OnPass(pass);
 }
 
 void RaftLoop::HandleReady(raft::Ready& ready) {
@@ -233,6 +263,11 @@ void RaftLoop::HandleReady(raft::Ready& ready) {
 
 void RaftLoop::SendMessages(std::vector<raft::Message>& messages) {
   for (raft::Message& m : messages) {
+    if (m.type() == raft::MSG_HEARTBEAT && metrics_) {
+      // Timed from the oldest heartbeat not answered yet.
+      auto& sent = heartbeat_sent_[m.to()];
+      if (sent == Clock::time_point()) sent = Clock::now();
+    }
     if (m.type() == raft::MSG_SNAP) {
       SendSnapshot(m);
     } else {
@@ -305,6 +340,9 @@ void RaftLoop::OnApplied(const Applied& applied) {
   }
   applied_index_ = std::max(applied_index_, applied.index);
   revision_ = applied.revision;
+  if (metrics_ && applied.apply_us > 0) {
+    metrics_->apply->Observe(applied.apply_us / 1e6);
+  }
   raft_->OnApplied(applied.index);
   MaybeCompact();
   UpdateApplyBacklog();

@@ -68,7 +68,10 @@ class RaftLoop {
   void Start();
   void Stop();
   // Runs the core's Ready pipeline until it has nothing more to do.
-  void ProcessReady();
+  void ProcessReady() { ProcessReady(nullptr); }
+  // The same at the end of one pass of the loop, whose handlers `pass`
+  // describes: the pass, with its Readys, goes to the loop monitor.
+  void FinishPass(LoopMonitor::Pass pass);
 
   // Events from the transport.
   void OnPeerMessage(raft::Message message);
@@ -111,6 +114,7 @@ class RaftLoop {
   };
 
   void OnTick();
+  void ProcessReady(LoopMonitor::Pass* pass);
   void UpdateMetrics(Clock::time_point now);
   void StepPeerMessage(const raft::Message& message);
   // Steps the appends deferred while the apply backlog was full, if it no
@@ -149,6 +153,9 @@ class RaftLoop {
   bool apply_backlog_full_ = false;
   // When each peer was last heard from (any message).
   std::map<uint64_t, Clock::time_point> last_heard_;
+  // Per peer, when the oldest heartbeat it has not answered was sent (for
+  // the round-trip metric; cleared when it answers or its connection drops).
+  std::map<uint64_t, Clock::time_point> heartbeat_sent_;
   // What the apply backlog held back since it was last reported.
   struct BacklogReport {
     Clock::time_point warned_at;

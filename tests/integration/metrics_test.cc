@@ -100,6 +100,21 @@ TEST(MetricsTest, MetricsArePrometheusTextAndCountWhatHappened) {
   EXPECT_GE(Sample(text, "raftkv_log_write_duration_seconds_count"), 1);
   EXPECT_GT(Sample(text, "raftkv_rocksdb_memory_bytes"), 0);
   EXPECT_GT(Sample(text, "raftkv_loop_tick_lateness_seconds_count"), 0);
+  EXPECT_GE(Sample(text, "raftkv_proposals_total{outcome=\"applied\"}"), 50);
+  EXPECT_EQ(Sample(text, "raftkv_proposals_total{outcome=\"lost\"}"), 0);
+  EXPECT_GE(Sample(text, "raftkv_proposal_duration_seconds_count"), 50);
+  EXPECT_GE(Sample(text, "raftkv_apply_duration_seconds_count"), 1);
+  EXPECT_GE(Sample(text, "raftkv_proposals_pending"), 0);
+  for (int peer = 1; peer <= 3; ++peer) {
+    const std::string rtt = "raftkv_peer_round_trip_seconds_count{peer=\"" +
+                            std::to_string(peer) + "\"}";
+    // The leader heartbeats each peer every tick and times the answers.
+    if (peer == leader) {
+      EXPECT_EQ(Sample(text, rtt), -1) << "no round trips to itself";
+    } else {
+      EXPECT_GE(Sample(text, rtt), 1) << rtt;
+    }
+  }
 
   // Prometheus' own checker accepts it (Debian's prometheus package;
   // scripts/install-deps installs it).
