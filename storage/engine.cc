@@ -296,9 +296,16 @@ Status Engine::Rep::Write(rocksdb::WriteBatch* batch, bool sync,
     std::lock_guard<std::mutex> lock(write_error_mu);
     if (!write_error.ok()) return write_error;
   }
+  // A synced write is written first and its WAL synced after: RocksDB's
+  // writers queue behind one another, and a write with sync=true holds the
+  // queue through its fsync, so the applier's unsynced batches waited a
+  // whole fsync behind each log write (apply batches took as long as log
+  // writes: 2.4 ms mean at 16 clients). SyncWAL() syncs every live WAL file
+  // through every write made before it while others go on writing, so a
+  // batch is durable when this returns, just as with sync=true.
   rocksdb::WriteOptions wo;
-  wo.sync = sync;
   rocksdb::Status s = db->Write(wo, batch);
+  if (s.ok() && sync) s = db->SyncWAL();
   if (s.ok()) return Status::OK();
   std::lock_guard<std::mutex> lock(write_error_mu);
   if (write_error.ok()) {
