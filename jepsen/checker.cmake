@@ -3,5 +3,6 @@
 # Pure computation: no I/O beyond the streams it is given, no threads.
 add_library(raftkv_jepsen_checker STATIC history.cc linearizability.cc
             set_checker.cc)
-target_link_libraries(raftkv_jepsen_checker PUBLIC raftkv_util glog::glog)
+target_link_libraries(raftkv_jepsen_checker PUBLIC raftkv_util raftkv_json
+                      glog::glog)
 target_include_directories(raftkv_jepsen_checker PUBLIC ${CMAKE_SOURCE_DIR})

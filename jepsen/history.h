@@ -1,13 +1,17 @@
 // The history of a Jepsen-style test: every operation's invocation and
 // completion, and every fault, in real-time order. One event per line in
-// OUT/history.jsonl:
+// OUT/history.jsonl (compact JSON, fields in this order):
 //
-//   {"process": 3, "type": "invoke", "f": "write", "key": "r4", "value": "17",
-//   "time": 123456789}
-//   {"process": 3, "type": "ok", "f": "write", "key": "r4", "value": "17",
-//   "time": 123999000}
-//   {"process": "nemesis", "type": "info", "f": "partition", "value": "isolate
-//   leader 2", "time": ...}
+//   {"process":3,"type":"invoke","f":"write","key":"r4","value":"17",
+//   "time":123456789}
+//   {"process":3,"type":"ok","f":"write","key":"r4","value":"17",
+//   "time":123999000}
+//   {"process":"nemesis","type":"info","f":"partition","value":"isolate
+//   leader 2","time":...}
+//
+// A key or value that is not valid UTF-8 is written as "key_base64" or
+// "value_base64", its base64 (util/json_bytes.h); for cas both elements of
+// [expected, new] are then base64. The reader takes either form.
 //
 // type: invoke, then exactly one of ok (took effect), fail (definitely did
 // not), info (unknown: it may take effect at any later time, or never).
@@ -22,6 +26,7 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,6 +57,8 @@ struct Event {
 
 using History = std::vector<Event>;
 
+// The event as the JSON object of its history line.
+nlohmann::ordered_json EventToJson(const Event& event);
 // One JSON object, without the trailing newline.
 std::string ToJsonLine(const Event& event);
 // Parses one line written by ToJsonLine (or by hand, as in the tests).
@@ -60,7 +67,8 @@ StatusOr<Event> ParseJsonLine(const std::string& line);
 Status WriteHistory(const History& history, std::ostream& out);
 StatusOr<History> ReadHistory(std::istream& in);
 
-// JSON string escaping (shared by the report writers).
-std::string JsonQuote(const std::string& s);
+// `s` quoted for anomaly descriptions and renderings: as a JSON string when
+// it is valid UTF-8, else as base64:"<base64>" (exact either way).
+std::string QuoteForText(const std::string& s);
 
 }  // namespace raftkv::jepsen

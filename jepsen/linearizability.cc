@@ -17,6 +17,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "util/json_bytes.h"
+
 namespace raftkv::jepsen {
 namespace {
 
@@ -40,8 +42,15 @@ std::string FormatMs(int64_t ns) {
 std::string Quoted(const std::optional<std::string>& v) {
   if (!v) return "null";
   constexpr size_t kMaxValueChars = 16;
-  if (v->size() <= kMaxValueChars) return JsonQuote(*v);
-  return JsonQuote(v->substr(0, kMaxValueChars)) + "...";
+  if (v->size() <= kMaxValueChars) return QuoteForText(*v);
+  // Cut text between characters, so that it stays text.
+  size_t cut = kMaxValueChars;
+  if (IsValidUtf8(*v)) {
+    while (cut > 0 && (static_cast<unsigned char>((*v)[cut]) & 0xC0) == 0x80) {
+      --cut;
+    }
+  }
+  return QuoteForText(v->substr(0, cut)) + "...";
 }
 
 // "read -> "18"", "write "17"", "cas "17" -> "18"", "delete", "add "5"".
@@ -755,7 +764,7 @@ Anomaly BuildAnomaly(const History& history, const std::string& key,
   }
   size_t prefix_ops = 0;
   for (const Operation* op : ops) prefix_ops += op->invoke_index < v.limit;
-  a.description = "Key " + JsonQuote(key) +
+  a.description = "Key " + QuoteForText(key) +
                   " is not linearizable. The shortest non-linearizable "
                   "prefix of its history (" +
                   std::to_string(prefix_ops) + " operations) ends with " +
@@ -768,7 +777,7 @@ Anomaly BuildAnomaly(const History& history, const std::string& key,
                          "it and the last ones completed before it."
                        : v.diagnosis;
   a.rendering =
-      "key " + JsonQuote(key) + "\n" + RenderTimeline(a.slice, marked);
+      "key " + QuoteForText(key) + "\n" + RenderTimeline(a.slice, marked);
   return a;
 }
 

@@ -1,75 +1,66 @@
-// WriteReport and results.json: renders every file of the report in memory,
-// then writes each one next to its final name and renames it into place,
-// so a reader never sees a half-written file. Must never touch files in
-// OUT other than the four it owns.
+// WriteReport and results.json: renders every file of the report in memory
+// (results.json with nlohmann-json, keys by the key/key_base64 rule of
+// util/json_bytes.h), then writes each one next to its final name and
+// renames it into place, so a reader never sees a half-written file. Must
+// never touch files in OUT other than the four it owns.
 #include "jepsen/report.h"
 
 #include <cerrno>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "jepsen/report_html.h"
 #include "jepsen/report_model.h"
 #include "jepsen/report_plots.h"
+#include "util/json_bytes.h"
 
 namespace raftkv::jepsen {
 namespace {
 
+using Json = nlohmann::ordered_json;
+
 // A JSON number; null for NaN and infinities, which JSON cannot express.
-std::string JsonNumber(double value) {
-  if (!std::isfinite(value)) return "null";
-  char buf[48];
-  std::snprintf(buf, sizeof(buf), "%.9g", value);
-  return buf;
+Json Number(double value) {
+  return std::isfinite(value) ? Json(value) : Json(nullptr);
 }
 
-std::string JsonValidity(Validity validity) {
+// true, false or "unknown" (check_result.h).
+Json ValidityJson(Validity validity) {
   switch (validity) {
     case Validity::kValid:
-      return "true";
+      return true;
     case Validity::kInvalid:
-      return "false";
+      return false;
     case Validity::kUnknown:
       break;
   }
-  return "\"unknown\"";
+  return "unknown";
 }
 
-std::string FaultsJson(const std::vector<FaultInterval>& faults) {
-  std::string json = "[";
-  for (size_t i = 0; i < faults.size(); ++i) {
-    const FaultInterval& f = faults[i];
-    json += std::string(i == 0 ? "\n" : ",\n") +
-            "    {\"f\": " + JsonQuote(f.f) +
-            ", \"description\": " + JsonQuote(f.description) +
-            ", \"start_s\": " + JsonNumber(f.start_s) +
-            ", \"end_s\": " + JsonNumber(f.end_s) +
-            ", \"healed\": " + (f.healed ? "true" : "false") + "}";
+Json FaultsJson(const std::vector<FaultInterval>& faults) {
+  Json all = Json::array();
+  for (const FaultInterval& f : faults) {
+    all.push_back({{"f", f.f},
+                   {"description", f.description},
+                   {"start_s", Number(f.start_s)},
+                   {"end_s", Number(f.end_s)},
+                   {"healed", f.healed}});
   }
-  return json + (faults.empty() ? "]" : "\n  ]");
+  return all;
 }
 
-std::string AnomalyJson(const Anomaly& a) {
-  std::string json = "    {\"kind\": " + JsonQuote(a.kind) +
-                     ", \"key\": " + JsonQuote(a.key) +
-                     ",\n     \"description\": " + JsonQuote(a.description) +
-                     ",\n     \"rendering\": " + JsonQuote(a.rendering) +
-                     ",\n     \"slice\": [";
-  for (size_t i = 0; i < a.slice.size(); ++i) {
-    json += (i == 0 ? "\n       " : ",\n       ") + ToJsonLine(a.slice[i]);
-  }
-  return json + "]}";
-}
-
-std::string AnomaliesJson(const std::vector<Anomaly>& anomalies) {
-  std::string json = "[";
-  for (size_t i = 0; i < anomalies.size(); ++i) {
-    json += (i == 0 ? "\n" : ",\n") + AnomalyJson(anomalies[i]);
-  }
-  return json + (anomalies.empty() ? "]" : "\n  ]");
+Json AnomalyJson(const Anomaly& a) {
+  Json j = {{"kind", a.kind}};
+  PutBytes(j, "key", a.key);
+  j["description"] = a.description;
+  j["rendering"] = a.rendering;
+  Json slice = Json::array();
+  for (const Event& e : a.slice) slice.push_back(EventToJson(e));
+  j["slice"] = std::move(slice);
+  return j;
 }
 
 // Writes `contents` to dir/name through dir/name.tmp and a rename.
@@ -99,23 +90,26 @@ Status WriteFile(const std::filesystem::path& dir, const std::string& name,
 std::string ResultsJson(const ReportInput& in,
                         const std::vector<FaultInterval>& faults) {
   const CheckResult& r = in.result;
-  return "{\n  \"valid\": " + JsonValidity(r.validity) +
-         ",\n  \"workload\": " + JsonQuote(in.workload) +
-         ",\n  \"nemesis\": " + JsonQuote(in.nemesis) +
-         ",\n  \"seed\": " + std::to_string(in.seed) +
-         ",\n  \"nodes\": " + std::to_string(in.nodes) +
-         ",\n  \"time_limit_s\": " + JsonNumber(in.time_limit_s) +
-         ",\n  \"rate\": " + JsonNumber(in.rate) +
-         ",\n  \"concurrency\": " + std::to_string(in.concurrency) +
-         ",\n  \"ops\": " + std::to_string(r.ops) +
-         ",\n  \"ok\": " + std::to_string(r.ok) +
-         ",\n  \"fail\": " + std::to_string(r.fail) +
-         ",\n  \"info\": " + std::to_string(r.info) +
-         ",\n  \"faults\": " + std::to_string(faults.size()) +
-         ",\n  \"fault_intervals\": " + FaultsJson(faults) +
-         ",\n  \"anomalies\": " + AnomaliesJson(r.anomalies) +
-         ",\n  \"summary\": " + JsonQuote(r.summary) +
-         ",\n  \"notes\": " + JsonQuote(in.notes) + "\n}\n";
+  Json anomalies = Json::array();
+  for (const Anomaly& a : r.anomalies) anomalies.push_back(AnomalyJson(a));
+  const Json j = {{"valid", ValidityJson(r.validity)},
+                  {"workload", in.workload},
+                  {"nemesis", in.nemesis},
+                  {"seed", in.seed},
+                  {"nodes", in.nodes},
+                  {"time_limit_s", Number(in.time_limit_s)},
+                  {"rate", Number(in.rate)},
+                  {"concurrency", in.concurrency},
+                  {"ops", r.ops},
+                  {"ok", r.ok},
+                  {"fail", r.fail},
+                  {"info", r.info},
+                  {"faults", faults.size()},
+                  {"fault_intervals", FaultsJson(faults)},
+                  {"anomalies", std::move(anomalies)},
+                  {"summary", r.summary},
+                  {"notes", in.notes}};
+  return DumpJson(j, 2) + "\n";
 }
 
 }  // namespace

@@ -8,7 +8,7 @@ add_library(raftkv_jepsen_report STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/svg_plot.cc
 )
 target_link_libraries(raftkv_jepsen_report PUBLIC raftkv_jepsen_checker
-                      raftkv_util)
+                      raftkv_util raftkv_json)
 
 # The test is registered here rather than in tests/jepsen/: jepsen/ is
 # configured before tests/, and raftkv_test_main (defined in tests/) is

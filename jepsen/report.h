@@ -44,13 +44,14 @@ struct ReportInput {
 // not a directory; IOError if a file cannot be written.
 Status WriteReport(const ReportInput& input);
 
-// The contents of results.json (one JSON object and a newline):
+// The contents of results.json (one JSON object, indented by two, and a
+// newline):
 //   {"valid": true|false|"unknown", "workload", "nemesis", "seed", "nodes",
 //    "time_limit_s", "rate", "concurrency", "ops", "ok", "fail", "info",
 //    "faults": N, "fault_intervals": [{"f", "description", "start_s",
-//    "end_s", "healed"}], "anomalies": [{"kind", "key", "description",
-//    "rendering", "slice": [event objects as in history.jsonl]}],
-//    "summary", "notes"}
+//    "end_s", "healed"}], "anomalies": [{"kind", "key" (or "key_base64"
+//    when not UTF-8), "description", "rendering", "slice": [event objects
+//    as in history.jsonl]}], "summary", "notes"}
 std::string ResultsJson(const ReportInput& input);
 
 }  // namespace raftkv::jepsen

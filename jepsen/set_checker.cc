@@ -197,7 +197,8 @@ Anomaly SliceAnomaly(const History& history, const std::string& set,
     }
     a.slice.push_back(history[i]);
   }
-  a.rendering = "set " + JsonQuote(set) + "\n" + RenderTimeline(a.slice, marks);
+  a.rendering =
+      "set " + QuoteForText(set) + "\n" + RenderTimeline(a.slice, marks);
   return a;
 }
 
@@ -238,7 +239,7 @@ Anomaly LostAnomaly(const History& history, const SetTally& t,
   a.kind = "lost";
   a.key = t.set;
   a.description =
-      "Set " + JsonQuote(t.set) + ": " + std::to_string(t.lost.size()) +
+      "Set " + QuoteForText(t.set) + ": " + std::to_string(t.lost.size()) +
       " of " + Count(t.acknowledged, "acknowledged element") +
       " missing from the final read (process " + std::to_string(read->process) +
       ", invoked at " + FormatSeconds(read->invoke_ns) + ", " +
@@ -259,7 +260,7 @@ Anomaly ReadAnomaly(const History& history, const SetTally& t,
   Anomaly a = SliceAnomaly(history, t.set, {read}, {read});
   a.kind = kind;
   a.key = t.set;
-  a.description = "Set " + JsonQuote(t.set) + ": " +
+  a.description = "Set " + QuoteForText(t.set) + ": " +
                   Count(elements.size(), "element") + what +
                   ElementList(elements) +
                   ". The slice shows the first read with one of them.";
@@ -290,7 +291,7 @@ Anomaly FailedPresentAnomaly(const History& history, const SetTally& t,
   a.kind = "failed-add-present";
   a.key = t.set;
   a.description =
-      "Set " + JsonQuote(t.set) + ": " +
+      "Set " + QuoteForText(t.set) + ": " +
       Count(t.failed_present.size(), "element") +
       " read although every add of it failed (fail = definitely not "
       "applied): a failed operation took effect. Elements: " +

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/stage_thread.h"
+#include "util/json_bytes.h"
 
 namespace raftkv::server {
 namespace {
@@ -76,7 +77,7 @@ Status HttpEndpoint::Start(const std::string& address) {
                  j["health"] = h.healthy ? "true" : "false";  // etcd's spelling
                  j["reason"] = h.reason;
                  res.status = h.healthy ? 200 : 503;
-                 res.set_content(j.dump(), "application/json");
+                 res.set_content(DumpJson(j), "application/json");
                });
   server_->Get(
       "/livez", [this](const httplib::Request&, httplib::Response& res) {

@@ -39,6 +39,7 @@
 #include "tools/local_cluster.h"
 #include "tools/proc_stats.h"
 #include "util/flags_help.h"
+#include "util/json_bytes.h"
 
 DEFINE_string(endpoints, "",
               "Client addresses of an existing cluster; empty: start one.");
@@ -259,7 +260,7 @@ int RunLoad(const std::string& command, const std::vector<std::string>& args) {
     j["first_error"] = result.first_error;
     j["peak_rss_mb"] = rss.empty() ? json(nullptr) : json(rss);
     j["cpu_s_per_1k"] = cpu_after.empty() ? json(nullptr) : cpu_per_1k;
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", raftkv::DumpJson(j).c_str());
   } else {
     std::printf("%s", bench::FormatSummary(summary).c_str());
     std::printf("\nLeader changes:\t%llu\n",
@@ -440,7 +441,7 @@ int RunFailover() {
     j["errors"] = errors.size();
     j["acked_writes"] = acked.size();
     j["lost_writes"] = missing;
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", raftkv::DumpJson(j).c_str());
   } else {
     std::printf(
         "raftkv-bench: failover fault=%s faults=%zu median_ms=%.1f "

@@ -17,6 +17,11 @@
 // comparison failed; 2 usage error; 3 cluster unavailable (deadline passed,
 // no quorum) — a write's outcome is then unknown; 4 request refused (too
 // large, invalid).
+//
+// --json prints one compact JSON value per command (a contract: field names
+// and meanings do not change). Keys and values are bytes: one that is valid
+// UTF-8 is "key"/"value", any other is "key_base64"/"value_base64" with its
+// base64 instead (util/json_bytes.h), as etcd's JSON does.
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
@@ -29,11 +34,14 @@
 
 #include "client/client.h"
 #include "util/flags_help.h"
+#include "util/json_bytes.h"
 
 DEFINE_string(endpoints, "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003",
               "Comma-separated client addresses of the cluster's nodes.");
 DEFINE_uint64(deadline_ms, 5000, "Give up after this many milliseconds.");
-DEFINE_bool(json, false, "Print results as JSON.");
+DEFINE_bool(json, false,
+            "Print results as JSON; a key or value that is not UTF-8 is "
+            "given as key_base64 or value_base64 (base64) instead.");
 DEFINE_bool(serializable, false,
             "get/range: read any node's local state (may be stale).");
 
@@ -47,33 +55,11 @@ enum Exit {
   kRefused = 4
 };
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
+using Json = nlohmann::ordered_json;
+
+// Prints `json` compactly on one line.
+void PrintJson(const Json& json) {
+  std::cout << raftkv::DumpJson(json) << "\n";
 }
 
 int Fail(const raftkv::Status& s) {
@@ -122,38 +108,42 @@ std::string StallText(const raftkv::NodeInfo& n) {
   return text;
 }
 
+// The fields of one node in `status --json`.
+Json NodeJson(const raftkv::NodeInfo& n) {
+  Json j = {{"address", n.address}};
+  if (!n.error.ok()) {
+    j["error"] = n.error.ToString();
+    return j;
+  }
+  j["id"] = n.id;
+  j["role"] = n.role;
+  j["rejoin"] = n.rejoin;
+  j["term"] = n.term;
+  j["commit"] = n.commit_index;
+  j["applied"] = n.applied_index;
+  j["last"] = n.last_index;
+  j["leader"] = n.leader_id;
+  j["log_cache_bytes"] = n.log_cache_bytes;
+  j["loop_stall_recent_ms"] = n.loop_stall_recent_ms;
+  j["loop_stall_recent_cpu_wait_ms"] = n.loop_stall_recent_cpu_wait_ms;
+  j["loop_stall_max_ms"] = n.loop_stall_max_ms;
+  j["loop_stall_max_cpu_wait_ms"] = n.loop_stall_max_cpu_wait_ms;
+  return j;
+}
+
 int RunStatus(raftkv::Client& client) {
   auto nodes = client.ClusterStatus();
-  if (FLAGS_json)
-    std::cout << "[";
-  else
+  Json all = Json::array();
+  if (!FLAGS_json) {
     std::printf("%-4s %-22s %-20s %-6s %-10s %-10s %-7s %-9s %s\n", "ID",
                 "ADDRESS", "ROLE", "TERM", "COMMIT", "APPLIED", "LEADER",
                 "LOG KiB", "STALL ms (last min/max)");
+  }
   bool any = false;
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    const auto& n = nodes[i];
+  for (const raftkv::NodeInfo& n : nodes) {
     any = any || n.error.ok();
     if (FLAGS_json) {
-      std::cout << (i ? "," : "") << "{\"address\":" << JsonString(n.address);
-      if (n.error.ok()) {
-        std::cout << ",\"id\":" << n.id << ",\"role\":" << JsonString(n.role)
-                  << ",\"rejoin\":" << JsonString(n.rejoin)
-                  << ",\"term\":" << n.term << ",\"commit\":" << n.commit_index
-                  << ",\"applied\":" << n.applied_index
-                  << ",\"last\":" << n.last_index
-                  << ",\"leader\":" << n.leader_id
-                  << ",\"log_cache_bytes\":" << n.log_cache_bytes
-                  << ",\"loop_stall_recent_ms\":" << n.loop_stall_recent_ms
-                  << ",\"loop_stall_recent_cpu_wait_ms\":"
-                  << n.loop_stall_recent_cpu_wait_ms
-                  << ",\"loop_stall_max_ms\":" << n.loop_stall_max_ms
-                  << ",\"loop_stall_max_cpu_wait_ms\":"
-                  << n.loop_stall_max_cpu_wait_ms;
-      } else {
-        std::cout << ",\"error\":" << JsonString(n.error.ToString());
-      }
-      std::cout << "}";
+      all.push_back(NodeJson(n));
     } else if (n.error.ok()) {
       const std::string role =
           n.rejoin.empty() ? n.role : n.role + " (" + n.rejoin + ")";
@@ -168,14 +158,14 @@ int RunStatus(raftkv::Client& client) {
                   "unreachable", n.error.message().c_str());
     }
   }
-  if (FLAGS_json) std::cout << "]\n";
+  if (FLAGS_json) PrintJson(all);
   return any ? kOk : kUnavailable;
 }
 
 // One line (or JSON object) per endpoint; exit 0 only if all are healthy.
 int RunEndpointHealth(raftkv::Client& client) {
   const std::vector<raftkv::NodeInfo> nodes = client.ClusterStatus();
-  nlohmann::json all = nlohmann::json::array();
+  Json all = Json::array();
   bool healthy_all = true;
   for (const raftkv::NodeInfo& n : nodes) {
     std::string problem;
@@ -210,10 +200,11 @@ int RunEndpointHealth(raftkv::Client& client) {
     }
     healthy_all = healthy_all && problem.empty();
     if (FLAGS_json) {
+      // In the order it has always had (nlohmann::json's, alphabetical).
       all.push_back({{"endpoint", n.address},
+                     {"error", problem},
                      {"health", problem.empty()},
-                     {"took_ms", took_ms},
-                     {"error", problem}});
+                     {"took_ms", took_ms}});
     } else if (problem.empty()) {
       std::printf("%s is healthy: served a linearizable read: took = %.3fms\n",
                   n.address.c_str(), took_ms);
@@ -221,7 +212,7 @@ int RunEndpointHealth(raftkv::Client& client) {
       std::printf("%s is unhealthy: %s\n", n.address.c_str(), problem.c_str());
     }
   }
-  if (FLAGS_json) std::cout << all.dump() << "\n";
+  if (FLAGS_json) PrintJson(all);
   if (!healthy_all) std::cerr << "raftkvctl: unhealthy cluster\n";
   return healthy_all ? kOk : kUnavailable;
 }
@@ -233,7 +224,7 @@ int Run(raftkv::Client& client, const std::vector<std::string>& args) {
     auto r = client.Put(args[1], args[2]);
     if (!r.ok()) return Fail(r.status());
     if (FLAGS_json)
-      std::cout << "{\"revision\":" << *r << "}\n";
+      PrintJson({{"revision", *r}});
     else
       std::cout << "OK revision " << *r << "\n";
     return kOk;
@@ -242,11 +233,13 @@ int Run(raftkv::Client& client, const std::vector<std::string>& args) {
     auto r = client.Get(args[1], read);
     if (!r.ok()) return Fail(r.status());
     if (FLAGS_json) {
-      std::cout << "{\"key\":" << JsonString(r->key)
-                << ",\"value\":" << JsonString(r->value)
-                << ",\"create_revision\":" << r->create_revision
-                << ",\"mod_revision\":" << r->mod_revision
-                << ",\"version\":" << r->version << "}\n";
+      Json j = Json::object();
+      raftkv::PutBytes(j, "key", r->key);
+      raftkv::PutBytes(j, "value", r->value);
+      j["create_revision"] = r->create_revision;
+      j["mod_revision"] = r->mod_revision;
+      j["version"] = r->version;
+      PrintJson(j);
     } else {
       std::cout << r->value << "\n";
     }
@@ -256,7 +249,7 @@ int Run(raftkv::Client& client, const std::vector<std::string>& args) {
     auto r = client.Delete(args[1]);
     if (!r.ok()) return Fail(r.status());
     if (FLAGS_json)
-      std::cout << "{\"deleted\":" << *r << "}\n";
+      PrintJson({{"deleted", *r}});
     else
       std::cout << *r << "\n";
     return kOk;
@@ -265,7 +258,7 @@ int Run(raftkv::Client& client, const std::vector<std::string>& args) {
     auto r = client.CompareAndSwap(args[1], args[2], args[3]);
     if (!r.ok()) return Fail(r.status());
     if (FLAGS_json)
-      std::cout << "{\"swapped\":" << (*r ? "true" : "false") << "}\n";
+      PrintJson({{"swapped", *r}});
     else
       std::cout << (*r ? "OK" : "compare failed") << "\n";
     if (!*r)
@@ -276,17 +269,18 @@ int Run(raftkv::Client& client, const std::vector<std::string>& args) {
   if (cmd == "range" && args.size() == 2) {
     auto r = client.GetPrefix(args[1], 0, read);
     if (!r.ok()) return Fail(r.status());
-    if (FLAGS_json) std::cout << "[";
-    for (size_t i = 0; i < r->kvs.size(); ++i) {
-      const auto& kv = r->kvs[i];
+    Json all = Json::array();
+    for (const auto& kv : r->kvs) {
       if (FLAGS_json) {
-        std::cout << (i ? "," : "") << "{\"key\":" << JsonString(kv.key)
-                  << ",\"value\":" << JsonString(kv.value) << "}";
+        Json j = Json::object();
+        raftkv::PutBytes(j, "key", kv.key);
+        raftkv::PutBytes(j, "value", kv.value);
+        all.push_back(std::move(j));
       } else {
         std::cout << kv.key << "\t" << kv.value << "\n";
       }
     }
-    if (FLAGS_json) std::cout << "]\n";
+    if (FLAGS_json) PrintJson(all);
     return kOk;
   }
   if (cmd == "status" && args.size() == 1) return RunStatus(client);
@@ -297,8 +291,7 @@ int Run(raftkv::Client& client, const std::vector<std::string>& args) {
     auto r = client.Leader();
     if (!r.ok()) return Fail(r.status());
     if (FLAGS_json)
-      std::cout << "{\"id\":" << r->first
-                << ",\"address\":" << JsonString(r->second) << "}\n";
+      PrintJson({{"id", r->first}, {"address", r->second}});
     else
       std::cout << r->first << " " << r->second << "\n";
     return kOk;

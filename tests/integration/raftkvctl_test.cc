@@ -1,14 +1,16 @@
 // raftkvctl against a real three-node cluster: the commands, their output
 // and the exit codes the header of tools/raftkvctl.cc promises scripts
 // (0 ok, 1 not found / cas failed, 2 usage, 3 unavailable), and the fields
-// of `status` (table and --json) that operators and scripts read. Must
-// never talk to anything but the cluster it started on loopback.
+// of `status` (table and --json) that operators and scripts read, and the
+// --json of every command (keys and values that are not UTF-8 as base64).
+// Must never talk to anything but the cluster it started on loopback.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -109,6 +111,69 @@ TEST_F(RaftkvctlTest, StatusJsonHasEveryDocumentedField) {
     EXPECT_EQ(Count(status.out, field), 3u) << field << " in " << status.out;
   }
   EXPECT_EQ(Count(status.out, "\"role\":\"leader\""), 1u) << status.out;
+  // scripts/demo greps a node's object by `"id":N,`.
+  for (int id = 1; id <= 3; ++id) {
+    EXPECT_EQ(Count(status.out, "\"id\":" + std::to_string(id) + ","), 1u)
+        << status.out;
+  }
+}
+
+// The --json output of `args`: one line, parsed (null if it is not JSON).
+nlohmann::ordered_json CtlJson(const std::string& endpoints,
+                               const std::string& args) {
+  const CtlRun run = Ctl(endpoints, "--json " + args);
+  EXPECT_EQ(run.exit_code, 0) << args << ": " << run.out;
+  EXPECT_EQ(Count(run.out, "\n"), 1u) << args << ": " << run.out;
+  auto j = nlohmann::ordered_json::parse(run.out, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << args << ": " << run.out;
+  return j.is_discarded() ? nullptr : j;
+}
+
+std::vector<std::string> FieldNames(const nlohmann::ordered_json& j) {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : j.items()) names.push_back(name);
+  return names;
+}
+
+TEST_F(RaftkvctlTest, EveryCommandsJsonKeepsItsFields) {
+  using Names = std::vector<std::string>;
+  auto put = CtlJson(endpoints_, "put color blue");
+  EXPECT_EQ(FieldNames(put), Names{"revision"}) << put;
+  EXPECT_GT(put["revision"].get<uint64_t>(), 0u);
+  auto get = CtlJson(endpoints_, "get color");
+  EXPECT_EQ(FieldNames(get), (Names{"key", "value", "create_revision",
+                                    "mod_revision", "version"}))
+      << get;
+  EXPECT_EQ(get["key"], "color");
+  EXPECT_EQ(get["value"], "blue");
+  EXPECT_EQ(get["mod_revision"], put["revision"]);
+  EXPECT_EQ(get["version"], 1);
+  EXPECT_EQ(CtlJson(endpoints_, "cas color blue red"),
+            nlohmann::ordered_json({{"swapped", true}}));
+  auto range = CtlJson(endpoints_, "range col");
+  EXPECT_EQ(range, nlohmann::ordered_json::parse(
+                       R"([{"key":"color","value":"red"}])"));
+  auto leader = CtlJson(endpoints_, "leader");
+  EXPECT_EQ(FieldNames(leader), (Names{"id", "address"})) << leader;
+  EXPECT_EQ(leader["address"],
+            cluster_.client_address(leader["id"].get<int>()));
+  EXPECT_EQ(CtlJson(endpoints_, "del color"),
+            nlohmann::ordered_json({{"deleted", 1}}));
+}
+
+TEST_F(RaftkvctlTest, JsonGivesBytesThatAreNotUtf8AsBase64) {
+  // printf's octal escapes: value "v\x80\xff", key "k\xff".
+  ASSERT_EQ(Ctl(endpoints_, "put bin \"$(printf 'v\\200\\377')\"").exit_code,
+            0);
+  ASSERT_EQ(Ctl(endpoints_, "put \"$(printf 'k\\377')\" caf\xc3\xa9").exit_code,
+            0);
+  auto get = CtlJson(endpoints_, "get bin");
+  EXPECT_EQ(get["key"], "bin");
+  EXPECT_FALSE(get.contains("value")) << get;
+  EXPECT_EQ(get["value_base64"], "doD/");
+  auto range = CtlJson(endpoints_, "range k");
+  EXPECT_EQ(range, nlohmann::ordered_json::parse(
+                       R"([{"key_base64":"a/8=","value":"caf\u00e9"}])"));
 }
 
 TEST_F(RaftkvctlTest, StatusMarksAStoppedNodeUnreachable) {

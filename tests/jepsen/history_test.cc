@@ -1,11 +1,13 @@
 // Tests of the JSON-lines history format (jepsen/history.h): round trips of
-// every kind of event, hand-written lines, and malformed lines that must be
-// rejected with an error naming the line. Must never depend on files.
+// every kind of event (keys and values that are not UTF-8 included),
+// hand-written lines, and malformed lines that must be rejected with an
+// error naming the line. Must never depend on files.
 #include "jepsen/history.h"
 
 #include <gtest/gtest.h>
 
 #include <sstream>
+#include <utility>
 
 namespace raftkv::jepsen {
 namespace {
@@ -72,17 +74,58 @@ TEST(HistoryTest, EveryEventRoundTripsThroughOneLine) {
 TEST(HistoryTest, WritesTheDocumentedFormat) {
   History h = Representative();
   EXPECT_EQ(ToJsonLine(h[0]),
-            R"({"process": 3, "type": "invoke", "f": "write", "key": "r4", )"
-            R"("value": "17", "time": 123456789})");
+            R"({"process":3,"type":"invoke","f":"write","key":"r4",)"
+            R"("value":"17","time":123456789})");
   EXPECT_EQ(ToJsonLine(h[2]),
-            R"({"process": 0, "type": "invoke", "f": "read", "key": "r4", )"
-            R"("value": null, "time": 0})");
+            R"({"process":0,"type":"invoke","f":"read","key":"r4",)"
+            R"("value":null,"time":0})");
   EXPECT_EQ(ToJsonLine(h[4]),
-            R"({"process": 1, "type": "invoke", "f": "cas", "key": "r1", )"
-            R"("value": ["1", "2"], "time": 7})");
+            R"({"process":1,"type":"invoke","f":"cas","key":"r1",)"
+            R"("value":["1","2"],"time":7})");
   EXPECT_EQ(ToJsonLine(h[8]),
-            R"({"process": "nemesis", "type": "info", "f": "partition", )"
-            R"("value": "isolate leader 2", "time": 12})");
+            R"({"process":"nemesis","type":"info","f":"partition",)"
+            R"("value":"isolate leader 2","time":12})");
+}
+
+// Bytes that are not UTF-8 (0x80, 0xff), with a NUL among them.
+const std::string kBinary("a\x80\0\xff", 4);
+
+TEST(HistoryTest, BytesThatAreNotUtf8GoAsBase64) {
+  EXPECT_EQ(ToJsonLine(MakeEvent(1, EventType::kOk, "write", kBinary, kBinary,
+                                 std::nullopt, 3)),
+            R"({"process":1,"type":"ok","f":"write","key_base64":"YYAA/w==",)"
+            R"("value_base64":"YYAA/w==","time":3})");
+  // cas: both elements as base64 when either is not text.
+  EXPECT_EQ(ToJsonLine(
+                MakeEvent(1, EventType::kInvoke, "cas", "k", "17", kBinary, 4)),
+            R"({"process":1,"type":"invoke","f":"cas","key":"k",)"
+            R"("value_base64":["MTc=","YYAA/w=="],"time":4})");
+  // Text with a NUL is still text.
+  EXPECT_EQ(
+      ToJsonLine(MakeEvent(1, EventType::kOk, "read", std::string("\0", 1),
+                           std::nullopt, std::nullopt, 5)),
+      R"({"process":1,"type":"ok","f":"read","key":"\u0000",)"
+      R"("value":null,"time":5})");
+}
+
+TEST(HistoryTest, BytesThatAreNotUtf8RoundTrip) {
+  const History h = {
+      MakeEvent(1, EventType::kInvoke, "write", kBinary, kBinary, std::nullopt,
+                1),
+      MakeEvent(1, EventType::kOk, "read", "r1", std::string("\xff"),
+                std::nullopt, 2),
+      MakeEvent(2, EventType::kInvoke, "cas", kBinary, std::nullopt, kBinary,
+                3),
+      MakeEvent(2, EventType::kFail, "cas", "r1", kBinary, "new", 4),
+      MakeEvent(3, EventType::kInvoke, "add", std::string("\x80"),
+                std::string("\0", 1), std::nullopt, 5),
+  };
+  std::stringstream buffer;
+  ASSERT_TRUE(WriteHistory(h, buffer).ok());
+  StatusOr<History> back = ReadHistory(buffer);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->size(), h.size());
+  for (size_t i = 0; i < h.size(); ++i) ExpectSameEvent(h[i], (*back)[i]);
 }
 
 TEST(HistoryTest, StreamRoundTripSkipsBlankLines) {
@@ -158,6 +201,17 @@ TEST(HistoryTest, RejectsMalformedLinesNamingThem) {
       R"({"process": 1, "type": "ok", "f": "read", "value": true, "time": 1})",
       R"({"process": 1, "type": "ok", "f": "read", "key": 3, "time": 1})",
       R"({"process": 1 "type": "ok", "f": "read", "time": 1})",
+      R"([{"process": 1, "type": "ok", "f": "read", "time": 1}])",
+      R"({"process": 1, "type": "ok", "f": "read", "time": 1e999})",
+      R"({"process": 1, "type": "ok", "f": "read", "value": {"a": "b"}, "time": 1})",
+      R"({"process": 1, "type": "ok", "f": "read", "key": "k", "key_base64": "aw==", "time": 1})",
+      R"({"process": 1, "type": "ok", "f": "read", "value": "v", "value_base64": "dg==", "time": 1})",
+      R"({"process": 1, "type": "ok", "f": "read", "key_base64": "aw=", "time": 1})",
+      R"({"process": 1, "type": "ok", "f": "read", "key_base64": null, "time": 1})",
+      R"({"process": 1, "type": "ok", "f": "read", "value_base64": "not base64!", "time": 1})",
+      R"({"process": 1, "type": "ok", "f": "cas", "value_base64": ["aw==", "x"], "time": 1})",
+      "{\"process\": 1, \"type\": \"ok\", \"f\": \"read\", \"value\": "
+      "\"\x80\", \"time\": 1}",
   };
   for (const char* line : kBad) {
     StatusOr<Event> e = ParseJsonLine(line);
@@ -169,12 +223,39 @@ TEST(HistoryTest, RejectsMalformedLinesNamingThem) {
 }
 
 TEST(HistoryTest, ErrorNamesTheReason) {
-  StatusOr<Event> e = ParseJsonLine(
-      R"({"process": 1, "type": "ok", "f": "read", "time": 1, "vaule": "x"})");
-  ASSERT_FALSE(e.ok());
-  EXPECT_NE(e.status().message().find("unknown field \"vaule\""),
-            std::string::npos)
-      << e.status().message();
+  const std::pair<const char*, const char*> kCases[] = {
+      {R"({"process": 1, "type": "ok", "f": "read", "time": 1, "vaule": "x"})",
+       "unknown field \"vaule\""},
+      {R"({"process": 1, "type": "ok", "f": "read", "time": 1, "time": 2})",
+       "repeated field \"time\""},
+      {R"({"process": 1, "type": "ok", "f": "read"})",
+       "missing field \"time\""},
+      {R"({"process": 1, "type": "ok", "f": "read", "time": 1.5})",
+       "\"time\" must be an integer"},
+      {R"({"process": 1, "type": "ok", "f": "read", "time": 9223372036854775808})",
+       "\"time\" must be an integer"},
+      {R"({"process": -1, "type": "ok", "f": "read", "time": 1})",
+       "\"process\" must be an integer >= 0 or \"nemesis\""},
+      {R"({"process": 1, "type": "done", "f": "read", "time": 1})",
+       "\"type\" must be invoke, ok, fail or info"},
+      {R"({"process": 1, "type": "ok", "f": "cas", "value": ["a"], "time": 1})",
+       "\"value\" must be a string, null or [expected, new]"},
+      {R"({"process": 1, "type": "ok", "f": "read", "key": "k", "key_base64": "aw==", "time": 1})",
+       "both \"key\" and \"key_base64\""},
+      {R"({"process": 1, "type": "ok", "f": "read", "key_base64": "aw=", "time": 1})",
+       "\"key_base64\" must be a base64 string"},
+      {R"([1, 2])", "not a JSON object"},
+      {R"({"process": 1, "type": "ok", "f": "read", "time": 1} x)",
+       "parse error at line 1, column 54"},
+      {R"({"process": 1, "type": "ok", "f": "read", "value": "\ud83d", "time": 1})",
+       "surrogate"},
+  };
+  for (const auto& [line, reason] : kCases) {
+    StatusOr<Event> e = ParseJsonLine(line);
+    ASSERT_FALSE(e.ok()) << line;
+    EXPECT_NE(e.status().message().find(reason), std::string::npos)
+        << reason << " not in: " << e.status().message();
+  }
 }
 
 TEST(HistoryTest, ReadHistoryNamesTheBadLineNumber) {
@@ -197,9 +278,11 @@ TEST(HistoryTest, LongLinesAreShortenedInErrors) {
   EXPECT_LT(e.status().message().size(), 400u);
 }
 
-TEST(HistoryTest, JsonQuoteEscapes) {
-  EXPECT_EQ(JsonQuote("a\"b\\c\n\x01"), R"("a\"b\\c\n\u0001")");
-  EXPECT_EQ(JsonQuote(""), R"("")");
+TEST(HistoryTest, QuoteForTextEscapesTextAndGivesOtherBytesAsBase64) {
+  EXPECT_EQ(QuoteForText("a\"b\\c\n\x01"), R"("a\"b\\c\n\u0001")");
+  EXPECT_EQ(QuoteForText(""), R"("")");
+  EXPECT_EQ(QuoteForText("caf\xc3\xa9"), "\"caf\xc3\xa9\"");
+  EXPECT_EQ(QuoteForText(kBinary), R"(base64:"YYAA/w==")");
 }
 
 }  // namespace
