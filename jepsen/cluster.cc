@@ -76,7 +76,7 @@ StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) {
   }
   for (int id = 1; id <= options.nodes; ++id) {
     const std::string name = "n" + std::to_string(id);
-    SpawnOptions spawn;
+    fault::SpawnOptions spawn;
     spawn.argv = {options.raftkvd,
                   "--id=" + std::to_string(id),
                   "--cluster=" + peers,

@@ -15,9 +15,9 @@
 #include <iostream>
 #include <sstream>
 
+#include "fault/netns.h"
+#include "fault/subprocess.h"
 #include "jepsen/nemesis.h"
-#include "jepsen/netns.h"
-#include "jepsen/subprocess.h"
 #include "jepsen/test_runner.h"
 #include "jepsen/workload.h"
 #include "util/flags_help.h"
@@ -167,9 +167,9 @@ int main(int argc, char** argv) {
   }
 
   // Before any thread: a namespace change applies to the calling thread.
-  std::unique_ptr<PrivateNetwork> network;
+  std::unique_ptr<raftkv::fault::PrivateNetwork> network;
   if (FLAGS_netns) {
-    auto entered = PrivateNetwork::Enter();
+    auto entered = raftkv::fault::PrivateNetwork::Enter();
     if (entered.ok()) {
       network = std::move(entered).value();
       o.setup_notes =

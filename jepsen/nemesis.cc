@@ -71,9 +71,9 @@ std::vector<std::set<int>> RingGrudge(const std::vector<int>& ring) {
   return grudge;
 }
 
-std::vector<Cut> CutsOf(const Cluster& cluster,
-                        const std::vector<std::set<int>>& grudge) {
-  std::vector<Cut> cuts;
+std::vector<fault::Cut> CutsOf(const Cluster& cluster,
+                               const std::vector<std::set<int>>& grudge) {
+  std::vector<fault::Cut> cuts;
   for (int b = 1; b < static_cast<int>(grudge.size()); ++b) {
     for (int a : grudge[b])
       cuts.push_back({cluster.gid(a), cluster.address(b)});
@@ -81,8 +81,8 @@ std::vector<Cut> CutsOf(const Cluster& cluster,
   return cuts;
 }
 
-Nemesis::Nemesis(Cluster* cluster, Firewall* firewall, Recorder* recorder,
-                 NemesisOptions options)
+Nemesis::Nemesis(Cluster* cluster, fault::Firewall* firewall,
+                 Recorder* recorder, NemesisOptions options)
     : cluster_(cluster),
       firewall_(firewall),
       recorder_(recorder),

@@ -5,7 +5,7 @@
 // in an order shuffled from the seed, so a run of at least k faults has
 // every kind it was given. Kinds:
 //
-//   partition  iptables drops between nodes (jepsen/firewall.h), in one of
+//   partition  iptables drops between nodes (fault/firewall.h), in one of
 //              the modes: "halves" (a random minority | the rest),
 //              "leader" (the current leader | the rest), "ring" (a random
 //              ring where every node hears from a majority centred on
@@ -39,8 +39,8 @@
 #include <string>
 #include <vector>
 
+#include "fault/firewall.h"
 #include "jepsen/cluster.h"
-#include "jepsen/firewall.h"
 #include "jepsen/recorder.h"
 
 namespace raftkv::jepsen {
@@ -62,7 +62,7 @@ Status ValidateNemesisKinds(const std::set<std::string>& kinds);
 class Nemesis {
  public:
   // `firewall` may be null when no kind needs it.
-  Nemesis(Cluster* cluster, Firewall* firewall, Recorder* recorder,
+  Nemesis(Cluster* cluster, fault::Firewall* firewall, Recorder* recorder,
           NemesisOptions options);
 
   // Starts or ends a fault when the schedule says so at `elapsed_s`, and
@@ -99,7 +99,7 @@ class Nemesis {
   void Fault(const std::string& f, const std::string& description);
 
   Cluster* cluster_;
-  Firewall* firewall_;
+  fault::Firewall* firewall_;
   Recorder* recorder_;
   NemesisOptions options_;
   std::mt19937_64 rng_;
@@ -125,8 +125,8 @@ class Nemesis {
 
 // The cuts of a partition: node b drops what node a sends iff
 // grudge[b] contains a (ids 1-based; grudge[0] unused).
-std::vector<Cut> CutsOf(const Cluster& cluster,
-                        const std::vector<std::set<int>>& grudge);
+std::vector<fault::Cut> CutsOf(const Cluster& cluster,
+                               const std::vector<std::set<int>>& grudge);
 // Grudges of the partition modes, for `n` nodes (exposed for tests).
 std::vector<std::set<int>> SplitGrudge(int n, const std::set<int>& side);
 std::vector<std::set<int>> RingGrudge(const std::vector<int>& ring);

@@ -14,7 +14,7 @@ NodeProcess::~NodeProcess() { (void)Kill(); }
 
 Status NodeProcess::Start() {
   if (running()) return Status::FailedPrecondition("already running");
-  auto pid = Spawn(spawn_);
+  auto pid = fault::Spawn(spawn_);
   if (!pid.ok()) return pid.status();
   pid_ = *pid;
   paused_ = false;

@@ -5,7 +5,7 @@
 //
 // Must never signal any pid but the one it spawned and has not yet reaped.
 // Not thread-safe: raftkv-jepsen drives its nodes from the main thread only
-// (see Spawn() in jepsen/subprocess.h on why that thread matters).
+// (see Spawn() in fault/subprocess.h on why that thread matters).
 #pragma once
 
 #include <sys/types.h>
@@ -13,14 +13,14 @@
 #include <chrono>
 #include <string>
 
-#include "jepsen/subprocess.h"
+#include "fault/subprocess.h"
 #include "util/status.h"
 
 namespace raftkv::jepsen {
 
 class NodeProcess {
  public:
-  explicit NodeProcess(SpawnOptions spawn) : spawn_(std::move(spawn)) {}
+  explicit NodeProcess(fault::SpawnOptions spawn) : spawn_(std::move(spawn)) {}
   ~NodeProcess();
   NodeProcess(const NodeProcess&) = delete;
   NodeProcess& operator=(const NodeProcess&) = delete;
@@ -48,7 +48,7 @@ class NodeProcess {
  private:
   void Reaped(int status);
 
-  SpawnOptions spawn_;
+  fault::SpawnOptions spawn_;
   pid_t pid_ = 0;
   bool paused_ = false;
   std::string last_exit_;

@@ -14,9 +14,9 @@
 #include <thread>
 
 #include "client/client.h"
+#include "fault/firewall.h"
 #include "jepsen/check_result.h"
 #include "jepsen/cluster.h"
-#include "jepsen/firewall.h"
 #include "jepsen/history.h"
 #include "jepsen/linearizability.h"
 #include "jepsen/nemesis.h"
@@ -176,7 +176,7 @@ CheckResult Check(const RunOptions& o, const History& history) {
 
 }  // namespace
 
-int RunTest(const RunOptions& o, const PrivateNetwork* network,
+int RunTest(const RunOptions& o, const fault::PrivateNetwork* network,
             const volatile std::sig_atomic_t* interrupted) {
   RunLog log;
   std::error_code ec;
@@ -199,15 +199,16 @@ int RunTest(const RunOptions& o, const PrivateNetwork* network,
   const bool wants_partition =
       kinds.count("partition") || kinds.count("partition-halves") ||
       kinds.count("partition-leader") || kinds.count("partition-ring");
-  std::unique_ptr<Firewall> firewall;
+  std::unique_ptr<fault::Firewall> firewall;
   if (wants_partition && network != nullptr) {
-    auto fw = Firewall::Install(*network);
+    auto fw = fault::Firewall::Install(*network);
     if (!fw.ok()) {
       std::cerr << "raftkv-jepsen: " << fw.status().ToString() << std::endl;
       return 2;
     }
     firewall = std::move(fw).value();
-    log.Note("partitions: iptables chain " + std::string(Firewall::kChain) +
+    log.Note("partitions: iptables chain " +
+             std::string(fault::Firewall::kChain) +
              " (jumped to from OUTPUT -o lo) with rules '-d 127.0.0.B/32 -o "
              "lo -m owner --gid-owner <gid of node A> -j DROP'; node N runs "
              "with group 61000+N");

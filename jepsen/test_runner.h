@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "jepsen/netns.h"
+#include "fault/netns.h"
 #include "util/status.h"
 
 namespace raftkv::jepsen {
@@ -47,7 +47,7 @@ struct RunOptions {
 // `network` is null when running on the root loopback (no partitions).
 // `interrupted` is polled; once non-zero the run ends early (and is
 // reported as such).
-int RunTest(const RunOptions& options, const PrivateNetwork* network,
+int RunTest(const RunOptions& options, const fault::PrivateNetwork* network,
             const volatile std::sig_atomic_t* interrupted);
 
 }  // namespace raftkv::jepsen

@@ -21,8 +21,8 @@
 #include <map>
 #include <sstream>
 
+#include "fault/subprocess.h"
 #include "jepsen/history.h"
-#include "jepsen/subprocess.h"
 
 namespace raftkv::jepsen {
 namespace {
@@ -52,8 +52,8 @@ JepsenRun RunJepsen(const std::string& name, std::vector<std::string> args) {
   for (const std::string& a : args) command += " '" + a + "'";
   command += " --out=" + out + " 2>&1; echo \"exit=$?\"";
   JepsenRun run;
-  auto output =
-      RunCommand({"/bin/sh", "-c", command}, "", std::chrono::seconds(120));
+  auto output = fault::RunCommand({"/bin/sh", "-c", command}, "",
+                                  std::chrono::seconds(120));
   if (!output.ok()) {
     run.output = output.status().ToString();
     return run;

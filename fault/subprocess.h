@@ -1,6 +1,8 @@
-// Child processes of raftkv-jepsen: short helper commands (ip,
-// iptables-restore) run to completion, and long-lived children (raftkvd)
-// spawned with their own process group, group id and environment.
+// Child processes of the tools that inject faults into real clusters
+// (raftkv-jepsen, raftkv-bench failover): short helper
+// commands (ip, iptables-restore) run to completion, and long-lived
+// children (raftkvd) spawned with their own process group, group id and
+// environment.
 //
 // Must never signal or wait for a process it did not start, search PATH
 // after fork (paths are resolved before), or leave a child running when its
@@ -15,7 +17,7 @@
 
 #include "util/status.h"
 
-namespace raftkv::jepsen {
+namespace raftkv::fault {
 
 // Absolute path of `program`: itself if it contains a '/', else the first
 // executable match in $PATH, /usr/sbin or /sbin. NotFound otherwise.
@@ -42,7 +44,8 @@ struct SpawnOptions {
 // Starts a long-lived child in a new process group, with stdin from
 // /dev/null and no file descriptors of ours but 0-2. It gets SIGKILL if the
 // spawning thread exits (PR_SET_PDEATHSIG), so spawn only from a thread
-// that outlives the child (raftkv-jepsen's main thread). Returns its pid.
+// that outlives the child (e.g. the program's main thread). Returns its
+// pid.
 StatusOr<pid_t> Spawn(const SpawnOptions& options);
 
-}  // namespace raftkv::jepsen
+}  // namespace raftkv::fault

@@ -1,4 +1,5 @@
-// PrivateNetwork: raftkv-jepsen's own network namespace. Entering it moves
+// PrivateNetwork: a program's own network namespace (raftkv-jepsen's,
+// raftkv-bench failover --fault=partition's). Entering it moves
 // this process (and every child it starts afterwards: raftkvd, iptables) out
 // of the machine's network into a namespace whose only interface is its
 // own loopback, where 127.0.0.N addresses and firewall rules are private
@@ -13,7 +14,7 @@
 
 #include "util/status.h"
 
-namespace raftkv::jepsen {
+namespace raftkv::fault {
 
 class PrivateNetwork {
  public:
@@ -43,4 +44,4 @@ class PrivateNetwork {
 // unreadable).
 std::string CurrentNetworkNamespace();
 
-}  // namespace raftkv::jepsen
+}  // namespace raftkv::fault

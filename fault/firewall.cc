@@ -1,15 +1,15 @@
 // iptables rules of the partition nemesis, inside the private namespace
 // only. Must never touch a chain other than RAFTKV_JEPSEN and its jump.
-#include "jepsen/firewall.h"
+#include "fault/firewall.h"
 
 #include <glog/logging.h>
 
 #include <cstdio>
 #include <sstream>
 
-#include "jepsen/subprocess.h"
+#include "fault/subprocess.h"
 
-namespace raftkv::jepsen {
+namespace raftkv::fault {
 
 namespace {
 
@@ -98,4 +98,4 @@ Status Firewall::Apply(const std::vector<Cut>& cuts) {
   return Status::OK();
 }
 
-}  // namespace raftkv::jepsen
+}  // namespace raftkv::fault

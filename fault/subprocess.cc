@@ -1,8 +1,8 @@
-// fork/exec of helper commands and raftkvd for raftkv-jepsen. Between fork
+// fork/exec of helper commands and raftkvd (fault/subprocess.h). Between fork
 // and exec the child makes async-signal-safe system calls only; it never
 // allocates, logs or searches PATH. Must never signal a pid it did not
 // spawn, nor leave a helper running past its deadline.
-#include "jepsen/subprocess.h"
+#include "fault/subprocess.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -21,7 +21,7 @@
 
 extern char** environ;
 
-namespace raftkv::jepsen {
+namespace raftkv::fault {
 
 namespace {
 
@@ -189,7 +189,7 @@ StatusOr<std::string> RunCommand(const std::vector<std::string>& argv,
   ::fcntl(in_pipe[1], F_SETFL, O_NONBLOCK);
   ::fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
   // SIGPIPE from a helper that exits without reading its input must not
-  // end raftkv-jepsen.
+  // end the program that runs it.
   ::signal(SIGPIPE, SIG_IGN);
   const auto deadline = Clock::now() + timeout;
   std::string output = Pump(in_pipe[1], out_pipe[0], input, deadline);
@@ -277,4 +277,4 @@ StatusOr<pid_t> Spawn(const SpawnOptions& options) {
   return pid;
 }
 
-}  // namespace raftkv::jepsen
+}  // namespace raftkv::fault

@@ -25,10 +25,10 @@
 #include <string>
 #include <vector>
 
-#include "jepsen/netns.h"
+#include "fault/netns.h"
 #include "util/status.h"
 
-namespace raftkv::jepsen {
+namespace raftkv::fault {
 
 // Packets from processes of group `from_gid` to `to_address` are dropped.
 struct Cut {
@@ -62,4 +62,4 @@ class Firewall {
   std::vector<std::string> rules_;
 };
 
-}  // namespace raftkv::jepsen
+}  // namespace raftkv::fault

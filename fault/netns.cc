@@ -1,6 +1,6 @@
-// Creates raftkv-jepsen's private network namespace and checks that it has
+// Creates a private network namespace and checks that it has
 // only its loopback. Must never configure the initial network namespace.
-#include "jepsen/netns.h"
+#include "fault/netns.h"
 
 #include <net/if.h>
 #include <sched.h>
@@ -12,9 +12,9 @@
 #include <cstring>
 #include <filesystem>
 
-#include "jepsen/subprocess.h"
+#include "fault/subprocess.h"
 
-namespace raftkv::jepsen {
+namespace raftkv::fault {
 
 namespace {
 
@@ -95,4 +95,4 @@ StatusOr<std::unique_ptr<PrivateNetwork>> PrivateNetwork::Enter() {
   return network;
 }
 
-}  // namespace raftkv::jepsen
+}  // namespace raftkv::fault
