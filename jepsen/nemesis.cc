@@ -76,7 +76,7 @@ std::vector<fault::Cut> CutsOf(const Cluster& cluster,
   std::vector<fault::Cut> cuts;
   for (int b = 1; b < static_cast<int>(grudge.size()); ++b) {
     for (int a : grudge[b])
-      cuts.push_back({cluster.gid(a), cluster.address(b)});
+      cuts.push_back({cluster.gid(a), cluster.address(b), ""});
   }
   return cuts;
 }

@@ -201,14 +201,13 @@ int RunTest(const RunOptions& o, const fault::PrivateNetwork* network,
       kinds.count("partition-leader") || kinds.count("partition-ring");
   std::unique_ptr<fault::Firewall> firewall;
   if (wants_partition && network != nullptr) {
-    auto fw = fault::Firewall::Install(*network);
+    auto fw = fault::Firewall::Install(*network, "RAFTKV_JEPSEN");
     if (!fw.ok()) {
       std::cerr << "raftkv-jepsen: " << fw.status().ToString() << std::endl;
       return 2;
     }
     firewall = std::move(fw).value();
-    log.Note("partitions: iptables chain " +
-             std::string(fault::Firewall::kChain) +
+    log.Note("partitions: iptables chain " + firewall->chain() +
              " (jumped to from OUTPUT -o lo) with rules '-d 127.0.0.B/32 -o "
              "lo -m owner --gid-owner <gid of node A> -j DROP'; node N runs "
              "with group 61000+N");
