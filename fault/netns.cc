@@ -2,6 +2,7 @@
 // only its loopback. Must never configure the initial network namespace.
 #include "fault/netns.h"
 
+#include <glog/logging.h>
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -54,6 +55,12 @@ std::string InterfaceNames(int* count) {
 
 std::string CurrentNetworkNamespace() {
   return ReadLink("/proc/thread-self/ns/net");
+}
+
+std::string NodeAddress(int id) {
+  constexpr int kFirstHostByte = 10;
+  CHECK(id >= 1 && id <= 255 - kFirstHostByte) << "node id " << id;
+  return "127.0.0." + std::to_string(kFirstHostByte + id);
 }
 
 bool PrivateNetwork::IsCurrent() const {

@@ -44,4 +44,11 @@ class PrivateNetwork {
 // unreadable).
 std::string CurrentNetworkNamespace();
 
+// The address of node `id` (1 to 245) of a test cluster whose nodes each
+// have their own: 127.0.0.(10+id), in raftkv-jepsen's and in LocalCluster's
+// layout alike. Never 127.0.0.1: the kernel gives unbound sockets (the
+// clients) the source 127.0.0.1, so a node there would receive, and a rule
+// towards it would drop, replies on connections it did not open.
+std::string NodeAddress(int id);
+
 }  // namespace raftkv::fault

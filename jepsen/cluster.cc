@@ -8,6 +8,7 @@
 #include <fstream>
 #include <thread>
 
+#include "fault/netns.h"
 #include "tools/local_cluster.h"
 
 namespace raftkv::jepsen {
@@ -16,11 +17,6 @@ namespace {
 
 constexpr uint16_t kPeerPort = 7000;
 constexpr uint16_t kClientPort = 8000;
-// Node N is 127.0.0.(10+N), never 127.0.0.1: the kernel gives unbound
-// sockets (the clients) the source 127.0.0.1, so a node there would
-// receive, and a partition rule towards it would drop, replies on
-// connections it did not open.
-constexpr int kFirstHostByte = 10;
 
 // A raftkvd built with AddressSanitizer refuses to start when another
 // library (libfaketime) is preloaded before its runtime, unless told not to
@@ -120,9 +116,8 @@ Cluster::~Cluster() {
 }
 
 std::string Cluster::address(int id) const {
-  return options_.private_network
-             ? "127.0.0." + std::to_string(kFirstHostByte + id)
-             : "127.0.0.1";
+  // Node N is on 127.0.0.(10+N), never 127.0.0.1 (see fault::NodeAddress).
+  return options_.private_network ? fault::NodeAddress(id) : "127.0.0.1";
 }
 
 std::string Cluster::peer_address(int id) const {

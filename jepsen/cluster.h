@@ -4,7 +4,7 @@
 //
 // In a private network namespace node N listens on 127.0.0.(10+N) (peers on
 // port 7000, clients on 8000; 127.0.0.1 is kept for the unbound sources of
-// outgoing connections, see cluster.cc) and runs with group id
+// outgoing connections, see fault::NodeAddress) and runs with group id
 // first_gid + N; without one
 // every node is on 127.0.0.1 with its own free ports and keeps our group.
 // Data directories and clock files live in work_dir, logs in out_dir.

@@ -1,11 +1,10 @@
-// Starts, signals and reaps raftkvd child processes for integration tests.
+// Starts, signals and reaps raftkvd child processes for integration tests
+// and raftkv-bench. Must never signal a pid it did not start.
 #include "tools/local_cluster.h"
 
-#include <fcntl.h>
 #include <glog/logging.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,7 +14,8 @@
 #include <filesystem>
 #include <thread>
 
-extern char** environ;
+#include "fault/netns.h"
+#include "fault/subprocess.h"
 
 namespace raftkv {
 
@@ -57,10 +57,14 @@ uint16_t FreeLoopbackPort() {
 }
 
 LocalCluster::LocalCluster(int nodes, std::vector<std::string> extra_flags)
-    : extra_flags_(std::move(extra_flags)) {
+    : LocalCluster(LocalClusterOptions{nodes, std::move(extra_flags)}) {}
+
+LocalCluster::LocalCluster(LocalClusterOptions options)
+    : options_(std::move(options)) {
   char tmpl[] = "/tmp/raftkv-it-XXXXXX";
   CHECK(::mkdtemp(tmpl) != nullptr);
   root_ = tmpl;
+  const int nodes = options_.nodes;
   nodes_.resize(nodes);
   for (int i = 0; i < nodes; ++i) {
     nodes_[i].peer_port = FreeLoopbackPort();
@@ -83,12 +87,20 @@ LocalCluster::~LocalCluster() {
   }
 }
 
+std::string LocalCluster::host(int id) const {
+  return options_.own_addresses ? fault::NodeAddress(id) : "127.0.0.1";
+}
+
+gid_t LocalCluster::gid(int id) const {
+  return options_.first_gid == 0 ? 0 : options_.first_gid + id;
+}
+
 std::string LocalCluster::client_address(int id) const {
-  return "127.0.0.1:" + std::to_string(nodes_[id - 1].client_port);
+  return host(id) + ":" + std::to_string(nodes_[id - 1].client_port);
 }
 
 std::string LocalCluster::peer_address(int id) const {
-  return "127.0.0.1:" + std::to_string(nodes_[id - 1].peer_port);
+  return host(id) + ":" + std::to_string(nodes_[id - 1].peer_port);
 }
 
 std::vector<std::string> LocalCluster::endpoints() const {
@@ -103,11 +115,11 @@ void LocalCluster::Start(int id, const std::vector<std::string>& more_flags) {
   std::string cluster, clients;
   for (int i = 1; i <= size(); ++i) {
     const std::string sep = i > 1 ? "," : "";
-    cluster += sep + std::to_string(i) +
-               "=127.0.0.1:" + std::to_string(nodes_[i - 1].peer_port);
+    cluster += sep + std::to_string(i) + "=" + peer_address(i);
     clients += sep + std::to_string(i) + "=" + client_address(i);
   }
-  std::vector<std::string> args = {
+  fault::SpawnOptions spawn;
+  spawn.argv = {
       RaftkvdPath(),
       "--id=" + std::to_string(id),
       "--cluster=" + cluster,
@@ -115,34 +127,19 @@ void LocalCluster::Start(int id, const std::vector<std::string>& more_flags) {
       "--listen_client=" + client_address(id),
       "--data_dir=" + n.data,
   };
-  args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
-  args.insert(args.end(), more_flags.begin(), more_flags.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  // fork + exec rather than posix_spawn, to ask for SIGKILL when this
-  // process dies (PR_SET_PDEATHSIG): a test or tool that crashes must not
-  // leave nodes running. Between fork and exec only async-signal-safe
-  // calls. (The signal follows the thread that started the node: start
+  spawn.argv.insert(spawn.argv.end(), options_.extra_flags.begin(),
+                    options_.extra_flags.end());
+  spawn.argv.insert(spawn.argv.end(), more_flags.begin(), more_flags.end());
+  spawn.output_path = n.log;
+  spawn.gid = gid(id);
+  // fault::Spawn asks for SIGKILL when this process dies
+  // (PR_SET_PDEATHSIG): a test or tool that crashes must not leave nodes
+  // running. (The signal follows the thread that started the node: start
   // nodes from a thread that outlives them, as the tests and tools do.)
-  const int log_fd =
-      ::open(n.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  PCHECK(log_fd >= 0) << "cannot open " << n.log;
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  PCHECK(pid >= 0) << "fork";
-  if (pid == 0) {
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) {
-      ::_exit(127);
-    }
-    ::dup2(log_fd, STDOUT_FILENO);
-    ::dup2(log_fd, STDERR_FILENO);
-    ::execve(argv[0], argv.data(), environ);
-    ::_exit(127);
-  }
-  ::close(log_fd);
-  n.pid = pid;
+  auto pid = fault::Spawn(spawn);
+  CHECK(pid.ok()) << "cannot start node " << id << ": "
+                  << pid.status().ToString();
+  n.pid = *pid;
 }
 
 int LocalCluster::Reap(int id) {

@@ -2,7 +2,14 @@
 // temporary directory, for integration tests and raftkv-bench. raftkvd is
 // taken from the directory of the running program (build/bin). It only ever
 // signals the processes it started (by pid), and kills them all when
-// destroyed, or when this process dies (they get SIGKILL: PR_SET_PDEATHSIG).
+// destroyed, or when this process dies (they get SIGKILL: PR_SET_PDEATHSIG,
+// see fault::Spawn).
+//
+// By default every node is on 127.0.0.1 and keeps our group. For packet
+// filter rules that single a node out (raftkv-bench failover
+// --fault=partition, in a private network namespace: fault/netns.h,
+// fault/firewall.h), node N can listen on its own address, 127.0.0.(10+N),
+// and run with its own group id.
 #pragma once
 
 #include <sys/types.h>
@@ -17,8 +24,20 @@
 
 namespace raftkv {
 
+struct LocalClusterOptions {
+  int nodes = 3;
+  std::vector<std::string> extra_flags;  // appended to every raftkvd's
+  // Node N listens for peers and clients on fault::NodeAddress(N),
+  // 127.0.0.(10+N), and dials its peers from there, instead of 127.0.0.1.
+  bool own_addresses = false;
+  // If non-zero, node N runs with first_gid + N as its only group (needs
+  // root), so a rule can match what its process sends.
+  gid_t first_gid = 0;
+};
+
 class LocalCluster {
  public:
+  explicit LocalCluster(LocalClusterOptions options);
   // Starts `nodes` raftkvd processes with `extra_flags` appended.
   explicit LocalCluster(int nodes, std::vector<std::string> extra_flags = {});
   ~LocalCluster();
@@ -38,6 +57,10 @@ class LocalCluster {
   // The exit code (as Stop's) if node `id` has exited by itself, else -1.
   int ExitedWith(int id);
 
+  // The IPv4 address node `id` listens on ("127.0.0.1" unless
+  // own_addresses) and its group id (0: ours).
+  std::string host(int id) const;
+  gid_t gid(int id) const;
   std::string client_address(int id) const;
   std::string peer_address(int id) const;
   std::vector<std::string> endpoints() const;
@@ -62,8 +85,8 @@ class LocalCluster {
   };
   int Reap(int id);  // the exit code, as Stop's
 
+  LocalClusterOptions options_;
   std::string root_;
-  std::vector<std::string> extra_flags_;
   std::vector<NodeProcess> nodes_;
 };
 
