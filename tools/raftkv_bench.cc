@@ -14,26 +14,25 @@
 // 1,000 requests and peak RSS (from /proc). A progress bar on a terminal,
 // then etcd's summary; --json prints one JSON object instead.
 //
-// failover: a client writes in a loop while the leader is killed (SIGKILL)
-// or paused (SIGSTOP, resumed once the cluster served a write without it)
-// --faults times; per fault, the time to the first acknowledged write,
-// then median and max, the client's errors and whether every acknowledged
-// write is readable. writer: one client writes for --duration-s and checks
-// every acknowledged write (scripts/demo).
+// failover (tools/bench_failover.h), always on a cluster it starts itself:
+// a client writes in a loop while the leader is killed (SIGKILL) or paused
+// (SIGSTOP, resumed once the cluster served a write without it) --faults
+// times; per fault, the time to the first acknowledged write, then median
+// and max, the client's errors, the faults no write recovered from within
+// 30 s, and whether every acknowledged write is readable. writer: one
+// client writes for --duration-s and checks every acknowledged write
+// (scripts/demo).
 #include <gflags/gflags.h>
 #include <glog/logging.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "client/client.h"
+#include "tools/bench_failover.h"
 #include "tools/bench_load.h"
 #include "tools/bench_report.h"
 #include "tools/local_cluster.h"
@@ -73,7 +72,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 using std::chrono::duration_cast;
-using std::chrono::microseconds;
 using std::chrono::milliseconds;
 
 std::vector<std::string> SplitOn(const std::string& s, char sep) {
@@ -328,133 +326,88 @@ int RunWriter() {
   return errors == 0 && lost == 0 ? 0 : 1;
 }
 
+// One line per fault, as it is measured.
+void PrintFault(bench::FaultKind kind, uint32_t k,
+                const bench::FaultRecord& f) {
+  const char* verb = kind == bench::FaultKind::kKill ? "killed" : "paused";
+  if (f.recovered) {
+    std::printf(
+        "fault %2u: leader %d %s; first acknowledged write after %.1f ms "
+        "(first write issued after the fault: %.1f ms)\n",
+        k + 1, f.victim, verb, f.first_ack_ms, f.strict_ms);
+  } else {
+    std::printf(
+        "fault %2u: leader %d %s; no write issued after the fault was "
+        "acknowledged within 30 s\n",
+        k + 1, f.victim, verb);
+  }
+  std::fflush(stdout);
+}
+
 int RunFailover() {
-  if (FLAGS_fault != "kill" && FLAGS_fault != "pause") {
-    std::fprintf(stderr, "raftkv-bench: --fault must be kill or pause\n");
+  auto kind = bench::ParseFaultKind(FLAGS_fault);
+  if (!kind.ok()) {
+    std::fprintf(stderr, "raftkv-bench: %s\n", kind.status().message().c_str());
     return 2;
   }
-  const bool pause = FLAGS_fault == "pause";
-  LocalCluster cluster(FLAGS_nodes, SplitOn(FLAGS_server_flags, ' '));
-  if (cluster.WaitForLeader() == 0) {
-    std::fprintf(stderr, "raftkv-bench: no leader elected\n");
+  bench::FailoverOptions options;
+  options.fault = *kind;
+  options.faults = FLAGS_faults;
+  options.fault_interval = milliseconds(FLAGS_fault_interval_ms);
+  options.nodes = static_cast<int>(FLAGS_nodes);
+  options.server_flags = SplitOn(FLAGS_server_flags, ' ');
+  auto run =
+      bench::RunFailover(options, [&](uint32_t k, const bench::FaultRecord& f) {
+        if (!FLAGS_json) PrintFault(*kind, k, f);
+      });
+  if (!run.ok()) {
+    std::fprintf(stderr, "raftkv-bench: %s\n", run.status().ToString().c_str());
     return 1;
   }
-  ClientOptions options = cluster.client_options();
-  options.deadline = std::chrono::seconds(30);
-  auto client = Client::Create(options);
-  CHECK(client.ok());
-  auto observer = cluster.NewClient(milliseconds(2000));
-
-  std::mutex mu;
-  std::vector<Clock::time_point> acks;
-  std::vector<Clock::time_point> invokes;  // of the write acked at acks[i]
-  std::map<std::string, std::string> acked;
-  std::vector<Status> errors;
-  std::atomic<bool> stop{false};
-  std::thread writer([&] {
-    for (uint64_t i = 0; !stop; ++i) {
-      const std::string key = "failover/" + std::to_string(i);
-      const auto invoked = Clock::now();
-      auto r = (*client)->Put(key, std::to_string(i));
-      std::lock_guard<std::mutex> lock(mu);
-      if (r.ok()) {
-        acks.push_back(Clock::now());
-        invokes.push_back(invoked);
-        acked[key] = std::to_string(i);
-      } else {
-        errors.push_back(r.status());
-      }
-    }
-  });
-
-  std::vector<double> failover_ms;
-  std::vector<double> strict_ms;  // first ack of a write issued after it
-  for (uint32_t k = 0; k < FLAGS_faults; ++k) {
-    std::this_thread::sleep_for(milliseconds(FLAGS_fault_interval_ms));
-    auto leader = observer->Leader();
-    if (!leader.ok()) {
-      std::fprintf(stderr, "fault %u: no leader: %s\n", k + 1,
-                   leader.status().ToString().c_str());
-      continue;
-    }
-    const int victim = static_cast<int>(leader->first);
-    const auto fault_at = Clock::now();
-    if (pause) {
-      cluster.Pause(victim);
+  const bench::FailoverResult& r = *run;
+  std::vector<double> failover_ms, strict_ms;
+  std::vector<int> victims;
+  size_t unrecovered = 0;
+  for (const bench::FaultRecord& f : r.faults) {
+    victims.push_back(f.victim);
+    if (f.recovered) {
+      failover_ms.push_back(f.first_ack_ms);
+      strict_ms.push_back(f.strict_ms);
     } else {
-      cluster.Kill(victim);
+      ++unrecovered;
     }
-    // Wait for the first write acknowledged after the fault.
-    Clock::time_point first = Clock::time_point::max();
-    Clock::time_point first_strict = Clock::time_point::max();
-    while (Clock::now() - fault_at < std::chrono::seconds(30)) {
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        auto it = std::upper_bound(acks.begin(), acks.end(), fault_at);
-        if (it != acks.end()) first = *it;
-        auto inv = std::upper_bound(invokes.begin(), invokes.end(), fault_at);
-        if (inv != invokes.end()) {
-          first_strict = acks[inv - invokes.begin()];
-          break;
-        }
-      }
-      std::this_thread::sleep_for(milliseconds(1));
-    }
-    const double ms =
-        duration_cast<microseconds>(first - fault_at).count() / 1000.0;
-    const double strict =
-        duration_cast<microseconds>(first_strict - fault_at).count() / 1000.0;
-    failover_ms.push_back(ms);
-    strict_ms.push_back(strict);
-    if (!FLAGS_json) {
-      std::printf(
-          "fault %2u: leader %d %s; first acknowledged write after %.1f ms "
-          "(first write issued after the fault: %.1f ms)\n",
-          k + 1, victim, pause ? "paused" : "killed", ms, strict);
-      std::fflush(stdout);
-    }
-    if (pause) {
-      cluster.Resume(victim);
-    } else {
-      cluster.Start(victim);
-    }
-  }
-  std::this_thread::sleep_for(milliseconds(500));
-  stop = true;
-  writer.join();
-
-  size_t missing = 0;
-  for (const auto& [key, value] : acked) {
-    auto r = observer->Get(key);
-    if (!r.ok() || r->value != value) ++missing;
   }
   if (FLAGS_json) {
     json j;
     j["op"] = "failover";
     j["fault"] = FLAGS_fault;
-    j["faults"] = failover_ms.size();
+    j["faults"] = r.faults.size();
     j["median_ms"] = Percentile(failover_ms, 0.5);
     j["max_ms"] = Percentile(failover_ms, 1.0);
     j["failover_ms"] = failover_ms;
     j["strict_median_ms"] = Percentile(strict_ms, 0.5);
     j["strict_max_ms"] = Percentile(strict_ms, 1.0);
-    j["errors"] = errors.size();
-    j["acked_writes"] = acked.size();
-    j["lost_writes"] = missing;
+    j["errors"] = r.errors.size();
+    j["acked_writes"] = r.acked_writes;
+    j["lost_writes"] = r.lost_writes;
+    j["unrecovered"] = unrecovered;
+    j["victims"] = victims;
     std::printf("%s\n", raftkv::DumpJson(j).c_str());
   } else {
     std::printf(
         "raftkv-bench: failover fault=%s faults=%zu median_ms=%.1f "
         "max_ms=%.1f strict_median_ms=%.1f strict_max_ms=%.1f "
-        "writer_errors=%zu acked_writes=%zu lost_writes=%zu\n",
-        FLAGS_fault.c_str(), failover_ms.size(), Percentile(failover_ms, 0.5),
+        "writer_errors=%zu acked_writes=%zu lost_writes=%zu unrecovered=%zu",
+        FLAGS_fault.c_str(), r.faults.size(), Percentile(failover_ms, 0.5),
         Percentile(failover_ms, 1.0), Percentile(strict_ms, 0.5),
-        Percentile(strict_ms, 1.0), errors.size(), acked.size(), missing);
-    for (const Status& s : errors) {
+        Percentile(strict_ms, 1.0), r.errors.size(), r.acked_writes,
+        r.lost_writes, unrecovered);
+    std::printf("\n");
+    for (const Status& s : r.errors) {
       std::printf("  writer error: %s\n", s.ToString().c_str());
     }
   }
-  return errors.empty() && missing == 0 ? 0 : 1;
+  return r.errors.empty() && r.lost_writes == 0 && unrecovered == 0 ? 0 : 1;
 }
 
 // etcd's tool spells its flags with dashes (--val-size); gflags wants
