@@ -130,6 +130,7 @@ Status Firewall::Apply(const std::vector<Cut>& cuts) {
   auto done = RunCommand({kRestore, "-w", "5", "--noflush"},
                          RestoreInput(chain_, rules));
   if (!done.ok()) return done.status();
+  const auto applied_at = std::chrono::steady_clock::now();
   auto listing = RunCommand({"iptables", "-w", "5", "-S", chain_});
   if (!listing.ok()) return listing.status();
   const int installed = CountRules(*listing);
@@ -139,6 +140,7 @@ Status Firewall::Apply(const std::vector<Cut>& cuts) {
                            std::to_string(installed) + ":\n" + *listing);
   }
   rules_ = std::move(rules);
+  applied_at_ = applied_at;
   return Status::OK();
 }
 

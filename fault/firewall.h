@@ -31,6 +31,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,6 +77,12 @@ class Firewall {
   const std::string& chain() const { return chain_; }
   // The rules of the last Apply, as iptables-save lines.
   const std::vector<std::string>& rules() const { return rules_; }
+  // When the last successful Apply's iptables-restore returned: its rules
+  // were in effect from then on (Apply's check takes a few ms more, and
+  // starting iptables-restore tens of ms less, on a busy machine).
+  std::chrono::steady_clock::time_point applied_at() const {
+    return applied_at_;
+  }
 
   // The iptables-save line of `cut` in `chain`, e.g. "-A RAFTKV_JEPSEN -d
   // 127.0.0.12/32 -o lo -m owner --gid-owner 61001 -j DROP".
@@ -88,6 +95,7 @@ class Firewall {
   explicit Firewall(std::string chain) : chain_(std::move(chain)) {}
   std::string chain_;
   std::vector<std::string> rules_;
+  std::chrono::steady_clock::time_point applied_at_;
 };
 
 }  // namespace raftkv::fault
