@@ -1,6 +1,8 @@
 // raftkv-bench's failover measurement (see bench_failover.h).
 #include "tools/bench_failover.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -10,6 +12,9 @@
 #include <thread>
 
 #include "client/client.h"
+#include "fault/firewall.h"
+#include "fault/netns.h"
+#include "fault/subprocess.h"
 #include "tools/local_cluster.h"
 
 namespace raftkv::bench {
@@ -19,8 +24,12 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 // How long a fault may stop every write before the round counts as not
-// recovered.
+// recovered, and how long the cluster may take to settle after healing.
 constexpr auto kRecoveryTimeout = std::chrono::seconds(30);
+constexpr auto kSettleTimeout = std::chrono::seconds(10);
+// Partitions: the firewall chain, and node N's group (first_gid + N).
+constexpr const char* kChain = "RAFTKV_BENCH";
+constexpr gid_t kFirstGid = 61000;
 
 double MsBetween(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
@@ -92,40 +101,131 @@ class Writer {
   std::thread thread_;
 };
 
-// The cluster, and the fault's two halves.
+// The cluster and what a fault kind needs around it. Members are destroyed
+// in reverse order: the nodes first, then the rules, then the namespace.
 class Rig {
  public:
-  Rig(const FailoverOptions& o)
-      : kind_(o.fault), cluster_(o.nodes, o.server_flags) {}
+  static StatusOr<std::unique_ptr<Rig>> Create(const FailoverOptions& o);
 
-  LocalCluster& cluster() { return cluster_; }
-  void Inject(int victim) {
-    if (kind_ == FaultKind::kKill) {
-      cluster_.Kill(victim);
-    } else {
-      cluster_.Pause(victim);
-    }
-  }
-  // Undoes it (restart, resume).
-  void Undo(int victim) {
-    if (kind_ == FaultKind::kKill) {
-      cluster_.Start(victim);
-    } else {
-      cluster_.Resume(victim);
-    }
-  }
+  LocalCluster& cluster() { return *cluster_; }
+  // Injects the fault into node `victim`; `fault_at` is when it took
+  // effect, and for a partition `apply_ms` how long installing the rules
+  // took before that.
+  Status Inject(int victim, Clock::time_point* fault_at, double* apply_ms);
+  // Undoes it (restart, resume, heal).
+  Status Undo(int victim);
 
  private:
+  explicit Rig(FaultKind kind) : kind_(kind) {}
+  Status EnterPrivateNetwork();
+
   FaultKind kind_;
-  LocalCluster cluster_;
+  std::unique_ptr<fault::PrivateNetwork> network_;
+  std::unique_ptr<fault::Firewall> firewall_;
+  std::unique_ptr<LocalCluster> cluster_;
 };
 
-// One fault: inject, measure, undo.
-FaultRecord OneFault(Rig& rig, int victim, Writer& writer) {
+// Everything a partition needs, checked before anything is started; then
+// the namespace and the firewall. A trial isolation proves that the kernel
+// takes the rules (the owner match, for one) before a node runs.
+Status Rig::EnterPrivateNetwork() {
+  if (::geteuid() != 0) {
+    return Status::FailedPrecondition(
+        "--fault=partition needs root: it runs the cluster in a private "
+        "network namespace and cuts the leader off with iptables rules "
+        "inside it (--fault=kill and --fault=pause need no root)");
+  }
+  for (const char* program : {"ip", "iptables", "iptables-restore"}) {
+    auto found = fault::FindProgram(program);
+    if (!found.ok()) {
+      return Status::FailedPrecondition(
+          "--fault=partition needs " + std::string(program) +
+          " (apt-get install iptables iproute2): " + found.status().message());
+    }
+  }
+  auto network = fault::PrivateNetwork::Enter();
+  if (!network.ok()) {
+    return Status::FailedPrecondition(
+        "--fault=partition: no private network namespace: " +
+        network.status().ToString());
+  }
+  network_ = std::move(network).value();
+  auto firewall = fault::Firewall::Install(*network_, kChain);
+  if (!firewall.ok()) {
+    return Status::FailedPrecondition("--fault=partition: cannot install " +
+                                      std::string(kChain) + ": " +
+                                      firewall.status().ToString());
+  }
+  firewall_ = std::move(firewall).value();
+  Status trial =
+      firewall_->Apply(fault::Isolation(fault::NodeAddress(1), kFirstGid + 1));
+  if (trial.ok()) trial = firewall_->Heal();
+  if (!trial.ok()) {
+    return Status::FailedPrecondition(
+        "--fault=partition: the kernel refused the isolation rules: " +
+        trial.ToString());
+  }
+  return Status::OK();
+}
+
+StatusOr<std::unique_ptr<Rig>> Rig::Create(const FailoverOptions& o) {
+  std::unique_ptr<Rig> rig(new Rig(o.fault));
+  LocalClusterOptions cluster;
+  cluster.nodes = o.nodes;
+  cluster.extra_flags = o.server_flags;
+  if (o.fault == FaultKind::kPartition) {
+    RAFTKV_RETURN_IF_ERROR(rig->EnterPrivateNetwork());
+    cluster.own_addresses = true;
+    cluster.first_gid = kFirstGid;
+  }
+  rig->cluster_ = std::make_unique<LocalCluster>(cluster);
+  return rig;
+}
+
+Status Rig::Inject(int victim, Clock::time_point* fault_at, double* apply_ms) {
+  *fault_at = Clock::now();
+  switch (kind_) {
+    case FaultKind::kKill:
+      cluster_->Kill(victim);
+      return Status::OK();
+    case FaultKind::kPause:
+      cluster_->Pause(victim);
+      return Status::OK();
+    case FaultKind::kPartition: {
+      // Writes issued while iptables-restore runs (tens of ms here) still
+      // reach the old leader: the fault begins when the rules are in.
+      const auto start = *fault_at;
+      RAFTKV_RETURN_IF_ERROR(firewall_->Apply(
+          fault::Isolation(cluster_->host(victim), cluster_->gid(victim))));
+      *fault_at = firewall_->applied_at();
+      *apply_ms = MsBetween(start, *fault_at);
+      return Status::OK();
+    }
+  }
+  return Status::InvalidArgument("unknown fault");
+}
+
+Status Rig::Undo(int victim) {
+  switch (kind_) {
+    case FaultKind::kKill:
+      cluster_->Start(victim);
+      return Status::OK();
+    case FaultKind::kPause:
+      cluster_->Resume(victim);
+      return Status::OK();
+    case FaultKind::kPartition:
+      return firewall_->Heal();
+  }
+  return Status::InvalidArgument("unknown fault");
+}
+
+// One fault: inject, measure, undo (and, for a partition, settle).
+StatusOr<FaultRecord> OneFault(Rig& rig, FaultKind kind, int victim,
+                               Writer& writer) {
   FaultRecord record;
   record.victim = victim;
-  const auto fault_at = Clock::now();
-  rig.Inject(victim);
+  Clock::time_point fault_at;
+  RAFTKV_RETURN_IF_ERROR(rig.Inject(victim, &fault_at, &record.apply_ms));
   const auto [first, strict] =
       writer.WaitForAcksAfter(fault_at, kRecoveryTimeout);
   record.recovered = strict != Clock::time_point::max();
@@ -133,7 +233,12 @@ FaultRecord OneFault(Rig& rig, int victim, Writer& writer) {
     record.first_ack_ms = MsBetween(fault_at, first);
     record.strict_ms = MsBetween(fault_at, strict);
   }
-  rig.Undo(victim);
+  RAFTKV_RETURN_IF_ERROR(rig.Undo(victim));
+  if (kind == FaultKind::kPartition) {
+    const auto healed_at = Clock::now();
+    record.new_leader = rig.cluster().WaitForLeader(kSettleTimeout);
+    record.settle_ms = MsBetween(healed_at, Clock::now());
+  }
   return record;
 }
 
@@ -142,7 +247,8 @@ FaultRecord OneFault(Rig& rig, int victim, Writer& writer) {
 StatusOr<FaultKind> ParseFaultKind(const std::string& name) {
   if (name == "kill") return FaultKind::kKill;
   if (name == "pause") return FaultKind::kPause;
-  return Status::InvalidArgument("--fault must be kill or pause");
+  if (name == "partition") return FaultKind::kPartition;
+  return Status::InvalidArgument("--fault must be kill, pause or partition");
 }
 
 const char* FaultName(FaultKind kind) {
@@ -151,6 +257,8 @@ const char* FaultName(FaultKind kind) {
       return "kill";
     case FaultKind::kPause:
       return "pause";
+    case FaultKind::kPartition:
+      return "partition";
   }
   return "?";
 }
@@ -158,7 +266,9 @@ const char* FaultName(FaultKind kind) {
 StatusOr<FailoverResult> RunFailover(
     const FailoverOptions& options,
     const std::function<void(uint32_t index, const FaultRecord&)>& on_fault) {
-  Rig rig(options);
+  auto created = Rig::Create(options);
+  if (!created.ok()) return created.status();
+  Rig& rig = **created;
   LocalCluster& cluster = rig.cluster();
   if (cluster.WaitForLeader() == 0) {
     return Status::Unavailable("no leader elected");
@@ -179,10 +289,11 @@ StatusOr<FailoverResult> RunFailover(
                    leader.status().ToString().c_str());
       continue;
     }
-    const FaultRecord record =
-        OneFault(rig, static_cast<int>(leader->first), writer);
-    result.faults.push_back(record);
-    if (on_fault) on_fault(k, record);
+    auto record =
+        OneFault(rig, options.fault, static_cast<int>(leader->first), writer);
+    if (!record.ok()) return record.status();
+    result.faults.push_back(*record);
+    if (on_fault) on_fault(k, *record);
   }
   std::this_thread::sleep_for(milliseconds(500));
   writer.Stop();

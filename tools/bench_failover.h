@@ -7,12 +7,21 @@
 //   kill       SIGKILL; the node is restarted once a write issued after
 //              the kill was acknowledged.
 //   pause      SIGSTOP; resumed at the same point.
+//   partition  the leader is cut off from its peers and from the clients
+//              (fault::Isolation); healed at the same point, then the
+//              cluster must settle: every node, the old leader included,
+//              follows one leader.
 //
-// The cluster is a LocalCluster started here.
+// The cluster is a LocalCluster started here. For partitions this process
+// first enters a private network namespace (fault/netns.h) that its nodes,
+// its clients and its firewall chain RAFTKV_BENCH share; node N listens on
+// 127.0.0.(10+N) and runs with group 61000+N, so that a rule can single
+// out its address and what its process sends.
 //
-// Must never signal a process it did not start, or return with a fault in
-// place: the cluster is killed (paused nodes included) on every return,
-// and if this process dies.
+// Must never signal a process it did not start, touch a firewall outside
+// its own namespace, or return with a fault in place: the cluster is killed
+// (paused nodes included) and the rules removed on every return, and both
+// vanish with this process if it dies.
 #pragma once
 
 #include <chrono>
@@ -25,9 +34,9 @@
 
 namespace raftkv::bench {
 
-enum class FaultKind { kKill, kPause };
+enum class FaultKind { kKill, kPause, kPartition };
 
-// "kill", "pause"; InvalidArgument otherwise.
+// "kill", "pause", "partition"; InvalidArgument otherwise.
 StatusOr<FaultKind> ParseFaultKind(const std::string& name);
 const char* FaultName(FaultKind kind);
 
@@ -40,8 +49,8 @@ struct FailoverOptions {
   std::vector<std::string> server_flags;  // for every raftkvd
 };
 
-// One fault, as measured. Times are from the moment the fault was
-// requested.
+// One fault, as measured. Times are from the moment the fault took effect
+// (for a partition: when iptables-restore returned, its rules in place).
 struct FaultRecord {
   int victim = 0;  // the leader hit
   // Whether a write issued after the fault was acknowledged within 30 s;
@@ -49,6 +58,13 @@ struct FaultRecord {
   bool recovered = false;
   double first_ack_ms = 0;  // first write acknowledged after the fault
   double strict_ms = 0;     // first ack of a write issued after it
+  // Partitions only: the time iptables took to install the rules (before
+  // the fault took effect, so not in the times above); the leader every
+  // node followed after healing (0: they did not agree within 10 s) and
+  // how long that took.
+  double apply_ms = 0;
+  int new_leader = 0;
+  double settle_ms = 0;
 };
 
 struct FailoverResult {
@@ -58,7 +74,11 @@ struct FailoverResult {
   size_t lost_writes = 0;  // acknowledged but not readable at the end
 };
 
-// Runs the measurement. An error when the cluster does not come up.
+// Runs the measurement. Call from the main thread before any other thread
+// was started: a partition run enters a network namespace, which applies
+// to the calling thread only. FailedPrecondition when the fault cannot be
+// injected here (a partition needs root and iptables), before anything
+// was started; other errors when the cluster does not come up.
 // `on_fault` is called after each fault's measurement and recovery.
 StatusOr<FailoverResult> RunFailover(
     const FailoverOptions& options,

@@ -5,7 +5,7 @@
 //       --total=T --val-size=256 --key-space-size=100000 [--sequential-keys]
 //   raftkv-bench ... range KEY [--consistency=l|s] --total=T
 //   raftkv-bench ... txn-put --total=T --val-size=256 [--txn-ops=1]
-//   raftkv-bench failover --fault=kill|pause [--faults=20]
+//   raftkv-bench failover --fault=kill|pause|partition [--faults=20]
 //   raftkv-bench writer --endpoints=... --duration-s=S [--ack-log=F]
 //
 // M clients share N connections, one request each in flight (closed loop).
@@ -15,13 +15,19 @@
 // then etcd's summary; --json prints one JSON object instead.
 //
 // failover (tools/bench_failover.h), always on a cluster it starts itself:
-// a client writes in a loop while the leader is killed (SIGKILL) or paused
-// (SIGSTOP, resumed once the cluster served a write without it) --faults
-// times; per fault, the time to the first acknowledged write, then median
-// and max, the client's errors, the faults no write recovered from within
-// 30 s, and whether every acknowledged write is readable. writer: one
-// client writes for --duration-s and checks every acknowledged write
-// (scripts/demo).
+// a client writes in a loop while the leader is killed (SIGKILL), paused
+// (SIGSTOP) or partitioned (cut off from its peers and the clients by
+// iptables rules in a private network namespace; root only; refused with
+// --endpoints), --faults times, each fault undone once a write issued
+// after it was acknowledged (restart, resume, heal; after a partition
+// every node must follow one leader again before the next fault);
+// per fault, the time to the first acknowledged write, then median and
+// max, the client's errors, the faults no write recovered from within 30
+// s, and whether every acknowledged write is readable; for partitions also
+// the leader after each (--json: new_leaders, leader_changes: the
+// partitions after which the nodes agreed on a leader other than the one
+// cut off). writer: one client writes for --duration-s and checks every
+// acknowledged write (scripts/demo).
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 #include <unistd.h>
@@ -57,7 +63,9 @@ DEFINE_bool(sequential_keys, false,
             "Write keys in order instead of at random (put, txn-put).");
 DEFINE_uint32(txn_ops, 1, "Puts per transaction (txn-put).");
 DEFINE_string(consistency, "l", "range: l (linearizable) or s (serializable).");
-DEFINE_string(fault, "kill", "failover: kill (SIGKILL) or pause (SIGSTOP).");
+DEFINE_string(fault, "kill",
+              "failover: kill (SIGKILL), pause (SIGSTOP) or partition (the "
+              "leader cut off from its peers and clients; needs root).");
 DEFINE_uint32(faults, 20, "failover: faults injected into the leader.");
 DEFINE_uint32(fault_interval_ms, 1500,
               "failover: time between a recovery and the next fault.");
@@ -326,10 +334,12 @@ int RunWriter() {
   return errors == 0 && lost == 0 ? 0 : 1;
 }
 
-// One line per fault, as it is measured.
+// One line per fault, as it is measured (two for a partition).
 void PrintFault(bench::FaultKind kind, uint32_t k,
                 const bench::FaultRecord& f) {
-  const char* verb = kind == bench::FaultKind::kKill ? "killed" : "paused";
+  const char* verb = kind == bench::FaultKind::kKill    ? "killed"
+                     : kind == bench::FaultKind::kPause ? "paused"
+                                                        : "isolated";
   if (f.recovered) {
     std::printf(
         "fault %2u: leader %d %s; first acknowledged write after %.1f ms "
@@ -341,6 +351,16 @@ void PrintFault(bench::FaultKind kind, uint32_t k,
         "acknowledged within 30 s\n",
         k + 1, f.victim, verb);
   }
+  if (kind == bench::FaultKind::kPartition) {
+    std::printf("          rules installed in %.1f ms; healed: ", f.apply_ms);
+    if (f.new_leader != 0) {
+      std::printf("every node follows %d after %.1f ms\n", f.new_leader,
+                  f.settle_ms);
+    } else {
+      std::printf("the nodes did not agree on a leader within %.0f ms\n",
+                  f.settle_ms);
+    }
+  }
   std::fflush(stdout);
 }
 
@@ -348,6 +368,14 @@ int RunFailover() {
   auto kind = bench::ParseFaultKind(FLAGS_fault);
   if (!kind.ok()) {
     std::fprintf(stderr, "raftkv-bench: %s\n", kind.status().message().c_str());
+    return 2;
+  }
+  const bool partition = *kind == bench::FaultKind::kPartition;
+  if (partition && !FLAGS_endpoints.empty()) {
+    std::fprintf(stderr,
+                 "raftkv-bench: --fault=partition cuts off the leader of a "
+                 "cluster it starts itself, in its own network namespace; it "
+                 "cannot partition the cluster of --endpoints\n");
     return 2;
   }
   bench::FailoverOptions options;
@@ -361,13 +389,19 @@ int RunFailover() {
         if (!FLAGS_json) PrintFault(*kind, k, f);
       });
   if (!run.ok()) {
-    std::fprintf(stderr, "raftkv-bench: %s\n", run.status().ToString().c_str());
-    return 1;
+    // FailedPrecondition: the fault cannot be injected here, and nothing
+    // was started; its message says why.
+    const bool refused =
+        run.status().code() == Status::Code::kFailedPrecondition;
+    std::fprintf(stderr, "raftkv-bench: %s\n",
+                 refused ? run.status().message().c_str()
+                         : run.status().ToString().c_str());
+    return refused ? 2 : 1;
   }
   const bench::FailoverResult& r = *run;
-  std::vector<double> failover_ms, strict_ms;
-  std::vector<int> victims;
-  size_t unrecovered = 0;
+  std::vector<double> failover_ms, strict_ms, settle_ms, apply_ms;
+  std::vector<int> victims, new_leaders;
+  size_t unrecovered = 0, leader_changes = 0;
   for (const bench::FaultRecord& f : r.faults) {
     victims.push_back(f.victim);
     if (f.recovered) {
@@ -376,6 +410,10 @@ int RunFailover() {
     } else {
       ++unrecovered;
     }
+    new_leaders.push_back(f.new_leader);
+    settle_ms.push_back(f.settle_ms);
+    apply_ms.push_back(f.apply_ms);
+    leader_changes += f.new_leader != 0 && f.new_leader != f.victim;
   }
   if (FLAGS_json) {
     json j;
@@ -392,6 +430,12 @@ int RunFailover() {
     j["lost_writes"] = r.lost_writes;
     j["unrecovered"] = unrecovered;
     j["victims"] = victims;
+    if (partition) {
+      j["new_leaders"] = new_leaders;
+      j["leader_changes"] = leader_changes;
+      j["settle_ms"] = settle_ms;
+      j["apply_ms"] = apply_ms;
+    }
     std::printf("%s\n", raftkv::DumpJson(j).c_str());
   } else {
     std::printf(
@@ -402,12 +446,17 @@ int RunFailover() {
         Percentile(failover_ms, 1.0), Percentile(strict_ms, 0.5),
         Percentile(strict_ms, 1.0), r.errors.size(), r.acked_writes,
         r.lost_writes, unrecovered);
+    if (partition) std::printf(" leader_changes=%zu", leader_changes);
     std::printf("\n");
     for (const Status& s : r.errors) {
       std::printf("  writer error: %s\n", s.ToString().c_str());
     }
   }
-  return r.errors.empty() && r.lost_writes == 0 && unrecovered == 0 ? 0 : 1;
+  const bool leaders_ok = !partition || leader_changes == r.faults.size();
+  return r.errors.empty() && r.lost_writes == 0 && unrecovered == 0 &&
+                 leaders_ok
+             ? 0
+             : 1;
 }
 
 // etcd's tool spells its flags with dashes (--val-size); gflags wants
