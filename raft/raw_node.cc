@@ -180,8 +180,9 @@ NodeStatus RawNode::GetStatus() const {
   st.voters = raft_->voters();
   if (st.role == Role::kLeader) {
     for (const auto& [peer, pr] : raft_->progress()) {
-      st.progress[peer] = {pr.match(), pr.next(), ProgressStateName(pr.state()),
-                           pr.recent_active(), pr.rejoining()};
+      st.progress[peer] = {
+          pr.match(),         pr.next(),      ProgressStateName(pr.state()),
+          pr.recent_active(), pr.rejoining(), pr.pending_snapshot()};
     }
   }
   return st;

@@ -45,7 +45,8 @@ struct PeerStatus {
   uint64_t next = 0;
   std::string state;  // "probe", "replicate" or "snapshot"
   bool recent_active = false;
-  bool rejoining = false;  // a new incarnation, outside every quorum
+  bool rejoining = false;         // a new incarnation, outside every quorum
+  uint64_t pending_snapshot = 0;  // in "snapshot": the index being sent
 };
 
 struct NodeStatus {

@@ -50,7 +50,8 @@ DEFINE_uint64(memory_budget_mb, 160,
 DEFINE_string(testonly_snapshot_fault, "",
               "TEST ONLY: damage the first snapshot this node sends: "
               "corrupt:N flips a byte of chunk N, cut:N closes the "
-              "connection after N chunks.");
+              "connection after N chunks; or slow:N sleeps N ms before "
+              "each chunk of every snapshot it sends.");
 DEFINE_uint32(testonly_apply_delay_us, 0,
               "TEST ONLY: the applier sleeps this long per entry (a node "
               "that cannot apply as fast as the cluster commits).");
@@ -108,13 +109,16 @@ StatusOr<ServerConfig> ConfigFromFlags() {
     const size_t colon = f.find(':');
     const int n =
         colon == std::string::npos ? -1 : std::atoi(f.c_str() + colon + 1);
-    if (n < 0 || (f.compare(0, colon, "corrupt") != 0 &&
-                  f.compare(0, colon, "cut") != 0)) {
+    const std::string kind = f.substr(0, colon);
+    if (n < 0 || (kind != "corrupt" && kind != "cut" && kind != "slow")) {
       return Status::InvalidArgument(
-          "--testonly_snapshot_fault must be corrupt:N or cut:N");
+          "--testonly_snapshot_fault must be corrupt:N, cut:N or slow:N");
     }
-    (f[0] == 'c' && f[1] == 'o' ? config.testonly_corrupt_snapshot_chunk
-                                : config.testonly_cut_snapshot_after) = n;
+    if (kind == "corrupt") config.testonly_corrupt_snapshot_chunk = n;
+    if (kind == "cut") config.testonly_cut_snapshot_after = n;
+    if (kind == "slow") {
+      config.testonly_snapshot_chunk_delay = std::chrono::milliseconds(n);
+    }
   }
   RAFTKV_RETURN_IF_ERROR(config.Validate());
   return config;

@@ -53,7 +53,7 @@ bool LoopMonitor::ReadSchedStat(SchedStat* stat) {
   return true;
 }
 
-void LoopMonitor::OnTimer(Clock::time_point due, Clock::time_point now) {
+int64_t LoopMonitor::OnTimer(Clock::time_point due, Clock::time_point now) {
   SchedStat stat;
   const bool have_stat = ReadSchedStat(&stat);
   // Time spent waiting for a CPU and running since the previous timer; the
@@ -75,7 +75,7 @@ void LoopMonitor::OnTimer(Clock::time_point due, Clock::time_point now) {
   }
   const Pass longest = longest_pass_;
   longest_pass_ = Pass();
-  if (stall.late_us <= 0) return;
+  if (stall.late_us <= 0) return 0;
   if (stall.late_us > max_.late_us) max_ = stall;
   if (stall.late_us > this_minute_.late_us) this_minute_ = stall;
   if (stall.late_us >=
@@ -92,6 +92,7 @@ void LoopMonitor::OnTimer(Clock::time_point due, Clock::time_point now) {
                          : std::string())
                  << "; its longest pass: " << Describe(longest);
   }
+  return stall.late_us;
 }
 
 const LoopMonitor::Stall& LoopMonitor::recent_stall() const {

@@ -29,8 +29,9 @@ class LoopMonitor {
   LoopMonitor(const LoopMonitor&) = delete;
   LoopMonitor& operator=(const LoopMonitor&) = delete;
 
-  // The tick timer due at `due` fired at `now`. Called on the loop thread.
-  void OnTimer(Clock::time_point due, Clock::time_point now);
+  // The tick timer due at `due` fired at `now`; returns how late, in
+  // microseconds (0 if on time). Called on the loop thread.
+  int64_t OnTimer(Clock::time_point due, Clock::time_point now);
 
   // One pass of the loop after it woke: `handlers` handlers ran from `woke`
   // to `polled`, then `readys` Readys carrying `entries` new entries and

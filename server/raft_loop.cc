@@ -55,9 +55,9 @@ uint64_t RaftLoop::log_cache_bytes() const { return stages_.cache->bytes(); }
 
 void RaftLoop::OnTick() {
   const auto now = Clock::now();
-  monitor_.OnTimer(next_tick_, now);
+  const int64_t late_us = monitor_.OnTimer(next_tick_, now);
   raft_->Tick();
-  if (metrics_) UpdateMetrics(now);
+  if (metrics_) UpdateMetrics(now, late_us);
   // A snapshot point pins old versions in RocksDB: let it go once nobody
   // has needed it for a while.
   if (stages_.cache->snapshot_point() != nullptr &&
@@ -74,10 +74,9 @@ void RaftLoop::OnTick() {
   });
 }
 
-void RaftLoop::UpdateMetrics(Clock::time_point now) {
+void RaftLoop::UpdateMetrics(Clock::time_point now, int64_t late_us) {
   NodeMetrics& m = *metrics_;
-  m.loop_lateness->Observe(
-      std::max(0.0, std::chrono::duration<double>(now - next_tick_).count()));
+  m.loop_lateness->Observe(late_us / 1e6);
   m.last_tick_seconds->Set(
       std::chrono::duration<double>(now.time_since_epoch()).count());
   m.term->Set(raft_->term());
@@ -427,19 +426,26 @@ void RaftLoop::MaybeCompact() {
     // still need: entries are far cheaper than a snapshot. Without this a
     // follower held back by its apply backlog fell out of the kept tail
     // under a saturating load and got a 279 MB snapshot every 12 s. One
-    // that has been silent for an election timeout, or is being sent a
-    // snapshot, is not waited for. (Silence is timed here: the core's
-    // recent_active is reset every election timeout, and a compaction in
-    // that window would cut off a follower that answers every heartbeat.)
+    // being sent a snapshot needs what follows that snapshot: compacting
+    // past it during the transfer (seconds, at a million keys) made the
+    // node need a second snapshot as soon as the first was installed. One
+    // that has been silent for an election timeout is not waited for.
+    // (Silence is timed here: the core's recent_active is reset every
+    // election timeout, and a compaction in that window would cut off a
+    // follower that answers every heartbeat.)
     const auto now = Clock::now();
     const auto silent_after = config_.tick * config_.election_ticks;
     for (const auto& [id, peer] : raft_->GetStatus().progress) {
       auto heard = last_heard_.find(id);
-      if (id == config_.id || peer.state == "snapshot" ||
-          heard == last_heard_.end() || now - heard->second > silent_after) {
+      if (id == config_.id || heard == last_heard_.end() ||
+          now - heard->second > silent_after) {
         continue;
       }
-      target = std::min(target, peer.match);
+      if (peer.state != "snapshot") {
+        target = std::min(target, peer.match);
+      } else if (peer.pending_snapshot != 0) {
+        target = std::min(target, peer.pending_snapshot);
+      }
     }
   }
   // Compact in steps of a quarter of what is kept (or of what is held): each

@@ -115,7 +115,7 @@ class RaftLoop {
 
   void OnTick();
   void ProcessReady(LoopMonitor::Pass* pass);
-  void UpdateMetrics(Clock::time_point now);
+  void UpdateMetrics(Clock::time_point now, int64_t late_us);
   void StepPeerMessage(const raft::Message& message);
   // Steps the appends deferred while the apply backlog was full, if it no
   // longer is.

@@ -293,6 +293,9 @@ void SnapshotTransfers::RunSend(
           LOG(INFO) << what << ": " << bytes / (1 << 20) << " MB sent in "
                     << Seconds(start) << " s";
         }
+        if (options_.chunk_delay.count() > 0) {
+          std::this_thread::sleep_for(options_.chunk_delay);
+        }
         if (faulty && n == options_.corrupt_chunk) {
           LOG(WARNING) << what << ": TEST FAULT: corrupting chunk " << n;
           std::string bad(chunk);

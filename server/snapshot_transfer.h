@@ -55,6 +55,8 @@ struct SnapshotTransferOptions {
   // connection after chunk `cut_after_chunk` (-1: no fault).
   int corrupt_chunk = -1;
   int cut_after_chunk = -1;
+  // TEST ONLY: every transfer sleeps this long before each chunk.
+  std::chrono::milliseconds chunk_delay{0};
 };
 
 // True if a peer connection's first frame payload begins a snapshot

@@ -15,6 +15,13 @@ double LatencySummary::Percentile(double percent) const {
   return 0;
 }
 
+double NearestRank(const std::vector<double>& sorted, double percent) {
+  if (sorted.empty()) return 0;
+  const double rank = std::ceil(percent / 100 * sorted.size());
+  const size_t i = rank < 1 ? 0 : static_cast<size_t>(rank) - 1;
+  return sorted[std::min(sorted.size() - 1, i)];
+}
+
 LatencySummary Summarize(std::vector<double> latencies_ms, uint64_t errors,
                          double elapsed_s) {
   LatencySummary s;
@@ -35,9 +42,7 @@ LatencySummary Summarize(std::vector<double> latencies_ms, uint64_t errors,
   s.stddev_ms = std::sqrt(squares / s.count);
   s.requests_per_s = elapsed_s > 0 ? s.count / elapsed_s : 0;
   for (double p : {10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9}) {
-    const size_t i = std::min(
-        s.count - 1, static_cast<size_t>(std::ceil(p / 100 * s.count)) - 1);
-    s.percentiles.emplace_back(p, latencies_ms[i]);
+    s.percentiles.emplace_back(p, NearestRank(latencies_ms, p));
   }
   constexpr int kBuckets = 10;
   const double width = (s.slowest_ms - s.fastest_ms) / kBuckets;

@@ -28,6 +28,11 @@ struct LatencySummary {
 LatencySummary Summarize(std::vector<double> latencies_ms, uint64_t errors,
                          double elapsed_s);
 
+// The nearest-rank percentile (0 < percent <= 100) of `sorted` (ascending):
+// the smallest value with at least percent% of them at or below it; 0 if
+// none. The one rule for every figure raftkv-bench prints.
+double NearestRank(const std::vector<double>& sorted, double percent);
+
 // etcd's layout: "Summary:", "Response time histogram:", "Latency
 // distribution:" (seconds, as etcd prints them).
 std::string FormatSummary(const LatencySummary& summary);

@@ -94,13 +94,6 @@ std::vector<std::string> SplitOn(const std::string& s, char sep) {
   return out;
 }
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * v.size()));
-  return v[i];
-}
-
 // The cluster under test: the one given by --endpoints, or one started
 // here (whose processes /proc can tell about).
 class Target {
@@ -415,16 +408,22 @@ int RunFailover() {
     apply_ms.push_back(f.apply_ms);
     leader_changes += f.new_leader != 0 && f.new_leader != f.victim;
   }
+  auto sorted = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  const std::vector<double> failover_sorted = sorted(failover_ms);
+  const std::vector<double> strict_sorted = sorted(strict_ms);
   if (FLAGS_json) {
     json j;
     j["op"] = "failover";
     j["fault"] = FLAGS_fault;
     j["faults"] = r.faults.size();
-    j["median_ms"] = Percentile(failover_ms, 0.5);
-    j["max_ms"] = Percentile(failover_ms, 1.0);
+    j["median_ms"] = bench::NearestRank(failover_sorted, 50);
+    j["max_ms"] = bench::NearestRank(failover_sorted, 100);
     j["failover_ms"] = failover_ms;
-    j["strict_median_ms"] = Percentile(strict_ms, 0.5);
-    j["strict_max_ms"] = Percentile(strict_ms, 1.0);
+    j["strict_median_ms"] = bench::NearestRank(strict_sorted, 50);
+    j["strict_max_ms"] = bench::NearestRank(strict_sorted, 100);
     j["errors"] = r.errors.size();
     j["acked_writes"] = r.acked_writes;
     j["lost_writes"] = r.lost_writes;
@@ -442,9 +441,11 @@ int RunFailover() {
         "raftkv-bench: failover fault=%s faults=%zu median_ms=%.1f "
         "max_ms=%.1f strict_median_ms=%.1f strict_max_ms=%.1f "
         "writer_errors=%zu acked_writes=%zu lost_writes=%zu unrecovered=%zu",
-        FLAGS_fault.c_str(), r.faults.size(), Percentile(failover_ms, 0.5),
-        Percentile(failover_ms, 1.0), Percentile(strict_ms, 0.5),
-        Percentile(strict_ms, 1.0), r.errors.size(), r.acked_writes,
+        FLAGS_fault.c_str(), r.faults.size(),
+        bench::NearestRank(failover_sorted, 50),
+        bench::NearestRank(failover_sorted, 100),
+        bench::NearestRank(strict_sorted, 50),
+        bench::NearestRank(strict_sorted, 100), r.errors.size(), r.acked_writes,
         r.lost_writes, unrecovered);
     if (partition) std::printf(" leader_changes=%zu", leader_changes);
     std::printf("\n");

@@ -32,8 +32,8 @@ const std::vector<std::string> kSmallBudget = {"--memory_budget_mb=32"};
 constexpr uint64_t kLogShare = 8ull << 20;
 // What a follower may hold beyond it: the log is compacted only after an
 // applied batch, and appends already in flight when it paused land first
-// (the peer queue's share of the budget, 10% over two peers, plus the one
-// message a heartbeat lets the leader send; at most 1 MB).
+// (at most the peer queue's share of the budget, 10% over two peers, plus
+// the one message a heartbeat lets the leader send: 128 KB, 1 MB allowed).
 constexpr uint64_t kInFlightAppends = (32ull << 20) / 10 / 2 + (1u << 20);
 // A slow applier: 50 entries a second, whatever the machine's load (the
 // delay is a sleep), so that the writers, even on a busy machine, outpace

@@ -165,6 +165,42 @@ TEST(RejoinTest, AWipedNodeRejoinsByItselfWhileWritesGoOn) {
               std::filesystem::is_empty(staging));
 }
 
+// A snapshot takes a while to send (seconds at a million keys; here a test
+// fault of raftkvd sleeps before each chunk), and writes go on meanwhile.
+// The leader, which compacts its log every few hundred entries here, must
+// keep what follows the snapshot for the node receiving it: otherwise the
+// node needs a second snapshot as soon as it has installed the first.
+TEST(RejoinTest, TheLeaderKeepsWhatFollowsASnapshotInFlight) {
+  const std::vector<std::string> flags = {
+      "--snapshot_entries=100", "--log_entries_kept=20",
+      "--testonly_snapshot_fault=slow:3000"};
+  LocalCluster cluster(3, flags);
+  const int leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, 0);
+  auto client = cluster.NewClient(std::chrono::seconds(10));
+  Load(*client, 3000);
+  const int wiped = leader == 3 ? 2 : 3;
+
+  Writer writer(client.get());
+  writer.Start();
+  cluster.Kill(wiped);
+  std::filesystem::remove_all(cluster.data_dir(wiped));
+  cluster.Start(wiped);
+  const NodeInfo info =
+      WaitUntilCaughtUp(cluster, wiped, leader, std::chrono::seconds(60));
+  const uint64_t written_meanwhile = writer.acked();
+  writer.StopAndJoin();
+
+  EXPECT_EQ(info.rejoin, "") << "node " << wiped << " never rejoined";
+  EXPECT_TRUE(writer.errors().empty())
+      << writer.errors().size() << " errors, first: " << writer.errors()[0];
+  // Enough was written during the transfer (at least 3 s) for the leader to
+  // have compacted past the snapshot (every 100 entries, keeping 20).
+  EXPECT_GE(written_meanwhile, 300);
+  const std::string log = ReadFile(cluster.log_path(wiped));
+  EXPECT_EQ(Count(log, "installed the snapshot at"), 1u) << log;
+}
+
 // The leader's first snapshot transfer is damaged by a test fault of
 // raftkvd; the wiped follower must refuse it (nothing staged or installed
 // from it) and still catch up from the retry.
