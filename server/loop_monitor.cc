@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <glog/logging.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,8 +15,8 @@ namespace {
 
 std::string Describe(const LoopMonitor::Pass& p) {
   return std::to_string(p.us() / 1000) + " ms (" + std::to_string(p.handlers) +
-         " handlers in " + std::to_string(p.handlers_us / 1000) + " ms, then " +
-         std::to_string(p.readys) + " Readys with " +
+         " handlers on CPU for " + std::to_string(p.handlers_us / 1000) +
+         " ms, then " + std::to_string(p.readys) + " Readys with " +
          std::to_string(p.entries) + " entries and " +
          std::to_string(p.messages) + " messages in " +
          std::to_string(p.ready_us / 1000) + " ms)";
@@ -28,6 +29,12 @@ LoopMonitor::LoopMonitor(std::chrono::milliseconds warn_after)
 
 LoopMonitor::~LoopMonitor() {
   if (schedstat_fd_ >= 0) ::close(schedstat_fd_);
+}
+
+int64_t LoopMonitor::ThreadCpuMicros() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
 }
 
 bool LoopMonitor::ReadSchedStat(SchedStat* stat) {

@@ -11,7 +11,7 @@
 // work it was, the loop reports each pass (the handlers it ran after waking,
 // then the Readys it processed), and a stall's log line names the longest
 // pass since the previous timer. Bookkeeping on the loop's thread only;
-// never blocks (one read of a /proc file per tick, two clock reads a pass).
+// never blocks (one read of a /proc file per tick, four clock reads a pass).
 #pragma once
 
 #include <chrono>
@@ -37,7 +37,7 @@ class LoopMonitor {
   // to `polled`, then `readys` Readys carrying `entries` new entries and
   // `messages` messages were processed until `done`.
   struct Pass {
-    int64_t handlers_us = 0;
+    int64_t handlers_us = 0;  // on CPU
     int64_t ready_us = 0;
     size_t handlers = 0;
     size_t readys = 0;
@@ -45,6 +45,9 @@ class LoopMonitor {
     size_t messages = 0;
     int64_t us() const { return handlers_us + ready_us; }
   };
+  // The calling thread's CPU time so far, in microseconds.
+  static int64_t ThreadCpuMicros();
+
   void OnPass(const Pass& pass) {
     if (pass.us() > longest_pass_.us()) longest_pass_ = pass;
   }
