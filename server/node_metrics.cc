@@ -4,6 +4,13 @@
 namespace raftkv::server {
 namespace {
 
+// One help text per family, whatever its labels.
+constexpr const char* kProposalsHelp =
+    "Writes this node proposed as leader, by how they ended.";
+constexpr const char* kSnapshotsSentHelp = "Snapshots streamed to followers.";
+constexpr const char* kRequestsHelp =
+    "Client requests answered, by operation and outcome.";
+
 constexpr const char* kOps[] = {"put",    "delete", "txn",     "range",
                                 "status", "other",  "register"};
 
@@ -49,26 +56,20 @@ NodeMetrics::NodeMetrics(MetricsRegistry* r, uint64_t self,
           "From a write's proposal by this leader to its entry applied here "
           "(replication, commit and apply).",
           LatencyBuckets())),
-      proposals_applied(r->AddCounter(
-          "raftkv_proposals_total",
-          "Writes this node proposed as leader, by how they ended.",
-          {{"outcome", "applied"}})),
-      proposals_lost(r->AddCounter(
-          "raftkv_proposals_total",
-          "Writes this node proposed as leader, by how they ended.",
-          {{"outcome", "lost"}})),
-      proposals_timed_out(r->AddCounter(
-          "raftkv_proposals_total",
-          "Writes this node proposed as leader, by how they ended.",
-          {{"outcome", "timed_out"}})),
+      proposals_applied(r->AddCounter("raftkv_proposals_total", kProposalsHelp,
+                                      {{"outcome", "applied"}})),
+      proposals_lost(r->AddCounter("raftkv_proposals_total", kProposalsHelp,
+                                   {{"outcome", "lost"}})),
+      proposals_timed_out(r->AddCounter("raftkv_proposals_total",
+                                        kProposalsHelp,
+                                        {{"outcome", "timed_out"}})),
       proposals_pending(
           r->AddGauge("raftkv_proposals_pending",
                       "Writes proposed by this leader and not applied yet.")),
       snapshots_sent_ok(r->AddCounter("raftkv_snapshots_sent_total",
-                                      "Snapshots streamed to followers.",
-                                      {{"outcome", "ok"}})),
+                                      kSnapshotsSentHelp, {{"outcome", "ok"}})),
       snapshots_sent_failed(r->AddCounter("raftkv_snapshots_sent_total",
-                                          "Snapshots streamed to followers.",
+                                          kSnapshotsSentHelp,
                                           {{"outcome", "failed"}})),
       snapshots_installed(
           r->AddCounter("raftkv_snapshots_installed_total",
@@ -85,13 +86,10 @@ NodeMetrics::NodeMetrics(MetricsRegistry* r, uint64_t self,
   }
   for (const char* op : kOps) {
     Requests& q = requests[op];
-    q.ok = r->AddCounter("raftkv_client_requests_total",
-                         "Client requests answered, by operation and outcome.",
+    q.ok = r->AddCounter("raftkv_client_requests_total", kRequestsHelp,
                          {{"op", op}, {"outcome", "ok"}});
-    q.failed =
-        r->AddCounter("raftkv_client_requests_total",
-                      "Client requests answered, by operation and outcome.",
-                      {{"op", op}, {"outcome", "error"}});
+    q.failed = r->AddCounter("raftkv_client_requests_total", kRequestsHelp,
+                             {{"op", op}, {"outcome", "error"}});
     q.latency = r->AddHistogram(
         "raftkv_client_request_duration_seconds",
         "Time from a request's arrival to its answer, by operation.",
