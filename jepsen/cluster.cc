@@ -9,7 +9,6 @@
 #include <thread>
 
 #include "fault/netns.h"
-#include "tools/local_cluster.h"
 
 namespace raftkv::jepsen {
 
@@ -59,10 +58,17 @@ StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) {
   std::unique_ptr<Cluster> cluster(new Cluster(options));
   Cluster& c = *cluster;
   for (int id = 1; id <= options.nodes; ++id) {
-    c.peer_ports_.push_back(options.private_network ? kPeerPort
-                                                    : FreeLoopbackPort());
-    c.client_ports_.push_back(options.private_network ? kClientPort
-                                                      : FreeLoopbackPort());
+    if (options.private_network) {
+      c.peer_ports_.push_back(kPeerPort);
+      c.client_ports_.push_back(kClientPort);
+      continue;
+    }
+    for (auto* ports : {&c.peer_ports_, &c.client_ports_}) {
+      auto reserved = ReservedPort::Take();
+      if (!reserved.ok()) return reserved.status();
+      ports->push_back(reserved->port());
+      c.reserved_ports_.push_back(std::move(reserved).value());
+    }
   }
   std::string peers, clients;
   for (int id = 1; id <= options.nodes; ++id) {

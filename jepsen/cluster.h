@@ -23,6 +23,7 @@
 
 #include "client/client.h"
 #include "jepsen/node_process.h"
+#include "tools/reserved_port.h"
 #include "util/status.h"
 
 namespace raftkv::jepsen {
@@ -97,6 +98,7 @@ class Cluster {
 
   ClusterOptions options_;
   std::vector<uint16_t> peer_ports_, client_ports_;
+  std::vector<ReservedPort> reserved_ports_;  // held while the nodes run
   std::vector<Node> nodes_;
   std::unique_ptr<Client> status_client_;
 };

@@ -3,15 +3,13 @@
 #include "tools/local_cluster.h"
 
 #include <glog/logging.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "fault/netns.h"
@@ -42,20 +40,6 @@ std::string RaftkvdPath() {
 
 }  // namespace
 
-uint16_t FreeLoopbackPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  CHECK_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  CHECK_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  CHECK_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 LocalCluster::LocalCluster(int nodes, std::vector<std::string> extra_flags)
     : LocalCluster(LocalClusterOptions{nodes, std::move(extra_flags)}) {}
 
@@ -65,12 +49,15 @@ LocalCluster::LocalCluster(LocalClusterOptions options)
   CHECK(::mkdtemp(tmpl) != nullptr);
   root_ = tmpl;
   const int nodes = options_.nodes;
-  nodes_.resize(nodes);
   for (int i = 0; i < nodes; ++i) {
-    nodes_[i].peer_port = FreeLoopbackPort();
-    nodes_[i].client_port = FreeLoopbackPort();
-    nodes_[i].data = root_ + "/" + std::to_string(i + 1);
-    nodes_[i].log = root_ + "/" + std::to_string(i + 1) + ".log";
+    auto peer_port = ReservedPort::Take();
+    CHECK(peer_port.ok()) << peer_port.status().ToString();
+    auto client_port = ReservedPort::Take();
+    CHECK(client_port.ok()) << client_port.status().ToString();
+    nodes_.push_back(NodeProcess{0, std::move(peer_port).value(),
+                                 std::move(client_port).value(),
+                                 root_ + "/" + std::to_string(i + 1),
+                                 root_ + "/" + std::to_string(i + 1) + ".log"});
   }
   for (int id = 1; id <= nodes; ++id) Start(id);
 }
@@ -96,11 +83,11 @@ gid_t LocalCluster::gid(int id) const {
 }
 
 std::string LocalCluster::client_address(int id) const {
-  return host(id) + ":" + std::to_string(nodes_[id - 1].client_port);
+  return host(id) + ":" + std::to_string(nodes_[id - 1].client_port.port());
 }
 
 std::string LocalCluster::peer_address(int id) const {
-  return host(id) + ":" + std::to_string(nodes_[id - 1].peer_port);
+  return host(id) + ":" + std::to_string(nodes_[id - 1].peer_port.port());
 }
 
 std::vector<std::string> LocalCluster::endpoints() const {
@@ -215,6 +202,21 @@ int LocalCluster::WaitForLeader(std::chrono::milliseconds timeout) const {
     }
     if (agreed && leader != 0) return static_cast<int>(leader);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // Say why, for the test's output: a node that exited (it could not
+  // listen, say) leaves its log's last words.
+  for (int id = 1; id <= size(); ++id) {
+    siginfo_t info{};
+    if (!running(id) ||
+        ::waitid(P_PID, pid(id), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+        info.si_pid == 0) {
+      continue;
+    }
+    std::ifstream log(log_path(id));
+    std::string line, last;
+    while (std::getline(log, line)) last = line;
+    LOG(WARNING) << "no leader: node " << id << " has exited (status "
+                 << info.si_status << "), its log ends: " << last;
   }
   return 0;
 }

@@ -1,4 +1,4 @@
-// LocalCluster: real raftkvd processes on free loopback ports, in a fresh
+// LocalCluster: real raftkvd processes on reserved loopback ports, in a fresh
 // temporary directory, for integration tests and raftkv-bench. raftkvd is
 // taken from the directory of the running program (build/bin). It only ever
 // signals the processes it started (by pid), and kills them all when
@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "client/client.h"
+#include "tools/reserved_port.h"
 
 namespace raftkv {
 
@@ -78,8 +79,8 @@ class LocalCluster {
  private:
   struct NodeProcess {
     pid_t pid = 0;
-    uint16_t peer_port = 0;
-    uint16_t client_port = 0;
+    ReservedPort peer_port;
+    ReservedPort client_port;
     std::string data;
     std::string log;
   };
@@ -89,8 +90,5 @@ class LocalCluster {
   std::string root_;
   std::vector<NodeProcess> nodes_;
 };
-
-// A TCP port on 127.0.0.1 that was free a moment ago.
-uint16_t FreeLoopbackPort();
 
 }  // namespace raftkv
