@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -64,6 +65,7 @@ LocalCluster::LocalCluster(LocalClusterOptions options)
 
 LocalCluster::~LocalCluster() {
   for (int id = 1; id <= size(); ++id) {
+    ReportIfExited(id);
     if (running(id)) Kill(id);
   }
   if (std::getenv("RAFTKV_KEEP_TEST_DATA") == nullptr) {
@@ -127,6 +129,29 @@ void LocalCluster::Start(int id, const std::vector<std::string>& more_flags) {
   CHECK(pid.ok()) << "cannot start node " << id << ": "
                   << pid.status().ToString();
   n.pid = *pid;
+}
+
+void LocalCluster::ReportIfExited(int id) const {
+  siginfo_t info{};
+  if (!running(id) ||
+      ::waitid(P_PID, pid(id), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+      info.si_pid == 0) {
+    return;
+  }
+  // The log's last lines say why (a port it could not listen on, a failed
+  // check, ...).
+  std::ifstream log(log_path(id));
+  std::deque<std::string> last;
+  for (std::string line; std::getline(log, line);) {
+    last.push_back(std::move(line));
+    if (last.size() > 10) last.pop_front();
+  }
+  std::string tail;
+  for (const std::string& line : last) tail += "\n  " + line;
+  LOG(WARNING) << "node " << id << " exited by itself ("
+               << (info.si_code == CLD_EXITED ? "exit code " : "signal ")
+               << info.si_status << "); its log " << log_path(id)
+               << " ends:" << tail;
 }
 
 int LocalCluster::Reap(int id) {
@@ -203,21 +228,7 @@ int LocalCluster::WaitForLeader(std::chrono::milliseconds timeout) const {
     if (agreed && leader != 0) return static_cast<int>(leader);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  // Say why, for the test's output: a node that exited (it could not
-  // listen, say) leaves its log's last words.
-  for (int id = 1; id <= size(); ++id) {
-    siginfo_t info{};
-    if (!running(id) ||
-        ::waitid(P_PID, pid(id), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
-        info.si_pid == 0) {
-      continue;
-    }
-    std::ifstream log(log_path(id));
-    std::string line, last;
-    while (std::getline(log, line)) last = line;
-    LOG(WARNING) << "no leader: node " << id << " has exited (status "
-                 << info.si_status << "), its log ends: " << last;
-  }
+  for (int id = 1; id <= size(); ++id) ReportIfExited(id);
   return 0;
 }
 

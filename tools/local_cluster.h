@@ -85,6 +85,9 @@ class LocalCluster {
     std::string log;
   };
   int Reap(int id);  // the exit code, as Stop's
+  // Logs a warning with the last lines of node `id`'s log if it has exited
+  // without being stopped (it stays unreaped).
+  void ReportIfExited(int id) const;
 
   LocalClusterOptions options_;
   std::string root_;
