@@ -88,6 +88,7 @@ class KvStateMachine::Applier {
 
   // Writes the batch with the new applied state; adopts it on success.
   Status Finish() {
+    sm_->state_->sessions.Flush(&view_);
     std::string value;
     CHECK(next_.SerializeToString(&value));
     view_.Put(view_.rep()->kv_meta, kAppliedKey, value);
@@ -105,10 +106,10 @@ class KvStateMachine::Applier {
     next_.set_log_time_ms(
         std::max(next_.log_time_ms(), command.proposed_at_ms()));
     const uint64_t now = next_.log_time_ms();
-    sessions.ExpireIdle(now, opts.session_expiry_ms, &view_);
+    sessions.ExpireIdle(now, opts.session_expiry_ms);
 
     if (command.has_register_client()) {
-      sessions.Register(index, now, opts.max_sessions, &view_);
+      sessions.Register(index, now, opts.max_sessions);
       result->mutable_register_client()->set_client_id(index);
       SetRevision(next_.revision(), result);
       return Status::OK();
@@ -131,7 +132,7 @@ class KvStateMachine::Applier {
                result);
       return Status::OK();
     }
-    sessions.Touch(client, now, command.first_outstanding(), &view_);
+    sessions.Touch(client, now, command.first_outstanding());
     if (seq < session->first_outstanding) {
       SetError(kv::CommandResult::SESSION_EXPIRED,
                "sequence " + std::to_string(seq) + " of client " +

@@ -8,6 +8,11 @@
 
 namespace raftkv::storage {
 
+namespace {
+// Acknowledged results of one session deleted one by one, at most.
+constexpr size_t kMaxPointDeletions = 4;
+}  // namespace
+
 Status SessionTable::Load(std::string_view key, std::string_view value,
                           uint64_t applied_index, const std::string& dir) {
   if (!last_loaded_key_.empty() && key <= last_loaded_key_) {
@@ -67,42 +72,40 @@ void SessionTable::WriteHeader(uint64_t client_id, const Session& session,
   view->Put(view->rep()->kv_sessions, SessionKey(client_id), value);
 }
 
-void SessionTable::Remove(uint64_t client_id, WriteView* view) {
+void SessionTable::Remove(uint64_t client_id) {
   auto it = sessions_.find(client_id);
   CHECK(it != sessions_.end());
-  for (uint64_t seq : it->second.sequences) {
-    view->Delete(view->rep()->kv_sessions, SessionResultKey(client_id, seq));
-  }
-  view->Delete(view->rep()->kv_sessions, SessionKey(client_id));
   by_activity_.erase({it->second.last_active_ms, client_id});
   sessions_.erase(it);
+  touched_.erase(client_id);
+  acknowledged_.erase(client_id);
+  removed_.insert(client_id);
 }
 
 void SessionTable::Register(uint64_t client_id, uint64_t now_ms,
-                            uint64_t max_sessions, WriteView* view) {
+                            uint64_t max_sessions) {
   CHECK(sessions_.count(client_id) == 0) << "client id reused";
   while (!sessions_.empty() && sessions_.size() >= max_sessions) {
-    Remove(by_activity_.begin()->second, view);
+    Remove(by_activity_.begin()->second);
   }
   Session& s = sessions_[client_id];
   s.last_active_ms = now_ms;
   by_activity_.emplace(now_ms, client_id);
-  WriteHeader(client_id, s, view);
+  touched_.insert(client_id);  // its header: Flush
 }
 
-void SessionTable::ExpireIdle(uint64_t now_ms, uint64_t expiry_ms,
-                              WriteView* view) {
+void SessionTable::ExpireIdle(uint64_t now_ms, uint64_t expiry_ms) {
   while (!by_activity_.empty()) {
     const auto [last_active_ms, client_id] = *by_activity_.begin();
     if (now_ms <= last_active_ms || now_ms - last_active_ms <= expiry_ms) {
       break;
     }
-    Remove(client_id, view);
+    Remove(client_id);
   }
 }
 
 void SessionTable::Touch(uint64_t client_id, uint64_t now_ms,
-                         uint64_t first_outstanding, WriteView* view) {
+                         uint64_t first_outstanding) {
   auto it = sessions_.find(client_id);
   CHECK(it != sessions_.end());
   Session& s = it->second;
@@ -113,13 +116,48 @@ void SessionTable::Touch(uint64_t client_id, uint64_t now_ms,
   }
   if (first_outstanding > s.first_outstanding) {
     s.first_outstanding = first_outstanding;
-    while (!s.sequences.empty() && *s.sequences.begin() < first_outstanding) {
-      view->Delete(view->rep()->kv_sessions,
-                   SessionResultKey(client_id, *s.sequences.begin()));
-      s.sequences.erase(s.sequences.begin());
+    auto end = s.sequences.lower_bound(first_outstanding);
+    if (s.sequences.begin() != end) {
+      std::vector<uint64_t>& acked = acknowledged_[client_id];
+      acked.insert(acked.end(), s.sequences.begin(), end);
+      s.sequences.erase(s.sequences.begin(), end);
     }
   }
-  WriteHeader(client_id, s, view);
+  touched_.insert(client_id);
+}
+
+void SessionTable::Flush(WriteView* view) {
+  // Straight into the batch, after everything the index has seen: the
+  // index (WriteBatchWithIndex) cannot hold range deletions, and no read
+  // follows.
+  rocksdb::WriteBatch* batch = view->batch();
+  rocksdb::ColumnFamilyHandle* cf = view->rep()->kv_sessions;
+  for (uint64_t client_id : removed_) {
+    // The header (8 bytes) and every result (16) of the client sort
+    // between its id and its id followed by more than 8 bytes of 0xff.
+    const std::string first = SessionKey(client_id);
+    CHECK(batch->DeleteRange(cf, first, first + std::string(9, '\xff')).ok());
+  }
+  for (const auto& [client_id, sequences] : acknowledged_) {
+    // A few results go as point deletions (as cheap to write, and nothing
+    // for reads to step over); more as one range.
+    if (sequences.size() <= kMaxPointDeletions) {
+      for (uint64_t seq : sequences) {
+        CHECK(batch->Delete(cf, SessionResultKey(client_id, seq)).ok());
+      }
+      continue;
+    }
+    CHECK(batch
+              ->DeleteRange(cf, SessionResultKey(client_id, sequences.front()),
+                            SessionResultKey(client_id, sequences.back() + 1))
+              .ok());
+  }
+  for (uint64_t client_id : touched_) {
+    WriteHeader(client_id, sessions_.at(client_id), view);
+  }
+  removed_.clear();
+  acknowledged_.clear();
+  touched_.clear();
 }
 
 Status SessionTable::Lookup(uint64_t client_id, uint64_t sequence,

@@ -8,7 +8,10 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 
+#include "storage/coding.h"
+#include "storage/engine_rep.h"
 #include "storage/raft_log.h"
 #include "tests/storage/test_util.h"
 
@@ -402,6 +405,109 @@ TEST_F(KvStateMachineTest, SessionLimits) {
   EXPECT_EQ(over.error(), kv::CommandResult::INVALID);
   EXPECT_THAT(over.error_message(), HasSubstr("unacknowledged"));
   EXPECT_EQ(SessionPut(a, 3, 2, "x", "3", 8).error(), kv::CommandResult::OK);
+}
+
+// The kv_sessions records on disk, as "client" (header) and "client/seq"
+// (remembered result), in key order.
+std::vector<std::string> SessionRecords(Engine* engine) {
+  std::vector<std::string> out;
+  std::unique_ptr<rocksdb::Iterator> it(engine->rep()->db->NewIterator(
+      rocksdb::ReadOptions(), engine->rep()->kv_sessions));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const std::string key = it->key().ToString();
+    std::string name = std::to_string(GetBigEndian64(key.data()));
+    if (key.size() == 16) {
+      name += "/" + std::to_string(GetBigEndian64(key.data() + 8));
+    }
+    out.push_back(name);
+  }
+  EXPECT_TRUE(it->status().ok());
+  return out;
+}
+
+// One apply batch may touch a session many times; its header and the
+// deletion of acknowledged results are written once, at the batch's end
+// (SessionTable::Flush). What is on disk must still be exactly the table:
+// every unacknowledged result, no acknowledged one, nothing of a session
+// evicted or expired in the same batch, and a header that a restart reads
+// back.
+TEST_F(KvStateMachineTest, SessionRecordsOnDiskFollowTheTableAcrossABatch) {
+  options_.max_sessions = 2;
+  options_.session_expiry_ms = 1000;
+  Reopen();
+  const uint64_t a = Register(100);  // index 1
+  const uint64_t b = Register(100);  // index 2
+  SessionPut(b, 1, 1, "b", "1", 200);
+  SessionPut(b, 2, 1, "b", "2", 200);  // b keeps results 1 and 2
+  EXPECT_THAT(SessionRecords(engine_.get()),
+              ::testing::ElementsAre("1", "2", "2/1", "2/2"));
+
+  auto command = [](uint64_t client, uint64_t seq, uint64_t first,
+                    uint64_t time_ms) {
+    kv::Command c = PutCommand("k" + std::to_string(seq), "v", client, seq);
+    c.set_first_outstanding(first);
+    c.set_proposed_at_ms(time_ms);
+    return c;
+  };
+  kv::Command register_c;
+  register_c.mutable_register_client();
+  register_c.set_proposed_at_ms(300);
+  uint64_t index = sm_->applied_index();
+  std::vector<raft::Entry> batch = {
+      CommandEntry(++index, 1, command(a, 1, 1, 300)),
+      CommandEntry(++index, 1, command(a, 2, 1, 300)),
+      CommandEntry(++index, 1, command(a, 3, 2, 300)),  // acknowledges 1
+      CommandEntry(++index, 1, command(a, 4, 4, 300)),  // and 2, 3
+      CommandEntry(++index, 1, command(a, 5, 4, 300)),
+      // Evicts b, the least recently active (200), with its two results.
+      CommandEntry(++index, 1, register_c),
+      CommandEntry(++index, 1, command(a, 6, 5, 400)),  // acknowledges 4
+  };
+  const uint64_t c = index - 1;
+  std::vector<kv::CommandResult> results;
+  ASSERT_TRUE(sm_->ApplyBatch(batch, &results).ok());
+  for (const auto& r : results) EXPECT_EQ(r.error(), kv::CommandResult::OK);
+  EXPECT_THAT(SessionRecords(engine_.get()),
+              ::testing::ElementsAre("1", "1/5", "1/6", std::to_string(c)));
+
+  Reopen();  // the headers say what the table said
+  EXPECT_EQ(sm_->session_count(), 2u);
+  EXPECT_EQ(SessionPut(a, 4, 5, "k4", "again", 500).error(),
+            kv::CommandResult::SESSION_EXPIRED);  // first_outstanding 5
+  EXPECT_EQ(SessionPut(a, 5, 5, "k5", "again", 500).put().header().revision(),
+            results[4].put().header().revision());
+  EXPECT_EQ(SessionPut(b, 3, 1, "b", "3", 500).error(),
+            kv::CommandResult::SESSION_EXPIRED);
+
+  // Expiry in the middle of a batch: c has been idle since 300; at 1,400
+  // it is removed, with its header, while a goes on in the same batch.
+  index = sm_->applied_index();
+  ASSERT_TRUE(
+      sm_->ApplyBatch({CommandEntry(++index, 1, command(a, 7, 6, 1400)),
+                       CommandEntry(++index, 1, command(a, 8, 8, 1400))},
+                      &results)
+          .ok());
+  EXPECT_THAT(SessionRecords(engine_.get()),
+              ::testing::ElementsAre("1", "1/8"));
+  Reopen();
+  EXPECT_EQ(sm_->session_count(), 1u);
+
+  // Many results acknowledged at once go as one range deletion.
+  batch.clear();
+  index = sm_->applied_index();
+  for (uint64_t seq = 9; seq <= 14; ++seq) {
+    batch.push_back(CommandEntry(++index, 1, command(a, seq, 8, 1500)));
+  }
+  ASSERT_TRUE(sm_->ApplyBatch(batch, &results).ok());
+  EXPECT_THAT(SessionRecords(engine_.get()),
+              ::testing::ElementsAre("1", "1/8", "1/9", "1/10", "1/11", "1/12",
+                                     "1/13", "1/14"));
+  ASSERT_TRUE(
+      sm_->ApplyBatch({CommandEntry(++index, 1, command(a, 15, 15, 1500))},
+                      &results)
+          .ok());
+  EXPECT_THAT(SessionRecords(engine_.get()),
+              ::testing::ElementsAre("1", "1/15"));
 }
 
 }  // namespace
