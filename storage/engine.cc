@@ -115,6 +115,11 @@ rocksdb::ColumnFamilyOptions MakeCfOptions(
   // lives long and compresses well.
   cf.compression = rocksdb::kNoCompression;
   if (name == "kv") {
+    // Every put reads its key first (its version and create revision),
+    // mostly keys the memtable does not hold: a whole-key bloom filter
+    // answers those without a search of the skip list.
+    cf.memtable_whole_key_filtering = true;
+    cf.memtable_prefix_bloom_size_ratio = 0.02;
     const auto supported = rocksdb::GetSupportedCompressions();
     if (std::find(supported.begin(), supported.end(),
                   rocksdb::kLZ4Compression) != supported.end()) {
