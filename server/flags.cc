@@ -50,8 +50,10 @@ DEFINE_uint64(memory_budget_mb, 160,
 DEFINE_string(testonly_snapshot_fault, "",
               "TEST ONLY: damage the first snapshot this node sends: "
               "corrupt:N flips a byte of chunk N, cut:N closes the "
-              "connection after N chunks; or slow:N sleeps N ms before "
-              "each chunk of every snapshot it sends.");
+              "connection after N chunks, twice:0 sends it again on a "
+              "second connection before the first is acknowledged; or "
+              "slow:N sleeps N ms before each chunk of every snapshot it "
+              "sends.");
 DEFINE_uint32(testonly_apply_delay_us, 0,
               "TEST ONLY: the applier sleeps this long per entry (a node "
               "that cannot apply as fast as the cluster commits).");
@@ -110,10 +112,13 @@ StatusOr<ServerConfig> ConfigFromFlags() {
     const int n =
         colon == std::string::npos ? -1 : std::atoi(f.c_str() + colon + 1);
     const std::string kind = f.substr(0, colon);
-    if (n < 0 || (kind != "corrupt" && kind != "cut" && kind != "slow")) {
+    if (n < 0 || (kind != "corrupt" && kind != "cut" && kind != "twice" &&
+                  kind != "slow")) {
       return Status::InvalidArgument(
-          "--testonly_snapshot_fault must be corrupt:N, cut:N or slow:N");
+          "--testonly_snapshot_fault must be corrupt:N, cut:N, twice:0 or "
+          "slow:N");
     }
+    if (kind == "twice") config.testonly_send_snapshot_twice = true;
     if (kind == "corrupt") config.testonly_corrupt_snapshot_chunk = n;
     if (kind == "cut") config.testonly_cut_snapshot_after = n;
     if (kind == "slow") {

@@ -216,6 +216,7 @@ Status Node::StartStages() {
   SnapshotTransferOptions transfer_options;
   transfer_options.corrupt_chunk = config_.testonly_corrupt_snapshot_chunk;
   transfer_options.cut_after_chunk = config_.testonly_cut_snapshot_after;
+  transfer_options.send_twice = config_.testonly_send_snapshot_twice;
   transfer_options.chunk_delay = config_.testonly_snapshot_chunk_delay;
   transfers_ = std::make_unique<SnapshotTransfers>(
       config_.data_dir, self.substr(0, self.rfind(':')), transfer_options,

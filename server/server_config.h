@@ -74,6 +74,7 @@ struct ServerConfig {
   // retried.
   int testonly_corrupt_snapshot_chunk = -1;
   int testonly_cut_snapshot_after = -1;
+  bool testonly_send_snapshot_twice = false;
   std::chrono::milliseconds testonly_snapshot_chunk_delay{0};
   // Test-only: the applier sleeps this long per entry, to prove that a
   // node which cannot apply as fast as the cluster commits keeps its log

@@ -231,13 +231,14 @@ void SnapshotTransfers::Receive(int fd, std::string preamble,
   auto t = std::make_unique<Transfer>();
   Transfer* raw = t.get();
   raw->fd = fd;
-  raw->thread = std::thread([this, raw, preamble = std::move(preamble),
+  const uint64_t serial = next_serial_++;
+  raw->thread = std::thread([this, raw, serial, preamble = std::move(preamble),
                              buffered = std::move(buffered),
                              remote = std::move(remote)]() mutable {
-    RunReceive(raw, std::move(preamble), std::move(buffered),
+    RunReceive(raw, serial, std::move(preamble), std::move(buffered),
                std::move(remote));
   });
-  receiving_.emplace(next_serial_++, std::move(t));
+  receiving_.emplace(serial, std::move(t));
 }
 
 void SnapshotTransfers::Stop() {
@@ -261,6 +262,56 @@ void SnapshotTransfers::Stop() {
   }
 }
 
+Status SnapshotTransfers::StreamTo(Transfer* t, const raft::Message& message,
+                                   const storage::SnapshotSource& source,
+                                   const std::string& address, bool faulty,
+                                   const std::string& what, int* fd_out,
+                                   uint64_t* bytes, uint64_t* chunks) {
+  const auto start = std::chrono::steady_clock::now();
+  auto fd = Dial(address, self_ip_, options_.io_timeout);
+  if (!fd.ok()) return fd.status();
+  *fd_out = *fd;
+  t->fd = *fd;
+  std::string preamble(1, '\0');
+  preamble.append(kMagic, kMagicSize);
+  preamble.append(message.SerializeAsString());
+  RAFTKV_RETURN_IF_ERROR(WriteFrame(*fd, preamble, what));
+  LOG(INFO) << "sending " << what << " to " << address;
+  return source.Stream(options_.chunk_bytes, [&](std::string_view chunk) {
+    *bytes += chunk.size();
+    const int64_t n = static_cast<int64_t>((*chunks)++);
+    if (*chunks % 256 == 0) {
+      LOG(INFO) << what << ": " << *bytes / (1 << 20) << " MB sent in "
+                << Seconds(start) << " s";
+    }
+    if (options_.chunk_delay.count() > 0) {
+      std::this_thread::sleep_for(options_.chunk_delay);
+    }
+    if (faulty && n == options_.corrupt_chunk) {
+      LOG(WARNING) << what << ": TEST FAULT: corrupting chunk " << n;
+      std::string bad(chunk);
+      bad[bad.size() / 2] ^= 0x40;
+      return WriteFrame(*fd, bad, what);
+    }
+    if (faulty && options_.cut_after_chunk >= 0 &&
+        n == options_.cut_after_chunk + 1) {
+      LOG(WARNING) << what << ": TEST FAULT: cutting the connection after " << n
+                   << " chunks";
+      ::shutdown(*fd, SHUT_RDWR);
+      return Status::Aborted(what + ": cut by a test fault");
+    }
+    return WriteFrame(*fd, chunk, what);
+  });
+}
+
+Status SnapshotTransfers::ReadVerdict(int fd, const std::string& what) {
+  std::string verdict, none;
+  RAFTKV_RETURN_IF_ERROR(ReadFrame(fd, &none, 1 << 16, &verdict, what));
+  if (verdict != kAccepted)
+    return Status::Aborted(what + ": refused: " + verdict);
+  return Status::OK();
+}
+
 void SnapshotTransfers::RunSend(
     Transfer* t, uint64_t peer, raft::Message message,
     std::shared_ptr<const storage::SnapshotSource> source,
@@ -270,56 +321,30 @@ void SnapshotTransfers::RunSend(
   const std::string what = "snapshot " + std::to_string(source->term()) + "/" +
                            std::to_string(source->index()) + " to node " +
                            std::to_string(peer);
+  const bool faulty = (options_.corrupt_chunk >= 0 ||
+                       options_.cut_after_chunk >= 0 || options_.send_twice) &&
+                      !fault_used_.exchange(true);
   uint64_t bytes = 0, chunks = 0;
-  Status s;
-  auto fd = Dial(address, self_ip_, options_.io_timeout);
-  if (!fd.ok()) {
-    s = fd.status();
-  } else {
-    t->fd = *fd;
-    std::string preamble(1, '\0');
-    preamble.append(kMagic, kMagicSize);
-    preamble.append(message.SerializeAsString());
-    s = WriteFrame(*fd, preamble, what);
-    const bool faulty =
-        (options_.corrupt_chunk >= 0 || options_.cut_after_chunk >= 0) &&
-        !fault_used_.exchange(true);
-    if (s.ok()) {
-      LOG(INFO) << "sending " << what << " to " << address;
-      s = source->Stream(options_.chunk_bytes, [&](std::string_view chunk) {
-        bytes += chunk.size();
-        const int64_t n = static_cast<int64_t>(chunks++);
-        if (chunks % 256 == 0) {
-          LOG(INFO) << what << ": " << bytes / (1 << 20) << " MB sent in "
-                    << Seconds(start) << " s";
-        }
-        if (options_.chunk_delay.count() > 0) {
-          std::this_thread::sleep_for(options_.chunk_delay);
-        }
-        if (faulty && n == options_.corrupt_chunk) {
-          LOG(WARNING) << what << ": TEST FAULT: corrupting chunk " << n;
-          std::string bad(chunk);
-          bad[bad.size() / 2] ^= 0x40;
-          return WriteFrame(*fd, bad, what);
-        }
-        if (faulty && options_.cut_after_chunk >= 0 &&
-            n == options_.cut_after_chunk + 1) {
-          LOG(WARNING) << what << ": TEST FAULT: cutting the connection after "
-                       << n << " chunks";
-          ::shutdown(*fd, SHUT_RDWR);
-          return Status::Aborted(what + ": cut by a test fault");
-        }
-        return WriteFrame(*fd, chunk, what);
-      });
-    }
-    std::string verdict, none;
-    if (s.ok()) s = ReadFrame(*fd, &none, 1 << 16, &verdict, what);
-    if (s.ok() && verdict != kAccepted) {
-      s = Status::Aborted(what + ": refused: " + verdict);
-    }
-    t->fd = -1;
-    ::close(*fd);
+  int fd = -1;
+  Status s = StreamTo(t, message, *source, address, faulty, what, &fd, &bytes,
+                      &chunks);
+  if (s.ok() && faulty && options_.send_twice) {
+    // The same snapshot again on a second connection before the first is
+    // acknowledged, as a leader does when an append raced the first one's
+    // install: the receiver must stage both apart and install one.
+    LOG(WARNING) << what << ": TEST FAULT: sending it again";
+    int second = -1;
+    uint64_t again_bytes = 0, again_chunks = 0;
+    Status again =
+        StreamTo(t, message, *source, address, /*faulty=*/false,
+                 what + " (again)", &second, &again_bytes, &again_chunks);
+    if (again.ok()) again = ReadVerdict(second, what + " (again)");
+    LOG(INFO) << what << " (again): " << again.ToString();
+    if (second >= 0) ::close(second);
   }
+  if (s.ok()) s = ReadVerdict(fd, what);
+  t->fd = -1;
+  if (fd >= 0) ::close(fd);
   if (s.ok()) {
     LOG(INFO) << what << " delivered: " << bytes / (1 << 20) << " MB in "
               << chunks << " chunks, " << Seconds(start) << " s";
@@ -331,8 +356,9 @@ void SnapshotTransfers::RunSend(
   t->finished = true;
 }
 
-void SnapshotTransfers::RunReceive(Transfer* t, std::string preamble,
-                                   std::string pending, std::string remote) {
+void SnapshotTransfers::RunReceive(Transfer* t, uint64_t serial,
+                                   std::string preamble, std::string pending,
+                                   std::string remote) {
   SetUpStageThread("rkv-snap-recv", kSnapshotTransferNice);
   const int fd = t->fd;
   // Asio left the socket non-blocking: this thread blocks, with timeouts.
@@ -356,8 +382,12 @@ void SnapshotTransfers::RunReceive(Transfer* t, std::string preamble,
            std::to_string(meta.index()) + " from node " +
            std::to_string(message.from());
     LOG(INFO) << "receiving " << what;
+    // A directory of its own, even for the same snapshot: a leader sends
+    // one again if its append raced the install of the first, and the
+    // second transfer must not touch the directory being installed.
     auto created = storage::SnapshotStager::Create(
-        storage::StagingDir(data_dir_, meta.term(), meta.index()), what);
+        storage::StagingDir(data_dir_, meta.term(), meta.index(), serial),
+        what);
     if (created.ok()) {
       stager = std::move(created).value();
     } else {
@@ -376,16 +406,20 @@ void SnapshotTransfers::RunReceive(Transfer* t, std::string preamble,
                            std::to_string(stager->index()));
   }
   if (s.ok()) s = stager->Finish();
-  // The verdict, best effort: the sender learns why, or sees the close.
-  WriteFrame(fd, s.ok() ? std::string(kAccepted) : s.ToString(), what);
-  t->fd = -1;
-  ::close(fd);
   if (s.ok()) {
     LOG(INFO) << what << " staged: " << stager->records() << " records, "
               << stager->bytes() / (1 << 20) << " MB in " << Seconds(start)
               << " s";
+    // To the loop before the sender hears of it: the leader's next append
+    // then finds the snapshot in this node's core, rather than an empty
+    // log whose rejection would make it send the snapshot again.
     staged_(std::move(message), stager->dir());
-  } else {
+  }
+  // The verdict, best effort: the sender learns why, or sees the close.
+  WriteFrame(fd, s.ok() ? std::string(kAccepted) : s.ToString(), what);
+  t->fd = -1;
+  ::close(fd);
+  if (!s.ok()) {
     LOG(WARNING) << what << " abandoned after " << Seconds(start)
                  << " s: " << s.ToString();
     if (stager) {

@@ -37,6 +37,7 @@
 #include <thread>
 
 #include "raft/raft.pb.h"
+#include "util/status.h"
 
 namespace raftkv::storage {
 class SnapshotSource;
@@ -57,6 +58,9 @@ struct SnapshotTransferOptions {
   int cut_after_chunk = -1;
   // TEST ONLY: every transfer sleeps this long before each chunk.
   std::chrono::milliseconds chunk_delay{0};
+  // TEST ONLY: the first transfer this node sends is streamed a second time
+  // on another connection before the first is acknowledged.
+  bool send_twice = false;
 };
 
 // True if a peer connection's first frame payload begins a snapshot
@@ -102,8 +106,16 @@ class SnapshotTransfers {
   void RunSend(Transfer* t, uint64_t peer, raft::Message message,
                std::shared_ptr<const storage::SnapshotSource> source,
                std::string address);
-  void RunReceive(Transfer* t, std::string preamble, std::string pending,
-                  std::string remote);
+  // Dials `address` and streams the preamble and every chunk (the verdict
+  // is left unread); *fd_out is the connection, or -1 if none was made.
+  Status StreamTo(Transfer* t, const raft::Message& message,
+                  const storage::SnapshotSource& source,
+                  const std::string& address, bool faulty,
+                  const std::string& what, int* fd_out, uint64_t* bytes,
+                  uint64_t* chunks);
+  Status ReadVerdict(int fd, const std::string& what);
+  void RunReceive(Transfer* t, uint64_t serial, std::string preamble,
+                  std::string pending, std::string remote);
   void Reap();  // joins finished transfers
 
   const std::string data_dir_;

@@ -115,9 +115,9 @@ std::string StagingRoot(const std::string& data_dir) {
 }
 
 std::string StagingDir(const std::string& data_dir, uint64_t term,
-                       uint64_t index) {
+                       uint64_t index, uint64_t transfer) {
   return StagingRoot(data_dir) + "/" + std::to_string(term) + "-" +
-         std::to_string(index);
+         std::to_string(index) + "-" + std::to_string(transfer);
 }
 
 Status InstallStagedSnapshot(const std::string& staging_dir,

@@ -31,10 +31,11 @@ namespace raftkv::storage {
 class KvStateMachine;
 class RaftLog;
 
-// Where a data dir's staging directories live, and the one for a snapshot.
+// Where a data dir's staging directories live, and the one for a snapshot;
+// `transfer` tells apart transfers of the same snapshot that overlap.
 std::string StagingRoot(const std::string& data_dir);
 std::string StagingDir(const std::string& data_dir, uint64_t term,
-                       uint64_t index);
+                       uint64_t index, uint64_t transfer = 0);
 
 // Installs the complete staging directory `staging_dir`, which must hold the
 // image at meta.index()/meta.term(). A snapshot not newer than the log's is

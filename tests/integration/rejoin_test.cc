@@ -245,5 +245,45 @@ TEST(RejoinTest, AnInterruptedSnapshotTransferIsRetried) {
   RejoinDespiteAFaultyTransfer("cut:1", "connection closed");
 }
 
+// A leader may send a snapshot again while the first copy is still being
+// staged or installed (its append raced the install, and the follower's
+// empty log rejected it). The test fault streams the first snapshot twice,
+// on two connections, before either is acknowledged: the receiver must
+// stage the two apart (the second must not remove the directory the first
+// is installed from: in CI that stopped the node with "STAGED: no such
+// file"), install one, discard the other, and rejoin.
+TEST(RejoinTest, ASnapshotSentTwiceIsInstalledOnce) {
+  std::vector<std::string> flags = kCompactingFlags;
+  flags.push_back("--testonly_snapshot_fault=twice:0");
+  LocalCluster cluster(3, flags);
+  const int leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, 0);
+  auto client = cluster.NewClient(std::chrono::seconds(10));
+  for (int i = 0; i < 150; ++i) {
+    ASSERT_TRUE(
+        client->Put("big" + std::to_string(i), std::string(20000, 'b')).ok());
+  }
+  Load(*client, 500);
+  const int wiped = leader == 3 ? 2 : 3;
+  cluster.Kill(wiped);
+  std::filesystem::remove_all(cluster.data_dir(wiped));
+  cluster.Start(wiped);
+  const NodeInfo info =
+      WaitUntilCaughtUp(cluster, wiped, leader, std::chrono::seconds(60));
+  ASSERT_TRUE(info.error.ok()) << info.error.ToString();
+  EXPECT_EQ(info.rejoin, "");
+  EXPECT_EQ(cluster.ExitedWith(wiped), -1) << "the wiped node stopped";
+  const std::string sender = ReadFile(cluster.log_path(leader));
+  ASSERT_EQ(Count(sender, "TEST FAULT: sending it again"), 1u) << sender;
+  const std::string receiver = ReadFile(cluster.log_path(wiped));
+  EXPECT_EQ(Count(receiver, "staged:"), 2u) << receiver;
+  EXPECT_EQ(Count(receiver, "installed the snapshot at"), 1u) << receiver;
+  EXPECT_EQ(Count(receiver, "not needed; discarding it"), 1u) << receiver;
+  EXPECT_EQ(Count(receiver, "STORAGE FAILURE"), 0u) << receiver;
+  auto value = DirectClient(cluster, wiped)->Get("big77", ReadOptions{true});
+  ASSERT_TRUE(value.ok()) << value.status().ToString();
+  EXPECT_EQ(value->value, std::string(20000, 'b'));
+}
+
 }  // namespace
 }  // namespace raftkv
