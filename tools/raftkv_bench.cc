@@ -17,8 +17,8 @@
 // failover (tools/bench_failover.h), always on a cluster it starts itself:
 // a client writes in a loop while the leader is killed (SIGKILL), paused
 // (SIGSTOP) or partitioned (cut off from its peers and the clients by
-// iptables rules in a private network namespace; root only; refused with
-// --endpoints), --faults times, each fault undone once a write issued
+// iptables rules in a private network namespace; root only), --faults
+// times (refused with --endpoints), each fault undone once a write issued
 // after it was acknowledged (restart, resume, heal; after a partition
 // every node must follow one leader again before the next fault);
 // per fault, the time to the first acknowledged write, then median and
@@ -364,11 +364,14 @@ int RunFailover() {
     return 2;
   }
   const bool partition = *kind == bench::FaultKind::kPartition;
-  if (partition && !FLAGS_endpoints.empty()) {
+  if (!FLAGS_endpoints.empty()) {
+    // Killing, pausing or cutting off a leader takes its process id or its
+    // own address: only a cluster the benchmark started has them.
     std::fprintf(stderr,
-                 "raftkv-bench: --fault=partition cuts off the leader of a "
-                 "cluster it starts itself, in its own network namespace; it "
-                 "cannot partition the cluster of --endpoints\n");
+                 "raftkv-bench: failover injects its faults into the leader "
+                 "of a cluster it starts itself (for --fault=partition, in "
+                 "its own network namespace); it cannot fault the cluster of "
+                 "--endpoints\n");
     return 2;
   }
   bench::FailoverOptions options;
