@@ -100,7 +100,15 @@ Status HttpEndpoint::Start(const std::string& address) {
     NameCurrentThread("rkv-http");
     LowerCurrentThreadPriority(kSnapshotTransferNice);
     server_->listen_after_bind();
+    listen_returned_ = true;
   });
+  // httplib's stop() does nothing until the thread is in its accept loop,
+  // and a node whose start fails after this point stops the endpoint at
+  // once: wait for the loop, or Stop() could leave the thread listening
+  // (and the process running) for ever.
+  while (!server_->is_running() && !listen_returned_) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return Status::OK();
 }
 

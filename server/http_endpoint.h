@@ -9,6 +9,7 @@
 // event loop (a slow scraper only holds this endpoint's thread).
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -56,6 +57,7 @@ class HttpEndpoint {
   std::function<void()> before_scrape_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
+  std::atomic<bool> listen_returned_{false};  // set by thread_ when done
   int port_ = 0;
 };
 

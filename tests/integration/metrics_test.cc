@@ -3,8 +3,12 @@
 // and counts what happened; /health, /livez and /readyz answer as etcd's
 // do, and /health turns unhealthy when the node loses its leader. Must
 // never signal a process that LocalCluster did not start.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -157,6 +161,43 @@ TEST(MetricsTest, HealthFollowsTheLeader) {
   EXPECT_EQ(health.body, R"({"health":"false","reason":"no leader"})");
   EXPECT_EQ(Get(port, "/readyz").status, 503);
   EXPECT_EQ(Get(port, "/livez").status, 200);
+}
+
+// A node that cannot start (here: its peer port is taken) after its
+// monitoring endpoint is up must still exit with its reason, not hang in
+// the endpoint's shutdown: the endpoint's thread may not have begun
+// listening when it is told to stop.
+TEST(MetricsTest, ANodeThatCannotStartExitsAfterItsEndpointStarted) {
+  LocalCluster cluster(1, {"--listen_metrics=127.0.0.1:0"});
+  ASSERT_NE(cluster.WaitForLeader(), 0);
+  ASSERT_EQ(cluster.Stop(1), 0);
+
+  const std::string peer = cluster.peer_address(1);
+  const size_t colon = peer.rfind(':');
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(std::stoi(peer.substr(colon + 1)));
+  ASSERT_EQ(::inet_pton(AF_INET, peer.substr(0, colon).c_str(), &addr.sin_addr),
+            1);
+  const int squatter = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(squatter, 0);
+  ASSERT_EQ(::bind(squatter, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)),
+            0)
+      << peer;
+  ASSERT_EQ(::listen(squatter, 1), 0);
+
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    cluster.Start(1);
+    int code = -1;
+    for (int i = 0; i < 200 && code < 0; ++i) {
+      std::this_thread::sleep_for(milliseconds(50));
+      code = cluster.ExitedWith(1);
+    }
+    const std::string log = ReadFile(cluster.log_path(1));
+    ASSERT_EQ(code, 1) << "still running 10 s after failing to start:\n" << log;
+    EXPECT_NE(log.find("cannot listen for peers"), std::string::npos) << log;
+  }
+  ::close(squatter);
 }
 
 }  // namespace
