@@ -51,6 +51,8 @@ struct Persisted {
   uint64_t through_seq = 0;
   Status status;
   size_t tasks = 0;      // tasks in this group commit
+  bool wrote = false;    // false: the tasks only ordered messages
+                         // (nothing to write, no fsync)
   int64_t write_us = 0;  // the write and fsync
 };
 

@@ -98,12 +98,14 @@ bool LogWriter::WriteGroup(std::deque<Job>* jobs) {
     group.push_back(std::move(*task));
     jobs->pop_front();
   }
+  Persisted done;
   for (const PersistTask& t : group) {
     writes.push_back({t.hard_state ? &*t.hard_state : nullptr,
                       t.entries ? t.entries.get() : nullptr});
+    done.wrote =
+        done.wrote || t.hard_state || (t.entries && !t.entries->empty());
   }
   const auto start = std::chrono::steady_clock::now();
-  Persisted done;
   done.status = log_->SaveAll(writes, sync);
   done.write_us = std::chrono::duration_cast<std::chrono::microseconds>(
                       std::chrono::steady_clock::now() - start)
@@ -137,6 +139,7 @@ bool LogWriter::Install(const PersistTask& task) {
   Persisted done;
   done.status = s;
   done.tasks = 1;
+  done.wrote = true;
   done.through_seq = task.seq;
   done.write_us = std::chrono::duration_cast<std::chrono::microseconds>(
                       std::chrono::steady_clock::now() - start)

@@ -214,6 +214,14 @@ void RaftLoop::HandleReady(raft::Ready& ready) {
     soft_state_ = ss;
   }
   SendMessages(ready.messages);
+  const bool commit_moved = ready.hard_state.has_value();
+  // A hard state that needs no sync differs only in its commit index: it
+  // is not written now but with the next hard state that must be (a saved
+  // commit index may lag: a restarting core takes the larger of it and the
+  // applied index, and learns the rest from the leader). Otherwise every
+  // commit would cost a round trip through the log writer and a RocksDB
+  // write, as many as the entries themselves at one client.
+  if (!ready.must_sync) ready.hard_state.reset();
   const bool writes = !ready.entries.empty() || ready.hard_state.has_value() ||
                       ready.snapshot.has_value();
   if (writes ||
@@ -257,7 +265,7 @@ void RaftLoop::HandleReady(raft::Ready& ready) {
     stages_.applier->Apply(std::move(ready.committed_entries));
   }
   if (!ready.read_states.empty()) clients_->OnReadStates(ready.read_states);
-  if (ready.hard_state) UpdateApplyBacklog();  // the commit index moved
+  if (commit_moved) UpdateApplyBacklog();
 }
 
 void RaftLoop::SendMessages(std::vector<raft::Message>& messages) {
@@ -295,7 +303,9 @@ void RaftLoop::OnPersisted(Persisted persisted) {
     FailStorage(persisted.status);
     return;
   }
-  if (metrics_) metrics_->log_write->Observe(persisted.write_us / 1e6);
+  if (metrics_ && persisted.wrote) {
+    metrics_->log_write->Observe(persisted.write_us / 1e6);
+  }
   if (persisted.write_us > config_.slow_fsync_warning.count() * 1000) {
     LOG(WARNING) << "slow log write: " << persisted.tasks << " Readys took "
                  << persisted.write_us / 1000 << " ms";

@@ -134,6 +134,39 @@ TEST(MetricsTest, MetricsArePrometheusTextAndCountWhatHappened) {
   EXPECT_EQ(rc, 0) << "promtool check metrics: " << out;
 }
 
+// Each node writes its log once per write a lone client makes, not twice:
+// a Ready that only moves the commit index writes nothing (the commit
+// index is saved with the next write that must be synced).
+TEST(MetricsTest, ACommitCostsNoLogWriteOfItsOwn) {
+  LocalCluster cluster(3, {"--listen_metrics=127.0.0.1:0"});
+  const int leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, 0);
+  auto client = cluster.NewClient();
+  constexpr int kWrites = 100;
+  for (int i = 0; i < kWrites; ++i) {
+    ASSERT_TRUE(client->Put("c" + std::to_string(i), "v").ok());
+  }
+  for (int id = 1; id <= 3; ++id) {
+    const int port = MetricsPort(cluster, id);
+    ASSERT_NE(port, 0);
+    Got got;
+    for (int i = 0; i < 100; ++i) {
+      got = Get(port, "/metrics");
+      if (got.status == 200 &&
+          Sample(got.body, "raftkv_raft_applied_index") >= kWrites) {
+        break;
+      }
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    const double writes =
+        Sample(got.body, "raftkv_log_write_duration_seconds_count");
+    // One per client write, plus the election's and the client session's
+    // (the writer may also merge some); a write per commit would double it.
+    EXPECT_GE(writes, kWrites / 2) << "node " << id;
+    EXPECT_LE(writes, kWrites + 20) << "node " << id;
+  }
+}
+
 TEST(MetricsTest, HealthFollowsTheLeader) {
   LocalCluster cluster(3, {"--listen_metrics=127.0.0.1:0"});
   const int leader = cluster.WaitForLeader();
