@@ -22,6 +22,13 @@ std::string Describe(const LoopMonitor::Pass& p) {
          std::to_string(p.ready_us / 1000) + " ms)";
 }
 
+// The calling thread's CPU time so far, in microseconds.
+int64_t ThreadCpuMicros() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
 }  // namespace
 
 LoopMonitor::LoopMonitor(std::chrono::milliseconds warn_after)
@@ -31,10 +38,14 @@ LoopMonitor::~LoopMonitor() {
   if (schedstat_fd_ >= 0) ::close(schedstat_fd_);
 }
 
-int64_t LoopMonitor::ThreadCpuMicros() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+void LoopMonitor::OnPass(Pass pass) {
+  const int64_t cpu_us = ThreadCpuMicros();
+  if (pass_cpu_us_ >= 0) {
+    pass.handlers_us =
+        std::max<int64_t>(0, cpu_us - pass_cpu_us_ - pass.ready_us);
+  }
+  pass_cpu_us_ = cpu_us;
+  if (pass.us() > longest_pass_.us()) longest_pass_ = pass;
 }
 
 bool LoopMonitor::ReadSchedStat(SchedStat* stat) {

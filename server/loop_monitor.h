@@ -11,7 +11,7 @@
 // work it was, the loop reports each pass (the handlers it ran after waking,
 // then the Readys it processed), and a stall's log line names the longest
 // pass since the previous timer. Bookkeeping on the loop's thread only;
-// never blocks (one read of a /proc file per tick, four clock reads a pass).
+// never blocks (one read of a /proc file per tick, three clock reads a pass).
 #pragma once
 
 #include <chrono>
@@ -33,11 +33,11 @@ class LoopMonitor {
   // microseconds (0 if on time). Called on the loop thread.
   int64_t OnTimer(Clock::time_point due, Clock::time_point now);
 
-  // One pass of the loop after it woke: `handlers` handlers ran from `woke`
-  // to `polled`, then `readys` Readys carrying `entries` new entries and
-  // `messages` messages were processed until `done`.
+  // One pass of the loop after it woke: `handlers` handlers ran, then
+  // `readys` Readys carrying `entries` new entries and `messages` messages
+  // were processed in `ready_us`.
   struct Pass {
-    int64_t handlers_us = 0;  // on CPU
+    int64_t handlers_us = 0;  // on CPU (OnPass fills it in)
     int64_t ready_us = 0;
     size_t handlers = 0;
     size_t readys = 0;
@@ -45,12 +45,11 @@ class LoopMonitor {
     size_t messages = 0;
     int64_t us() const { return handlers_us + ready_us; }
   };
-  // The calling thread's CPU time so far, in microseconds.
-  static int64_t ThreadCpuMicros();
-
-  void OnPass(const Pass& pass) {
-    if (pass.us() > longest_pass_.us()) longest_pass_ = pass;
-  }
+  // Called on the loop thread at the end of each pass. The pass's CPU time
+  // is the thread's since the previous pass ended (waiting for an event
+  // costs none): one clock read a pass, a system call on some machines.
+  // Its handlers had what the Readys' time leaves.
+  void OnPass(Pass pass);
 
   // A stall, how much of it the loop thread was runnable but had no CPU,
   // and how long it ran since the previous timer (-1 if the kernel does not
@@ -89,7 +88,8 @@ class LoopMonitor {
   int schedstat_fd_ = -2;  // -2: not opened yet; -1: unavailable
   bool have_last_ = false;
   SchedStat last_;
-  Pass longest_pass_;  // since the previous timer
+  Pass longest_pass_;         // since the previous timer
+  int64_t pass_cpu_us_ = -1;  // the thread's CPU time when the last pass ended
 };
 
 }  // namespace raftkv::server

@@ -266,15 +266,11 @@ void Node::Run() {
   while (!stopped_) {
     // Block for one event, then drain everything else that is ready, so one
     // Ready (and one hand-off to the writer) covers all of it.
-    // The handlers' time is the thread's CPU time: it includes the one
-    // run_one() ran after waking and leaves out the wait for an event.
-    const int64_t cpu_before = LoopMonitor::ThreadCpuMicros();
     io_.run_one();
     LoopMonitor::Pass pass;
     pass.handlers = 1 + io_.poll();
     if (io_.stopped()) break;
     requests_->StartReadBatch();
-    pass.handlers_us = LoopMonitor::ThreadCpuMicros() - cpu_before;
     loop_->FinishPass(pass);
   }
   // The other stages finish what they hold and their threads are joined.
