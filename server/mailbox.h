@@ -68,9 +68,11 @@ class Mailbox {
 
   // Consumer: everything pushed so far, oldest first; empty if nothing.
   std::vector<T> Take() {
-    uint64_t count;
-    while (::read(fd_, &count, sizeof(count)) < 0 && errno == EINTR) {
-    }
+    // Nothing pushed: no system call. The eventfd may still be signalled
+    // (by a push whose item an earlier Take() got): at worst one spurious
+    // wake-up later, never a missed one.
+    if (head_.load(std::memory_order_acquire) == nullptr) return {};
+    Clear();
     Node* n = head_.exchange(nullptr, std::memory_order_acquire);
     std::vector<T> items;
     for (; n != nullptr; delete std::exchange(n, n->next)) {
@@ -85,6 +87,11 @@ class Mailbox {
     pollfd p{fd_, POLLIN, 0};
     while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
     }
+    // Woken without an item (Wake(), or a signal whose item an earlier
+    // Take() got): clear it, or every later Wait() would return at once.
+    // A push racing with this read is still found: Take() looks at the
+    // stack, not at the eventfd.
+    if (head_.load(std::memory_order_acquire) == nullptr) Clear();
   }
 
   // The eventfd, readable after a push or Wake() (for an event loop).
@@ -95,6 +102,12 @@ class Mailbox {
     T item;
     Node* next;
   };
+
+  void Clear() {
+    uint64_t count;
+    while (::read(fd_, &count, sizeof(count)) < 0 && errno == EINTR) {
+    }
+  }
 
   const int fd_;
   std::atomic<Node*> head_{nullptr};
