@@ -3,13 +3,11 @@
 // and counts what happened; /health, /livez and /readyz answer as etcd's
 // do, and /health turns unhealthy when the node loses its leader. Must
 // never signal a process that LocalCluster did not start.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
 #include <cstdio>
 #include <fstream>
 #include <regex>
@@ -65,6 +63,21 @@ double Sample(const std::string& text, const std::string& series) {
   return -1;
 }
 
+// /metrics once it shows `applied` entries applied (the loop refreshes its
+// gauges every tick); the last scrape if that never happens.
+Got ScrapeOnceApplied(int port, double applied) {
+  Got got;
+  for (int i = 0; i < 100; ++i) {
+    got = Get(port, "/metrics");
+    if (got.status == 200 &&
+        Sample(got.body, "raftkv_raft_applied_index") >= applied) {
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return got;
+}
+
 TEST(MetricsTest, MetricsArePrometheusTextAndCountWhatHappened) {
   LocalCluster cluster(3, {"--listen_metrics=127.0.0.1:0"});
   const int leader = cluster.WaitForLeader();
@@ -76,17 +89,7 @@ TEST(MetricsTest, MetricsArePrometheusTextAndCountWhatHappened) {
   ASSERT_TRUE(client->Get("m1").ok());
   const int port = MetricsPort(cluster, leader);
   ASSERT_NE(port, 0) << ReadFile(cluster.log_path(leader));
-  // The loop refreshes its gauges every tick: scrape until they show the
-  // writes.
-  Got got;
-  for (int i = 0; i < 100; ++i) {
-    got = Get(port, "/metrics");
-    if (got.status == 200 &&
-        Sample(got.body, "raftkv_raft_applied_index") >= 50) {
-      break;
-    }
-    std::this_thread::sleep_for(milliseconds(50));
-  }
+  const Got got = ScrapeOnceApplied(port, 50);
   ASSERT_EQ(got.status, 200);
   const std::string& text = got.body;
 
@@ -149,15 +152,8 @@ TEST(MetricsTest, ACommitCostsNoLogWriteOfItsOwn) {
   for (int id = 1; id <= 3; ++id) {
     const int port = MetricsPort(cluster, id);
     ASSERT_NE(port, 0);
-    Got got;
-    for (int i = 0; i < 100; ++i) {
-      got = Get(port, "/metrics");
-      if (got.status == 200 &&
-          Sample(got.body, "raftkv_raft_applied_index") >= kWrites) {
-        break;
-      }
-      std::this_thread::sleep_for(milliseconds(50));
-    }
+    const Got got = ScrapeOnceApplied(port, kWrites);
+    ASSERT_EQ(got.status, 200) << "node " << id;
     const double writes =
         Sample(got.body, "raftkv_log_write_duration_seconds_count");
     // One per client write, plus the election's and the client session's
@@ -205,19 +201,20 @@ TEST(MetricsTest, ANodeThatCannotStartExitsAfterItsEndpointStarted) {
   ASSERT_NE(cluster.WaitForLeader(), 0);
   ASSERT_EQ(cluster.Stop(1), 0);
 
+  // Something else takes the node's peer port.
   const std::string peer = cluster.peer_address(1);
   const size_t colon = peer.rfind(':');
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(std::stoi(peer.substr(colon + 1)));
-  ASSERT_EQ(::inet_pton(AF_INET, peer.substr(0, colon).c_str(), &addr.sin_addr),
-            1);
-  const int squatter = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(squatter, 0);
-  ASSERT_EQ(::bind(squatter, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)),
-            0)
-      << peer;
-  ASSERT_EQ(::listen(squatter, 1), 0);
+  asio::io_context io;
+  asio::ip::tcp::acceptor squatter(io);
+  std::error_code ec;
+  const asio::ip::tcp::endpoint at(
+      asio::ip::make_address(peer.substr(0, colon), ec),
+      static_cast<uint16_t>(std::stoi(peer.substr(colon + 1))));
+  ASSERT_FALSE(ec) << peer;
+  squatter.open(at.protocol(), ec);
+  if (!ec) squatter.bind(at, ec);
+  if (!ec) squatter.listen(1, ec);
+  ASSERT_FALSE(ec) << peer << ": " << ec.message();
 
   for (int attempt = 0; attempt < 3; ++attempt) {
     cluster.Start(1);
@@ -230,7 +227,6 @@ TEST(MetricsTest, ANodeThatCannotStartExitsAfterItsEndpointStarted) {
     ASSERT_EQ(code, 1) << "still running 10 s after failing to start:\n" << log;
     EXPECT_NE(log.find("cannot listen for peers"), std::string::npos) << log;
   }
-  ::close(squatter);
 }
 
 }  // namespace
