@@ -33,11 +33,15 @@ class SnapshotSource;
 
 namespace raftkv::server {
 
+// The entries of one raft::Ready, never copied once made: the writer
+// persists them, the loop's LogCache holds them once durable, and the
+// writer frees them when the log is compacted past them.
+using EntryBatch = std::shared_ptr<const std::vector<raft::Entry>>;
+
 // Loop -> log writer: what one accepted raft::Ready asks to persist.
 struct PersistTask {
   uint64_t seq = 0;  // 1, 2, 3, ... in submission order
-  // Shared with the loop, which mirrors them into its LogCache once durable.
-  std::shared_ptr<const std::vector<raft::Entry>> entries;
+  EntryBatch entries;
   std::optional<raft::HardState> hard_state;
   // A snapshot from the leader, staged in `staging_dir`, to install first.
   std::optional<raft::SnapshotMetadata> snapshot;

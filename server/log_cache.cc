@@ -4,6 +4,9 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
+#include <utility>
+
 #include "storage/raft_log.h"
 #include "storage/snapshot.h"
 
@@ -23,7 +26,8 @@ StatusOr<std::unique_ptr<LogCache>> LogCache::Load(
         log.Entries(next, log.LastIndex() + 1, 16 << 20, &batch));
     CHECK(!batch.empty());
     next = batch.back().index() + 1;
-    cache->Append(batch);
+    cache->Append(
+        std::make_shared<const std::vector<raft::Entry>>(std::move(batch)));
   }
   return cache;
 }
@@ -44,12 +48,11 @@ Status LogCache::Entries(uint64_t lo, uint64_t hi, uint64_t max_bytes,
                          std::vector<raft::Entry>* out) const {
   if (lo <= start_index_) return Status::Compacted("entries below first index");
   CHECK_LE(hi, LastIndex() + 1) << "entries beyond the last index";
-  uint64_t size = 0;
+  const uint64_t begin =
+      lo == start_index_ + 1 ? start_offset_ : ends_[lo - start_index_ - 2];
   for (uint64_t i = lo; i < hi; ++i) {
-    const raft::Entry& e = entries_[i - start_index_ - 1];
-    size += e.ByteSizeLong();
-    if (i > lo && size > max_bytes) break;
-    out->push_back(e);
+    if (i > lo && ends_[i - start_index_ - 1] - begin > max_bytes) break;
+    out->push_back(At(i));
   }
   return Status::OK();
 }
@@ -57,8 +60,7 @@ Status LogCache::Entries(uint64_t lo, uint64_t hi, uint64_t max_bytes,
 Status LogCache::Term(uint64_t index, uint64_t* term) const {
   if (index < start_index_) return Status::Compacted("term below first index");
   if (index > LastIndex()) return Status::Unavailable("term beyond last index");
-  *term = index == start_index_ ? start_term_
-                                : entries_[index - start_index_ - 1].term();
+  *term = index == start_index_ ? start_term_ : At(index).term();
   return Status::OK();
 }
 
@@ -91,60 +93,95 @@ uint64_t LogCache::BytesAfter(uint64_t index) const {
 }
 
 void LogCache::TruncateAfter(uint64_t index) {
-  while (LastIndex() > index) {
-    entries_.pop_back();
-    ends_.pop_back();
+  if (LastIndex() <= index) return;
+  const size_t keep = index - start_index_;
+  entries_.resize(keep);
+  ends_.resize(keep);
+  while (!batches_.empty() && batches_.back().first > index) {
+    batches_.pop_back();
+  }
+  if (!batches_.empty()) {
+    batches_.back().last = std::min(batches_.back().last, index);
   }
 }
 
-void LogCache::Append(const std::vector<raft::Entry>& entries) {
-  for (const raft::Entry& e : entries) {
+void LogCache::Append(EntryBatch entries) {
+  if (entries == nullptr || entries->empty()) return;
+  uint64_t first = 0;
+  for (const raft::Entry& e : *entries) {
     if (e.index() <= start_index_) continue;  // compacted meanwhile
     CHECK_LE(e.index(), LastIndex() + 1) << "gap in appended entries";
-    TruncateAfter(e.index() - 1);  // a conflicting suffix
+    if (first == 0) {
+      first = e.index();
+      TruncateAfter(first - 1);  // a conflicting suffix
+    }
     const uint64_t begin = ends_.empty() ? start_offset_ : ends_.back();
     ends_.push_back(begin + e.ByteSizeLong());
-    entries_.push_back(e);
+    entries_.push_back(&e);
   }
+  if (first == 0) return;
+  batches_.push_back(HeldBatch{std::move(entries), first, LastIndex()});
 }
 
 void LogCache::SetHardState(const raft::HardState& hard_state) {
   hard_state_ = hard_state;
 }
 
-void LogCache::ResetToSnapshot(const raft::SnapshotMetadata& meta) {
+std::vector<EntryBatch> LogCache::ResetToSnapshot(
+    const raft::SnapshotMetadata& meta) {
+  std::vector<EntryBatch> released;
+  released.reserve(batches_.size());
+  for (HeldBatch& held : batches_) released.push_back(std::move(held.batch));
+  batches_.clear();
   entries_.clear();
   ends_.clear();
   start_offset_ = 0;
   start_index_ = meta.index();
   start_term_ = meta.term();
   if (hard_state_.commit() < meta.index()) hard_state_.set_commit(meta.index());
+  return released;
 }
 
-void LogCache::Compact(uint64_t index) {
-  if (index <= start_index_) return;
+std::vector<EntryBatch> LogCache::Compact(uint64_t index) {
+  std::vector<EntryBatch> released;
+  if (index <= start_index_) return released;
   CHECK_LE(index, LastIndex()) << "compacting beyond the last index";
-  while (start_index_ < index) {
-    const raft::Entry& e = entries_.front();
-    start_index_ = e.index();
-    start_term_ = e.term();
-    start_offset_ = ends_.front();
-    entries_.pop_front();
-    ends_.pop_front();
+  const size_t dropped = index - start_index_;
+  start_term_ = At(index).term();
+  start_offset_ = ends_[dropped - 1];
+  start_index_ = index;
+  entries_.erase(entries_.begin(), entries_.begin() + dropped);
+  ends_.erase(ends_.begin(), ends_.begin() + dropped);
+  while (!batches_.empty() && batches_.front().last <= index) {
+    released.push_back(std::move(batches_.front().batch));
+    batches_.pop_front();
   }
+  return released;
 }
 
 uint64_t LogCache::CompactionPoint(uint64_t upto, uint64_t keep_entries,
                                    uint64_t keep_bytes) const {
-  uint64_t index = std::min(upto, LastIndex());
-  uint64_t kept = 0, bytes = 0;
-  while (index > start_index_ && kept < keep_entries) {
-    bytes += entries_[index - start_index_ - 1].ByteSizeLong();
-    if (bytes > keep_bytes) break;
-    --index;
-    ++kept;
+  upto = std::min(upto, LastIndex());
+  if (upto <= start_index_) return upto;
+  // Keep at most keep_entries entries at or below `upto`...
+  uint64_t index = upto - std::min(keep_entries, upto - start_index_);
+  // ...and, of those, only what fits in keep_bytes: the first index whose
+  // following entries through `upto` fit (ends_ only grows).
+  const uint64_t end = ends_[upto - start_index_ - 1];
+  auto offset_of = [&](uint64_t i) {  // where entry i + 1 begins
+    return i == start_index_ ? start_offset_ : ends_[i - start_index_ - 1];
+  };
+  if (end - offset_of(index) <= keep_bytes) return index;
+  uint64_t lo = index, hi = upto;  // end - offset_of(hi) == 0 fits
+  while (hi - lo > 1) {
+    const uint64_t mid = lo + (hi - lo) / 2;
+    if (end - offset_of(mid) <= keep_bytes) {
+      hi = mid;
+    } else {
+      lo = mid;
+    }
   }
-  return index;
+  return hi;
 }
 
 void LogCache::set_snapshot_point(

@@ -52,6 +52,10 @@ void LogWriter::Submit(PersistTask task) { Push(std::move(task)); }
 
 void LogWriter::CompactTo(uint64_t index) { Push(Compact{index}); }
 
+void LogWriter::Release(std::vector<EntryBatch> batches) {
+  if (!batches.empty()) Push(Released{std::move(batches)});
+}
+
 void LogWriter::Discard(std::string staging_dir) {
   Push(Discarded{std::move(staging_dir)});
 }
@@ -77,6 +81,8 @@ void LogWriter::Run() {
       } else if (auto* c = std::get_if<Compact>(&jobs.front())) {
         DoCompact(c->index);
         jobs.pop_front();
+      } else if (std::holds_alternative<Released>(jobs.front())) {
+        jobs.pop_front();  // the last references: frees the entries here
       } else {
         std::error_code ec;
         std::filesystem::remove_all(std::get<Discarded>(jobs.front()).dir, ec);

@@ -10,8 +10,8 @@
 //
 // It also compacts the RocksDB log on request, after syncing the WAL so
 // that the state machine's writes up to the compaction point are durable
-// first (they are written without sync), and removes abandoned staging
-// directories.
+// first (they are written without sync), frees the entries the loop no
+// longer holds, and removes abandoned staging directories.
 //
 // Must never: report a task durable before its fsync returned, reorder
 // tasks, or write after a failed write (the failure is reported once and
@@ -26,6 +26,7 @@
 #include <string>
 #include <thread>
 #include <variant>
+#include <vector>
 
 #include "server/handoff.h"
 #include "server/mailbox.h"
@@ -61,6 +62,10 @@ class LogWriter {
   void Submit(PersistTask task);
   // Drops log entries up to and including `index` from disk.
   void CompactTo(uint64_t index);
+  // Frees entries the loop let go of (its LogCache compacted or replaced),
+  // on the writer's thread: tens of thousands at a time would cost the
+  // loop milliseconds.
+  void Release(std::vector<EntryBatch> batches);
   // Removes a staging directory that will not be installed.
   void Discard(std::string staging_dir);
 
@@ -68,10 +73,13 @@ class LogWriter {
   struct Compact {
     uint64_t index;
   };
+  struct Released {
+    std::vector<EntryBatch> batches;
+  };
   struct Discarded {
     std::string dir;
   };
-  using Job = std::variant<PersistTask, Compact, Discarded>;
+  using Job = std::variant<PersistTask, Compact, Released, Discarded>;
 
   void Run();
   void Push(Job job);

@@ -265,10 +265,16 @@ void Node::Run() {
   WatchInbox();
   while (!stopped_) {
     // Block for one event, then drain everything else that is ready, so one
-    // Ready (and one hand-off to the writer) covers all of it.
+    // Ready (and one hand-off to the writer) covers all of it; but a due
+    // tick cuts in between two handlers and ends the pass, so that its
+    // heartbeats leave with this pass's Ready instead of after the flood.
     io_.run_one();
     LoopMonitor::Pass pass;
-    pass.handlers = 1 + io_.poll();
+    pass.handlers = 1;
+    while (!loop_->TickIfDue(std::chrono::steady_clock::now()) &&
+           io_.poll_one() == 1) {
+      ++pass.handlers;
+    }
     if (io_.stopped()) break;
     requests_->StartReadBatch();
     loop_->FinishPass(pass);

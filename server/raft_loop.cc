@@ -37,9 +37,15 @@ RaftLoop::~RaftLoop() = default;
 
 void RaftLoop::Start() {
   next_tick_ = Clock::now() + config_.tick;
+  ArmTickTimer();
+}
+
+void RaftLoop::ArmTickTimer() {
+  // Re-arming cancels the previous wait; a wait that had already fired and
+  // is queued still runs, finds the tick not due and does nothing.
   tick_timer_.expires_at(next_tick_);
   tick_timer_.async_wait([this](const std::error_code& ec) {
-    if (!ec) OnTick();
+    if (!ec) TickIfDue(Clock::now());
   });
 }
 
@@ -53,8 +59,13 @@ uint64_t RaftLoop::log_cache_bytes() const { return stages_.cache->bytes(); }
 
 // --- Events ----------------------------------------------------------------
 
-void RaftLoop::OnTick() {
-  const auto now = Clock::now();
+bool RaftLoop::TickIfDue(Clock::time_point now) {
+  if (stopped_ || now < next_tick_) return false;
+  OnTick(now);
+  return true;
+}
+
+void RaftLoop::OnTick(Clock::time_point now) {
   const int64_t late_us = monitor_.OnTimer(next_tick_, now);
   raft_->Tick();
   if (metrics_) UpdateMetrics(now, late_us);
@@ -68,10 +79,7 @@ void RaftLoop::OnTick() {
   // Fixed-rate ticks: a late wake-up does not stretch every later tick.
   next_tick_ += config_.tick;
   if (next_tick_ < now) next_tick_ = now + config_.tick;
-  tick_timer_.expires_at(next_tick_);
-  tick_timer_.async_wait([this](const std::error_code& ec) {
-    if (!ec) OnTick();
-  });
+  ArmTickTimer();
 }
 
 void RaftLoop::UpdateMetrics(Clock::time_point now, int64_t late_us) {
@@ -322,14 +330,16 @@ void RaftLoop::OnPersisted(Persisted persisted) {
 void RaftLoop::FinishPersisted(InFlight& done) {
   LogCache* cache = stages_.cache;
   if (done.snapshot) {
-    cache->ResetToSnapshot(*done.snapshot);
+    stages_.writer->Release(cache->ResetToSnapshot(*done.snapshot));
     applied_index_ = std::max(applied_index_, done.snapshot->index());
     if (metrics_) metrics_->snapshots_installed->Inc();
     LOG(INFO) << "raftkvd " << config_.id << ": installed snapshot at index "
               << done.snapshot->index();
   }
-  if (done.entries) cache->Append(*done.entries);
-  if (done.snapshot || done.entries) UpdateApplyBacklog();
+  if (done.snapshot || done.entries) {
+    if (done.entries) cache->Append(std::move(done.entries));
+    UpdateApplyBacklog();
+  }
   if (done.hard_state) cache->SetHardState(*done.hard_state);
   if (done.seq != 0) raft_->OnPersisted(done.mark);
   for (const raft::Message& m : done.after_persist) {
@@ -467,7 +477,7 @@ void RaftLoop::MaybeCompact() {
   const uint64_t step = std::max<uint64_t>(
       1, std::min<uint64_t>(config_.log_entries_kept / 4, cache->size() / 4));
   if (target < first || target - first + 1 < step) return;
-  cache->Compact(target);
+  stages_.writer->Release(cache->Compact(target));
   stages_.writer->CompactTo(target);
   VLOG(1) << "raftkvd " << config_.id << ": log compacted to " << target << " ("
           << cache->size() << " entries, " << cache->bytes() << " bytes kept)";

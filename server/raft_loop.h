@@ -72,6 +72,11 @@ class RaftLoop {
   // The same at the end of one pass of the loop, whose handlers `pass`
   // describes: the pass, with its Readys, goes to the loop monitor.
   void FinishPass(LoopMonitor::Pass pass);
+  // Runs the tick if it is due at `now`; returns whether it ran. The tick
+  // timer calls it, and so does the loop between handlers: when a flood of
+  // work is queued, a pass can take tens of milliseconds, and the tick
+  // (heartbeats, election timeouts) must not wait behind it.
+  bool TickIfDue(std::chrono::steady_clock::time_point now);
 
   // Events from the transport.
   void OnPeerMessage(raft::Message message);
@@ -106,14 +111,15 @@ class RaftLoop {
   // An accepted Ready waiting for its writes to be durable.
   struct InFlight {
     uint64_t seq = 0;
-    std::shared_ptr<const std::vector<raft::Entry>> entries;
+    EntryBatch entries;
     std::optional<raft::HardState> hard_state;
     std::optional<raft::SnapshotMetadata> snapshot;
     raft::PersistMark mark;
     std::vector<raft::Message> after_persist;
   };
 
-  void OnTick();
+  void ArmTickTimer();
+  void OnTick(Clock::time_point now);
   void ProcessReady(LoopMonitor::Pass* pass);
   void UpdateMetrics(Clock::time_point now, int64_t late_us);
   void StepPeerMessage(const raft::Message& message);
