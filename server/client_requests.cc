@@ -60,7 +60,7 @@ void ClientRequests::OnSweep() {
       it->second.respond(ErrorResponse(
           kv::TIMEOUT, "not committed in time (the write may still apply)"));
       if (metrics_) metrics_->proposals_timed_out->Inc();
-      it = pending_writes_.erase(it);
+      ErasePending(it++);
     } else {
       ++it;
     }
@@ -71,7 +71,7 @@ void ClientRequests::OnSweep() {
           kv::UNAVAILABLE,
           "not proposed in time: node " + std::to_string(config_.id) +
               " holds writes back until its applier catches up"));
-      it = held_writes_.erase(it);
+      it = EraseHeld(it);
     } else {
       ++it;
     }
@@ -240,18 +240,63 @@ void ClientRequests::HandleWrite(kv::ClientRequest& request,
     return;
   }
   const Clock::time_point deadline = DeadlineOf(request);
+  const SessionKey session{command->client_id(), command->sequence()};
+  if (session.first != 0 && JoinRetry(session, respond, deadline)) return;
   if (loop_->apply_backlog_full() || !held_writes_.empty()) {
-    held_writes_.push_back({std::move(request), std::move(respond), deadline});
+    held_writes_.push_back(
+        {std::move(request), Responders(std::move(respond)), deadline});
+    if (session.first != 0) {
+      held_by_session_[session] = std::prev(held_writes_.end());
+    }
     return;
   }
-  Propose(request, std::move(respond), deadline);
+  Propose(request, Responders(std::move(respond)), deadline);
+}
+
+bool ClientRequests::JoinRetry(const SessionKey& session, Responder& respond,
+                               Clock::time_point deadline) {
+  if (auto held = held_by_session_.find(session);
+      held != held_by_session_.end()) {
+    held->second->respond.Join(std::move(respond));
+    held->second->deadline = std::max(held->second->deadline, deadline);
+  } else if (auto index = pending_by_session_.find(session);
+             index != pending_by_session_.end()) {
+    PendingWrite& pending = pending_writes_.at(index->second);
+    // Proposed in an earlier term, its entry may be gone: propose again
+    // (the state machine applies a session's sequence number once).
+    if (pending.term != loop_->raft().term()) return false;
+    pending.respond.Join(std::move(respond));
+    pending.deadline = std::max(pending.deadline, deadline);
+  } else {
+    return false;
+  }
+  if (metrics_) metrics_->write_retries_joined->Inc();
+  return true;
+}
+
+void ClientRequests::ErasePending(
+    std::map<uint64_t, PendingWrite>::iterator it) {
+  auto by_session = pending_by_session_.find(it->second.session);
+  if (by_session != pending_by_session_.end() &&
+      by_session->second == it->first) {
+    pending_by_session_.erase(by_session);
+  }
+  pending_writes_.erase(it);
+}
+
+std::list<ClientRequests::HeldWrite>::iterator ClientRequests::EraseHeld(
+    std::list<HeldWrite>::iterator it) {
+  const kv::Command& command = it->request.command();
+  held_by_session_.erase({command.client_id(), command.sequence()});
+  return held_writes_.erase(it);
 }
 
 size_t ClientRequests::OnApplyBacklogFreed() {
   // Proposing does not refill the backlog (only applying empties it, and
   // committing fills it), so every held write goes now, in order.
-  std::deque<HeldWrite> held = std::move(held_writes_);
+  std::list<HeldWrite> held = std::move(held_writes_);
   held_writes_.clear();
+  held_by_session_.clear();
   for (HeldWrite& w : held) {
     if (loop_->raft().role() != raft::Role::kLeader) {
       w.respond(NotLeaderResponse());
@@ -262,7 +307,7 @@ size_t ClientRequests::OnApplyBacklogFreed() {
   return held.size();
 }
 
-void ClientRequests::Propose(kv::ClientRequest& request, Responder respond,
+void ClientRequests::Propose(kv::ClientRequest& request, Responders respond,
                              Clock::time_point deadline) {
   raft::RawNode& raft = loop_->raft();
   kv::Command* command = request.mutable_command();
@@ -283,10 +328,13 @@ void ClientRequests::Propose(kv::ClientRequest& request, Responder respond,
     stale->second.respond(ErrorResponse(
         kv::UNAVAILABLE, "leadership changed before the write committed"));
     if (metrics_) metrics_->proposals_lost->Inc();
-    pending_writes_.erase(stale);
+    ErasePending(stale);
   }
-  pending_writes_.emplace(*index, PendingWrite{raft.term(), std::move(respond),
-                                               deadline, Clock::now()});
+  const SessionKey session{command->client_id(), command->sequence()};
+  pending_writes_.emplace(
+      *index, PendingWrite{raft.term(), std::move(respond), deadline,
+                           Clock::now(), session});
+  if (session.first != 0) pending_by_session_[session] = *index;
 }
 
 void ClientRequests::HandleRead(kv::ClientRequest& request, Responder respond) {
@@ -375,7 +423,7 @@ void ClientRequests::OnApplied(const Applied& applied) {
                 .count());
       }
     }
-    pending_writes_.erase(it);
+    ErasePending(it);
   }
 }
 
@@ -383,6 +431,7 @@ void ClientRequests::OnLeadershipChange() {
   if (loop_->raft().role() != raft::Role::kLeader) {
     for (HeldWrite& w : held_writes_) w.respond(NotLeaderResponse());
     held_writes_.clear();
+    held_by_session_.clear();
   }
   // The core dropped its pending ReadIndex requests: let clients retry.
   for (auto& [ctx, batch] : read_batches_) {

@@ -33,6 +33,14 @@ NodeMetrics::NodeMetrics(MetricsRegistry* r, uint64_t self,
           "raftkv_apply_backlog_full",
           "1 while this node holds back new entries because too many "
           "committed ones are not applied yet.")),
+      apply_backlog_episodes(r->AddCounter(
+          "raftkv_apply_backlog_episodes_total",
+          "Times this node started holding back new entries for its "
+          "apply backlog.")),
+      writes_held_back(r->AddCounter(
+          "raftkv_writes_held_back_total",
+          "Client writes a leader held back until its apply backlog "
+          "drained.")),
       rejoining(r->AddGauge("raftkv_rejoining",
                             "1 while this node rejoins after a lost disk.")),
       last_tick_seconds(r->AddGauge(
@@ -63,6 +71,10 @@ NodeMetrics::NodeMetrics(MetricsRegistry* r, uint64_t self,
       proposals_timed_out(r->AddCounter("raftkv_proposals_total",
                                         kProposalsHelp,
                                         {{"outcome", "timed_out"}})),
+      write_retries_joined(r->AddCounter(
+          "raftkv_write_retries_joined_total",
+          "Client retries of a write still unanswered here that joined it "
+          "instead of being proposed again.")),
       proposals_pending(
           r->AddGauge("raftkv_proposals_pending",
                       "Writes proposed by this leader and not applied yet.")),

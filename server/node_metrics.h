@@ -30,6 +30,8 @@ struct NodeMetrics {
   Gauge* applied_index;
   Gauge* log_cache_bytes;
   Gauge* apply_backlog_full;
+  Counter* apply_backlog_episodes;  // times it became full
+  Counter* writes_held_back;        // client writes it held back
   Gauge* rejoining;
   Gauge* last_tick_seconds;  // steady clock, for /livez
   Counter* leader_changes;
@@ -46,6 +48,7 @@ struct NodeMetrics {
   Counter* proposals_applied;
   Counter* proposals_lost;
   Counter* proposals_timed_out;
+  Counter* write_retries_joined;  // retries answered with the first try
   Gauge* proposals_pending;
   Counter* snapshots_sent_ok;
   Counter* snapshots_sent_failed;

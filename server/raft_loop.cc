@@ -397,6 +397,7 @@ void RaftLoop::UpdateApplyBacklog() {
     apply_backlog_full_ = true;
     raft_->SetAppendsPaused(true);
     ++backlog_.episodes;
+    if (metrics_) metrics_->apply_backlog_episodes->Inc();
     if (now - backlog_.warned_at >= kBacklogReportEvery) {
       backlog_.warned_at = now;
       LOG(WARNING) << "raftkvd " << config_.id << ": " << entries
@@ -413,7 +414,9 @@ void RaftLoop::UpdateApplyBacklog() {
     apply_backlog_full_ = false;
     raft_->SetAppendsPaused(false);
     if (clients_ != nullptr) {
-      backlog_.writes_held += clients_->OnApplyBacklogFreed();
+      const size_t held = clients_->OnApplyBacklogFreed();
+      backlog_.writes_held += held;
+      if (metrics_) metrics_->writes_held_back->Inc(held);
     }
     if (now - backlog_.reported_at >= kBacklogReportEvery) {
       backlog_.reported_at = now;

@@ -14,54 +14,19 @@
 #include <thread>
 
 #include "tests/integration/log_text.h"
+#include "tests/integration/metrics_scrape.h"
 #include "tools/local_cluster.h"
 
 namespace raftkv {
 namespace {
 
+using ::raftkv::integration::Get;
+using ::raftkv::integration::Got;
+using ::raftkv::integration::MetricsPort;
 using ::raftkv::integration::ReadFile;
+using ::raftkv::integration::Sample;
 
 using std::chrono::milliseconds;
-
-// The port node `id` logged for its monitoring endpoint (0 if none yet).
-int MetricsPort(const LocalCluster& cluster, int id) {
-  for (int i = 0; i < 100; ++i) {
-    std::smatch m;
-    const std::string log = ReadFile(cluster.log_path(id));
-    static const std::regex line(
-        "serves /metrics and /health on [0-9.]+:(\\d+)");
-    if (std::regex_search(log, m, line)) return std::stoi(m[1]);
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return 0;
-}
-
-struct Got {
-  int status = 0;
-  std::string body;
-};
-
-Got Get(int port, const std::string& path) {
-  httplib::Client http("127.0.0.1", port);
-  http.set_connection_timeout(5);
-  http.set_read_timeout(5);
-  auto res = http.Get(path);
-  if (!res) return {};
-  return {res->status, res->body};
-}
-
-// The value of the first sample line starting with `series`; -1 if none.
-double Sample(const std::string& text, const std::string& series) {
-  size_t at = 0;
-  while ((at = text.find(series, at)) != std::string::npos) {
-    if (at == 0 || text[at - 1] == '\n') {
-      const size_t space = text.find(' ', at + series.size());
-      if (space == at + series.size()) return std::stod(text.substr(space + 1));
-    }
-    at += series.size();
-  }
-  return -1;
-}
 
 // /metrics once it shows `applied` entries applied (the loop refreshes its
 // gauges every tick); the last scrape if that never happens.
