@@ -108,7 +108,12 @@ int64_t LoopMonitor::OnTimer(Clock::time_point due, Clock::time_point now) {
                                std::to_string(stall.on_cpu_us / 1000) +
                                " ms since the previous timer)"
                          : std::string())
-                 << "; its longest pass: " << Describe(longest);
+                 << "; its longest pass: " << Describe(longest)
+                 << "; the pass under way had run "
+                 << (pass_cpu_us_ >= 0
+                         ? (ThreadCpuMicros() - pass_cpu_us_) / 1000
+                         : 0)
+                 << " ms on CPU";
   }
   return stall.late_us;
 }
