@@ -48,10 +48,9 @@ Status LogCache::Entries(uint64_t lo, uint64_t hi, uint64_t max_bytes,
                          std::vector<raft::Entry>* out) const {
   if (lo <= start_index_) return Status::Compacted("entries below first index");
   CHECK_LE(hi, LastIndex() + 1) << "entries beyond the last index";
-  const uint64_t begin =
-      lo == start_index_ + 1 ? start_offset_ : ends_[lo - start_index_ - 2];
+  const uint64_t begin = EndOf(lo - 1);
   for (uint64_t i = lo; i < hi; ++i) {
-    if (i > lo && ends_[i - start_index_ - 1] - begin > max_bytes) break;
+    if (i > lo && EndOf(i) - begin > max_bytes) break;
     out->push_back(At(i));
   }
   return Status::OK();
@@ -89,7 +88,7 @@ uint64_t LogCache::bytes() const {
 uint64_t LogCache::BytesAfter(uint64_t index) const {
   if (index <= start_index_) return bytes();
   if (index >= LastIndex()) return 0;
-  return ends_.back() - ends_[index - start_index_ - 1];
+  return ends_.back() - EndOf(index);
 }
 
 void LogCache::TruncateAfter(uint64_t index) {
@@ -148,7 +147,7 @@ std::vector<EntryBatch> LogCache::Compact(uint64_t index) {
   CHECK_LE(index, LastIndex()) << "compacting beyond the last index";
   const size_t dropped = index - start_index_;
   start_term_ = At(index).term();
-  start_offset_ = ends_[dropped - 1];
+  start_offset_ = EndOf(index);
   start_index_ = index;
   entries_.erase(entries_.begin(), entries_.begin() + dropped);
   ends_.erase(ends_.begin(), ends_.begin() + dropped);
@@ -167,15 +166,12 @@ uint64_t LogCache::CompactionPoint(uint64_t upto, uint64_t keep_entries,
   uint64_t index = upto - std::min(keep_entries, upto - start_index_);
   // ...and, of those, only what fits in keep_bytes: the first index whose
   // following entries through `upto` fit (ends_ only grows).
-  const uint64_t end = ends_[upto - start_index_ - 1];
-  auto offset_of = [&](uint64_t i) {  // where entry i + 1 begins
-    return i == start_index_ ? start_offset_ : ends_[i - start_index_ - 1];
-  };
-  if (end - offset_of(index) <= keep_bytes) return index;
-  uint64_t lo = index, hi = upto;  // end - offset_of(hi) == 0 fits
+  const uint64_t end = EndOf(upto);
+  if (end - EndOf(index) <= keep_bytes) return index;
+  uint64_t lo = index, hi = upto;  // end - EndOf(hi) == 0 fits
   while (hi - lo > 1) {
     const uint64_t mid = lo + (hi - lo) / 2;
-    if (end - offset_of(mid) <= keep_bytes) {
+    if (end - EndOf(mid) <= keep_bytes) {
       hi = mid;
     } else {
       lo = mid;

@@ -88,6 +88,12 @@ class LogCache : public raft::Storage {
   const raft::Entry& At(uint64_t index) const {
     return *entries_[index - start_index_ - 1];
   }
+  // The running byte offset where entry `index` ends (start_index_ <=
+  // index <= LastIndex()); a range's size is a subtraction of two.
+  uint64_t EndOf(uint64_t index) const {
+    return index == start_index_ ? start_offset_
+                                 : ends_[index - start_index_ - 1];
+  }
 
   // A batch and the range of its entries the cache refers to.
   struct HeldBatch {

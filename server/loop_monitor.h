@@ -11,8 +11,9 @@
 // work it was, the loop reports each pass (the handlers it ran after waking,
 // then the Readys it processed), and a stall's log line names the longest
 // pass since the previous timer and the CPU time of the pass under way (a
-// due tick cuts into a pass, so the stall may lie in that one). Bookkeeping on the loop's thread only;
-// never blocks (one read of a /proc file per tick, three clock reads a pass).
+// due tick cuts into a pass, so the stall may lie in that one). Bookkeeping on
+// the loop's thread only; never blocks (one read of a /proc file per tick,
+// three clock reads a pass).
 #pragma once
 
 #include <chrono>
