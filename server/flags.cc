@@ -43,6 +43,13 @@ DEFINE_uint64(max_unapplied_entries, 10000,
               "a leader holds new writes back until its applier catches up. "
               "Bounds the work before serving after a restart or a "
               "failover.");
+DEFINE_uint32(event_loop_rt_priority,
+              raftkv::server::kEventLoopRealtimePriority,
+              "Real-time (SCHED_RR) priority of the event loop thread, 1-99, "
+              "so that heartbeats and timers run on time however busy the "
+              "machine is; needs CAP_SYS_NICE or root, without which the "
+              "node logs a warning and runs it as an ordinary thread. 0: "
+              "an ordinary thread.");
 DEFINE_uint64(memory_budget_mb, 160,
               "Memory for this node: RocksDB's block cache and memtables "
               "(45%), the Raft log in memory (25%), send queues to peers "
@@ -102,6 +109,8 @@ StatusOr<ServerConfig> ConfigFromFlags() {
   config.log_entries_kept = FLAGS_log_entries_kept;
   config.max_unapplied_entries = FLAGS_max_unapplied_entries;
   config.memory_budget_mb = FLAGS_memory_budget_mb;
+  config.event_loop_rt_priority =
+      static_cast<int>(FLAGS_event_loop_rt_priority);
   config.PlanMemory();
   config.unsafe_serve_stale_reads = FLAGS_unsafe_serve_stale_reads;
   config.testonly_apply_delay =

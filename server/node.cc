@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <asio/post.hpp>
+#include <cstring>
 
 #include "raft/raw_node.h"
 #include "server/applier.h"
@@ -15,6 +16,7 @@
 #include "server/http_endpoint.h"
 #include "server/log_cache.h"
 #include "server/log_writer.h"
+#include "server/loop_booster.h"
 #include "server/peer_transport.h"
 #include "server/raft_loop.h"
 #include "server/snapshot_transfer.h"
@@ -258,8 +260,37 @@ void Node::Deliver(ToLoop& item) {
   }
 }
 
+std::unique_ptr<LoopBooster> Node::StartLoopBooster() {
+  if (config_.event_loop_rt_priority == 0) return nullptr;
+  LoopBooster::Options options;
+  options.priority = config_.event_loop_rt_priority;
+  options.tick = config_.tick;
+  options.overdue_after = config_.tick;
+  options.raises = metrics_.loop_raises;
+  int refused = 0;
+  auto booster = LoopBooster::Start(
+      options, std::chrono::steady_clock::now() + config_.tick, &refused);
+  if (booster == nullptr) {
+    LOG(WARNING) << "the event loop cannot be raised to real-time priority "
+                 << config_.event_loop_rt_priority << ": "
+                 << std::strerror(refused)
+                 << " (it needs CAP_SYS_NICE or root); on a busy machine its "
+                    "timers may run late; --event_loop_rt_priority=0 asks "
+                    "for none";
+    return nullptr;
+  }
+  LOG(INFO) << "the event loop is raised to real-time priority "
+            << config_.event_loop_rt_priority
+            << " (SCHED_RR) whenever its tick is " << config_.tick.count()
+            << " ms overdue";
+  metrics_.loop_rt_priority->Set(config_.event_loop_rt_priority);
+  return booster;
+}
+
 void Node::Run() {
   SetUpEventLoopThread();
+  std::unique_ptr<LoopBooster> booster = StartLoopBooster();
+  loop_->set_booster(booster.get());
   loop_->Start();
   requests_->Start();
   WatchInbox();
@@ -279,6 +310,8 @@ void Node::Run() {
     requests_->StartReadBatch();
     loop_->FinishPass(pass);
   }
+  loop_->set_booster(nullptr);
+  booster.reset();
   // The other stages finish what they hold and their threads are joined.
   if (http_) http_->Stop();
   transfers_->Stop();

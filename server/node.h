@@ -45,6 +45,7 @@ class ClientRequests;
 class ClientService;
 class LogCache;
 class LogWriter;
+class LoopBooster;
 class PeerTransport;
 class RaftLoop;
 class SnapshotTransfers;
@@ -70,6 +71,9 @@ class Node {
  private:
   Status OpenStorage();
   Status StartStages();
+  // Watches the loop from a real-time thread (null if not wanted or not
+  // permitted; logged).
+  std::unique_ptr<LoopBooster> StartLoopBooster();
   // Runs what the other stages sent back, each time the mailbox signals.
   void WatchInbox();
   void Deliver(ToLoop& item);

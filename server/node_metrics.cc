@@ -46,6 +46,14 @@ NodeMetrics::NodeMetrics(MetricsRegistry* r, uint64_t self,
       last_tick_seconds(r->AddGauge(
           "raftkv_loop_last_tick_seconds",
           "When the event loop last ran its tick (monotonic clock).")),
+      loop_rt_priority(r->AddGauge(
+          "raftkv_loop_realtime_priority",
+          "The real-time priority the event loop is raised to while its "
+          "tick is overdue (0: it is never raised).")),
+      loop_raises(r->AddCounter(
+          "raftkv_loop_realtime_raises_total",
+          "Times the event loop was raised to real-time priority because "
+          "its tick was overdue.")),
       leader_changes(r->AddCounter("raftkv_raft_leader_changes_total",
                                    "Leaders this node has seen elected.")),
       loop_lateness(r->AddHistogram(

@@ -34,6 +34,8 @@ struct NodeMetrics {
   Counter* writes_held_back;        // client writes it held back
   Gauge* rejoining;
   Gauge* last_tick_seconds;  // steady clock, for /livez
+  Gauge* loop_rt_priority;   // 0: never raised
+  Counter* loop_raises;      // to real-time, while its tick was overdue
   Counter* leader_changes;
   Histogram* loop_lateness;  // how late each tick ran, seconds
   Histogram* log_write;      // one group-committed log write, with its sync

@@ -13,6 +13,7 @@
 #include "server/client_requests.h"
 #include "server/log_cache.h"
 #include "server/log_writer.h"
+#include "server/loop_booster.h"
 #include "server/peer_transport.h"
 #include "server/snapshot_transfer.h"
 #include "server/storage_failure.h"
@@ -79,6 +80,7 @@ void RaftLoop::OnTick(Clock::time_point now) {
   // Fixed-rate ticks: a late wake-up does not stretch every later tick.
   next_tick_ += config_.tick;
   if (next_tick_ < now) next_tick_ = now + config_.tick;
+  if (booster_ != nullptr) booster_->OnTick(next_tick_);
   ArmTickTimer();
 }
 

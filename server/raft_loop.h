@@ -44,6 +44,7 @@ class Applier;
 class ClientRequests;
 class LogCache;
 class LogWriter;
+class LoopBooster;
 class PeerTransport;
 class SnapshotTransfers;
 
@@ -94,6 +95,8 @@ class RaftLoop {
   uint64_t applied_index() const { return applied_index_; }
   int64_t revision() const { return revision_; }
   const LoopMonitor& monitor() const { return monitor_; }
+  // Told when each tick ran (null: none). Set by the node around Run().
+  void set_booster(LoopBooster* booster) { booster_ = booster; }
   uint64_t log_cache_bytes() const;
   // Whether the committed log entries this node holds but has not applied
   // fill their share of the memory budget (half the log's) or outnumber
@@ -148,6 +151,7 @@ class RaftLoop {
   asio::steady_timer campaign_timer_;
   bool campaign_scheduled_ = false;
   LoopMonitor monitor_;
+  LoopBooster* booster_ = nullptr;
 
   uint64_t next_seq_ = 1;
   std::deque<InFlight> in_flight_;

@@ -50,6 +50,10 @@ Status ServerConfig::Validate() const {
   }
   if (data_dir.empty())
     return Status::InvalidArgument("--data_dir must be set");
+  if (event_loop_rt_priority < 0 || event_loop_rt_priority > 99) {
+    return Status::InvalidArgument(
+        "--event_loop_rt_priority must be 0 (none) or 1-99");
+  }
   if (memory_budget_mb < 32) {
     return Status::InvalidArgument("--memory_budget_mb must be at least 32");
   }

@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 
+#include "server/stage_thread.h"
 #include "util/status.h"
 
 namespace raftkv::server {
@@ -53,6 +54,10 @@ struct ServerConfig {
 
   // One memory budget for the node, split by PlanMemory().
   uint64_t memory_budget_mb = 160;
+  // The event loop's real-time (SCHED_RR) priority, 1-99, asked for where
+  // the process may have it; 0 runs it as an ordinary thread. Why:
+  // server/stage_thread.h.
+  int event_loop_rt_priority = kEventLoopRealtimePriority;
   // The event loop is considered stalled when its timers run this late
   // (logged, counted in the status).
   std::chrono::milliseconds loop_stall_warning{50};

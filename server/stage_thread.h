@@ -3,7 +3,11 @@
 // heartbeats, socket reads) must win that competition, so the heavy stages
 // run at a lower CPU priority (a higher nice value) than the loop. The
 // event loop is the main thread and keeps the process name, raftkvd; it
-// asks for short scheduler slices, so that it runs soon after it wakes.
+// asks for short scheduler slices, so that it runs soon after it wakes, and
+// where the process may (CAP_SYS_NICE or root) a LoopBooster raises it to
+// the real-time class whenever its tick is overdue. Nothing here waits or
+// fails the node: a priority not granted is logged and the node runs
+// without it.
 #pragma once
 
 #include <chrono>
@@ -28,9 +32,12 @@ inline constexpr int kSnapshotTransferNice = 10;
 // them in a row when several stages are runnable).
 inline constexpr std::chrono::microseconds kEventLoopSlice{100};
 
-// Called first by the event loop's thread. (Running it below nice 0 was
-// measured too, where permitted: no shorter stalls, and the appliers,
-// starved, held the cluster back: docs/steadiness.md.)
+// The real-time priority the event loop is raised to while its tick is
+// overdue (--event_loop_rt_priority; server/loop_booster.h): above every
+// ordinary thread, below the kernel's interrupt threads (50).
+inline constexpr int kEventLoopRealtimePriority = 10;
+
+// Called first by the event loop's thread.
 inline void SetUpEventLoopThread() {
   SetCurrentThreadSchedulerSlice(kEventLoopSlice);
 }

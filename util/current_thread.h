@@ -1,9 +1,11 @@
 // The calling thread's name and CPU priority (Linux: each thread has its own
 // nice value, addressed by its thread id). Used to name a module's threads
-// for `top -H`, perf and gdb, and to run heavy background work below the
-// threads that must answer quickly. Only ever lowers a priority, which
-// needs no privilege; never raises one. Failures are ignored: a name, a
-// priority and a scheduler slice are hints, not contracts.
+// for `top -H`, perf and gdb, to run heavy background work below the
+// threads that must answer quickly, and to move the one thread that must
+// answer first (raftkvd's event loop) into the real-time class while it is
+// overdue, where the process is permitted to. Failures of a name, a nice
+// value or a slice are ignored (hints, not contracts); the real-time
+// request reports its errno.
 #pragma once
 
 #include <pthread.h>
@@ -19,6 +21,11 @@
 
 namespace raftkv {
 
+// The calling thread's id (what `top -H` and /proc/PID/task show).
+inline pid_t CurrentThreadId() {
+  return static_cast<pid_t>(::syscall(SYS_gettid));
+}
+
 // Names the calling thread (Linux keeps at most 15 characters).
 inline void NameCurrentThread(const std::string& name) {
   ::pthread_setname_np(::pthread_self(), name.substr(0, 15).c_str());
@@ -27,7 +34,7 @@ inline void NameCurrentThread(const std::string& name) {
 // Adds `increment` (> 0) to the calling thread's nice value.
 inline void LowerCurrentThreadPriority(int increment) {
   if (increment <= 0) return;
-  const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
+  const auto tid = static_cast<id_t>(CurrentThreadId());
   errno = 0;
   const int current = ::getpriority(PRIO_PROCESS, tid);
   if (current == -1 && errno != 0) return;
@@ -55,7 +62,7 @@ inline void SetCurrentThreadSchedulerSlice(std::chrono::microseconds slice) {
     uint64_t sched_period;
   } attr{};
   static_assert(sizeof(attr) == 48);
-  const auto tid = static_cast<pid_t>(::syscall(SYS_gettid));
+  const pid_t tid = CurrentThreadId();
   errno = 0;
   const int nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(tid));
   if (nice == -1 && errno != 0) return;
@@ -65,6 +72,24 @@ inline void SetCurrentThreadSchedulerSlice(std::chrono::microseconds slice) {
   attr.sched_runtime =
       static_cast<uint64_t>(std::chrono::nanoseconds(slice).count());
   ::syscall(SYS_sched_setattr, tid, &attr, 0u);
+}
+
+// Moves thread `tid` (0: the calling thread) to the real-time round-robin
+// class (SCHED_RR) at `priority` (1-99): from then on it runs as soon as it
+// is runnable, ahead of every ordinary thread, on whichever core runs the
+// least important work. Threads it creates afterwards start as ordinary
+// threads at nice 0 (SCHED_RESET_ON_FORK), never inheriting the class.
+// Needs CAP_SYS_NICE, root or an RLIMIT_RTPRIO of at least `priority`;
+// returns 0 or the errno (EPERM without the privilege, EINVAL for a
+// priority out of range). The kernel still caps all real-time threads
+// together at 95% of each core (sched_rt_runtime_us).
+inline int RaiseThreadToRealtime(pid_t tid, int priority) {
+  sched_param param{};
+  param.sched_priority = priority;
+  if (::sched_setscheduler(tid, SCHED_RR | SCHED_RESET_ON_FORK, &param) != 0) {
+    return errno;
+  }
+  return 0;
 }
 
 }  // namespace raftkv

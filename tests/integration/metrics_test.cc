@@ -13,9 +13,11 @@
 #include <regex>
 #include <thread>
 
+#include "server/stage_thread.h"
 #include "tests/integration/log_text.h"
 #include "tests/integration/metrics_scrape.h"
 #include "tools/local_cluster.h"
+#include "util/current_thread.h"
 
 namespace raftkv {
 namespace {
@@ -71,6 +73,13 @@ TEST(MetricsTest, MetricsArePrometheusTextAndCountWhatHappened) {
       50);
   EXPECT_GE(Sample(text, "raftkv_log_write_duration_seconds_count"), 1);
   EXPECT_GT(Sample(text, "raftkv_rocksdb_memory_bytes"), 0);
+  // The loop may be raised to real-time (the default priority) wherever
+  // this test may ask for it, as the node does; never otherwise.
+  int refused = 0;
+  std::thread([&] { refused = RaiseThreadToRealtime(0, 1); }).join();
+  EXPECT_EQ(Sample(text, "raftkv_loop_realtime_priority"),
+            refused == 0 ? server::kEventLoopRealtimePriority : 0)
+      << ReadFile(cluster.log_path(leader));
   EXPECT_GT(Sample(text, "raftkv_loop_tick_lateness_seconds_count"), 0);
   EXPECT_GE(Sample(text, "raftkv_proposals_total{outcome=\"applied\"}"), 50);
   EXPECT_EQ(Sample(text, "raftkv_proposals_total{outcome=\"lost\"}"), 0);
