@@ -268,6 +268,7 @@ std::vector<NodeInfo> Client::ClusterStatus() {
             info.applied_index = s.applied_index();
             info.last_index = s.last_index();
             info.rejoin = s.rejoin();
+            info.cluster_id = s.header().cluster_id();
             info.loop_stall_max_ms = s.loop_stall_max_ms();
             info.loop_stall_recent_ms = s.loop_stall_recent_ms();
             info.loop_stall_max_cpu_wait_ms = s.loop_stall_max_cpu_wait_ms();

@@ -88,7 +88,8 @@ struct NodeInfo {
   uint64_t commit_index = 0;
   uint64_t applied_index = 0;
   uint64_t last_index = 0;
-  std::string rejoin;  // "", "polling" or "rejoining" (after a lost disk)
+  std::string rejoin;       // "", "polling" or "rejoining" (after a lost disk)
+  uint64_t cluster_id = 0;  // the cluster its data belongs to
   uint64_t loop_stall_max_ms = 0;
   uint64_t loop_stall_recent_ms = 0;
   // Of those stalls, the time the loop waited for a CPU (-1: unknown).

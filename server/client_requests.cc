@@ -395,6 +395,7 @@ void ClientRequests::OnReadsServed(ReadsServed served) {
     if (response.has_range()) {
       kv::ResponseHeader* h = response.mutable_range()->mutable_header();
       h->set_member_id(config_.id);
+      h->set_cluster_id(config_.cluster_id);
       h->set_raft_term(loop_->raft().term());
     }
     it->second.respond(std::move(response));
@@ -462,6 +463,7 @@ void ClientRequests::HandleStatus(Responder respond) {
   s->set_log_cache_bytes(loop_->log_cache_bytes());
   s->mutable_header()->set_revision(loop_->revision());
   s->mutable_header()->set_member_id(config_.id);
+  s->mutable_header()->set_cluster_id(config_.cluster_id);
   s->mutable_header()->set_raft_term(st.term);
   for (const auto& [id, peer] : config_.peer_addresses) {
     kv::MemberStatus* m = s->add_members();

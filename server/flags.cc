@@ -13,6 +13,11 @@ DEFINE_string(cluster_clients, "",
               "Client addresses of every node, ID=HOST:PORT,...; lets a "
               "follower redirect clients to the leader's address.");
 DEFINE_string(listen_client, "", "HOST:PORT to serve clients on.");
+DEFINE_string(cluster_token, "raftkv",
+              "With --cluster, names the cluster a new data dir joins (as "
+              "etcd's --initial-cluster-token): its id is a hash of both, "
+              "recorded in the data dir on first start; peers and snapshot "
+              "streams of another cluster are refused.");
 DEFINE_string(listen_metrics, "",
               "HOST:PORT to serve /metrics (Prometheus), /health, /livez "
               "and /readyz on over HTTP; empty: none.");
@@ -91,6 +96,7 @@ StatusOr<ServerConfig> ConfigFromFlags() {
     config.client_addresses = *clients;
   }
   config.listen_client = FLAGS_listen_client;
+  config.cluster_token = FLAGS_cluster_token;
   config.listen_metrics = FLAGS_listen_metrics;
   if (config.client_addresses.count(config.id) == 0 &&
       !config.listen_client.empty()) {

@@ -13,6 +13,7 @@
 #include "server/applier.h"
 #include "server/client_requests.h"
 #include "server/client_service.h"
+#include "server/cluster_identity.h"
 #include "server/http_endpoint.h"
 #include "server/log_cache.h"
 #include "server/log_writer.h"
@@ -74,12 +75,31 @@ Status Node::OpenStorage() {
   auto log = storage::RaftLog::Open(engine_.get());
   if (!log.ok()) return log.status();
   log_ = std::move(log).value();
+  RAFTKV_RETURN_IF_ERROR(LoadClusterId());
   auto sm = storage::KvStateMachine::Open(engine_.get());
   if (!sm.ok()) return sm.status();
   state_machine_ = std::move(sm).value();
   // Finishes a snapshot install that a crash interrupted.
   return storage::RecoverSnapshotState(config_.data_dir, log_.get(),
                                        state_machine_.get());
+}
+
+Status Node::LoadClusterId() {
+  config_.cluster_id = log_->cluster_id();
+  if (config_.cluster_id != 0) {
+    LOG(INFO) << "cluster " << ClusterIdText(config_.cluster_id)
+              << " (recorded in " << config_.data_dir << ")";
+    return Status::OK();
+  }
+  // A new data dir (or one lost and replaced): the cluster the flags
+  // describe, the same id every founding member computes.
+  config_.cluster_id =
+      BootstrapClusterId(config_.cluster_token, config_.peer_addresses);
+  RAFTKV_RETURN_IF_ERROR(log_->SetClusterId(config_.cluster_id));
+  LOG(INFO) << "cluster " << ClusterIdText(config_.cluster_id)
+            << " (formed by --cluster and --cluster_token), recorded in "
+            << config_.data_dir;
+  return Status::OK();
 }
 
 Status Node::Open() {
@@ -138,6 +158,7 @@ Status Node::Open() {
     peers[id] = *ep;
   }
   PeerTransportOptions transport_options;
+  transport_options.cluster_id = config_.cluster_id;
   transport_options.max_queued_bytes = config_.peer_queue_bytes;
   transport_ = std::make_unique<PeerTransport>(io_, config_.id, peers,
                                                transport_options);
@@ -216,6 +237,7 @@ Status Node::StartStages() {
       [this](Persisted p) { inbox_.Push(std::move(p)); }, stop);
   const std::string& self = config_.peer_addresses.at(config_.id);
   SnapshotTransferOptions transfer_options;
+  transfer_options.cluster_id = config_.cluster_id;
   transfer_options.corrupt_chunk = config_.testonly_corrupt_snapshot_chunk;
   transfer_options.cut_after_chunk = config_.testonly_cut_snapshot_after;
   transfer_options.send_twice = config_.testonly_send_snapshot_twice;

@@ -70,6 +70,9 @@ class Node {
 
  private:
   Status OpenStorage();
+  // Sets config_.cluster_id from the data dir, recording the one the flags
+  // describe first if it has none (cluster_identity.h).
+  Status LoadClusterId();
   Status StartStages();
   // Watches the loop from a real-time thread (null if not wanted or not
   // permitted; logged).

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include "server/cluster_identity.h"
 #include "server/snapshot_transfer.h"
 
 namespace raftkv::server {
@@ -120,6 +121,37 @@ void PeerTransport::OnInboundFrame(
     }
     return;
   }
+  if (*sender == raft::kNone) {
+    uint64_t cluster_id = 0, from = raft::kNone;
+    if (!DecodePeerHello(payload, &cluster_id, &from)) {
+      Refuse(conn,
+             "its first frame is not a peer hello (not a raftkvd of "
+             "this version)");
+      return;
+    }
+    if (cluster_id != options_.cluster_id) {
+      Refuse(conn, "node " + std::to_string(from) + " belongs to cluster " +
+                       ClusterIdText(cluster_id) + ", this node to cluster " +
+                       ClusterIdText(options_.cluster_id) +
+                       " (a data dir of another cluster, or --cluster "
+                       "pointing at another cluster's nodes)");
+      return;
+    }
+    if (from == raft::kNone || from == self_ || !outbound_.count(from)) {
+      Refuse(conn, "its hello names node " + std::to_string(from) +
+                       ", not a peer of this node");
+      return;
+    }
+    *sender = from;
+    // The peer is (back) up: redial at once rather than after back-off.
+    auto it = outbound_.find(*sender);
+    if (!it->second.connection && !it->second.dialing) {
+      it->second.retry_timer->cancel();
+      it->second.backoff = options_.reconnect_initial;
+      Dial(*sender);
+    }
+    return;
+  }
   raft::Message message;
   if (!message.ParseFromString(payload)) {
     LOG(WARNING) << "malformed peer frame from " << conn->remote()
@@ -127,17 +159,7 @@ void PeerTransport::OnInboundFrame(
     conn->Close(Status::Corruption("malformed peer frame"));
     return;
   }
-  if (*sender == raft::kNone) {
-    *sender = message.from();
-    // The peer is (back) up: redial at once rather than after back-off.
-    auto it = outbound_.find(*sender);
-    if (it != outbound_.end() && !it->second.connection &&
-        !it->second.dialing) {
-      it->second.retry_timer->cancel();
-      it->second.backoff = options_.reconnect_initial;
-      Dial(*sender);
-    }
-  } else if (message.from() != *sender) {
+  if (message.from() != *sender) {
     LOG(WARNING) << "peer connection from " << conn->remote()
                  << " changed sender id; closing";
     conn->Close(Status::Corruption("sender id changed"));
@@ -194,6 +216,7 @@ void PeerTransport::OnDialed(uint64_t peer, const std::error_code& ec) {
               << out.connection->remote();
   }
   out.down_reported = false;
+  out.connection->Send(EncodePeerHello(options_.cluster_id, self_));
   out.connection->Start(
       [this, peer](std::string) {
         // Peers never send on our outbound connections.
@@ -215,6 +238,17 @@ void PeerTransport::ScheduleDial(uint64_t peer) {
   out.retry_timer->async_wait([this, peer](const std::error_code& ec) {
     if (!ec) Dial(peer);
   });
+}
+
+void PeerTransport::Refuse(const std::shared_ptr<wire::FramedConnection>& conn,
+                           const std::string& why) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_refusal_logged_ >= std::chrono::seconds(10)) {
+    last_refusal_logged_ = now;
+    LOG(WARNING) << "refusing the peer connection from " << conn->remote()
+                 << ": " << why;
+  }
+  conn->Close(Status::FailedPrecondition("not a peer of this cluster"));
 }
 
 void PeerTransport::PeerDown(uint64_t peer, const std::string& why) {

@@ -10,6 +10,10 @@
 //   a partition), which then reconnect.
 // - When a peer's connection breaks, `on_peer_down` fires: a follower that
 //   loses its leader this way can stop waiting for the election timeout.
+// - Every outbound connection opens with a hello naming our cluster id and
+//   node id (cluster_identity.h); an inbound connection whose hello names
+//   another cluster, or that sends anything else first, is refused and the
+//   refusal logged with both ids.
 // - An inbound connection whose first frame is a snapshot preamble
 //   (snapshot_transfer.h) is handed over whole to `on_snapshot_stream`.
 //
@@ -36,6 +40,8 @@
 namespace raftkv::server {
 
 struct PeerTransportOptions {
+  // This node's cluster (cluster_identity.h): peers of another are refused.
+  uint64_t cluster_id = 0;
   // Raft messages carry at most max_size_per_msg of entries (1 MB) plus one
   // entry over it; snapshots travel on their own connections.
   size_t max_frame_bytes = 16 << 20;
@@ -90,6 +96,10 @@ class PeerTransport {
   void OnInboundFrame(const std::shared_ptr<wire::FramedConnection>& conn,
                       uint64_t* sender, const std::string& payload);
   void PeerDown(uint64_t peer, const std::string& why);
+  // Closes an inbound connection that is not a peer of this cluster,
+  // logging why (at most every few seconds).
+  void Refuse(const std::shared_ptr<wire::FramedConnection>& conn,
+              const std::string& why);
   void ConfigureSocket(asio::ip::tcp::socket& socket);
 
   asio::io_context& io_;
@@ -104,6 +114,7 @@ class PeerTransport {
   PeerHandler on_unreachable_;
   SnapshotStreamHandler on_snapshot_stream_;
   bool stopped_ = false;
+  std::chrono::steady_clock::time_point last_refusal_logged_;
 };
 
 }  // namespace raftkv::server

@@ -18,6 +18,10 @@ struct ServerConfig {
   std::map<uint64_t, std::string> peer_addresses;    // id -> host:port
   std::map<uint64_t, std::string> client_addresses;  // id -> host:port
   std::string listen_client;  // host:port of this node's client service
+  // With peer_addresses, names the cluster a new data dir is formed into
+  // (cluster_identity.h); distinct clusters on the same addresses over time
+  // need distinct tokens only if their data dirs could meet.
+  std::string cluster_token = "raftkv";
   // host:port of the HTTP endpoint for /metrics, /health, /livez and
   // /readyz (http_endpoint.h); empty: none.
   std::string listen_metrics;
@@ -67,6 +71,9 @@ struct ServerConfig {
   // Derived from memory_budget_mb by PlanMemory() (flags.cc; tests may set
   // them directly).
   uint64_t rocksdb_memory_bytes = 0;  // block cache; memtables charged to it
+  // The cluster this node's data belongs to: set by Node::Open from the
+  // data dir (or, for a new one, from peer_addresses and cluster_token).
+  uint64_t cluster_id = 0;
   uint64_t max_log_cache_bytes = 0;
   uint64_t peer_queue_bytes = 0;  // per peer
 

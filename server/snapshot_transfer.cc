@@ -17,7 +17,9 @@
 #include <filesystem>
 
 #include "client/frame.h"
+#include "server/cluster_identity.h"
 #include "server/stage_thread.h"
+#include "storage/coding.h"
 #include "storage/snapshot.h"
 #include "storage/snapshot_install.h"
 #include "storage/snapshot_stager.h"
@@ -25,8 +27,9 @@
 namespace raftkv::server {
 namespace {
 
-constexpr char kMagic[] = "RKVSNAP1";
+constexpr char kMagic[] = "RKVSNAP2";
 constexpr size_t kMagicSize = 8;
+constexpr size_t kPreambleHeader = 1 + kMagicSize + 8;  // then the message
 constexpr char kAccepted[] = "ok";
 
 Status Errno(const std::string& what) {
@@ -162,7 +165,7 @@ double Seconds(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 bool IsSnapshotPreamble(const char* payload, size_t size) {
-  return size > kMagicSize && payload[0] == '\0' &&
+  return size > kPreambleHeader && payload[0] == '\0' &&
          std::memcmp(payload + 1, kMagic, kMagicSize) == 0;
 }
 
@@ -274,6 +277,7 @@ Status SnapshotTransfers::StreamTo(Transfer* t, const raft::Message& message,
   t->fd = *fd;
   std::string preamble(1, '\0');
   preamble.append(kMagic, kMagicSize);
+  storage::PutBigEndian64(&preamble, options_.cluster_id);
   preamble.append(message.SerializeAsString());
   RAFTKV_RETURN_IF_ERROR(WriteFrame(*fd, preamble, what));
   LOG(INFO) << "sending " << what << " to " << address;
@@ -368,11 +372,18 @@ void SnapshotTransfers::RunReceive(Transfer* t, uint64_t serial,
   raft::Message message;
   std::string what = "snapshot from " + remote;
   Status s;
-  if (!message.ParseFromArray(
-          preamble.data() + 1 + kMagicSize,
-          static_cast<int>(preamble.size() - 1 - kMagicSize)) ||
-      message.type() != raft::MSG_SNAP ||
-      message.snapshot().metadata().index() == 0) {
+  const uint64_t cluster_id =
+      storage::GetBigEndian64(preamble.data() + 1 + kMagicSize);
+  if (cluster_id != options_.cluster_id) {
+    s = Status::FailedPrecondition(
+        what + ": refused, the sender belongs to cluster " +
+        ClusterIdText(cluster_id) + ", this node to cluster " +
+        ClusterIdText(options_.cluster_id));
+  } else if (!message.ParseFromArray(
+                 preamble.data() + kPreambleHeader,
+                 static_cast<int>(preamble.size() - kPreambleHeader)) ||
+             message.type() != raft::MSG_SNAP ||
+             message.snapshot().metadata().index() == 0) {
     s = Status::Corruption(what + ": the preamble is not a snapshot message");
   }
   std::unique_ptr<storage::SnapshotStager> stager;

@@ -4,8 +4,9 @@
 // CPU priority than the raft loop.
 //
 // Sender (leader): for a MSG_SNAP the core emitted, it dials the follower's
-// peer address, sends a preamble frame (a zero byte, "RKVSNAP1", then the
-// MSG_SNAP itself, which carries only metadata), then the image as chunk
+// peer address, sends a preamble frame (a zero byte, "RKVSNAP2", the
+// cluster id in 8 bytes, then the MSG_SNAP itself, which carries only
+// metadata; a receiver of another cluster refuses it), then the image as chunk
 // frames streamed from a SnapshotSource (storage/snapshot.h), and waits for
 // the follower's one-byte verdict. TCP's flow control paces it; memory stays
 // at one chunk. `done(peer, ok)` reports the outcome to the loop.
@@ -46,6 +47,9 @@ class SnapshotSource;
 namespace raftkv::server {
 
 struct SnapshotTransferOptions {
+  // This node's cluster (cluster_identity.h): a preamble naming another is
+  // refused.
+  uint64_t cluster_id = 0;
   std::chrono::milliseconds io_timeout{10000};
   size_t chunk_bytes = 1 << 20;
   // Frames larger than this end the transfer (a chunk is about

@@ -19,6 +19,7 @@ constexpr char kHardStateKey[] = "hard_state";
 constexpr char kLogStartKey[] = "log_start";
 constexpr char kSnapshotMetaKey[] = "snapshot_meta";
 constexpr char kSnapshotDataKey[] = "snapshot_data";
+constexpr char kClusterIdKey[] = "cluster_id";  // 8 bytes, big-endian
 
 // Upper bound of every 8-byte log key.
 std::string LogKeyEnd() { return std::string(9, '\xff'); }
@@ -55,6 +56,7 @@ struct RaftLog::State {
   uint64_t start_term = 0;
   uint64_t last_index = 0;
   uint64_t last_term = 0;
+  uint64_t cluster_id = 0;
 };
 
 StatusOr<std::unique_ptr<RaftLog>> RaftLog::Open(Engine* engine) {
@@ -70,6 +72,17 @@ StatusOr<std::unique_ptr<RaftLog>> RaftLog::Open(Engine* engine) {
   }
   state->start_index = state->last_index = start.index();
   state->start_term = state->last_term = start.term();
+  std::string cluster_id;
+  rocksdb::Status got = rep->db->Get(rocksdb::ReadOptions(), rep->raft_meta,
+                                     kClusterIdKey, &cluster_id);
+  if (got.ok() && cluster_id.size() == 8) {
+    state->cluster_id = GetBigEndian64(cluster_id.data());
+  } else if (got.ok()) {
+    return Status::Corruption(rep->dir + ": raft_meta/" + kClusterIdKey +
+                              " is not 8 bytes");
+  } else if (!got.IsNotFound()) {
+    return rep->Error(got, std::string("read raft_meta/") + kClusterIdKey);
+  }
 
   // The stored keys must be exactly (start_index, last_index].
   rocksdb::ReadOptions scan;
@@ -339,6 +352,23 @@ Status RaftLog::SetConfState(const raft::ConfState& conf_state) {
                  Serialize(next.snapshot))
             .ok());
   return Commit(&batch, next, /*sync=*/true, "save membership");
+}
+
+uint64_t RaftLog::cluster_id() const { return state_->cluster_id; }
+
+Status RaftLog::SetClusterId(uint64_t cluster_id) {
+  if (state_->cluster_id == cluster_id) return Status::OK();
+  if (state_->cluster_id != 0) {
+    return Status::FailedPrecondition(dir() + " already belongs to cluster " +
+                                      std::to_string(state_->cluster_id));
+  }
+  rocksdb::WriteBatch batch = NewWriteBatch();
+  State next = *state_;
+  next.cluster_id = cluster_id;
+  std::string value;
+  PutBigEndian64(&value, cluster_id);
+  CHECK(batch.Put(engine_->rep()->raft_meta, kClusterIdKey, value).ok());
+  return Commit(&batch, next, /*sync=*/true, "record the cluster id");
 }
 
 Status RaftLog::Append(const std::vector<raft::Entry>& entries) {

@@ -106,6 +106,13 @@ class RaftLog : public raft::Storage {
   // FirstIndex(); InvalidArgument above LastIndex()), with a range delete.
   Status Compact(uint64_t compact_index);
 
+  // The id of the cluster this data belongs to (server/cluster_identity.h),
+  // recorded once when the node first starts on this data dir; 0 until
+  // then. Kept through snapshot installs and compactions.
+  uint64_t cluster_id() const;
+  // Records it (synced). FailedPrecondition if another is recorded.
+  Status SetClusterId(uint64_t cluster_id);
+
   const raft::HardState& hard_state() const;
   // Index and term of the latest snapshot (0 if none).
   uint64_t snapshot_index() const;

@@ -118,6 +118,10 @@ Json NodeJson(const raftkv::NodeInfo& n) {
   j["id"] = n.id;
   j["role"] = n.role;
   j["rejoin"] = n.rejoin;
+  char cluster[17];
+  std::snprintf(cluster, sizeof(cluster), "%016llx",
+                static_cast<unsigned long long>(n.cluster_id));
+  j["cluster_id"] = cluster;
   j["term"] = n.term;
   j["commit"] = n.commit_index;
   j["applied"] = n.applied_index;

@@ -1,5 +1,6 @@
 // Bad input against real raftkvd processes: malformed and oversized frames
-// on client and peer ports, oversized keys and values. Each must get a clear
+// on client and peer ports, peers that are not of this cluster, oversized
+// keys and values. Each must get a clear
 // error or a closed connection, while the server keeps serving and loses
 // nothing.
 #include <arpa/inet.h>
@@ -9,7 +10,12 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "client/frame.h"
+#include "raft/raft.pb.h"
+#include "server/cluster_identity.h"
+#include "tests/integration/log_text.h"
 #include "tools/local_cluster.h"
 
 namespace raftkv {
@@ -103,6 +109,57 @@ TEST_F(BadInputTest, GarbageOnPeerPortsIsRejected) {
     huge.Write(std::string("\xff\xff\xff\xff", 4));
     EXPECT_TRUE(huge.ClosedByPeer()) << "node " << id;
   }
+  ExpectStillServing();
+}
+
+// A heartbeat from "node 2" in term 1000: accepted, it would make the node
+// that takes it step up to term 1000 and disrupt the cluster.
+std::string DisruptiveHeartbeat(int to) {
+  raft::Message m;
+  m.set_type(raft::MSG_HEARTBEAT);
+  m.set_from(to == 2 ? 3 : 2);
+  m.set_to(to);
+  m.set_term(1000);
+  return Frame(m.SerializeAsString());
+}
+
+uint64_t HighestTerm(Client& client) {
+  uint64_t term = 0;
+  for (const NodeInfo& n : client.ClusterStatus())
+    term = std::max(term, n.term);
+  return term;
+}
+
+TEST_F(BadInputTest, APeerOfAnotherClusterIsRefused) {
+  const uint64_t term = HighestTerm(*client_);
+  const std::vector<NodeInfo> nodes = client_->ClusterStatus();
+  ASSERT_EQ(nodes.size(), 3u);
+  const uint64_t ours = nodes[0].cluster_id;
+  ASSERT_NE(ours, 0u);
+  for (const NodeInfo& n : nodes) EXPECT_EQ(n.cluster_id, ours);
+  for (int id = 1; id <= 3; ++id) {
+    RawSocket s(cluster_.peer_address(id));
+    ASSERT_TRUE(s.connected());
+    s.Write(Frame(server::EncodePeerHello(ours + 1, id == 2 ? 3 : 2)) +
+            DisruptiveHeartbeat(id));
+    EXPECT_TRUE(s.ClosedByPeer()) << "node " << id;
+  }
+  EXPECT_EQ(HighestTerm(*client_), term);
+  EXPECT_TRUE(integration::ReadFile(cluster_.log_path(1))
+                  .find("belongs to cluster " +
+                        server::ClusterIdText(ours + 1)) != std::string::npos);
+  ExpectStillServing();
+}
+
+TEST_F(BadInputTest, AMessageBeforeAHelloIsRefused) {
+  const uint64_t term = HighestTerm(*client_);
+  for (int id = 1; id <= 3; ++id) {
+    RawSocket s(cluster_.peer_address(id));
+    ASSERT_TRUE(s.connected());
+    s.Write(DisruptiveHeartbeat(id));
+    EXPECT_TRUE(s.ClosedByPeer()) << "node " << id;
+  }
+  EXPECT_EQ(HighestTerm(*client_), term);
   ExpectStillServing();
 }
 

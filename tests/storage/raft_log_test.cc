@@ -323,3 +323,33 @@ TEST_F(RaftLogTest, MatchesMemoryStorage) {
 
 }  // namespace
 }  // namespace raftkv::storage
+
+namespace raftkv::storage {
+namespace {
+
+TEST_F(RaftLogTest, TheClusterIdIsRecordedOnceAndKeptThroughSnapshots) {
+  EXPECT_EQ(log_->cluster_id(), 0u);
+  ASSERT_TRUE(log_->SetClusterId(0x1234).ok());
+  EXPECT_TRUE(log_->SetClusterId(0x1234).ok());  // the same: nothing to do
+  const Status other = log_->SetClusterId(0x5678);
+  EXPECT_EQ(other.code(), Status::Code::kFailedPrecondition)
+      << other.ToString();
+  Reopen();
+  EXPECT_EQ(log_->cluster_id(), 0x1234u);
+
+  // Installing a snapshot (a wiped node catching up) and compacting keep it.
+  ASSERT_TRUE(log_->Append(MakeEntries(1, 11, 1)).ok());
+  raft::Snapshot snapshot;
+  snapshot.mutable_metadata()->set_index(20);
+  snapshot.mutable_metadata()->set_term(2);
+  snapshot.set_data("image");
+  ASSERT_TRUE(log_->ApplySnapshot(snapshot).ok());
+  ASSERT_TRUE(log_->Append(MakeEntries(21, 31, 2)).ok());
+  ASSERT_TRUE(log_->Compact(25).ok());
+  Reopen();
+  EXPECT_EQ(log_->cluster_id(), 0x1234u);
+  EXPECT_EQ(log_->snapshot_index(), 20u);
+}
+
+}  // namespace
+}  // namespace raftkv::storage

@@ -1,0 +1,64 @@
+#include "server/cluster_identity.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "storage/coding.h"
+
+namespace raftkv::server {
+namespace {
+
+constexpr char kHelloMagic[] = "RKVPEER1";
+constexpr size_t kHelloMagicSize = 8;
+constexpr size_t kHelloSize = 1 + kHelloMagicSize + 8 + 8;
+
+// FNV-1a, 64 bits: stable across builds and machines (std::hash is not).
+uint64_t Fnv1a64(const std::string& bytes) {
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (unsigned char c : bytes) {
+    hash ^= c;
+    hash *= 0x100000001b3ULL;
+  }
+  return hash;
+}
+
+}  // namespace
+
+uint64_t BootstrapClusterId(
+    const std::string& token,
+    const std::map<uint64_t, std::string>& peer_addresses) {
+  std::string canonical = token;
+  for (const auto& [id, address] : peer_addresses) {  // ordered by id
+    canonical += "\n" + std::to_string(id) + "=" + address;
+  }
+  const uint64_t id = Fnv1a64(canonical);
+  return id == 0 ? 1 : id;
+}
+
+std::string ClusterIdText(uint64_t cluster_id) {
+  char text[17];
+  std::snprintf(text, sizeof(text), "%016llx",
+                static_cast<unsigned long long>(cluster_id));
+  return text;
+}
+
+std::string EncodePeerHello(uint64_t cluster_id, uint64_t from) {
+  std::string hello(1, '\0');
+  hello.append(kHelloMagic, kHelloMagicSize);
+  storage::PutBigEndian64(&hello, cluster_id);
+  storage::PutBigEndian64(&hello, from);
+  return hello;
+}
+
+bool DecodePeerHello(const std::string& payload, uint64_t* cluster_id,
+                     uint64_t* from) {
+  if (payload.size() != kHelloSize || payload[0] != '\0' ||
+      std::memcmp(payload.data() + 1, kHelloMagic, kHelloMagicSize) != 0) {
+    return false;
+  }
+  *cluster_id = storage::GetBigEndian64(payload.data() + 1 + kHelloMagicSize);
+  *from = storage::GetBigEndian64(payload.data() + 1 + kHelloMagicSize + 8);
+  return true;
+}
+
+}  // namespace raftkv::server

@@ -1,0 +1,66 @@
+// Tests of server/cluster_identity.h: the id every founding member computes
+// on its own, and the hello that opens a peer connection.
+#include "server/cluster_identity.h"
+
+#include <gtest/gtest.h>
+
+namespace raftkv::server {
+namespace {
+
+const std::map<uint64_t, std::string> kThree = {
+    {1, "127.0.0.1:7001"}, {2, "127.0.0.1:7002"}, {3, "127.0.0.1:7003"}};
+
+TEST(ClusterIdentityTest, EveryFoundingMemberComputesTheSameId) {
+  // A map is ordered, but the flag's order must not matter either: build
+  // it in another order.
+  std::map<uint64_t, std::string> reversed;
+  for (auto it = kThree.rbegin(); it != kThree.rend(); ++it) {
+    reversed.insert(*it);
+  }
+  EXPECT_EQ(BootstrapClusterId("raftkv", kThree),
+            BootstrapClusterId("raftkv", reversed));
+  // Stable across builds, machines and versions (a data dir records it):
+  // FNV-1a of "raftkv\n1=127.0.0.1:7001\n2=...\n3=...", computed
+  // independently.
+  EXPECT_EQ(ClusterIdText(BootstrapClusterId("raftkv", kThree)),
+            "0601c55087884af8");
+  EXPECT_NE(BootstrapClusterId("raftkv", kThree), 0u);
+}
+
+TEST(ClusterIdentityTest, AnotherTokenAddressOrMemberIsAnotherCluster) {
+  const uint64_t id = BootstrapClusterId("raftkv", kThree);
+  EXPECT_NE(BootstrapClusterId("staging", kThree), id);
+  auto moved = kThree;
+  moved[3] = "127.0.0.1:7004";
+  EXPECT_NE(BootstrapClusterId("raftkv", moved), id);
+  auto fewer = kThree;
+  fewer.erase(3);
+  EXPECT_NE(BootstrapClusterId("raftkv", fewer), id);
+  auto renumbered = kThree;
+  renumbered.erase(3);
+  renumbered[4] = "127.0.0.1:7003";
+  EXPECT_NE(BootstrapClusterId("raftkv", renumbered), id);
+}
+
+TEST(ClusterIdentityTest, AHelloRoundTripsAndNothingElseIsOne) {
+  const std::string hello = EncodePeerHello(0xfeedfacecafebeefULL, 7);
+  uint64_t cluster_id = 0, from = 0;
+  ASSERT_TRUE(DecodePeerHello(hello, &cluster_id, &from));
+  EXPECT_EQ(cluster_id, 0xfeedfacecafebeefULL);
+  EXPECT_EQ(from, 7u);
+  EXPECT_EQ(ClusterIdText(cluster_id), "feedfacecafebeef");
+
+  EXPECT_FALSE(DecodePeerHello("", &cluster_id, &from));
+  EXPECT_FALSE(
+      DecodePeerHello(hello.substr(0, hello.size() - 1), &cluster_id, &from));
+  EXPECT_FALSE(DecodePeerHello(hello + "x", &cluster_id, &from));
+  std::string other_magic = hello;
+  other_magic[4] ^= 1;
+  EXPECT_FALSE(DecodePeerHello(other_magic, &cluster_id, &from));
+  std::string no_zero = hello;
+  no_zero[0] = 'R';
+  EXPECT_FALSE(DecodePeerHello(no_zero, &cluster_id, &from));
+}
+
+}  // namespace
+}  // namespace raftkv::server
