@@ -50,11 +50,12 @@ DEFINE_uint64(max_unapplied_entries, 10000,
               "failover.");
 DEFINE_uint32(event_loop_rt_priority,
               raftkv::server::kEventLoopRealtimePriority,
-              "Real-time (SCHED_RR) priority of the event loop thread, 1-99, "
-              "so that heartbeats and timers run on time however busy the "
-              "machine is; needs CAP_SYS_NICE or root, without which the "
-              "node logs a warning and runs it as an ordinary thread. 0: "
-              "an ordinary thread.");
+              "Real-time (SCHED_RR) priority, 1-99, the event loop thread is "
+              "raised to while its heartbeat tick is overdue (and lowered "
+              "again once the tick has run), so that heartbeats and timers run "
+              "on time however busy the machine is; needs CAP_SYS_NICE, root "
+              "or an RLIMIT_RTPRIO, without which the node logs a warning and "
+              "never raises it. 0: never.");
 DEFINE_uint64(memory_budget_mb, 160,
               "Memory for this node: RocksDB's block cache and memtables "
               "(45%), the Raft log in memory (25%), send queues to peers "

@@ -58,9 +58,9 @@ struct ServerConfig {
 
   // One memory budget for the node, split by PlanMemory().
   uint64_t memory_budget_mb = 160;
-  // The event loop's real-time (SCHED_RR) priority, 1-99, asked for where
-  // the process may have it; 0 runs it as an ordinary thread. Why:
-  // server/stage_thread.h.
+  // The real-time (SCHED_RR) priority, 1-99, the event loop is raised to
+  // while its tick is overdue, where the process may (server/loop_booster.h);
+  // 0: never raised.
   int event_loop_rt_priority = kEventLoopRealtimePriority;
   // The event loop is considered stalled when its timers run this late
   // (logged, counted in the status).
