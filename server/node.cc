@@ -293,12 +293,12 @@ std::unique_ptr<LoopBooster> Node::StartLoopBooster() {
   auto booster = LoopBooster::Start(
       options, std::chrono::steady_clock::now() + config_.tick, &refused);
   if (booster == nullptr) {
-    LOG(WARNING) << "the event loop cannot be raised to real-time priority "
-                 << config_.event_loop_rt_priority << ": "
-                 << std::strerror(refused)
-                 << " (it needs CAP_SYS_NICE or root); on a busy machine its "
-                    "timers may run late; --event_loop_rt_priority=0 asks "
-                    "for none";
+    LOG(WARNING)
+        << "the event loop cannot be raised to real-time priority "
+        << config_.event_loop_rt_priority << ": " << std::strerror(refused)
+        << " (it needs CAP_SYS_NICE, root or an RLIMIT_RTPRIO); on a busy "
+           "machine its timers may run late; --event_loop_rt_priority=0 asks "
+           "for none";
     return nullptr;
   }
   LOG(INFO) << "the event loop is raised to real-time priority "
