@@ -17,8 +17,14 @@ struct Config {
   // This node's id; non-zero and a member of `peers`.
   uint64_t id = kNone;
   // Initial voters, used only when storage holds no membership yet (a new
-  // cluster). Once a snapshot carries a ConfState, that wins.
+  // cluster). Once storage holds a configuration (a snapshot's, or
+  // membership changes in the log), that wins.
   std::vector<uint64_t> peers;
+  // This node was added to a running cluster (as a learner): it starts with
+  // no configuration of its own (`peers` is ignored), never polls or
+  // campaigns on its own account, and waits for the leader to send it the
+  // log. Ignored once storage holds state.
+  bool join_existing_cluster = false;
 
   // A follower that hears nothing from a leader for a random number of ticks
   // in [election_tick, 2 * election_tick) starts an election.
@@ -52,6 +58,15 @@ struct Config {
   uint64_t max_uncommitted_entries_size = 0;
   // bytes of committed entries handed out in one Ready (at least one entry).
   uint64_t max_committed_size_per_ready = 1 << 22;
+  // A learner is promoted only while streaming the log (not probing or
+  // waiting for a snapshot) within this many entries of the commit index,
+  // so that a new voter never stalls the quorum while it catches up.
+  uint64_t max_learner_lag = 1000;
+  // Turns off the leader's membership-change rule (one change at a time,
+  // only after an entry of its term committed) and the catch-up check on
+  // promotion. Only for tests that show what the rule protects (the
+  // simulator's broken-change-rule mutant); raftkvd never sets it.
+  bool disable_conf_change_rule = false;
 
   // Raft dissertation §9.6: a would-be candidate first asks whether it could
   // win, so a partitioned node rejoining does not disrupt a healthy leader.

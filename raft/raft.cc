@@ -5,6 +5,7 @@
 
 #include <glog/logging.h>
 
+#include "raft/conf_change.h"
 #include "raft/quorum.h"
 
 namespace raftkv::raft {
@@ -41,15 +42,8 @@ StatusOr<std::unique_ptr<Raft>> Raft::Create(const Config& config,
   HardState hs;
   ConfState cs;
   RAFTKV_RETURN_IF_ERROR(storage->InitialState(&hs, &cs));
-  if (cs.voters_size() > 0 && !config.peers.empty()) {
-    std::set<uint64_t> stored(cs.voters().begin(), cs.voters().end());
-    std::set<uint64_t> given(config.peers.begin(), config.peers.end());
-    if (stored != given) {
-      return Status::InvalidArgument(
-          "raft: configured peers differ from the membership in storage");
-    }
-  }
-  if (cs.voters_size() == 0 && config.peers.empty()) {
+  const bool stored_conf = cs.voters_size() > 0 || cs.learners_size() > 0;
+  if (!stored_conf && config.peers.empty() && !config.join_existing_cluster) {
     return Status::InvalidArgument("raft: no peers configured or stored");
   }
   // A commit index below the snapshot is fine (the snapshot holds only
@@ -61,11 +55,14 @@ StatusOr<std::unique_ptr<Raft>> Raft::Create(const Config& config,
         ", " + std::to_string(storage->LastIndex()) + "]");
   }
   std::unique_ptr<Raft> raft(new Raft(config, storage));
-  if (cs.voters_size() > 0) {
-    raft->voters_.insert(cs.voters().begin(), cs.voters().end());
-  } else {
-    raft->voters_.insert(config.peers.begin(), config.peers.end());
+  // The stored configuration wins over the flags: the membership may have
+  // changed since the node was first started with them.
+  ConfState base = cs;
+  if (!stored_conf && !config.join_existing_cluster) {
+    base = MakeConfState({config.peers.begin(), config.peers.end()});
   }
+  RAFTKV_RETURN_IF_ERROR(
+      raft->LoadConfHistory(std::move(base), storage->FirstIndex() - 1));
   if (config.applied > storage->LastIndex()) {
     return Status::Corruption("raft: applied index " +
                               std::to_string(config.applied) +
@@ -88,6 +85,9 @@ StatusOr<std::unique_ptr<Raft>> Raft::Create(const Config& config,
     LOG(WARNING) << "raft " << raft->id_
                  << " is still rejoining as incarnation " << hs.incarnation()
                  << ": it will not vote until it has caught up";
+  } else if (IsBlank(hs, *storage) && config.join_existing_cluster) {
+    LOG(INFO) << "raft " << raft->id_
+              << " joins a running cluster: it waits for the leader";
   } else if (IsBlank(hs, *storage) && !config.blank_storage_is_new_cluster) {
     raft->StartPoll();
   }
@@ -178,7 +178,9 @@ void Raft::BecomeLeader() {
   lead_ = id_;
   role_ = Role::kLeader;
   const uint64_t last = log_.LastIndex();
-  for (uint64_t peer : voters_) {
+  std::set<uint64_t> members = voters_;
+  members.insert(learners_.begin(), learners_.end());
+  for (uint64_t peer : members) {
     Progress pr(last + 1, config_.max_inflight_msgs,
                 config_.max_inflight_bytes);
     progress_.emplace(peer, pr);
@@ -376,6 +378,7 @@ Status Raft::Step(const Message& m) {
       break;
   }
   if (rejoin_phase_ == RejoinPhase::kRejoining) MaybeFinishRejoin();
+  MaybeStepDownAfterRemoval();
   return Status::OK();
 }
 
@@ -552,6 +555,9 @@ void Raft::OnPersisted(const PersistMark& mark) {
   if (mark.last_index != 0) log_.StableTo(mark.last_index, mark.last_term);
 }
 
-void Raft::OnApplied(uint64_t index) { log_.AppliedTo(index); }
+void Raft::OnApplied(uint64_t index) {
+  log_.AppliedTo(index);
+  PruneConfHistory();
+}
 
 }  // namespace raftkv::raft

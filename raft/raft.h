@@ -14,9 +14,12 @@
 //   raft_leader_ops.cc   ReadIndex (dissertation §6.4), leader transfer (§3.10)
 //   raft_rejoin.cc       start-up poll and rejoining after a lost disk
 //                        (rejoin.h)
+//   raft_membership.cc   single-server membership changes (dissertation
+//                        §4.1, §4.2; conf_change.h)
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <random>
@@ -63,6 +66,12 @@ class Raft {
   Status Step(const Message& m);
 
   StatusOr<uint64_t> Propose(std::string data);
+  // Leader: appends a membership change and returns its index. Refused
+  // (ProposalDropped) while another change is uncommitted or before this
+  // leader committed an entry of its term, and (InvalidArgument) when the
+  // change makes no sense in the current configuration or would promote a
+  // learner that has not caught up.
+  StatusOr<uint64_t> ProposeConfChange(const ConfChange& change);
   void ForgetLeader();
   void set_appends_paused(bool paused) { appends_paused_ = paused; }
   Status ReadIndex(std::string request_ctx);
@@ -97,6 +106,17 @@ class Raft {
   SoftState soft_state() const { return {lead_, role_}; }
   const RaftLog& log() const { return log_; }
   const std::set<uint64_t>& voters() const { return voters_; }
+  const std::set<uint64_t>& learners() const { return learners_; }
+  // The configuration in effect: the latest one in the log.
+  const ConfState& conf_state() const { return conf_history_.back().conf; }
+  // The configuration in effect at log index `index`, for any index at or
+  // above the applied one (NotFound below it).
+  StatusOr<ConfState> ConfStateAt(uint64_t index) const;
+  // Index of the latest membership change in the log (0: none since the
+  // snapshot or start).
+  uint64_t last_conf_index() const {
+    return conf_history_.size() > 1 ? conf_history_.back().index : 0;
+  }
   const std::map<uint64_t, Progress>& progress() const { return progress_; }
   RejoinPhase rejoin_phase() const { return rejoin_phase_; }
   int randomized_election_timeout() const {
@@ -120,6 +140,8 @@ class Raft {
     return voters_.count(id_) > 0 && rejoin_phase_ == RejoinPhase::kNone;
   }
   bool IsKnownPeer(uint64_t id) const { return voters_.count(id) > 0; }
+  // Is this node the only voter (a quorum on its own)?
+  bool SoleVoter() const { return voters_.size() == 1 && voters_.count(id_); }
   bool HasQuorum(const std::set<uint64_t>& ids) const;
   void Send(Message m);
   // Term rules common to all roles (Figure 2 "All Servers"); returns false
@@ -181,6 +203,28 @@ class Raft {
   bool AdmitRejoinedPeers();
   uint64_t RandomNonZero();
 
+  // Membership (raft_membership.cc).
+  // A configuration as of the log entry (index, term) that set it.
+  struct ConfRecord {
+    uint64_t index = 0;
+    uint64_t term = 0;
+    ConfState conf;
+  };
+  // Rebuilds the configuration history from the base configuration and the
+  // membership changes in the log (start-up).
+  Status LoadConfHistory(ConfState base, uint64_t base_index);
+  // After entries were appended (leader or follower, possibly replacing a
+  // suffix): drops records of entries no longer in the log, records the
+  // changes among `appended`, and puts the result in effect.
+  void ReconcileConf(const std::vector<Entry>& appended);
+  // Puts `conf` in effect: voters, learners and, on a leader, progress.
+  void UseConf(const ConfState& conf);
+  // Forgets records older than the one in effect at the applied index.
+  void PruneConfHistory();
+  // Leader: once the change that removed this node is committed, hands
+  // leadership to the most up-to-date voter and steps down (§4.2.2).
+  void MaybeStepDownAfterRemoval();
+
   const uint64_t id_;
   const Config config_;
   std::mt19937_64 rng_;
@@ -192,6 +236,10 @@ class Raft {
   RaftLog log_;
 
   std::set<uint64_t> voters_;
+  std::set<uint64_t> learners_;
+  // The configurations of the log from the one in effect at the applied
+  // index on, oldest first; back() is in effect. Never empty.
+  std::deque<ConfRecord> conf_history_;
   std::map<uint64_t, Progress> progress_;  // leader only; includes self
   std::map<uint64_t, bool> votes_;         // candidate / pre-candidate
 

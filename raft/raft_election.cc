@@ -19,8 +19,8 @@ void Raft::Hup(bool transfer) {
                          : "it is not a voter");
     return;
   }
-  // Entries between applied and committed could change membership once
-  // membership changes exist; until then any node may campaign.
+  // Membership changes take effect when appended, not when applied
+  // (raft_membership.cc), so unapplied entries never hold back a campaign.
   Campaign(config_.pre_vote && !transfer, transfer);
 }
 

@@ -23,7 +23,7 @@ Status Raft::ReadIndex(std::string request_ctx) {
 }
 
 void Raft::HandleReadIndexRequest(ReadRequest request) {
-  if (voters_.size() == 1) {
+  if (SoleVoter()) {
     AnswerRead(request);  // the only voter is trivially the leader
     return;
   }

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 
+#include "raft/conf_change.h"
 #include "raft/quorum.h"
 #include "raft/raft.h"
 
@@ -28,6 +29,7 @@ bool Raft::AppendEntries(std::vector<Entry> entries) {
     e.set_index(++index);
   }
   log_.Append(entries);
+  ReconcileConf(entries);
   // Our own progress moves when the entries are durable (SelfAppendAck).
   pending_broadcast_ = true;
   return true;
@@ -178,6 +180,7 @@ void Raft::HandleAppendEntries(const Message& m) {
   std::vector<Entry> entries(m.entries().begin(), m.entries().end());
   if (auto last =
           log_.MaybeAppend(m.index(), m.log_term(), m.commit(), entries)) {
+    ReconcileConf(entries);
     resp.set_index(*last);
     Send(std::move(resp));
     return;
@@ -240,9 +243,13 @@ bool Raft::Restore(const Snapshot& snapshot) {
   }
   log_.Restore(snapshot);
   if (meta.conf_state().voters_size() > 0) {
-    voters_.clear();
-    voters_.insert(meta.conf_state().voters().begin(),
-                   meta.conf_state().voters().end());
+    conf_history_.clear();
+    conf_history_.push_back({meta.index(), meta.term(), meta.conf_state()});
+    UseConf(meta.conf_state());
+  } else {
+    LOG(WARNING) << "raft " << id_ << ": the snapshot at index " << meta.index()
+                 << " records no configuration; keeping "
+                 << DescribeConfState(conf_state());
   }
   return true;
 }

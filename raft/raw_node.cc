@@ -4,6 +4,7 @@
 
 #include <glog/logging.h>
 
+#include "raft/conf_change.h"
 #include "raft/raft.h"
 
 namespace raftkv::raft {
@@ -49,6 +50,7 @@ StatusOr<std::unique_ptr<RawNode>> RawNode::Create(const Config& config,
 RawNode::RawNode(std::unique_ptr<Raft> raft, const HardState& stored)
     : raft_(std::move(raft)), prev_hard_state_(stored) {
   prev_soft_state_ = raft_->soft_state();
+  prev_conf_state_ = raft_->conf_state();
 }
 
 RawNode::~RawNode() = default;
@@ -71,6 +73,10 @@ StatusOr<uint64_t> RawNode::Propose(std::string data) {
   return raft_->Propose(std::move(data));
 }
 
+StatusOr<uint64_t> RawNode::ProposeConfChange(const ConfChange& change) {
+  return raft_->ProposeConfChange(change);
+}
+
 Status RawNode::Step(const Message& message) {
   if (IsLocalMessage(message.type())) {
     return Status::InvalidArgument("local message type " +
@@ -81,9 +87,18 @@ Status RawNode::Step(const Message& message) {
     return Status::InvalidArgument("message addressed to " +
                                    std::to_string(message.to()));
   }
-  if (raft_->voters().count(message.from()) == 0) {
+  // Members are heard, and so is a leader outside our configuration: the
+  // leader of the cluster a new node joins knows it before it knows
+  // anything (dissertation §4.1).
+  const uint64_t from = message.from();
+  const MessageType type = message.type();
+  const bool from_a_leader =
+      type == MSG_APP || type == MSG_HEARTBEAT || type == MSG_SNAP;
+  if (from == kNone ||
+      (raft_->voters().count(from) == 0 && raft_->learners().count(from) == 0 &&
+       from != raft_->id() && !from_a_leader)) {
     return Status::InvalidArgument("message from unknown node " +
-                                   std::to_string(message.from()));
+                                   std::to_string(from));
   }
   return raft_->Step(message);
 }
@@ -113,6 +128,7 @@ void RawNode::ReportSnapshot(uint64_t id, bool failed) {
 
 bool RawNode::HasReady() const {
   if (!(raft_->soft_state() == prev_soft_state_)) return true;
+  if (!SameConfState(raft_->conf_state(), prev_conf_state_)) return true;
   if (!SameHardState(raft_->hard_state(), prev_hard_state_)) return true;
   const RaftLog& log = raft_->log();
   return log.HasSnapshotToPersist() || log.HasEntriesToPersist() ||
@@ -125,6 +141,9 @@ Ready RawNode::GetReady() {
   Ready rd;
   const SoftState soft = raft_->soft_state();
   if (!(soft == prev_soft_state_)) rd.soft_state = soft;
+  if (!SameConfState(raft_->conf_state(), prev_conf_state_)) {
+    rd.conf_state = raft_->conf_state();
+  }
   const HardState hard = raft_->hard_state();
   if (!SameHardState(hard, prev_hard_state_)) rd.hard_state = hard;
   const RaftLog& log = raft_->log();
@@ -157,6 +176,7 @@ void RawNode::Advance(const Ready& ready) {
 
 void RawNode::Accept(const Ready& ready) {
   if (ready.soft_state) prev_soft_state_ = *ready.soft_state;
+  if (ready.conf_state) prev_conf_state_ = *ready.conf_state;
   if (ready.hard_state) prev_hard_state_ = *ready.hard_state;
   raft_->Accept(ready);
 }
@@ -178,6 +198,8 @@ NodeStatus RawNode::GetStatus() const {
   st.lead_transferee = raft_->lead_transferee();
   st.rejoin = RejoinPhaseName(raft_->rejoin_phase());
   st.voters = raft_->voters();
+  st.learners = raft_->learners();
+  st.last_conf_index = raft_->last_conf_index();
   if (st.role == Role::kLeader) {
     for (const auto& [peer, pr] : raft_->progress()) {
       st.progress[peer] = {

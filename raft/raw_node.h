@@ -63,6 +63,8 @@ struct NodeStatus {
   // "rejoining" (a new incarnation catching up; see raft/rejoin.h).
   std::string rejoin;
   std::set<uint64_t> voters;
+  std::set<uint64_t> learners;
+  uint64_t last_conf_index = 0;  // the latest membership change (0: none)
   std::map<uint64_t, PeerStatus> progress;  // leader only
 };
 
@@ -96,8 +98,17 @@ class RawNode {
   // is N", or "leader unknown"); see lead(). ProposalDropped during a
   // leader transfer or when the uncommitted-size limit is reached.
   StatusOr<uint64_t> Propose(std::string data);
-  // Handles a message from a peer. Messages from unknown nodes and local
-  // message types are rejected with InvalidArgument.
+  // Appends a single-server membership change (conf_change.h) when this
+  // node is the leader and returns the entry's index. It takes effect on
+  // each node once the entry is in its log (Ready::conf_state tells the
+  // application). Refused while another change is uncommitted, before the
+  // leader has committed an entry of its term, and when the change makes no
+  // sense (see Raft::ProposeConfChange).
+  StatusOr<uint64_t> ProposeConfChange(const ConfChange& change);
+  // Handles a message from a peer. Local message types, and messages from
+  // nodes outside the configuration other than a leader's appends,
+  // heartbeats and snapshots (a joining node knows no one yet), are
+  // rejected with InvalidArgument.
   Status Step(const Message& message);
   // Requests a linearizable read point. The answer comes back as a
   // ReadState with the same request_ctx in a later Ready. A follower
@@ -137,6 +148,7 @@ class RawNode {
 
   std::unique_ptr<Raft> raft_;
   SoftState prev_soft_state_;
+  ConfState prev_conf_state_;
   HardState prev_hard_state_;
 };
 

@@ -41,6 +41,9 @@ struct PersistMark {
 struct Ready {
   // Set when leader or role changed since the last Ready.
   std::optional<SoftState> soft_state;
+  // Set when the configuration in effect (the latest in the log, committed
+  // or not) changed since the last Ready: who the peers are.
+  std::optional<ConfState> conf_state;
   // Set when term, vote, commit or rejoin incarnation changed.
   std::optional<HardState> hard_state;
   // Reads whose index is now known (linearizable once applied >= index).
