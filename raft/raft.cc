@@ -61,8 +61,14 @@ StatusOr<std::unique_ptr<Raft>> Raft::Create(const Config& config,
   if (!stored_conf && !config.join_existing_cluster) {
     base = MakeConfState({config.peers.begin(), config.peers.end()});
   }
-  RAFTKV_RETURN_IF_ERROR(
-      raft->LoadConfHistory(std::move(base), storage->FirstIndex() - 1));
+  const uint64_t conf_index = storage->ConfStateIndex();
+  if (conf_index + 1 < storage->FirstIndex() ||
+      conf_index > storage->LastIndex()) {
+    return Status::Corruption("raft: stored membership is as of index " +
+                              std::to_string(conf_index) +
+                              ", outside the stored log");
+  }
+  RAFTKV_RETURN_IF_ERROR(raft->LoadConfHistory(std::move(base), conf_index));
   if (config.applied > storage->LastIndex()) {
     return Status::Corruption("raft: applied index " +
                               std::to_string(config.applied) +

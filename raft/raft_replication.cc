@@ -105,7 +105,8 @@ bool Raft::SendSnapshot(uint64_t to, Progress& pr) {
   }
   LOG(INFO) << "raft " << id_ << " sends snapshot at index "
             << m.snapshot().metadata().index() << " to " << to
-            << " (its next index " << pr.next() << " is compacted)";
+            << " (its next index " << pr.next()
+            << " is compacted, or it joins with an empty log)";
   pr.BecomeSnapshot(m.snapshot().metadata().index());
   Send(std::move(m));
   return true;
@@ -171,6 +172,15 @@ void Raft::HandleAppendEntries(const Message& m) {
   Message resp;
   resp.set_to(m.from());
   resp.set_type(MSG_APP_RESP);
+  if (voters_.empty()) {
+    // A node joining a running cluster knows no configuration until a
+    // snapshot brings one (Config::join_existing_cluster).
+    resp.set_index(m.index());
+    resp.set_reject(true);
+    resp.set_wants_snapshot(true);
+    Send(std::move(resp));
+    return;
+  }
   if (m.index() < log_.committed()) {
     // Everything up to our commit index matches any leader's log.
     resp.set_index(log_.committed());
@@ -264,6 +274,13 @@ void Raft::HandleAppendResponse(const Message& m, Progress& pr) {
   }
   if (!TrackIncarnation(m, pr)) return;
   pr.set_recent_active(true);
+  if (m.reject() && m.wants_snapshot()) {
+    if (pr.state() != ProgressState::kSnapshot) {
+      if (pr.state() == ProgressState::kReplicate) pr.BecomeProbe();
+      SendSnapshot(m.from(), pr);
+    }
+    return;
+  }
   if (m.reject()) {
     uint64_t next_probe = m.reject_hint();
     if (m.log_term() > 0) {

@@ -26,6 +26,12 @@ class Storage {
   virtual Status InitialState(HardState* hard_state,
                               ConfState* conf_state) const = 0;
 
+  // The log index the membership InitialState() returns is as of (the
+  // configuration after every change up to it; changes after it are read
+  // from the log): the snapshot's index, unless the application keeps its
+  // membership elsewhere (raftkvd: in the state machine, as of the applied
+  // index). Between FirstIndex() - 1 and LastIndex().
+  virtual uint64_t ConfStateIndex() const { return FirstIndex() - 1; }
   // Appends to *out the entries with indexes in [lo, hi), stopping once their
   // total ByteSizeLong() would exceed max_bytes (at least one entry is
   // returned when lo < hi). Compacted if lo < FirstIndex(); hi must be at
