@@ -310,4 +310,57 @@ Status Client::TransferLeader(uint64_t transferee) {
   return r.ok() ? Status::OK() : r.status();
 }
 
+namespace {
+
+StatusOr<std::vector<MemberInfo>> ToMembers(
+    const StatusOr<kv::ClientResponse>& r) {
+  if (!r.ok()) return r.status();
+  std::vector<MemberInfo> members;
+  for (const kv::MemberStatus& m : r->members().members()) {
+    members.push_back({m.id(), m.peer_address(), m.client_address(),
+                       m.learner(), m.leader()});
+  }
+  return members;
+}
+
+}  // namespace
+
+StatusOr<std::vector<MemberInfo>> Client::MemberList() {
+  kv::ClientRequest request;
+  request.mutable_member_list();
+  return ToMembers(Wait<Response>([&](auto done) {
+    impl_->Submit(std::move(request), impl_->deadline(), std::move(done));
+  }));
+}
+
+StatusOr<std::vector<MemberInfo>> Client::MemberAdd(
+    uint64_t id, const std::string& peer_address,
+    const std::string& client_address, bool learner) {
+  kv::ClientRequest request;
+  kv::MemberStatus* m = request.mutable_member_add()->mutable_member();
+  m->set_id(id);
+  m->set_peer_address(peer_address);
+  m->set_client_address(client_address);
+  m->set_learner(learner);
+  return ToMembers(Wait<Response>([&](auto done) {
+    impl_->Submit(std::move(request), impl_->deadline(), std::move(done));
+  }));
+}
+
+StatusOr<std::vector<MemberInfo>> Client::MemberPromote(uint64_t id) {
+  kv::ClientRequest request;
+  request.mutable_member_promote()->set_id(id);
+  return ToMembers(Wait<Response>([&](auto done) {
+    impl_->Submit(std::move(request), impl_->deadline(), std::move(done));
+  }));
+}
+
+StatusOr<std::vector<MemberInfo>> Client::MemberRemove(uint64_t id) {
+  kv::ClientRequest request;
+  request.mutable_member_remove()->set_id(id);
+  return ToMembers(Wait<Response>([&](auto done) {
+    impl_->Submit(std::move(request), impl_->deadline(), std::move(done));
+  }));
+}
+
 }  // namespace raftkv

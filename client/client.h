@@ -99,6 +99,15 @@ struct NodeInfo {
   Status error;  // set when the node did not answer
 };
 
+// A member of the cluster, as `member list` reports it.
+struct MemberInfo {
+  uint64_t id = 0;
+  std::string peer_address;
+  std::string client_address;
+  bool learner = false;  // receives the log, never votes
+  bool leader = false;   // as the answering node knows it
+};
+
 class Client {
  public:
   static StatusOr<std::unique_ptr<Client>> Create(ClientOptions options);
@@ -134,6 +143,19 @@ class Client {
   // One entry per endpoint, in endpoint order.
   std::vector<NodeInfo> ClusterStatus();
   Status TransferLeader(uint64_t transferee);
+
+  // Membership (single-server changes through the Raft log; see
+  // docs/membership.md). List asks whichever node answers; the changes go
+  // to the leader and return the membership once the change is applied.
+  // Add without `learner` adds a learner that the leader promotes to a
+  // voter once it has caught up.
+  StatusOr<std::vector<MemberInfo>> MemberList();
+  StatusOr<std::vector<MemberInfo>> MemberAdd(uint64_t id,
+                                              const std::string& peer_address,
+                                              const std::string& client_address,
+                                              bool learner);
+  StatusOr<std::vector<MemberInfo>> MemberPromote(uint64_t id);
+  StatusOr<std::vector<MemberInfo>> MemberRemove(uint64_t id);
 
   // Asynchronous forms (callbacks run on the client's I/O thread).
   void PutAsync(const std::string& key, const std::string& value,

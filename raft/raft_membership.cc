@@ -172,8 +172,9 @@ StatusOr<uint64_t> Raft::ProposeConfChange(const ConfChange& change) {
   if (rule && change.type() == CONF_PROMOTE_LEARNER) {
     const Progress& pr = progress_.at(change.node());
     const uint64_t committed = log_.committed();
-    if (pr.state() != ProgressState::kReplicate || !pr.recent_active() ||
-        pr.rejoining() || pr.match() + config_.max_learner_lag < committed) {
+    // (Not recent_active: check-quorum clears it every election timeout.)
+    if (pr.state() != ProgressState::kReplicate || pr.rejoining() ||
+        pr.match() + config_.max_learner_lag < committed) {
       return Status::InvalidArgument(
           "learner " + std::to_string(change.node()) +
           " has not caught up (match " + std::to_string(pr.match()) +

@@ -92,11 +92,22 @@ Status RawNode::Step(const Message& message) {
   // anything (dissertation §4.1).
   const uint64_t from = message.from();
   const MessageType type = message.type();
+  // So is a MSG_TIMEOUT_NOW of our term: a leader whose removal committed
+  // hands over to a voter in whose configuration it is no longer
+  // (dissertation §4.2.2). It cannot raise our term.
   const bool from_a_leader =
-      type == MSG_APP || type == MSG_HEARTBEAT || type == MSG_SNAP;
+      type == MSG_APP || type == MSG_HEARTBEAT || type == MSG_SNAP ||
+      (type == MSG_TIMEOUT_NOW && message.term() == raft_->term());
+  // And so is a candidate: a node whose log is behind on the configuration
+  // must still vote for a voter it does not know of yet, or a cluster whose
+  // other voters lost their vote (down, rejoining) elects no one
+  // (dissertation §4.1). Granting is safe: a candidate whose removal
+  // committed lacks that entry, so a voter that holds it refuses (§5.4.1),
+  // and leader stickiness (§4.2.3) keeps such a candidate from disrupting.
+  const bool from_a_candidate = type == MSG_VOTE || type == MSG_PRE_VOTE;
   if (from == kNone ||
       (raft_->voters().count(from) == 0 && raft_->learners().count(from) == 0 &&
-       from != raft_->id() && !from_a_leader)) {
+       from != raft_->id() && !from_a_leader && !from_a_candidate)) {
     return Status::InvalidArgument("message from unknown node " +
                                    std::to_string(from));
   }
@@ -210,6 +221,10 @@ NodeStatus RawNode::GetStatus() const {
   return st;
 }
 
+const ConfState& RawNode::conf_state() const { return raft_->conf_state(); }
+StatusOr<ConfState> RawNode::ConfStateAt(uint64_t index) const {
+  return raft_->ConfStateAt(index);
+}
 uint64_t RawNode::id() const { return raft_->id(); }
 uint64_t RawNode::lead() const { return raft_->lead(); }
 uint64_t RawNode::term() const { return raft_->term(); }

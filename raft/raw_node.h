@@ -107,8 +107,10 @@ class RawNode {
   StatusOr<uint64_t> ProposeConfChange(const ConfChange& change);
   // Handles a message from a peer. Local message types, and messages from
   // nodes outside the configuration other than a leader's appends,
-  // heartbeats and snapshots (a joining node knows no one yet), are
-  // rejected with InvalidArgument.
+  // heartbeats and snapshots (a joining node knows no one yet), a
+  // timeout-now of the current term (a removed leader handing over) and
+  // vote and pre-vote requests (a node behind on the configuration still
+  // votes, dissertation §4.1), are rejected with InvalidArgument.
   Status Step(const Message& message);
   // Requests a linearizable read point. The answer comes back as a
   // ReadState with the same request_ctx in a later Ready. A follower
@@ -136,6 +138,12 @@ class RawNode {
   void OnApplied(uint64_t index);
 
   NodeStatus GetStatus() const;
+  // The configuration in effect (the latest one in the log).
+  const ConfState& conf_state() const;
+  // The configuration in effect at log index `index`, for any index at or
+  // above the applied one (NotFound below it): what a snapshot taken at
+  // the applied index must record.
+  StatusOr<ConfState> ConfStateAt(uint64_t index) const;
   uint64_t id() const;
   uint64_t lead() const;
   uint64_t term() const;

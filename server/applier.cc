@@ -7,21 +7,12 @@
 
 #include <chrono>
 
+#include "server/client_service.h"
 #include "server/stage_thread.h"
 #include "storage/kv_state_machine.h"
 #include "storage/snapshot.h"
 
 namespace raftkv::server {
-namespace {
-
-kv::ClientResponse ErrorResponse(kv::ErrorCode error, std::string message) {
-  kv::ClientResponse response;
-  response.set_error(error);
-  response.set_error_message(std::move(message));
-  return response;
-}
-
-}  // namespace
 
 Applier::Applier(storage::KvStateMachine* state_machine, Hooks hooks,
                  std::chrono::microseconds testonly_delay)
@@ -157,6 +148,13 @@ void Applier::DoApply(ApplyWork& work) {
   out.index = state_machine_->applied_index();
   out.revision = state_machine_->revision();
   for (size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].type() == raft::ENTRY_CONF_CHANGE) {
+      out.conf_changes.emplace_back(entries[i].index(), entries[i].term());
+      if (state_machine_->membership()) {
+        out.membership = *state_machine_->membership();
+      }
+      continue;
+    }
     if (entries[i].type() != raft::ENTRY_NORMAL || entries[i].data().empty()) {
       continue;
     }

@@ -7,17 +7,11 @@
 #include <algorithm>
 
 #include "server/applier.h"
+#include "server/member_directory.h"
 #include "server/raft_loop.h"
 
 namespace raftkv::server {
 namespace {
-
-kv::ClientResponse ErrorResponse(kv::ErrorCode error, std::string message) {
-  kv::ClientResponse response;
-  response.set_error(error);
-  response.set_error_message(std::move(message));
-  return response;
-}
 
 uint64_t WallClockMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -28,8 +22,14 @@ uint64_t WallClockMs() {
 }  // namespace
 
 ClientRequests::ClientRequests(const ServerConfig& config, asio::io_context& io,
-                               RaftLoop* loop, Applier* applier)
-    : config_(config), loop_(loop), applier_(applier), sweep_timer_(io) {}
+                               RaftLoop* loop, Applier* applier,
+                               MemberDirectory* members)
+    : config_(config),
+      loop_(loop),
+      applier_(applier),
+      members_(members),
+      member_requests_(config, loop, members),
+      sweep_timer_(io) {}
 
 void ClientRequests::Start() { OnSweep(); }
 
@@ -42,7 +42,8 @@ size_t ClientRequests::pending() const {
   size_t batched = 0;
   for (const auto& [ctx, batch] : read_batches_) batched += batch.size();
   return pending_writes_.size() + held_writes_.size() +
-         unbatched_reads_.size() + batched + reads_in_applier_.size();
+         unbatched_reads_.size() + batched + reads_in_applier_.size() +
+         member_requests_.pending();
 }
 
 ClientRequests::Clock::time_point ClientRequests::DeadlineOf(
@@ -55,6 +56,7 @@ ClientRequests::Clock::time_point ClientRequests::DeadlineOf(
 
 void ClientRequests::OnSweep() {
   const auto now = Clock::now();
+  member_requests_.Sweep(now);
   for (auto it = pending_writes_.begin(); it != pending_writes_.end();) {
     if (it->second.deadline <= now) {
       it->second.respond(ErrorResponse(
@@ -104,23 +106,8 @@ void ClientRequests::OnSweep() {
 
 kv::ClientResponse ClientRequests::NotLeaderResponse() const {
   const uint64_t lead = loop_->raft().lead();
-  kv::ClientResponse response;
-  response.set_error(kv::NOT_LEADER);
-  response.set_leader_id(lead);
-  auto it = config_.client_addresses.find(lead);
-  if (lead == raft::kNone) {
-    response.set_error_message("node " + std::to_string(config_.id) +
-                               " is not the leader; leader unknown");
-  } else {
-    if (it != config_.client_addresses.end()) {
-      response.set_leader_address(it->second);
-    }
-    response.set_error_message(
-        "node " + std::to_string(config_.id) +
-        " is not the leader; leader is " + std::to_string(lead) +
-        (it != config_.client_addresses.end() ? " at " + it->second : ""));
-  }
-  return response;
+  return server::NotLeaderResponse(config_.id, lead,
+                                   members_->ClientAddress(lead));
 }
 
 namespace {
@@ -144,6 +131,11 @@ const char* OpName(const kv::ClientRequest& request) {
       return "range";
     case kv::ClientRequest::kStatus:
       return "status";
+    case kv::ClientRequest::kMemberList:
+    case kv::ClientRequest::kMemberAdd:
+    case kv::ClientRequest::kMemberPromote:
+    case kv::ClientRequest::kMemberRemove:
+      return "member";
     default:
       return "other";
   }
@@ -175,6 +167,12 @@ void ClientRequests::OnClientRequest(kv::ClientRequest request,
       return;
     case kv::ClientRequest::kTransferLeader:
       HandleTransferLeader(request, std::move(respond));
+      return;
+    case kv::ClientRequest::kMemberList:
+    case kv::ClientRequest::kMemberAdd:
+    case kv::ClientRequest::kMemberPromote:
+    case kv::ClientRequest::kMemberRemove:
+      member_requests_.Handle(request, std::move(respond), DeadlineOf(request));
       return;
     default:
       respond(ErrorResponse(kv::MALFORMED, "empty or unknown request"));
@@ -404,6 +402,7 @@ void ClientRequests::OnReadsServed(ReadsServed served) {
 }
 
 void ClientRequests::OnApplied(const Applied& applied) {
+  member_requests_.OnApplied(applied);
   const auto now = Clock::now();
   for (const Applied::Result& r : applied.results) {
     auto it = pending_writes_.find(r.index);
@@ -465,17 +464,7 @@ void ClientRequests::HandleStatus(Responder respond) {
   s->mutable_header()->set_member_id(config_.id);
   s->mutable_header()->set_cluster_id(config_.cluster_id);
   s->mutable_header()->set_raft_term(st.term);
-  for (const auto& [id, peer] : config_.peer_addresses) {
-    kv::MemberStatus* m = s->add_members();
-    m->set_id(id);
-    m->set_peer_address(peer);
-    auto it = config_.client_addresses.find(id);
-    if (it != config_.client_addresses.end()) {
-      m->set_client_address(it->second);
-    } else if (id == config_.id) {
-      m->set_client_address(config_.listen_client);
-    }
-  }
+  *s->mutable_members() = member_requests_.List().members();
   respond(std::move(response));
 }
 

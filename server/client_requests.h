@@ -3,8 +3,8 @@
 // them once applied, batches linearizable reads into ReadIndex rounds (every
 // read that arrives in one loop pass shares one round) and has the applier
 // serve them once it has applied their read index, and answers status and
-// leader-transfer requests. Every request has a deadline; a sweep answers
-// TIMEOUT to those that pass it.
+// leader-transfer requests; membership requests go to MemberRequests. Every
+// request has a deadline; a sweep answers TIMEOUT to those that pass it.
 //
 // While the node's apply backlog is full (RaftLoop::apply_backlog_full())
 // a leader holds new writes back, unproposed, in arrival order, and
@@ -38,18 +38,20 @@
 #include "raft/ready.h"
 #include "server/client_service.h"
 #include "server/handoff.h"
+#include "server/member_requests.h"
 #include "server/node_metrics.h"
 #include "server/server_config.h"
 
 namespace raftkv::server {
 
 class Applier;
+class MemberDirectory;
 class RaftLoop;
 
 class ClientRequests {
  public:
   ClientRequests(const ServerConfig& config, asio::io_context& io,
-                 RaftLoop* loop, Applier* applier);
+                 RaftLoop* loop, Applier* applier, MemberDirectory* members);
 
   void Start();
   void Stop();
@@ -138,6 +140,8 @@ class ClientRequests {
   NodeMetrics* metrics_ = nullptr;
   RaftLoop* const loop_;
   Applier* const applier_;
+  MemberDirectory* const members_;
+  MemberRequests member_requests_;
   asio::steady_timer sweep_timer_;
 
   std::map<uint64_t, PendingWrite> pending_writes_;  // by log index

@@ -6,6 +6,31 @@
 
 namespace raftkv::server {
 
+kv::ClientResponse ErrorResponse(kv::ErrorCode error, std::string message) {
+  kv::ClientResponse response;
+  response.set_error(error);
+  response.set_error_message(std::move(message));
+  return response;
+}
+
+kv::ClientResponse NotLeaderResponse(uint64_t self, uint64_t lead,
+                                     const std::string& leader_address) {
+  kv::ClientResponse response;
+  response.set_error(kv::NOT_LEADER);
+  response.set_leader_id(lead);
+  if (lead == 0) {
+    response.set_error_message("node " + std::to_string(self) +
+                               " is not the leader; leader unknown");
+    return response;
+  }
+  response.set_leader_address(leader_address);
+  response.set_error_message(
+      "node " + std::to_string(self) + " is not the leader; leader is " +
+      std::to_string(lead) +
+      (leader_address.empty() ? "" : " at " + leader_address));
+  return response;
+}
+
 void Responder::operator()(kv::ClientResponse response) const {
   if (metrics_ != nullptr) {
     (response.error() == kv::OK ? metrics_->ok : metrics_->failed)->Inc();

@@ -22,6 +22,13 @@
 
 namespace raftkv::server {
 
+// A response carrying only an error.
+kv::ClientResponse ErrorResponse(kv::ErrorCode error, std::string message);
+// NOT_LEADER from node `self`, naming the leader it knows (0: none) and its
+// client address (may be empty).
+kv::ClientResponse NotLeaderResponse(uint64_t self, uint64_t lead,
+                                     const std::string& leader_address);
+
 // Sends the response to one request (no-op if the client has gone).
 // Copyable; may be called once, at any later time, on the io thread.
 class Responder {

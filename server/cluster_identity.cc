@@ -9,6 +9,7 @@ namespace raftkv::server {
 namespace {
 
 constexpr char kHelloMagic[] = "RKVPEER1";
+constexpr char kRemovedMagic[] = "RKVGONE1";
 constexpr size_t kHelloMagicSize = 8;
 constexpr size_t kHelloSize = 1 + kHelloMagicSize + 8 + 8;
 
@@ -42,23 +43,46 @@ std::string ClusterIdText(uint64_t cluster_id) {
   return text;
 }
 
+namespace {
+
+// A zero byte, the 8-byte magic, two 8-byte big-endian ids.
+std::string EncodeTwoIds(const char* magic, uint64_t a, uint64_t b) {
+  std::string frame(1, '\0');
+  frame.append(magic, kHelloMagicSize);
+  storage::PutBigEndian64(&frame, a);
+  storage::PutBigEndian64(&frame, b);
+  return frame;
+}
+
+bool DecodeTwoIds(const char* magic, const std::string& payload, uint64_t* a,
+                  uint64_t* b) {
+  if (payload.size() != kHelloSize || payload[0] != '\0' ||
+      std::memcmp(payload.data() + 1, magic, kHelloMagicSize) != 0) {
+    return false;
+  }
+  *a = storage::GetBigEndian64(payload.data() + 1 + kHelloMagicSize);
+  *b = storage::GetBigEndian64(payload.data() + 1 + kHelloMagicSize + 8);
+  return true;
+}
+
+}  // namespace
+
 std::string EncodePeerHello(uint64_t cluster_id, uint64_t from) {
-  std::string hello(1, '\0');
-  hello.append(kHelloMagic, kHelloMagicSize);
-  storage::PutBigEndian64(&hello, cluster_id);
-  storage::PutBigEndian64(&hello, from);
-  return hello;
+  return EncodeTwoIds(kHelloMagic, cluster_id, from);
 }
 
 bool DecodePeerHello(const std::string& payload, uint64_t* cluster_id,
                      uint64_t* from) {
-  if (payload.size() != kHelloSize || payload[0] != '\0' ||
-      std::memcmp(payload.data() + 1, kHelloMagic, kHelloMagicSize) != 0) {
-    return false;
-  }
-  *cluster_id = storage::GetBigEndian64(payload.data() + 1 + kHelloMagicSize);
-  *from = storage::GetBigEndian64(payload.data() + 1 + kHelloMagicSize + 8);
-  return true;
+  return DecodeTwoIds(kHelloMagic, payload, cluster_id, from);
+}
+
+std::string EncodePeerRemoved(uint64_t cluster_id, uint64_t node) {
+  return EncodeTwoIds(kRemovedMagic, cluster_id, node);
+}
+
+bool DecodePeerRemoved(const std::string& payload, uint64_t* cluster_id,
+                       uint64_t* node) {
+  return DecodeTwoIds(kRemovedMagic, payload, cluster_id, node);
 }
 
 }  // namespace raftkv::server

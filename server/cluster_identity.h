@@ -34,4 +34,12 @@ std::string EncodePeerHello(uint64_t cluster_id, uint64_t from);
 bool DecodePeerHello(const std::string& payload, uint64_t* cluster_id,
                      uint64_t* from);
 
+// The answer a node sends on a peer connection whose hello names a node
+// the cluster removed: a zero byte, "RKVGONE1", the cluster id and the
+// removed node's id. The removed node stops (it learns it was removed even
+// when it never received the change).
+std::string EncodePeerRemoved(uint64_t cluster_id, uint64_t node);
+bool DecodePeerRemoved(const std::string& payload, uint64_t* cluster_id,
+                       uint64_t* node);
+
 }  // namespace raftkv::server

@@ -6,13 +6,23 @@
 
 DEFINE_uint64(id, 0, "This node's id (a key of --cluster).");
 DEFINE_string(cluster, "",
-              "Peer (Raft) addresses of every node: "
-              "ID=HOST:PORT,... e.g. 1=127.0.0.1:7001,2=127.0.0.1:7002,"
-              "3=127.0.0.1:7003");
+              "Peer (Raft) addresses: ID=HOST:PORT,... e.g. "
+              "1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003. Those of "
+              "the founding members for a new cluster; with --join, the "
+              "current members and this node. Once the data dir records a "
+              "membership (raftkvctl member changes it), that wins.");
 DEFINE_string(cluster_clients, "",
-              "Client addresses of every node, ID=HOST:PORT,...; lets a "
-              "follower redirect clients to the leader's address.");
+              "Client addresses of the founding members, ID=HOST:PORT,...; "
+              "recorded in the membership, so followers name the leader's "
+              "client address and clients discover every member. Members "
+              "added later publish theirs through `raftkvctl member add`.");
 DEFINE_string(listen_client, "", "HOST:PORT to serve clients on.");
+DEFINE_bool(join, false,
+            "This node was added to a running cluster (raftkvctl member "
+            "add): with an empty --data_dir it never forms a cluster of its "
+            "own but waits for the leader to send it the state; --cluster "
+            "lists the current members and this node. Ignored once the "
+            "data dir holds state (etcd's --initial-cluster-state=existing).");
 DEFINE_string(cluster_token, "raftkv",
               "With --cluster, names the cluster a new data dir joins (as "
               "etcd's --initial-cluster-token): its id is a hash of both, "
@@ -97,6 +107,7 @@ StatusOr<ServerConfig> ConfigFromFlags() {
     config.client_addresses = *clients;
   }
   config.listen_client = FLAGS_listen_client;
+  config.join = FLAGS_join;
   config.cluster_token = FLAGS_cluster_token;
   config.listen_metrics = FLAGS_listen_metrics;
   if (config.client_addresses.count(config.id) == 0 &&

@@ -58,6 +58,8 @@ struct Persisted {
   bool wrote = false;    // false: the tasks only ordered messages
                          // (nothing to write, no fsync)
   int64_t write_us = 0;  // the write and fsync
+  // After a snapshot install: the membership the snapshot brought.
+  std::optional<kv::Membership> membership;
 };
 
 // A linearizable or serializable read the applier serves once it has
@@ -77,8 +79,12 @@ struct Applied {
   uint64_t index = 0;  // applied through
   int64_t revision = 0;
   std::vector<Result> results;  // for entries that carried a command
-  int64_t apply_us = 0;         // the batch's write to the state machine
-  Status status;                // a storage failure stops the applier
+  // (index, term) of the membership changes applied, and the membership
+  // after them (storage/membership.h); empty / unset when none.
+  std::vector<std::pair<uint64_t, uint64_t>> conf_changes;
+  std::optional<kv::Membership> membership;
+  int64_t apply_us = 0;  // the batch's write to the state machine
+  Status status;         // a storage failure stops the applier
 };
 
 // Applier -> loop: answers to reads (ClientResponse without the header's

@@ -14,7 +14,7 @@ namespace raftkv::server {
 
 StatusOr<std::unique_ptr<LogCache>> LogCache::Load(
     const storage::RaftLog& log, raft::ConfState conf_state,
-    std::function<void()> want_snapshot) {
+    uint64_t conf_index, std::function<void()> want_snapshot) {
   std::unique_ptr<LogCache> cache(
       new LogCache(std::move(conf_state), std::move(want_snapshot)));
   cache->hard_state_ = log.hard_state();
@@ -29,6 +29,14 @@ StatusOr<std::unique_ptr<LogCache>> LogCache::Load(
     cache->Append(
         std::make_shared<const std::vector<raft::Entry>>(std::move(batch)));
   }
+  if (conf_index < cache->start_index_ || conf_index > cache->LastIndex()) {
+    return Status::Corruption(
+        log.dir() + ": the membership is recorded as of index " +
+        std::to_string(conf_index) + ", outside the log (" +
+        std::to_string(cache->start_index_) + ", " +
+        std::to_string(cache->LastIndex()) + "]");
+  }
+  cache->conf_index_ = conf_index;
   return cache;
 }
 
@@ -63,6 +71,8 @@ Status LogCache::Term(uint64_t index, uint64_t* term) const {
   return Status::OK();
 }
 
+uint64_t LogCache::ConfStateIndex() const { return conf_index_; }
+
 uint64_t LogCache::FirstIndex() const { return start_index_ + 1; }
 
 uint64_t LogCache::LastIndex() const { return start_index_ + entries_.size(); }
@@ -77,7 +87,7 @@ Status LogCache::GetSnapshot(raft::Snapshot* snapshot) const {
   raft::SnapshotMetadata* meta = snapshot->mutable_metadata();
   meta->set_index(point_->index());
   meta->set_term(point_->term());
-  *meta->mutable_conf_state() = conf_state_;
+  *meta->mutable_conf_state() = point_->conf_state();
   return Status::OK();
 }
 

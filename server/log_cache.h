@@ -39,14 +39,17 @@ namespace raftkv::server {
 class LogCache : public raft::Storage {
  public:
   // Copies the durable log of `log` (hard state, log start, entries).
-  // `conf_state` is the membership the snapshots record.
+  // `conf_state` is the membership as of log index `conf_index` (the state
+  // machine's, as of its applied index), what the core starts from; the
+  // snapshots record the membership of their own point.
   static StatusOr<std::unique_ptr<LogCache>> Load(
       const storage::RaftLog& log, raft::ConfState conf_state,
-      std::function<void()> want_snapshot);
+      uint64_t conf_index, std::function<void()> want_snapshot);
 
   // raft::Storage.
   Status InitialState(raft::HardState* hard_state,
                       raft::ConfState* conf_state) const override;
+  uint64_t ConfStateIndex() const override;
   Status Entries(uint64_t lo, uint64_t hi, uint64_t max_bytes,
                  std::vector<raft::Entry>* out) const override;
   Status Term(uint64_t index, uint64_t* term) const override;
@@ -102,7 +105,8 @@ class LogCache : public raft::Storage {
     uint64_t last = 0;
   };
 
-  raft::ConfState conf_state_;
+  raft::ConfState conf_state_;  // as of conf_index_ (start-up only)
+  uint64_t conf_index_ = 0;
   std::function<void()> want_snapshot_;
   raft::HardState hard_state_;
   uint64_t start_index_ = 0;  // the entry before FirstIndex()

@@ -13,6 +13,7 @@
 #include "server/applier.h"
 #include "server/stage_thread.h"
 #include "storage/engine.h"
+#include "storage/kv_state_machine.h"
 #include "storage/raft_log.h"
 #include "storage/snapshot_install.h"
 
@@ -60,6 +61,10 @@ void LogWriter::Discard(std::string staging_dir) {
   Push(Discarded{std::move(staging_dir)});
 }
 
+void LogWriter::RecordClusterId(uint64_t cluster_id) {
+  Push(ClusterId{cluster_id});
+}
+
 void LogWriter::Run() {
   while (!stopping_) {
     std::vector<Job> taken = inbox_.Take();
@@ -83,6 +88,11 @@ void LogWriter::Run() {
         jobs.pop_front();
       } else if (std::holds_alternative<Released>(jobs.front())) {
         jobs.pop_front();  // the last references: frees the entries here
+      } else if (auto* id = std::get_if<ClusterId>(&jobs.front())) {
+        Status s =
+            log_->cluster_id() == 0 ? log_->SetClusterId(id->id) : Status::OK();
+        if (!s.ok() && failed_hook_) failed_hook_(s);
+        jobs.pop_front();
       } else {
         std::error_code ec;
         std::filesystem::remove_all(std::get<Discarded>(jobs.front()).dir, ec);
@@ -140,10 +150,16 @@ bool LogWriter::Install(const PersistTask& task) {
          task.entries ? task.entries.get() : nullptr}};
     s = log_->SaveAll(writes, /*sync=*/true);
   }
+  // Read while the applier is still paused: it may apply changes next.
+  std::optional<kv::Membership> membership;
+  if (s.ok() && state_machine_->membership()) {
+    membership = *state_machine_->membership();
+  }
   applier_->Resume();
   if (!s.ok() && failed_hook_) failed_hook_(s);
   Persisted done;
   done.status = s;
+  done.membership = std::move(membership);
   done.tasks = 1;
   done.wrote = true;
   done.through_seq = task.seq;

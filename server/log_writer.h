@@ -68,6 +68,8 @@ class LogWriter {
   void Release(std::vector<EntryBatch> batches);
   // Removes a staging directory that will not be installed.
   void Discard(std::string staging_dir);
+  // Records the cluster a joining node learned it belongs to (synced).
+  void RecordClusterId(uint64_t cluster_id);
 
  private:
   struct Compact {
@@ -79,7 +81,11 @@ class LogWriter {
   struct Discarded {
     std::string dir;
   };
-  using Job = std::variant<PersistTask, Compact, Released, Discarded>;
+  struct ClusterId {
+    uint64_t id;
+  };
+  using Job =
+      std::variant<PersistTask, Compact, Released, Discarded, ClusterId>;
 
   void Run();
   void Push(Job job);

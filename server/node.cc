@@ -9,6 +9,7 @@
 #include <asio/post.hpp>
 #include <cstring>
 
+#include "raft/conf_change.h"
 #include "raft/raw_node.h"
 #include "server/applier.h"
 #include "server/client_requests.h"
@@ -18,6 +19,7 @@
 #include "server/log_cache.h"
 #include "server/log_writer.h"
 #include "server/loop_booster.h"
+#include "server/member_directory.h"
 #include "server/peer_transport.h"
 #include "server/raft_loop.h"
 #include "server/snapshot_transfer.h"
@@ -25,29 +27,13 @@
 #include "server/storage_failure.h"
 #include "storage/engine.h"
 #include "storage/kv_state_machine.h"
+#include "storage/membership.h"
 #include "storage/raft_log.h"
 #include "storage/snapshot.h"
 #include "storage/snapshot_install.h"
 
 namespace raftkv::server {
 namespace {
-
-StatusOr<asio::ip::tcp::endpoint> ToEndpoint(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos) {
-    return Status::InvalidArgument("'" + address + "' is not host:port");
-  }
-  std::string host = address.substr(0, colon);
-  if (host == "localhost") host = "127.0.0.1";
-  std::error_code ec;
-  auto ip = asio::ip::make_address(host, ec);
-  const int port = std::atoi(address.c_str() + colon + 1);
-  if (ec || port <= 0 || port > 65535) {
-    return Status::InvalidArgument("'" + address +
-                                   "' is not a numeric IP address and port");
-  }
-  return asio::ip::tcp::endpoint(ip, static_cast<uint16_t>(port));
-}
 
 uint64_t WallClockMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -91,6 +77,12 @@ Status Node::LoadClusterId() {
               << " (recorded in " << config_.data_dir << ")";
     return Status::OK();
   }
+  if (config_.join) {
+    // Learned from the first member that contacts us (peer_transport.h).
+    LOG(INFO) << "joining a running cluster: its id comes with the first "
+                 "member that contacts this node";
+    return Status::OK();
+  }
   // A new data dir (or one lost and replaced): the cluster the flags
   // describe, the same id every founding member computes.
   config_.cluster_id =
@@ -102,25 +94,66 @@ Status Node::LoadClusterId() {
   return Status::OK();
 }
 
+Status Node::LoadMembership() {
+  if (state_machine_->membership() != nullptr || config_.join) {
+    return Status::OK();
+  }
+  const kv::Membership founding = storage::BootstrapMembership(
+      config_.peer_addresses, config_.client_addresses);
+  if (state_machine_->applied_index() == 0) {
+    // A new cluster, or a node that lost its disk (the snapshot it gets
+    // brings the current membership).
+    return state_machine_->RecordFoundingMembership(founding);
+  }
+  return Status::FailedPrecondition(
+      config_.data_dir +
+      ": the state machine has applied entries but records no membership "
+      "(a data dir of an older raftkvd?)");
+}
+
 Status Node::Open() {
   RAFTKV_RETURN_IF_ERROR(config_.Validate());
   RAFTKV_RETURN_IF_ERROR(OpenStorage());
 
-  raft::ConfState conf_state;
-  for (const auto& [id, address] : config_.peer_addresses) {
-    conf_state.add_voters(id);
-  }
-  auto cache = LogCache::Load(*log_, conf_state, [this] {
-    if (loop_) loop_->WantSnapshotPoint();
-  });
+  RAFTKV_RETURN_IF_ERROR(LoadMembership());
+  // The core starts from the membership as of the applied index and the
+  // changes in the log after it.
+  const kv::Membership* membership = state_machine_->membership();
+  auto cache = LogCache::Load(
+      *log_, membership ? storage::ConfStateOf(*membership) : raft::ConfState(),
+      state_machine_->applied_index(), [this] {
+        if (loop_) loop_->WantSnapshotPoint();
+      });
   if (!cache.ok()) return cache.status();
   cache_ = std::move(cache).value();
+  members_.SetFallback(config_.peer_addresses, config_.client_addresses);
+  if (membership) members_.SetApplied(*membership);
+  if (members_.WasRemoved(config_.id)) {
+    return Status::FailedPrecondition(
+        config_.data_dir + ": node " + std::to_string(config_.id) +
+        " was removed from cluster " + ClusterIdText(config_.cluster_id) +
+        " (at index " + std::to_string(membership->changed_at()) +
+        "); its data cannot serve again. To bring the machine back, add it "
+        "under a new id (raftkvctl member add) and start it with an empty "
+        "--data_dir and --join");
+  }
+  for (uint64_t i = state_machine_->applied_index() + 1;
+       i <= cache_->LastIndex();) {
+    std::vector<raft::Entry> entries;
+    RAFTKV_RETURN_IF_ERROR(
+        cache_->Entries(i, cache_->LastIndex() + 1, 4 << 20, &entries));
+    for (const raft::Entry& e : entries) {
+      if (e.type() == raft::ENTRY_CONF_CHANGE) members_.NoteChange(e);
+    }
+    i = entries.back().index() + 1;
+  }
 
   raft::Config rc;
   rc.id = config_.id;
   for (const auto& [id, address] : config_.peer_addresses) {
     rc.peers.push_back(id);
   }
+  rc.join_existing_cluster = config_.join;
   rc.election_tick = config_.election_ticks;
   rc.heartbeat_tick = config_.heartbeat_ticks;
   rc.seed = config_.id * 7919 + WallClockMs();
@@ -149,13 +182,29 @@ Status Node::Open() {
   }
   RAFTKV_RETURN_IF_ERROR(StartStages());
 
+  // Our own address comes from the flags; the peers are the configuration
+  // in effect (the flags' members until a joining node knows it).
   std::map<uint64_t, asio::ip::tcp::endpoint> peers;
   for (const auto& [id, address] : config_.peer_addresses) {
-    auto ep = ToEndpoint(address);
+    auto ep = ParseEndpoint(address);
     if (!ep.ok()) {
       return Status::InvalidArgument("--cluster: " + ep.status().message());
     }
     peers[id] = *ep;
+  }
+  const raft::ConfState& conf = (*raft)->conf_state();
+  if (conf.voters_size() > 0) {
+    for (auto it = peers.begin(); it != peers.end();) {
+      const bool member =
+          it->first == config_.id || raft::IsMember(conf, it->first);
+      it = member ? std::next(it) : peers.erase(it);
+    }
+    for (const auto& ids : {conf.voters(), conf.learners()}) {
+      for (uint64_t id : ids) {
+        auto ep = ParseEndpoint(members_.PeerAddress(id));
+        if (id != config_.id && ep.ok()) peers[id] = *ep;
+      }
+    }
   }
   PeerTransportOptions transport_options;
   transport_options.cluster_id = config_.cluster_id;
@@ -165,10 +214,20 @@ Status Node::Open() {
   loop_ = std::make_unique<RaftLoop>(
       config_, io_, std::move(raft).value(),
       RaftLoop::Stages{cache_.get(), writer_.get(), applier_.get(),
-                       transfers_.get(), transport_.get()},
+                       transfers_.get(), transport_.get(), &members_},
       state_machine_->applied_index(), state_machine_->revision());
   requests_ = std::make_unique<ClientRequests>(config_, io_, loop_.get(),
-                                               applier_.get());
+                                               applier_.get(), &members_);
+  loop_->set_removed_handler([this] { Stop(); });
+  PeerTransport::MembershipHooks hooks;
+  hooks.was_removed = [this](uint64_t id) { return members_.WasRemoved(id); };
+  hooks.removed = [this] { loop_->OnRemoved("a member said so"); };
+  hooks.cluster_id_learned = [this](uint64_t cluster_id) {
+    config_.cluster_id = cluster_id;
+    transfers_->set_cluster_id(cluster_id);
+    writer_->RecordClusterId(cluster_id);
+  };
+  transport_->set_membership_hooks(std::move(hooks));
   loop_->set_clients(requests_.get());
   loop_->set_metrics(&metrics_);
   requests_->set_metrics(&metrics_);
@@ -192,7 +251,7 @@ Status Node::Open() {
                             std::move(remote));
       }));
 
-  auto listen = ToEndpoint(config_.listen_client);
+  auto listen = ParseEndpoint(config_.listen_client);
   if (!listen.ok()) {
     return Status::InvalidArgument("--listen_client: " +
                                    listen.status().message());

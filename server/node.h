@@ -26,6 +26,7 @@
 
 #include "server/handoff.h"
 #include "server/mailbox.h"
+#include "server/member_directory.h"
 #include "server/metrics.h"
 #include "server/node_metrics.h"
 #include "server/server_config.h"
@@ -73,6 +74,8 @@ class Node {
   // Sets config_.cluster_id from the data dir, recording the one the flags
   // describe first if it has none (cluster_identity.h).
   Status LoadClusterId();
+  // A new cluster's state machine records its founding members (flags).
+  Status LoadMembership();
   Status StartStages();
   // Watches the loop from a real-time thread (null if not wanted or not
   // permitted; logged).
@@ -97,6 +100,7 @@ class Node {
   std::unique_ptr<storage::KvStateMachine> state_machine_;
 
   // The loop's.
+  MemberDirectory members_;
   std::unique_ptr<LogCache> cache_;
   std::unique_ptr<PeerTransport> transport_;
   std::unique_ptr<ClientService> clients_service_;

@@ -11,8 +11,8 @@ constexpr const char* kSnapshotsSentHelp = "Snapshots streamed to followers.";
 constexpr const char* kRequestsHelp =
     "Client requests answered, by operation and outcome.";
 
-constexpr const char* kOps[] = {"put",    "delete", "txn",     "range",
-                                "status", "other",  "register"};
+constexpr const char* kOps[] = {"put",    "delete", "txn",      "range",
+                                "status", "other",  "register", "member"};
 
 }  // namespace
 

@@ -11,17 +11,37 @@
 
 namespace raftkv::server {
 
+StatusOr<asio::ip::tcp::endpoint> ParseEndpoint(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos) {
+    return Status::InvalidArgument("'" + address + "' is not host:port");
+  }
+  std::string host = address.substr(0, colon);
+  if (host == "localhost") host = "127.0.0.1";
+  std::error_code ec;
+  auto ip = asio::ip::make_address(host, ec);
+  const int port = std::atoi(address.c_str() + colon + 1);
+  if (ec || port <= 0 || port > 65535) {
+    return Status::InvalidArgument("'" + address +
+                                   "' is not a numeric IP address and port");
+  }
+  return asio::ip::tcp::endpoint(ip, static_cast<uint16_t>(port));
+}
+
+namespace {
+
+// The sender of an inbound connection that was refused: any further frame
+// closes it.
+constexpr uint64_t kRefusedSender = UINT64_MAX;
+
+}  // namespace
+
 PeerTransport::PeerTransport(asio::io_context& io, uint64_t self,
                              std::map<uint64_t, asio::ip::tcp::endpoint> peers,
                              PeerTransportOptions options)
     : io_(io), self_(self), options_(options), acceptor_(io) {
   for (auto& [id, address] : peers) {
-    if (id == self_) continue;
-    Outbound out;
-    out.address = address;
-    out.backoff = options_.reconnect_initial;
-    out.retry_timer = std::make_unique<asio::steady_timer>(io_);
-    outbound_.emplace(id, std::move(out));
+    if (id != self_) AddPeer(id, address);
   }
   auto it = peers.find(self_);
   CHECK(it != peers.end()) << "own id " << self_ << " missing from peers";
@@ -52,6 +72,50 @@ Status PeerTransport::Start(MessageHandler on_message, PeerHandler on_peer_down,
   return Status::OK();
 }
 
+void PeerTransport::AddPeer(uint64_t peer,
+                            const asio::ip::tcp::endpoint& address) {
+  Outbound out;
+  out.address = address;
+  out.backoff = options_.reconnect_initial;
+  out.retry_timer = std::make_unique<asio::steady_timer>(io_);
+  outbound_.emplace(peer, std::move(out));
+}
+
+void PeerTransport::DropPeer(uint64_t peer) {
+  auto it = outbound_.find(peer);
+  if (it == outbound_.end()) return;
+  // Erased first: the handlers the closing runs find no peer and stop.
+  Outbound out = std::move(it->second);
+  outbound_.erase(it);
+  std::error_code ec;
+  out.retry_timer->cancel();
+  if (out.dialing) out.dialing->close(ec);
+  if (out.connection) out.connection->Close(Status::Aborted("not a peer"));
+  std::vector<std::shared_ptr<wire::FramedConnection>> from_peer;
+  for (auto& [conn, sender] : inbound_) {
+    if (*sender == peer) from_peer.push_back(conn);
+  }
+  for (auto& conn : from_peer) conn->Close(Status::Aborted("not a peer"));
+  LOG(INFO) << "peer " << peer << " is no longer a member: disconnected";
+}
+
+void PeerTransport::SetPeers(
+    const std::map<uint64_t, asio::ip::tcp::endpoint>& peers) {
+  std::vector<uint64_t> gone;
+  for (const auto& [id, out] : outbound_) {
+    auto it = peers.find(id);
+    if (it == peers.end() || it->second != out.address) gone.push_back(id);
+  }
+  for (uint64_t id : gone) DropPeer(id);
+  for (const auto& [id, address] : peers) {
+    if (id == self_ || outbound_.count(id)) continue;
+    AddPeer(id, address);
+    LOG(INFO) << "peer " << id << " at " << address.address().to_string() << ":"
+              << address.port() << " is a member: dialing";
+    if (acceptor_.is_open()) Dial(id);
+  }
+}
+
 void PeerTransport::Stop() {
   if (stopped_) return;
   stopped_ = true;
@@ -63,7 +127,9 @@ void PeerTransport::Stop() {
     if (out.connection) out.connection->Close(Status::Aborted("stopping"));
   }
   auto inbound = inbound_;
-  for (auto& conn : inbound) conn->Close(Status::Aborted("stopping"));
+  for (auto& [conn, sender] : inbound) {
+    conn->Close(Status::Aborted("stopping"));
+  }
   inbound_.clear();
 }
 
@@ -86,9 +152,9 @@ void PeerTransport::Accept() {
                                     options_.max_queued_bytes};
       auto conn =
           std::make_shared<wire::FramedConnection>(std::move(socket), limits);
-      inbound_.insert(conn);
       // The sender's id is learned from its first message.
       auto sender = std::make_shared<uint64_t>(raft::kNone);
+      inbound_.emplace(conn, sender);
       std::weak_ptr<wire::FramedConnection> weak = conn;
       conn->Start(
           [this, weak, sender](std::string payload) {
@@ -96,7 +162,8 @@ void PeerTransport::Accept() {
           },
           [this, weak, sender](const Status& reason) {
             if (auto c = weak.lock()) inbound_.erase(c);
-            if (*sender != raft::kNone && !stopped_) {
+            if (*sender != raft::kNone && *sender != kRefusedSender &&
+                !stopped_) {
               PeerDown(*sender, "inbound connection: " + reason.ToString());
             }
           });
@@ -121,6 +188,10 @@ void PeerTransport::OnInboundFrame(
     }
     return;
   }
+  if (*sender == kRefusedSender) {
+    conn->Close(Status::FailedPrecondition("not a peer of this cluster"));
+    return;
+  }
   if (*sender == raft::kNone) {
     uint64_t cluster_id = 0, from = raft::kNone;
     if (!DecodePeerHello(payload, &cluster_id, &from)) {
@@ -128,6 +199,17 @@ void PeerTransport::OnInboundFrame(
              "its first frame is not a peer hello (not a raftkvd of "
              "this version)");
       return;
+    }
+    if (options_.cluster_id == 0 && cluster_id != 0 && outbound_.count(from)) {
+      // Joining: the cluster is the one our configured peers belong to.
+      options_.cluster_id = cluster_id;
+      LOG(INFO) << "joining cluster " << ClusterIdText(cluster_id)
+                << " (named by node " << from << ")";
+      if (hooks_.cluster_id_learned) hooks_.cluster_id_learned(cluster_id);
+      // Our hellos so far named no cluster: say it again.
+      for (auto& [peer, out] : outbound_) {
+        if (out.connection) out.connection->Close(Status::Aborted("rejoin"));
+      }
     }
     if (cluster_id != options_.cluster_id) {
       Refuse(conn, "node " + std::to_string(from) + " belongs to cluster " +
@@ -137,9 +219,19 @@ void PeerTransport::OnInboundFrame(
                        "pointing at another cluster's nodes)");
       return;
     }
+    if (from != raft::kNone && from != self_ && hooks_.was_removed &&
+        hooks_.was_removed(from)) {
+      conn->Send(EncodePeerRemoved(options_.cluster_id, from));
+      *sender = kRefusedSender;
+      Refuse(conn,
+             "node " + std::to_string(from) +
+                 " was removed from the cluster (told so)",
+             /*close=*/false);
+      return;
+    }
     if (from == raft::kNone || from == self_ || !outbound_.count(from)) {
       Refuse(conn, "its hello names node " + std::to_string(from) +
-                       ", not a peer of this node");
+                       ", not a member as this node knows the cluster");
       return;
     }
     *sender = from;
@@ -170,7 +262,9 @@ void PeerTransport::OnInboundFrame(
 
 void PeerTransport::Dial(uint64_t peer) {
   if (stopped_) return;
-  Outbound& out = outbound_.at(peer);
+  auto found = outbound_.find(peer);
+  if (found == outbound_.end()) return;
+  Outbound& out = found->second;
   if (out.connection || out.dialing) return;
   out.dialing = std::make_unique<asio::ip::tcp::socket>(io_);
   // Dial from our own peer address, so that every packet between two nodes
@@ -199,7 +293,9 @@ void PeerTransport::Dial(uint64_t peer) {
 
 void PeerTransport::OnDialed(uint64_t peer, const std::error_code& ec) {
   if (stopped_) return;
-  Outbound& out = outbound_.at(peer);
+  auto found = outbound_.find(peer);
+  if (found == outbound_.end()) return;  // no longer a peer
+  Outbound& out = found->second;
   std::unique_ptr<asio::ip::tcp::socket> socket = std::move(out.dialing);
   if (ec) {
     ScheduleDial(peer);
@@ -218,20 +314,33 @@ void PeerTransport::OnDialed(uint64_t peer, const std::error_code& ec) {
   out.down_reported = false;
   out.connection->Send(EncodePeerHello(options_.cluster_id, self_));
   out.connection->Start(
-      [this, peer](std::string) {
-        // Peers never send on our outbound connections.
-      },
+      [this](std::string payload) { OnOutboundFrame(payload); },
       [this, peer](const Status& reason) {
-        Outbound& o = outbound_.at(peer);
-        o.connection.reset();
+        auto it = outbound_.find(peer);
+        if (it == outbound_.end()) return;  // dropped: no longer a peer
+        it->second.connection.reset();
         if (stopped_) return;
         PeerDown(peer, "outbound connection: " + reason.ToString());
         ScheduleDial(peer);
       });
 }
 
+void PeerTransport::OnOutboundFrame(const std::string& payload) {
+  uint64_t cluster_id = 0, node = raft::kNone;
+  if (!DecodePeerRemoved(payload, &cluster_id, &node) ||
+      cluster_id != options_.cluster_id || node != self_ || removal_reported_) {
+    return;
+  }
+  removal_reported_ = true;
+  LOG(WARNING) << "a peer says this node (" << self_
+               << ") was removed from cluster " << ClusterIdText(cluster_id);
+  if (hooks_.removed) hooks_.removed();
+}
+
 void PeerTransport::ScheduleDial(uint64_t peer) {
-  Outbound& out = outbound_.at(peer);
+  auto found = outbound_.find(peer);
+  if (found == outbound_.end()) return;
+  Outbound& out = found->second;
   const auto delay = out.backoff;
   out.backoff = std::min(out.backoff * 2, options_.reconnect_max);
   out.retry_timer->expires_after(delay);
@@ -241,18 +350,22 @@ void PeerTransport::ScheduleDial(uint64_t peer) {
 }
 
 void PeerTransport::Refuse(const std::shared_ptr<wire::FramedConnection>& conn,
-                           const std::string& why) {
+                           const std::string& why, bool close) {
   const auto now = std::chrono::steady_clock::now();
   if (now - last_refusal_logged_ >= std::chrono::seconds(10)) {
     last_refusal_logged_ = now;
     LOG(WARNING) << "refusing the peer connection from " << conn->remote()
                  << ": " << why;
   }
-  conn->Close(Status::FailedPrecondition("not a peer of this cluster"));
+  if (close) {
+    conn->Close(Status::FailedPrecondition("not a peer of this cluster"));
+  }
 }
 
 void PeerTransport::PeerDown(uint64_t peer, const std::string& why) {
-  Outbound& out = outbound_.at(peer);
+  auto found = outbound_.find(peer);
+  if (found == outbound_.end()) return;
+  Outbound& out = found->second;
   if (!out.down_reported) {
     LOG(INFO) << "lost connection to peer " << peer << " (" << why << ")";
   }

@@ -14,6 +14,9 @@
 //   node id (cluster_identity.h); an inbound connection whose hello names
 //   another cluster, or that sends anything else first, is refused and the
 //   refusal logged with both ids.
+// - The peers change with the membership (SetPeers); a node the cluster
+//   removed is told so when it dials (cluster_identity.h), and a node that
+//   joins with no cluster id adopts the one its configured peers name.
 // - An inbound connection whose first frame is a snapshot preamble
 //   (snapshot_transfer.h) is handed over whole to `on_snapshot_stream`.
 //
@@ -38,6 +41,10 @@
 #include "util/status.h"
 
 namespace raftkv::server {
+
+// "127.0.0.1:7001" (or "localhost:7001") as an endpoint; InvalidArgument
+// for anything that is not a numeric IP address and port.
+StatusOr<asio::ip::tcp::endpoint> ParseEndpoint(const std::string& address);
 
 struct PeerTransportOptions {
   // This node's cluster (cluster_identity.h): peers of another are refused.
@@ -75,6 +82,25 @@ class PeerTransport {
   // Queues `message` for message.to(). Dropped (and the peer reported
   // unreachable) if not connected or its queue is full.
   void Send(const raft::Message& message);
+
+  // Membership (all optional; called on the io_context's thread).
+  struct MembershipHooks {
+    // Whether the cluster removed node `id`: its hello is answered with a
+    // removal notice instead of a silent refusal.
+    std::function<bool(uint64_t id)> was_removed;
+    // A peer told this node it was removed from the cluster.
+    std::function<void()> removed;
+    // A node joining with no cluster id yet (options.cluster_id == 0)
+    // adopted the one a configured peer's hello named.
+    std::function<void(uint64_t cluster_id)> cluster_id_learned;
+  };
+  void set_membership_hooks(MembershipHooks hooks) {
+    hooks_ = std::move(hooks);
+  }
+  // The peers from now on (self ignored): new ones are dialed, and the
+  // connections of those no longer listed are closed; their hellos are
+  // refused from then on.
+  void SetPeers(const std::map<uint64_t, asio::ip::tcp::endpoint>& peers);
   void Stop();
 
   bool connected(uint64_t peer) const;
@@ -90,16 +116,22 @@ class PeerTransport {
   };
 
   void Accept();
+  void AddPeer(uint64_t peer, const asio::ip::tcp::endpoint& address);
+  void DropPeer(uint64_t peer);
+  // A frame on one of our outbound connections: peers send nothing there
+  // but a removal notice.
+  void OnOutboundFrame(const std::string& payload);
   void Dial(uint64_t peer);
   void ScheduleDial(uint64_t peer);
   void OnDialed(uint64_t peer, const std::error_code& ec);
   void OnInboundFrame(const std::shared_ptr<wire::FramedConnection>& conn,
                       uint64_t* sender, const std::string& payload);
   void PeerDown(uint64_t peer, const std::string& why);
-  // Closes an inbound connection that is not a peer of this cluster,
-  // logging why (at most every few seconds).
+  // Closes (unless `close` is false: it was sent a notice to read first)
+  // an inbound connection that is not a peer of this cluster, logging why
+  // (at most every few seconds).
   void Refuse(const std::shared_ptr<wire::FramedConnection>& conn,
-              const std::string& why);
+              const std::string& why, bool close = true);
   void ConfigureSocket(asio::ip::tcp::socket& socket);
 
   asio::io_context& io_;
@@ -108,7 +140,12 @@ class PeerTransport {
   asio::ip::tcp::endpoint listen_address_;
   asio::ip::tcp::acceptor acceptor_;
   std::map<uint64_t, Outbound> outbound_;
-  std::set<std::shared_ptr<wire::FramedConnection>> inbound_;
+  // Inbound connections and the sender each one's hello named (kNone
+  // before the hello, kRefusedSender once refused).
+  std::map<std::shared_ptr<wire::FramedConnection>, std::shared_ptr<uint64_t>>
+      inbound_;
+  MembershipHooks hooks_;
+  bool removal_reported_ = false;
   MessageHandler on_message_;
   PeerHandler on_peer_down_;
   PeerHandler on_unreachable_;

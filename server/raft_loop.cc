@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "raft/conf_change.h"
 #include "raft/describe.h"
 #include "server/applier.h"
 #include "server/campaign_turn.h"
@@ -14,6 +15,7 @@
 #include "server/log_cache.h"
 #include "server/log_writer.h"
 #include "server/loop_booster.h"
+#include "server/member_directory.h"
 #include "server/peer_transport.h"
 #include "server/snapshot_transfer.h"
 #include "server/storage_failure.h"
@@ -69,6 +71,8 @@ bool RaftLoop::TickIfDue(Clock::time_point now) {
 void RaftLoop::OnTick(Clock::time_point now) {
   const int64_t late_us = monitor_.OnTimer(next_tick_, now);
   raft_->Tick();
+  // Every election timeout's worth of ticks.
+  if (++ticks_ % config_.election_ticks == 0) MaybePromoteLearners();
   if (metrics_) UpdateMetrics(now, late_us);
   // A snapshot point pins old versions in RocksDB: let it go once nobody
   // has needed it for a while.
@@ -222,6 +226,15 @@ void RaftLoop::HandleReady(raft::Ready& ready) {
       clients_->OnLeadershipChange();
     }
     soft_state_ = ss;
+    UpdatePeers();  // the leader may be outside the configuration
+  }
+  for (const raft::Entry& e : ready.entries) {
+    if (e.type() == raft::ENTRY_CONF_CHANGE) stages_.members->NoteChange(e);
+  }
+  if (ready.conf_state) {
+    LOG(INFO) << "raftkvd " << config_.id << ": configuration "
+              << raft::DescribeConfState(*ready.conf_state);
+    UpdatePeers();
   }
   SendMessages(ready.messages);
   const bool commit_moved = ready.hard_state.has_value();
@@ -296,11 +309,10 @@ void RaftLoop::SendMessages(std::vector<raft::Message>& messages) {
 void RaftLoop::SendSnapshot(const raft::Message& message) {
   const auto& point = stages_.cache->snapshot_point();
   const uint64_t to = message.to();
-  auto address = config_.peer_addresses.find(to);
+  const std::string address = stages_.members->PeerAddress(to);
   if (point == nullptr ||
       point->index() != message.snapshot().metadata().index() ||
-      address == config_.peer_addresses.end() ||
-      !stages_.transfers->Send(message, point, address->second)) {
+      address.empty() || !stages_.transfers->Send(message, point, address)) {
     raft_->ReportSnapshot(to, /*failed=*/true);
     return;
   }
@@ -324,6 +336,7 @@ void RaftLoop::OnPersisted(Persisted persisted) {
          in_flight_.front().seq <= persisted.through_seq) {
     InFlight done = std::move(in_flight_.front());
     in_flight_.pop_front();
+    if (done.snapshot) done.membership = std::move(persisted.membership);
     FinishPersisted(done);
   }
   StepDeferredAppends();  // an installed snapshot empties the backlog
@@ -333,6 +346,7 @@ void RaftLoop::FinishPersisted(InFlight& done) {
   LogCache* cache = stages_.cache;
   if (done.snapshot) {
     stages_.writer->Release(cache->ResetToSnapshot(*done.snapshot));
+    if (done.membership) OnMembership(*done.membership);
     applied_index_ = std::max(applied_index_, done.snapshot->index());
     if (metrics_) metrics_->snapshots_installed->Inc();
     LOG(INFO) << "raftkvd " << config_.id << ": installed snapshot at index "
@@ -365,9 +379,72 @@ void RaftLoop::OnApplied(const Applied& applied) {
     metrics_->apply->Observe(applied.apply_us / 1e6);
   }
   raft_->OnApplied(applied.index);
+  if (applied.membership) OnMembership(*applied.membership);
   MaybeCompact();
   UpdateApplyBacklog();
   StepDeferredAppends();
+}
+
+// --- Membership
+// ---------------------------------------------------------------
+
+void RaftLoop::UpdatePeers() {
+  const raft::ConfState& conf = raft_->conf_state();
+  std::map<uint64_t, asio::ip::tcp::endpoint> peers;
+  auto add = [&](uint64_t id) {
+    if (id == config_.id) return;
+    const std::string address = stages_.members->PeerAddress(id);
+    auto endpoint = ParseEndpoint(address);
+    if (!endpoint.ok()) {
+      LOG(WARNING) << "raftkvd " << config_.id
+                   << ": no usable address for member " << id << " yet ('"
+                   << address << "')";
+      return;
+    }
+    peers[id] = *endpoint;
+  };
+  for (uint64_t id : conf.voters()) add(id);
+  for (uint64_t id : conf.learners()) add(id);
+  // A leader that is removing itself leads until the change commits
+  // (dissertation §4.2.2): its followers keep hearing and answering it.
+  if (raft_->lead() != raft::kNone) add(raft_->lead());
+  stages_.transport->SetPeers(peers);
+}
+
+void RaftLoop::OnMembership(const kv::Membership& membership) {
+  stages_.members->SetApplied(membership);
+  UpdatePeers();
+  if (stages_.members->WasRemoved(config_.id)) {
+    OnRemoved("its removal was applied at index " +
+              std::to_string(membership.changed_at()));
+  }
+}
+
+void RaftLoop::OnRemoved(const std::string& how) {
+  if (removed_reported_) return;
+  removed_reported_ = true;
+  LOG(WARNING) << "raftkvd " << config_.id << " was removed from the cluster ("
+               << how << "): it takes no further part and stops";
+  if (removed_) removed_();
+}
+
+void RaftLoop::MaybePromoteLearners() {
+  if (raft_->role() != raft::Role::kLeader) return;
+  for (uint64_t id : raft_->conf_state().learners()) {
+    const kv::MemberStatus* m = stages_.members->Find(id);
+    if (m == nullptr || !m->promote_when_caught_up()) continue;
+    raft::ConfChange change;
+    change.set_type(raft::CONF_PROMOTE_LEARNER);
+    change.set_node(id);
+    auto index = raft_->ProposeConfChange(change);
+    if (index.ok()) {
+      LOG(INFO) << "raftkvd " << config_.id << ": learner " << id
+                << " has caught up: proposed its promotion at index " << *index;
+      return;  // one change at a time
+    }
+    VLOG(1) << "learner " << id
+            << " not promoted yet: " << index.status().ToString();
+  }
 }
 
 void RaftLoop::StepDeferredAppends() {

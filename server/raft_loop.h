@@ -45,6 +45,7 @@ class ClientRequests;
 class LogCache;
 class LogWriter;
 class LoopBooster;
+class MemberDirectory;
 class PeerTransport;
 class SnapshotTransfers;
 
@@ -56,6 +57,7 @@ class RaftLoop {
     Applier* applier;
     SnapshotTransfers* transfers;
     PeerTransport* transport;
+    MemberDirectory* members;
   };
 
   RaftLoop(const ServerConfig& config, asio::io_context& io,
@@ -108,6 +110,16 @@ class RaftLoop {
   size_t writes_in_flight() const { return in_flight_.size(); }
   // Asks for a snapshot point now (the core wants one for a follower).
   void WantSnapshotPoint();
+  // Called once this node learns the cluster removed it (it applied its
+  // own removal, or a member told it): the node stops.
+  void set_removed_handler(std::function<void()> removed) {
+    removed_ = std::move(removed);
+  }
+  // A member told this node it was removed (PeerTransport).
+  void OnRemoved(const std::string& how);
+  // The peers to dial: the configuration in effect, at the addresses the
+  // member directory knows.
+  void UpdatePeers();
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -119,6 +131,8 @@ class RaftLoop {
     std::optional<raft::SnapshotMetadata> snapshot;
     raft::PersistMark mark;
     std::vector<raft::Message> after_persist;
+    // An installed snapshot's membership (from the writer).
+    std::optional<kv::Membership> membership;
   };
 
   void ArmTickTimer();
@@ -134,6 +148,11 @@ class RaftLoop {
   void SendSnapshot(const raft::Message& message);
   void FinishPersisted(InFlight& done);
   void MaybeCompact();
+  // Leader: proposes the promotion of learners added to become voters
+  // (promote_when_caught_up) once the core finds them caught up.
+  void MaybePromoteLearners();
+  // The applied membership changed (applied, or brought by a snapshot).
+  void OnMembership(const kv::Membership& membership);
   // Re-evaluates apply_backlog_full() (with hysteresis) and logs changes.
   void UpdateApplyBacklog();
   // Stops the process (storage_failure.h).
@@ -184,6 +203,9 @@ class RaftLoop {
   // Staged snapshots by (term, index): directory, until installed or
   // dropped.
   std::map<std::pair<uint64_t, uint64_t>, std::string> staged_;
+  std::function<void()> removed_;
+  bool removed_reported_ = false;
+  uint64_t ticks_ = 0;
   bool stopped_ = false;
 };
 

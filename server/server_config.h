@@ -18,6 +18,9 @@ struct ServerConfig {
   std::map<uint64_t, std::string> peer_addresses;    // id -> host:port
   std::map<uint64_t, std::string> client_addresses;  // id -> host:port
   std::string listen_client;  // host:port of this node's client service
+  // Added to a running cluster (--join): a new data dir waits for the
+  // leader instead of forming a cluster (raft::Config::join_existing_cluster).
+  bool join = false;
   // With peer_addresses, names the cluster a new data dir is formed into
   // (cluster_identity.h); distinct clusters on the same addresses over time
   // need distinct tokens only if their data dirs could meet.

@@ -175,6 +175,7 @@ SnapshotTransfers::SnapshotTransfers(std::string data_dir, std::string self_ip,
     : data_dir_(std::move(data_dir)),
       self_ip_(std::move(self_ip)),
       options_(options),
+      cluster_id_(options.cluster_id),
       done_(std::move(done)),
       staged_(std::move(staged)) {}
 
@@ -277,7 +278,7 @@ Status SnapshotTransfers::StreamTo(Transfer* t, const raft::Message& message,
   t->fd = *fd;
   std::string preamble(1, '\0');
   preamble.append(kMagic, kMagicSize);
-  storage::PutBigEndian64(&preamble, options_.cluster_id);
+  storage::PutBigEndian64(&preamble, cluster_id_.load());
   preamble.append(message.SerializeAsString());
   RAFTKV_RETURN_IF_ERROR(WriteFrame(*fd, preamble, what));
   LOG(INFO) << "sending " << what << " to " << address;
@@ -374,11 +375,11 @@ void SnapshotTransfers::RunReceive(Transfer* t, uint64_t serial,
   Status s;
   const uint64_t cluster_id =
       storage::GetBigEndian64(preamble.data() + 1 + kMagicSize);
-  if (cluster_id != options_.cluster_id) {
+  if (cluster_id != cluster_id_.load()) {
     s = Status::FailedPrecondition(
         what + ": refused, the sender belongs to cluster " +
         ClusterIdText(cluster_id) + ", this node to cluster " +
-        ClusterIdText(options_.cluster_id));
+        ClusterIdText(cluster_id_.load()));
   } else if (!message.ParseFromArray(
                  preamble.data() + kPreambleHeader,
                  static_cast<int>(preamble.size() - kPreambleHeader)) ||

@@ -98,6 +98,8 @@ class SnapshotTransfers {
                std::string remote);
   // Ends every transfer (closing its connection) and joins the threads.
   void Stop();
+  // A node that joined with no cluster id learned it (cluster_identity.h).
+  void set_cluster_id(uint64_t cluster_id) { cluster_id_ = cluster_id; }
 
   size_t active() const;
 
@@ -125,6 +127,8 @@ class SnapshotTransfers {
   const std::string data_dir_;
   const std::string self_ip_;
   const SnapshotTransferOptions options_;
+  // options_.cluster_id until a joining node learns its cluster's.
+  std::atomic<uint64_t> cluster_id_;
   const Done done_;
   const Staged staged_;
 

@@ -7,6 +7,7 @@
 
 #include "storage/coding.h"
 #include "storage/kv_ops.h"
+#include "storage/membership.h"
 #include "storage/sessions.h"
 #include "storage/storage.pb.h"
 #include "storage/write_view.h"
@@ -15,6 +16,7 @@ namespace raftkv::storage {
 namespace {
 
 constexpr char kAppliedKey[] = "applied";
+constexpr char kMembershipKey[] = "membership";
 
 void SetError(kv::CommandResult::Error error, const std::string& message,
               kv::CommandResult* result) {
@@ -61,6 +63,8 @@ void SetRevision(int64_t revision, kv::CommandResult* result) {
 struct KvStateMachine::State {
   AppliedState applied;
   SessionTable sessions;
+  kv::Membership membership;
+  bool has_membership = false;
 };
 
 // Applies one batch of entries into one WriteView.
@@ -72,8 +76,18 @@ class KvStateMachine::Applier {
   Status ApplyEntry(const raft::Entry& entry, kv::CommandResult* result) {
     next_.set_index(entry.index());
     next_.set_term(entry.term());
+    if (entry.type() == raft::ENTRY_CONF_CHANGE) {
+      if (!membership_) membership_ = sm_->state_->membership;
+      Status s = ApplyMembershipChange(entry, &*membership_);
+      if (!s.ok()) {
+        // The core refused it too: it has no effect on any node.
+        LOG(ERROR) << "membership change at index " << entry.index()
+                   << " has no effect: " << s.ToString();
+      }
+      return Status::OK();
+    }
     if (entry.type() != raft::ENTRY_NORMAL || entry.data().empty()) {
-      return Status::OK();  // no-op or membership change: index only
+      return Status::OK();  // no-op or rejoin record: index only
     }
     kv::Command command;
     if (!command.ParseFromString(entry.data())) {
@@ -92,9 +106,17 @@ class KvStateMachine::Applier {
     std::string value;
     CHECK(next_.SerializeToString(&value));
     view_.Put(view_.rep()->kv_meta, kAppliedKey, value);
+    if (membership_) {
+      view_.Put(view_.rep()->kv_meta, kMembershipKey,
+                membership_->SerializeAsString());
+    }
     RAFTKV_RETURN_IF_ERROR(view_.rep()->Write(view_.batch(), sm_->options_.sync,
                                               "apply committed entries"));
     sm_->state_->applied = next_;
+    if (membership_) {
+      sm_->state_->membership = std::move(*membership_);
+      sm_->state_->has_membership = true;
+    }
     return Status::OK();
   }
 
@@ -199,6 +221,7 @@ class KvStateMachine::Applier {
   }
 
   KvStateMachine* sm_;
+  std::optional<kv::Membership> membership_;  // changed by this batch
   WriteView view_;
   AppliedState next_;
 };
@@ -234,6 +257,17 @@ StatusOr<std::unique_ptr<KvStateMachine::State>> KvStateMachine::LoadState(
         CheckAppliedState(state->applied, rep->dir + ": kv_meta/applied"));
   } else if (!s.IsNotFound()) {
     return rep->Error(s, "read applied state");
+  }
+  s = rep->db->Get(rocksdb::ReadOptions(), rep->kv_meta, kMembershipKey,
+                   &value);
+  if (s.ok()) {
+    if (!state->membership.ParseFromString(value)) {
+      return Status::Corruption(rep->dir +
+                                ": kv_meta/membership record does not parse");
+    }
+    state->has_membership = true;
+  } else if (!s.IsNotFound()) {
+    return rep->Error(s, "read membership");
   }
   std::unique_ptr<rocksdb::Iterator> it(
       rep->db->NewIterator(rocksdb::ReadOptions(), rep->kv_sessions));
@@ -327,5 +361,30 @@ uint64_t KvStateMachine::log_time_ms() const {
 }
 
 size_t KvStateMachine::session_count() const { return state_->sessions.size(); }
+
+const kv::Membership* KvStateMachine::membership() const {
+  return state_->has_membership ? &state_->membership : nullptr;
+}
+
+Status KvStateMachine::RecordFoundingMembership(
+    const kv::Membership& membership) {
+  if (state_->has_membership) return Status::OK();
+  if (state_->applied.index() != 0) {
+    return Status::FailedPrecondition(
+        engine_->rep()->dir + ": the state machine applied up to index " +
+        std::to_string(state_->applied.index()) +
+        " without a membership record");
+  }
+  rocksdb::WriteBatch batch = NewWriteBatch();
+  CHECK(batch
+            .Put(engine_->rep()->kv_meta, kMembershipKey,
+                 membership.SerializeAsString())
+            .ok());
+  RAFTKV_RETURN_IF_ERROR(
+      engine_->rep()->Write(&batch, /*sync=*/true, "record membership"));
+  state_->membership = membership;
+  state_->has_membership = true;
+  return Status::OK();
+}
 
 }  // namespace raftkv::storage

@@ -19,6 +19,7 @@
 //   kv_sessions  client id (8 bytes BE) -> SessionHeader;
 //                client id + sequence (16 bytes BE) -> kv::CommandResult
 //   kv_meta      "applied" -> AppliedState (index, term, revision, log time)
+//                "membership" -> kv::Membership (storage/membership.h)
 //
 // Must never: apply an entry out of order or twice, answer a retried
 // command by applying it again, let a command half-apply (bad input is
@@ -99,6 +100,14 @@ class KvStateMachine {
   int64_t revision() const;
   uint64_t log_time_ms() const;
   size_t session_count() const;
+
+  // The membership as of the applied index (storage/membership.h); null
+  // until one is recorded: a new cluster's founding members, or the one a
+  // snapshot brings to a node that joined.
+  const kv::Membership* membership() const;
+  // Records the founding members of a new cluster (synced): only on a
+  // state machine that has applied nothing; a no-op once one is recorded.
+  Status RecordFoundingMembership(const kv::Membership& membership);
 
   // Re-reads the applied state and the session table from the database,
   // after a snapshot was installed underneath (storage/snapshot_install.h),

@@ -5,15 +5,18 @@
 
 #include <rocksdb/snapshot.h>
 
+#include "client/kv.pb.h"
 #include "storage/checksum.h"
 #include "storage/engine_rep.h"
 #include "storage/kv_state_machine.h"
+#include "storage/membership.h"
 #include "storage/storage.pb.h"
 
 namespace raftkv::storage {
 namespace {
 
 constexpr char kAppliedKey[] = "applied";  // kv_meta, as kv_state_machine.cc
+constexpr char kMembershipKey[] = "membership";
 
 void PutFixed32(uint32_t v, std::string* out) {
   for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
@@ -61,6 +64,7 @@ struct SnapshotSource::Rep {
   Engine::Rep* engine = nullptr;
   const rocksdb::Snapshot* snapshot = nullptr;
   AppliedState applied;
+  std::string membership;  // serialized kv::Membership ("": none)
   ~Rep() {
     if (snapshot != nullptr) engine->db->ReleaseSnapshot(snapshot);
   }
@@ -83,10 +87,22 @@ StatusOr<std::shared_ptr<const SnapshotSource>> SnapshotSource::Create(
     return Status::Corruption(rep->engine->dir +
                               ": kv_meta/applied record does not parse");
   }
+  s = rep->engine->db->Get(ro, rep->engine->kv_meta, kMembershipKey,
+                           &rep->membership);
+  if (!s.ok() && !s.IsNotFound()) {
+    return rep->engine->Error(s, "snapshot read");
+  }
+  kv::Membership membership;
+  if (s.ok() && !membership.ParseFromString(rep->membership)) {
+    return Status::Corruption(rep->engine->dir +
+                              ": kv_meta/membership record does not parse");
+  }
   const uint64_t index = rep->applied.index();
   const uint64_t term = rep->applied.term();
-  return std::shared_ptr<const SnapshotSource>(
+  auto source = std::shared_ptr<SnapshotSource>(
       new SnapshotSource(std::move(rep), index, term));
+  source->conf_state_ = ConfStateOf(membership);
+  return std::shared_ptr<const SnapshotSource>(std::move(source));
 }
 
 SnapshotSource::SnapshotSource(std::unique_ptr<Rep> rep, uint64_t index,
@@ -107,6 +123,7 @@ Status SnapshotSource::Stream(
   header->set_index(index_);
   header->set_term(term_);
   *header->mutable_applied() = rep_->applied;
+  header->set_membership(rep_->membership);
   RAFTKV_RETURN_IF_ERROR(emit(EncodeSnapshotChunk(chunk)));
 
   uint64_t records = 0;

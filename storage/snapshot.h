@@ -5,7 +5,8 @@
 //
 // Chunk format: a chunk is CRC32C(payload) as 4 bytes little-endian followed
 // by the payload, a serialized storage.SnapshotChunk (storage.proto): chunk 0
-// carries the header (format version, index, term, the "applied" record),
+// carries the header (format version, index, term, the "applied" and
+// "membership" records),
 // then come the records (every "kv_sessions" record, then every "kv" record,
 // each family in key order), and the last chunk carries the trailer (record
 // count and a CRC32C over all records). Chunks are numbered 0, 1, 2, ...
@@ -24,6 +25,7 @@
 #include <string>
 #include <string_view>
 
+#include "raft/raft.pb.h"
 #include "util/status.h"
 
 namespace raftkv::storage {
@@ -54,6 +56,8 @@ class SnapshotSource {
 
   uint64_t index() const { return index_; }
   uint64_t term() const { return term_; }
+  // The membership as of index() (empty if the state machine records none).
+  const raft::ConfState& conf_state() const { return conf_state_; }
 
   // Streams the image: calls `emit` with each encoded chunk in order, at
   // most about `chunk_bytes` of records each. Stops at the first error
@@ -68,6 +72,7 @@ class SnapshotSource {
   std::unique_ptr<Rep> rep_;
   uint64_t index_;
   uint64_t term_;
+  raft::ConfState conf_state_;
 };
 
 }  // namespace raftkv::storage

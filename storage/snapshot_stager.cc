@@ -28,6 +28,7 @@ namespace fs = std::filesystem;
 
 constexpr char kStagedFile[] = "STAGED";
 constexpr char kAppliedKey[] = "applied";  // kv_meta, as kv_state_machine.cc
+constexpr char kMembershipKey[] = "membership";
 
 const char* FileOf(int family) {
   switch (family) {
@@ -121,6 +122,11 @@ Status SnapshotStager::Add(std::string_view encoded_chunk) {
     }
     RAFTKV_RETURN_IF_ERROR(
         CheckAppliedState(chunk.header().applied(), what_ + ": snapshot"));
+    kv::Membership membership;
+    if (!membership.ParseFromString(chunk.header().membership())) {
+      return Status::Corruption(what_ +
+                                ": snapshot membership record does not parse");
+    }
     header_ = std::make_unique<SnapshotHeader>(chunk.header());
   }
   RAFTKV_RETURN_IF_ERROR(AddRecords(chunk));
@@ -227,7 +233,8 @@ Status SnapshotStager::Finish() {
     if (!s.ok()) return Status::IOError(what_ + ": " + s.ToString());
     writers_->open.reset();
   }
-  // The state machine's "applied" record, in its own file.
+  // The state machine's "applied" and "membership" records, in their own
+  // file.
   const std::string meta = dir_ + "/meta.sst";
   rocksdb::SstFileWriter writer(rocksdb::EnvOptions(),
                                 SstFileOptions("kv_meta"));
@@ -235,6 +242,10 @@ Status SnapshotStager::Finish() {
   std::string applied;
   CHECK(header_->applied().SerializeToString(&applied));
   if (s.ok()) s = writer.Put(kAppliedKey, applied);
+  // Keys in order: "applied" < "membership".
+  if (s.ok() && !header_->membership().empty()) {
+    s = writer.Put(kMembershipKey, header_->membership());
+  }
   if (s.ok()) s = writer.Finish();
   if (!s.ok()) return Status::IOError(what_ + ": " + s.ToString());
   writers_->finished.push_back(meta);

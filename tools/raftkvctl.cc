@@ -9,6 +9,13 @@
 //     status               one row per node
 //     leader               the leader's id and client address
 //     transfer-leader ID   hand leadership to node ID
+//     member list          the members: id, peer and client address, role
+//                          (voter or learner), leader
+//     member add ID PEER_ADDR CLIENT_ADDR [--learner]
+//                          add a node (then start it with --join); without
+//                          --learner it becomes a voter once caught up
+//     member promote ID    make a learner that has caught up a voter
+//     member remove ID     remove a node for good (the leader too)
 //     endpoint health      per node: knows a leader, takes part, has applied
 //                          what is committed, and serves a linearizable read
 //                          (timed), as etcdctl endpoint health does
@@ -44,6 +51,10 @@ DEFINE_bool(json, false,
             "given as key_base64 or value_base64 (base64) instead.");
 DEFINE_bool(serializable, false,
             "get/range: read any node's local state (may be stale).");
+DEFINE_bool(learner, false,
+            "member add: add the node as a learner only (it receives the log "
+            "but never votes) until `member promote`; without it the leader "
+            "promotes the node once it has caught up.");
 
 namespace {
 
@@ -91,8 +102,69 @@ int Usage() {
   std::cerr << "usage: raftkvctl [--endpoints=H:P,...] [--json] "
                "put KEY VALUE | get KEY | del KEY | cas KEY EXPECTED NEW | "
                "range PREFIX | status | endpoint health | leader | "
-               "transfer-leader ID\n";
+               "transfer-leader ID | member list | member add ID PEER_ADDR "
+               "CLIENT_ADDR [--learner] | member promote ID | member remove "
+               "ID\n";
   return kUsage;
+}
+
+// The members, one row each (or one JSON array of {id, peer, client, role,
+// leader}: a contract).
+int PrintMembers(const std::vector<raftkv::MemberInfo>& members) {
+  if (FLAGS_json) {
+    Json all = Json::array();
+    for (const raftkv::MemberInfo& m : members) {
+      all.push_back({{"id", m.id},
+                     {"peer", m.peer_address},
+                     {"client", m.client_address},
+                     {"role", m.learner ? "learner" : "voter"},
+                     {"leader", m.leader}});
+    }
+    PrintJson(all);
+    return kOk;
+  }
+  std::printf("%-6s %-22s %-22s %-8s %s\n", "ID", "PEER", "CLIENT", "ROLE",
+              "LEADER");
+  for (const raftkv::MemberInfo& m : members) {
+    std::printf("%-6llu %-22s %-22s %-8s %s\n", (unsigned long long)m.id,
+                m.peer_address.c_str(), m.client_address.c_str(),
+                m.learner ? "learner" : "voter", m.leader ? "*" : "");
+  }
+  return kOk;
+}
+
+// member list | add ID PEER CLIENT | promote ID | remove ID.
+int RunMember(raftkv::Client& client, const std::vector<std::string>& args) {
+  auto id_at = [&args](size_t i) -> uint64_t {
+    char* end = nullptr;
+    const uint64_t id = std::strtoull(args[i].c_str(), &end, 10);
+    return *end == '\0' ? id : 0;
+  };
+  raftkv::StatusOr<std::vector<raftkv::MemberInfo>> r =
+      raftkv::Status::InvalidArgument("");
+  const std::string& sub = args[1];
+  if (sub == "list" && args.size() == 2) {
+    r = client.MemberList();
+  } else if (sub == "add" && args.size() == 5 && id_at(2) != 0) {
+    r = client.MemberAdd(id_at(2), args[3], args[4], FLAGS_learner);
+  } else if (sub == "promote" && args.size() == 3 && id_at(2) != 0) {
+    r = client.MemberPromote(id_at(2));
+  } else if (sub == "remove" && args.size() == 3 && id_at(2) != 0) {
+    r = client.MemberRemove(id_at(2));
+  } else {
+    return Usage();
+  }
+  if (!r.ok()) return Fail(r.status());
+  if (!FLAGS_json && sub == "add") {
+    std::cout << "Member " << args[2] << " added as a learner"
+              << (FLAGS_learner ? ""
+                                : "; it becomes a voter once it has caught up")
+              << ". Start it with --id=" << args[2] << " --join.\n";
+  } else if (!FLAGS_json && sub != "list") {
+    std::cout << "Member " << args[2]
+              << (sub == "promote" ? " is a voter.\n" : " removed.\n");
+  }
+  return PrintMembers(*r);
 }
 
 // "12/40" (worst of the last minute / since start, ms), with "(cpu N)" when
@@ -300,6 +372,7 @@ int Run(raftkv::Client& client, const std::vector<std::string>& args) {
       std::cout << r->first << " " << r->second << "\n";
     return kOk;
   }
+  if (cmd == "member" && args.size() >= 2) return RunMember(client, args);
   if (cmd == "transfer-leader" && args.size() == 2) {
     char* end = nullptr;
     const uint64_t id = std::strtoull(args[1].c_str(), &end, 10);
@@ -319,7 +392,9 @@ int main(int argc, char** argv) {
       "raftkvctl [--endpoints=H:P,...] put KEY VALUE | get KEY | del KEY | "
       "cas KEY EXPECTED NEW | range PREFIX | status | endpoint health | "
       "leader | "
-      "transfer-leader ID\nExit codes: 0 ok, 1 not found / cas failed, "
+      "transfer-leader ID | member list | member add ID PEER_ADDR CLIENT_ADDR "
+      "[--learner] | member promote ID | member remove ID\nExit codes: 0 ok, 1 "
+      "not found / cas failed, "
       "2 usage, 3 unavailable (write outcome unknown), 4 refused.");
   FLAGS_logtostderr = true;
   FLAGS_minloglevel = 2;

@@ -46,7 +46,8 @@ class LogCacheTest : public ::testing::Test {
       Status s = log_->Append(entries);
       EXPECT_TRUE(s.ok()) << s.ToString();
     }
-    auto cache = LogCache::Load(*log_, raft::ConfState(), nullptr);
+    auto cache = LogCache::Load(*log_, raft::ConfState(),
+                                log_->FirstIndex() - 1, nullptr);
     EXPECT_TRUE(cache.ok()) << cache.status().ToString();
     return std::move(cache).value();
   }
