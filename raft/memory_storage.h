@@ -17,6 +17,12 @@ class MemoryStorage : public Storage {
 
   Status InitialState(HardState* hard_state,
                       ConfState* conf_state) const override;
+  // The snapshot's index: its configuration is as of there, also when the
+  // log was compacted only up to an earlier index (Compact() keeps entries
+  // below the snapshot), whose changes it already holds.
+  uint64_t ConfStateIndex() const override {
+    return snapshot_.metadata().index();
+  }
   Status Entries(uint64_t lo, uint64_t hi, uint64_t max_bytes,
                  std::vector<Entry>* out) const override;
   Status Term(uint64_t index, uint64_t* term) const override;

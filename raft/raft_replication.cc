@@ -97,7 +97,16 @@ bool Raft::SendSnapshot(uint64_t to, Progress& pr) {
             << " not ready: " << s.ToString();
     return false;
   }
-  CHECK_NE(m.snapshot().metadata().index(), 0u) << "need non-empty snapshot";
+  if (m.snapshot().metadata().index() == 0) {
+    // Nothing was snapshotted yet, so nothing was compacted either: only a
+    // node joining the cluster, which needs a snapshot to learn the
+    // configuration, asks now. It asks again until the application has
+    // taken one.
+    CHECK_EQ(log_.FirstIndex(), 1u) << "compacted log without a snapshot";
+    VLOG(1) << "raft " << id_ << " has no snapshot yet for joining node "
+            << to;
+    return false;
+  }
   if (pr.rejoining() && m.snapshot().metadata().index() >= pr.rejoin_index()) {
     // The snapshot covers our RejoinRecord, which the node will then never
     // see as an entry: it gets a new record once the snapshot is in.

@@ -3,6 +3,8 @@
 //
 //   raftkv-sim --seeds=N --first_seed=S --nodes=3|5 [--steps=K] [--verbose]
 //   raftkv-sim --scenario=leader_loss --seeds=N [--nodes=3]
+//   raftkv-sim --scenario=split_majority --seeds=N
+//   [--mutant=unsafe_conf_change]
 //
 // Ends with "raftkv-sim: seeds=N failures=F steps=T elapsed_s=E" and exits 0
 // only when no seed failed. A failing seed prints the seed, the violated
@@ -35,7 +37,15 @@ DEFINE_uint64(trace_lines, raftkv::sim::kDefaultTraceLines,
 DEFINE_string(scenario, "",
               "leader_loss: a leader commits a few entries and crashes; "
               "print the simulated time until a new leader is elected and "
-              "commits.");
+              "commits. split_majority: the scripted membership-change "
+              "scenario (4 nodes and a spare) in which a broken change rule "
+              "(--mutant=unsafe_conf_change) lets two disjoint majorities "
+              "commit.");
+DEFINE_int32(spare_nodes, raftkv::sim::SimOptions().spare_nodes,
+             "Spare node ids beyond --nodes that membership changes add.");
+DEFINE_int32(membership_interval_ms,
+             raftkv::sim::SimOptions().membership_interval_ms,
+             "Mean simulated ms between two membership changes (0: none).");
 DEFINE_int32(fault_interval_ms, raftkv::sim::SimOptions().fault_interval_ms,
              "Mean simulated ms between two fault actions.");
 DEFINE_int32(crash_weight, raftkv::sim::SimOptions().crash_weight,
@@ -51,8 +61,8 @@ DEFINE_int32(liveness_timeout_ms, raftkv::sim::SimOptions().liveness_timeout_ms,
              "this many simulated ms.");
 DEFINE_string(mutant, "",
               "Deliberately broken harness, to see the checkers fail: "
-              "forget_vote, lose_tail, wiped_node_votes, stale_read or "
-              "skip_apply.");
+              "forget_vote, lose_tail, wiped_node_votes, stale_read, "
+              "skip_apply or unsafe_conf_change.");
 
 namespace {
 
@@ -142,6 +152,8 @@ int RunSeeds(raftkv::sim::Mutant mutant, FatalReporter* fatal) {
     options.liveness_timeout_ms = FLAGS_liveness_timeout_ms;
     options.max_latency_ms = FLAGS_max_latency_ms;
     options.drop_rate = FLAGS_drop_rate;
+    options.spare_nodes = FLAGS_spare_nodes;
+    options.membership_interval_ms = FLAGS_membership_interval_ms;
     const SimResult r = RunOne(options, fatal);
     totals.Add(r.stats);
     if (FLAGS_verbose) {
@@ -208,6 +220,24 @@ int RunLeaderLossScenario() {
   return failures == 0 ? 0 : 1;
 }
 
+int RunSplitMajorityScenario(raftkv::sim::Mutant mutant) {
+  uint64_t failures = 0;
+  for (uint64_t i = 0; i < FLAGS_seeds; ++i) {
+    const uint64_t seed = FLAGS_first_seed + i;
+    Trace trace(FLAGS_trace_lines);
+    const SimResult r = raftkv::sim::RunSplitMajority(
+        seed, mutant, FLAGS_verbose ? &trace : nullptr);
+    std::printf("seed %" PRIu64 ": %s\n", seed,
+                r.ok() ? "ok" : r.status.ToString().c_str());
+    if (!r.ok()) ++failures;
+    if (FLAGS_verbose) PrintTrace(seed, r.trace);
+  }
+  std::printf("raftkv-sim: scenario=split_majority mutant=%s seeds=%" PRIu64
+              " failures=%" PRIu64 "\n",
+              raftkv::sim::MutantName(mutant), FLAGS_seeds, failures);
+  return failures == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -235,8 +265,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (FLAGS_scenario == "leader_loss") return RunLeaderLossScenario();
+  if (FLAGS_scenario == "split_majority") {
+    return RunSplitMajorityScenario(mutant);
+  }
   if (!FLAGS_scenario.empty()) {
-    std::fprintf(stderr, "raftkv-sim: unknown --scenario (leader_loss)\n");
+    std::fprintf(stderr,
+                 "raftkv-sim: unknown --scenario (leader_loss, "
+                 "split_majority)\n");
     return 2;
   }
   FatalReporter fatal;

@@ -28,7 +28,15 @@ struct Delivery {
 // kDiskWrite: node's oldest pending write completes (if the node is still
 // in the incarnation that queued it: `delivery` is unused, `incarnation`
 // says which).
-enum class EventType { kTick, kDeliver, kFault, kPropose, kRead, kDiskWrite };
+enum class EventType {
+  kTick,
+  kDeliver,
+  kFault,
+  kPropose,
+  kRead,
+  kDiskWrite,
+  kMembership,
+};
 
 struct Event {
   uint64_t time_ms = 0;

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 
+#include "raft/conf_change.h"
 #include "raft/describe.h"
+#include "raft/quorum.h"
 
 namespace raftkv::sim {
 namespace {
@@ -21,6 +23,12 @@ Status Violation(const std::string& property, const std::string& detail) {
   return Status::Corruption(property + ": " + detail);
 }
 
+std::string Ids(const std::set<uint64_t>& ids) {
+  std::string out;
+  for (uint64_t id : ids) out += (out.empty() ? "" : ",") + N(id);
+  return "{" + out + "}";
+}
+
 template <typename T>
 T& Grow(std::vector<T>& v, uint64_t index) {
   if (index >= v.size()) v.resize(index + 1);
@@ -29,15 +37,47 @@ T& Grow(std::vector<T>& v, uint64_t index) {
 
 }  // namespace
 
-SafetyChecker::SafetyChecker(int nodes) : checked_commit_(nodes, 0) {}
+SafetyChecker::SafetyChecker(int nodes, int founding_voters)
+    : checked_commit_(nodes, 0) {
+  const int founding = founding_voters > 0 ? founding_voters : nodes;
+  for (int i = 1; i <= founding; ++i) founding_.add_voters(i);
+}
 
 Status SafetyChecker::OnBecomeLeader(uint64_t node, uint64_t term,
-                                     const raft::Storage& log) {
+                                     const raft::Storage& log,
+                                     const raft::ConfState& conf) {
   auto [it, inserted] = leader_of_term_.emplace(term, node);
   if (!inserted && it->second != node) {
     return Violation("election safety",
                      "nodes " + N(it->second) + " and " + N(node) +
                          " are both leaders of term " + N(term));
+  }
+  if (!raft::IsVoter(conf, node)) {
+    return Violation("membership", "node " + N(node) +
+                                       " became leader of term " + N(term) +
+                                       " but is not a voter of its "
+                                       "configuration " +
+                                       raft::DescribeConfState(conf));
+  }
+  if (auto removed = removal_committed_.find(node);
+      removed != removal_committed_.end()) {
+    return Violation("membership", "node " + N(node) +
+                                       " became leader of term " + N(term) +
+                                       " after its removal at index " +
+                                       N(removed->second) + " committed");
+  }
+  // The grants that left voters of the leader's configuration: the only
+  // votes that may count (a learner's or a stranger's never do).
+  const std::set<uint64_t> voters = raft::Voters(conf);
+  std::set<uint64_t> counted;
+  for (uint64_t v : grants_[{term, node}]) {
+    if (voters.count(v)) counted.insert(v);
+  }
+  if (counted.size() < raft::MajoritySize(voters.size())) {
+    return Violation("membership",
+                     "node " + N(node) + " became leader of term " + N(term) +
+                         " with grants from only " + Ids(counted) +
+                         " of its voters " + Ids(voters));
   }
   if (log.LastIndex() < max_commit_) {
     return Violation("leader completeness",
@@ -77,6 +117,17 @@ Status SafetyChecker::OnPersistEntries(uint64_t node,
 
 Status SafetyChecker::RecordEntry(uint64_t node, const raft::Entry& entry,
                                   uint64_t prev_term, bool prev_known) {
+  if (entry.type() == raft::ENTRY_CONF_CHANGE &&
+      !conf_entries_.count({entry.index(), entry.term()})) {
+    auto change = raft::DecodeConfChange(entry);
+    if (!change.ok()) {
+      return Violation("membership", "node " + N(node) + " persisted " +
+                                         raft::DescribeEntry(entry) +
+                                         " which holds no membership change");
+    }
+    conf_entries_[{entry.index(), entry.term()}] = *change;
+    NoteCommittedConfChange(entry.index(), entry.term());
+  }
   const uint64_t data_hash = HashData(entry.data());
   std::vector<EntryId>& seen = Grow(entries_, entry.index());
   for (EntryId& id : seen) {
@@ -157,6 +208,7 @@ Status SafetyChecker::RecordCommitted(uint64_t node, uint64_t index,
   uint64_t& known = Grow(committed_term_, index);
   if (known == 0) {
     known = term;
+    NoteCommittedConfChange(index, term);
   } else if (known != term) {
     return Violation("committed prefix",
                      "index " + N(index) + " was committed with term " +
@@ -165,6 +217,79 @@ Status SafetyChecker::RecordCommitted(uint64_t node, uint64_t index,
                          " there: a committed entry was lost");
   }
   return Status::OK();
+}
+
+void SafetyChecker::NoteCommittedConfChange(uint64_t index, uint64_t term) {
+  if (CommittedTerm(index) != term) return;
+  auto it = conf_entries_.find({index, term});
+  if (it == conf_entries_.end() ||
+      it->second.type() != raft::CONF_REMOVE_NODE) {
+    return;
+  }
+  removal_committed_.emplace(it->second.node(), index);
+}
+
+void SafetyChecker::OnVoteGranted(uint64_t voter, uint64_t candidate,
+                                  uint64_t term) {
+  grants_[{term, candidate}].insert(voter);
+}
+
+Status SafetyChecker::OnLeaderLog(
+    uint64_t node, uint64_t term,
+    const std::vector<uint64_t>& conf_indexes) const {
+  // Only the changes above the highest commit index known anywhere are
+  // uncommitted (the leader's own commit index may lag).
+  std::vector<uint64_t> above;
+  for (uint64_t i : conf_indexes) {
+    if (i > max_commit_) above.push_back(i);
+  }
+  if (above.size() < 2) return Status::OK();
+  return Violation("membership",
+                   "leader " + N(node) + " of term " + N(term) +
+                       " holds uncommitted membership changes at indexes " +
+                       N(above[0]) + " and " + N(above[1]) + " (commit " +
+                       N(max_commit_) + "): more than one at a time");
+}
+
+Status SafetyChecker::OnConfInEffect(uint64_t node,
+                                     const raft::ConfState& in_effect,
+                                     const raft::ConfState& from_log) {
+  if (raft::SameConfState(in_effect, from_log)) return Status::OK();
+  return Violation("membership", "node " + N(node) + " has " +
+                                     raft::DescribeConfState(in_effect) +
+                                     " in effect but its log gives " +
+                                     raft::DescribeConfState(from_log));
+}
+
+bool SafetyChecker::CommittedConfAt(uint64_t index,
+                                    raft::ConfState* conf) const {
+  raft::ConfState c = founding_;
+  for (const auto& [key, change] : conf_entries_) {
+    const auto [i, term] = key;
+    if (i > index) break;
+    const uint64_t committed = CommittedTerm(i);
+    if (committed == 0) return false;  // not known yet
+    if (committed != term) continue;   // an entry that was replaced
+    // An invalid change has no effect, on every node alike.
+    if (auto next = raft::ApplyConfChange(c, change); next.ok()) c = *next;
+  }
+  *conf = c;
+  return true;
+}
+
+Status SafetyChecker::OnSnapshotConf(uint64_t node,
+                                     const raft::SnapshotMetadata& meta) const {
+  raft::ConfState committed;
+  if (!CommittedConfAt(meta.index(), &committed) ||
+      raft::SameConfState(committed, meta.conf_state())) {
+    return Status::OK();
+  }
+  return Violation("membership",
+                   "node " + N(node) + " holds a snapshot at " +
+                       N(meta.index()) + " recording " +
+                       raft::DescribeConfState(meta.conf_state()) + " but " +
+                       raft::DescribeConfState(committed) +
+                       " was committed as of that index");
 }
 
 void SafetyChecker::OnRestart(uint64_t node, uint64_t commit) {

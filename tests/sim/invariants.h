@@ -14,12 +14,24 @@
 //                        (§5.4.3), and only committed entries are applied;
 //   linearizable reads   a ReadIndex answer is committed and at least the
 //                        commit index known anywhere when it was requested
-//                        (dissertation §6.4).
+//                        (dissertation §6.4);
+//   membership           (dissertation §4.1-§4.2) a leader's log never
+//                        holds two membership changes above the commit
+//                        index; every leader is a voter of its own
+//                        configuration and holds vote grants of that term
+//                        from a majority of its voters (a learner's vote
+//                        never counts); a node whose removal committed
+//                        never leads again; a node's configuration in
+//                        effect is the one its own log gives; a snapshot
+//                        records the configuration committed at its index.
+// Election safety is judged per term whatever the configurations.
 // Pure bookkeeping: never touches a node, the network or the clock.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <set>
+#include <utility>
 #include <vector>
 
 #include "raft/storage.h"
@@ -29,11 +41,33 @@ namespace raftkv::sim {
 
 class SafetyChecker {
  public:
-  // Nodes are 1..nodes.
-  explicit SafetyChecker(int nodes);
+  // Node ids are 1..nodes; the founding voters 1..founding_voters (0: all).
+  explicit SafetyChecker(int nodes, int founding_voters = 0);
 
-  // `node` became leader of `term`; `log` is what it has persisted.
-  Status OnBecomeLeader(uint64_t node, uint64_t term, const raft::Storage& log);
+  // `node` became leader of `term`; `log` is what it has persisted and
+  // `conf` the configuration in effect on it.
+  Status OnBecomeLeader(uint64_t node, uint64_t term, const raft::Storage& log,
+                        const raft::ConfState& conf);
+  // `voter` granted `candidate` its vote in `term` (the response left it).
+  void OnVoteGranted(uint64_t voter, uint64_t candidate, uint64_t term);
+  // Leader `node` of `term` holds membership changes at `conf_indexes`
+  // (ascending) in its log: at most one may be above the commit index.
+  Status OnLeaderLog(uint64_t node, uint64_t term,
+                     const std::vector<uint64_t>& conf_indexes) const;
+  // `node` has `in_effect` in effect while its own log gives `from_log`.
+  static Status OnConfInEffect(uint64_t node, const raft::ConfState& in_effect,
+                               const raft::ConfState& from_log);
+  // `node` took a snapshot (its own, or installed from a leader) at
+  // `meta.index()` recording `meta.conf_state()`.
+  Status OnSnapshotConf(uint64_t node,
+                        const raft::SnapshotMetadata& meta) const;
+  // The configuration committed as of `index`, if every membership change
+  // up to it is known to be committed or not.
+  bool CommittedConfAt(uint64_t index, raft::ConfState* conf) const;
+  // Nodes whose removal is known to be committed.
+  bool RemovalCommitted(uint64_t node) const {
+    return removal_committed_.count(node) > 0;
+  }
   // `node` persisted `entries`; `log` is its disk after the write.
   Status OnPersistEntries(uint64_t node,
                           const std::vector<raft::Entry>& entries,
@@ -80,6 +114,8 @@ class SafetyChecker {
   };
 
   Status RecordCommitted(uint64_t node, uint64_t index, uint64_t term);
+  // Notes a committed removal once both the entry and its commit are known.
+  void NoteCommittedConfChange(uint64_t index, uint64_t term);
   Status RecordEntry(uint64_t node, const raft::Entry& entry,
                      uint64_t prev_term, bool prev_known);
   uint64_t CommittedTerm(uint64_t index) const {
@@ -87,6 +123,13 @@ class SafetyChecker {
   }
 
   std::map<uint64_t, uint64_t> leader_of_term_;
+  raft::ConfState founding_;
+  // Every membership change ever persisted, by (index, term).
+  std::map<std::pair<uint64_t, uint64_t>, raft::ConfChange> conf_entries_;
+  // node -> index of its committed removal.
+  std::map<uint64_t, uint64_t> removal_committed_;
+  // (term, candidate) -> the nodes that granted it their vote.
+  std::map<std::pair<uint64_t, uint64_t>, std::set<uint64_t>> grants_;
   // entries_[index]: the distinct (term, data, predecessor) seen there.
   std::vector<std::vector<EntryId>> entries_;
   // committed_term_[index]: term of the committed entry (0: not known yet).

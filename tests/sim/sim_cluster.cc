@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 
+#include "raft/conf_change.h"
 #include "raft/describe.h"
 
 namespace raftkv::sim {
@@ -20,18 +21,23 @@ SimCluster::SimCluster(const SimOptions& options, Trace* trace)
       trace_(trace),
       random_(options.seed),
       network_(
-          options.nodes,
+          options.nodes + options.spare_nodes,
           NetworkOptions{options.drop_rate, options.duplicate_rate,
                          options.min_latency_ms, options.max_latency_ms,
                          options.long_delay_rate, options.long_delay_max_ms},
           &random_, &queue_),
-      checker_(options.nodes),
+      checker_(options.nodes + options.spare_nodes, options.nodes),
       base_config_(MakeBaseConfig()) {
   async_disk_ = options_.vary_config && random_.Chance(0.5);
   sends_early_ = options_.vary_config && !async_disk_ && random_.Chance(0.5);
   if (async_disk_) stats_.async_disk_runs = 1;
-  nodes_.reserve(options_.nodes);
-  for (int i = 1; i <= options_.nodes; ++i) nodes_.emplace_back(i);
+  const int ids = options_.nodes + options_.spare_nodes;
+  nodes_.reserve(ids);
+  raft::ConfState founding;
+  for (int i = 1; i <= options_.nodes; ++i) founding.add_voters(i);
+  for (int i = 1; i <= ids; ++i) {
+    nodes_.emplace_back(i, i <= options_.nodes, founding);
+  }
 }
 
 raft::Config SimCluster::MakeBaseConfig() {
@@ -50,6 +56,7 @@ raft::Config SimCluster::MakeBaseConfig() {
     c.max_uncommitted_entries_size = random_.Below(3) == 0 ? 8192 : 0;
     c.max_committed_size_per_ready = random_.Below(3) == 0 ? 512 : 1 << 22;
   }
+  c.disable_conf_change_rule = options_.mutant == Mutant::kUnsafeConfChange;
   return c;
 }
 
@@ -63,9 +70,12 @@ Status SimCluster::Boot() {
            " max_inflight_bytes=" + N(c.max_inflight_bytes) +
            " max_uncommitted=" + N(c.max_uncommitted_entries_size) +
            " async_disk=" + N(async_disk_) + " sends_early=" + N(sends_early_) +
+           " spares=" + N(options_.spare_nodes) +
            " mutant=" + MutantName(options_.mutant);
   });
   for (SimNode& n : nodes_) {
+    // Spares start, and tick, once a membership change adds them.
+    if (!n.founding()) continue;
     RAFTKV_RETURN_IF_ERROR(StartNode(n, "boot"));
     // Each node ticks on its own phase.
     queue_.Push(1 + random_.Below(options_.tick_ms), EventType::kTick, n.id());
@@ -76,6 +86,8 @@ Status SimCluster::Boot() {
 Status SimCluster::StartNode(SimNode& n, const char* why) {
   raft::Config config = base_config_;
   config.seed = random_.Next();
+  // Ignored once its disk holds state.
+  config.join_existing_cluster = n.joined();
   Status s = n.Start(config);
   if (!s.ok()) {
     return Status::Corruption("node " + N(n.id()) +
@@ -134,15 +146,23 @@ Status SimCluster::Step() {
                   EventType::kRead, 0);
       cause_ = "read";
       return RequestRead();
+    case EventType::kMembership:
+      if (!faults_on_) return Status::OK();
+      queue_.Push(
+          now() + 1 + random_.Below(2 * options_.membership_interval_ms),
+          EventType::kMembership, 0);
+      cause_ = "membership";
+      return ChangeMembership();
   }
   return Status::OK();
 }
 
 Status SimCluster::OnTick(uint64_t id) {
+  SimNode& n = node(id);
+  if (n.removed()) return Status::OK();  // stopped for good: no more ticks
   // Clocks drift a little: the next tick comes tick_ms +-1 later.
   const uint64_t next = now() + options_.tick_ms + random_.Below(3);
   queue_.Push(next > now() + 1 ? next - 1 : now() + 1, EventType::kTick, id);
-  SimNode& n = node(id);
   if (!n.up()) return Status::OK();
   cause_ = "tick";
   n.raft().Tick();
@@ -174,6 +194,14 @@ Status SimCluster::Deliver(const Delivery& d) {
            raft::DescribeMessage(m);
   });
   Status s = to.raft().Step(m);
+  if (!s.ok() && !raft::IsMember(to.raft().conf_state(), m.from())) {
+    // A removed node, or a learner whose addition was undone, is not heard.
+    Note([&] {
+      return "node " + N(to.id()) + " ignores " + raft::DescribeMessage(m) +
+             " from a non-member: " + s.ToString();
+    });
+    return Status::OK();
+  }
   if (!s.ok()) {
     return Status::Corruption("node " + N(to.id()) + " rejected " +
                               raft::DescribeMessage(m) + ": " + s.ToString());
@@ -209,15 +237,23 @@ Status SimCluster::ReportUnreachable(const raft::Message& m,
 Status SimCluster::HandleReady(SimNode& n) {
   while (n.up() && n.raft().HasReady()) {
     raft::Ready rd = n.raft().GetReady();
+    n.TrackReady(rd);
     if (rd.hard_state) checker_.OnCommitKnown(n.id(), rd.hard_state->commit());
     if (async_disk_) {
       RAFTKV_RETURN_IF_ERROR(HandleReadyAsync(n, std::move(rd)));
     } else {
       RAFTKV_RETURN_IF_ERROR(HandleReadySync(n, rd));
     }
-    MaybeSnapshot(n, /*force=*/false);
+    RAFTKV_RETURN_IF_ERROR(MaybeSnapshot(n, /*force=*/false));
   }
-  return Status::OK();
+  return n.up() ? CheckMembership(n) : Status::OK();
+}
+
+Status SimCluster::CheckMembership(SimNode& n) {
+  RAFTKV_RETURN_IF_ERROR(SafetyChecker::OnConfInEffect(
+      n.id(), n.raft().conf_state(), n.ConfFromLog()));
+  if (n.raft().role() != raft::Role::kLeader) return Status::OK();
+  return checker_.OnLeaderLog(n.id(), n.raft().term(), n.ConfIndexes());
 }
 
 Status SimCluster::HandleReadySync(SimNode& n, const raft::Ready& rd) {
@@ -293,6 +329,8 @@ Status SimCluster::Persist(SimNode& n, const raft::Ready& rd) {
           N(rd.snapshot->metadata().index()) + " older than its own");
     }
     RAFTKV_RETURN_IF_ERROR(checker_.OnPersistSnapshot(n.id(), *rd.snapshot));
+    RAFTKV_RETURN_IF_ERROR(
+        checker_.OnSnapshotConf(n.id(), rd.snapshot->metadata()));
     RAFTKV_RETURN_IF_ERROR(n.RestoreSnapshot(*rd.snapshot));
     ++stats_.snapshots_installed;
     Note([&] {
@@ -329,11 +367,14 @@ Status SimCluster::NoteStateChanges(SimNode& n, const raft::Ready& rd) {
   });
   n.set_seen(role, term);
   if (!new_leader) return Status::OK();
-  return checker_.OnBecomeLeader(n.id(), term, n.disk());
+  return checker_.OnBecomeLeader(n.id(), term, n.disk(), n.raft().conf_state());
 }
 
 void SimCluster::Send(SimNode& n, const std::vector<raft::Message>& messages) {
   for (const raft::Message& m : messages) {
+    if (m.type() == raft::MSG_VOTE_RESP && !m.reject()) {
+      checker_.OnVoteGranted(m.from(), m.to(), m.term());
+    }
     ++stats_.messages;
     if (m.type() == raft::MSG_SNAP) ++stats_.snapshots_sent;
     const SimNetwork::SendOutcome outcome = network_.Send(m, n.incarnation());
@@ -355,6 +396,9 @@ Status SimCluster::SendAfterPersist(SimNode& n, const raft::Ready& rd) {
       continue;
     }
     if (!n.up()) break;
+    if (m.type() == raft::MSG_VOTE_RESP && !m.reject()) {
+      checker_.OnVoteGranted(m.from(), m.to(), m.term());
+    }
     Note([&] { return "step own " + raft::DescribeMessage(m); });
     Status s = n.raft().Step(m);
     if (!s.ok()) {
@@ -402,19 +446,49 @@ Status SimCluster::ServeReads(SimNode& n, const raft::Ready& rd) {
   return Status::OK();
 }
 
-void SimCluster::MaybeSnapshot(SimNode& n, bool force) {
-  if (!random_.Chance(options_.snapshot_rate) && !force) return;
-  raft::ConfState cs;
-  for (const SimNode& p : nodes_) cs.add_voters(p.id());
-  const uint64_t keep = random_.Below(8);
-  if (n.SnapshotAndCompact(cs, keep)) {
-    ++stats_.snapshots_taken;
-    Note([&] {
-      return "node " + N(n.id()) + " snapshots at " + N(n.applied().index) +
-             " and compacts its log to [" + N(n.disk().FirstIndex()) + "," +
-             N(n.disk().LastIndex()) + "]";
-    });
+Status SimCluster::MaybeSnapshot(SimNode& n, bool force) {
+  // A node takes its first snapshot early: a node joining the cluster
+  // starts from its leader's snapshot, the only thing that tells it the
+  // configuration (raft::Config::join_existing_cluster).
+  const bool first = options_.snapshot_rate > 0 && n.applied().index > 8 &&
+                     n.disk().FirstIndex() == 1;
+  if (!random_.Chance(options_.snapshot_rate) && !force && !first) {
+    return Status::OK();
   }
+  const uint64_t keep = random_.Below(8);
+  if (n.applied().index <= n.disk().FirstIndex() + keep) return Status::OK();
+  for (const raft::Ready& rd : n.pending_writes()) {
+    // A snapshot from the leader is being written: the core's history
+    // starts there, the state machine not yet.
+    if (rd.snapshot) return Status::OK();
+  }
+  // The configuration as of the snapshot's index, the applied one.
+  StatusOr<raft::ConfState> conf = n.raft().ConfStateAt(n.applied().index);
+  if (!conf.ok()) {
+    return Status::Corruption(
+        "node " + N(n.id()) + " knows no configuration at its applied index " +
+        N(n.applied().index) + ": " + conf.status().ToString());
+  }
+  if (!n.SnapshotAndCompact(*conf, keep)) return Status::OK();
+  ++stats_.snapshots_taken;
+  Note([&] {
+    return "node " + N(n.id()) + " snapshots at " + N(n.applied().index) +
+           " (" + raft::DescribeConfState(*conf) +
+           ") and compacts its log to [" + N(n.disk().FirstIndex()) + "," +
+           N(n.disk().LastIndex()) + "]";
+  });
+  raft::Snapshot snapshot;
+  RAFTKV_RETURN_IF_ERROR(n.disk().GetSnapshot(&snapshot));
+  return checker_.OnSnapshotConf(n.id(), snapshot.metadata());
+}
+
+uint64_t SimCluster::PickNode() {
+  std::vector<uint64_t> live;
+  for (const SimNode& n : nodes_) {
+    if (!n.spare() && !n.removed()) live.push_back(n.id());
+  }
+  if (live.empty()) return 1;
+  return live[random_.Below(live.size())];
 }
 
 uint64_t SimCluster::Leader() const {

@@ -13,6 +13,10 @@
 //     sync) and restarts, lost disks (a node restarts blank and must rejoin,
 //     raft/rejoin.h), snapshots with compaction, leader transfers,
 //     campaigns;
+//   - membership changes: the leader adds a spare node as a learner (it
+//     starts blank and joins), promotes a caught-up learner, or removes a
+//     voter or learner (itself included); a node whose removal committed
+//     stops for good;
 //   - load: proposals and ReadIndex requests;
 //   - after every event the SafetyChecker has seen every write, apply and
 //     election, and the first violation ends the run.
@@ -22,6 +26,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -65,6 +70,17 @@ class SimCluster {
   // Demo: boots, commits a few proposals, crashes the leader, and measures
   // the time to a new leader and its first commit (no other faults).
   void RunLeaderLoss(LeaderLossResult* result);
+  // The membership-change scenario of the raft-dev post "bug in
+  // single-server membership changes" (Ongaro, 2015), on 4 founding nodes
+  // and a spare, with a scripted partition schedule and no other faults:
+  // leader S1 adds the spare S5 as a learner, then, cut off with it,
+  // promotes it; the other side elects X with the vote of Y, X is cut off
+  // from Y and at once proposes removing Y; S1 then campaigns with S5 and
+  // Y. With the change rule X cannot propose before committing an entry of
+  // its term (which needs Y or S1), so this ends well; without it
+  // (Mutant::kUnsafeConfChange) X commits with {X, Z} and S1 with
+  // {S1, S5, Y}: two disjoint majorities. Then healing and liveness.
+  Status RunSplitMajorityScenario();
 
   SimStats stats() const;
   const raft::Config& base_config() const { return base_config_; }
@@ -85,6 +101,8 @@ class SimCluster {
 
   // One Ready at a time (sim_cluster.cc).
   Status HandleReady(SimNode& n);
+  // The membership properties of `n` after its Readys were handled.
+  Status CheckMembership(SimNode& n);
   Status HandleReadySync(SimNode& n, const raft::Ready& rd);
   Status HandleReadyAsync(SimNode& n, raft::Ready rd);
   Status Persist(SimNode& n, const raft::Ready& rd);
@@ -95,7 +113,7 @@ class SimCluster {
   Status SendAfterPersist(SimNode& n, const raft::Ready& rd);
   Status ApplyCommitted(SimNode& n, const raft::Ready& rd);
   Status ServeReads(SimNode& n, const raft::Ready& rd);
-  void MaybeSnapshot(SimNode& n, bool force);
+  Status MaybeSnapshot(SimNode& n, bool force);
 
   // Faults and load (sim_faults.cc).
   Status RandomFault();
@@ -110,10 +128,22 @@ class SimCluster {
   Status CampaignOne();
   Status ForgetLeaderOne();
   void ChangeLossRates();
-  void SnapshotOne();
+  Status SnapshotOne();
   Status Propose();
   Status ProposeOn(SimNode& n, const std::string& data);
   Status RequestRead();
+
+  // Membership changes (sim_faults.cc).
+  Status ChangeMembership();
+  // A change that makes sense in `conf` (false: none).
+  bool PlanConfChange(const raft::ConfState& conf, raft::ConfChange* change);
+  Status ProposeConfChange(SimNode& leader, const raft::ConfChange& change,
+                           bool* accepted);
+  // Stops for good the nodes whose removal is known to be committed.
+  void StopRemovedNodes();
+  // The nodes that must take part: the leader's configuration, or every
+  // node started and not removed while there is no leader.
+  std::vector<uint64_t> Members() const;
 
   // Phases (sim_phases.cc).
   struct MarkerProposal {
@@ -124,6 +154,14 @@ class SimCluster {
   Status HealEverything();
   Status MaybeProposeMarker(uint64_t leader, MarkerProposal* proposal);
   Status LivenessFailure(bool leader_seen) const;
+  // Runs events until `done()` holds; Timeout naming `what` if it does not
+  // within `within_ms` simulated ms.
+  Status RunUntil(const std::function<bool()>& done, uint64_t within_ms,
+                  const std::string& what);
+  // Proposes `change` on `leader` every kRetryProposalMs until accepted or
+  // `within_ms` passed; *index is its index.
+  Status ProposeUntilAccepted(uint64_t leader, const raft::ConfChange& change,
+                              uint64_t within_ms, uint64_t* index);
   bool AllApplied(uint64_t index) const;
   // Every node is up and none is polling or rejoining (raft/rejoin.h).
   bool AllTakingPart();
@@ -131,7 +169,8 @@ class SimCluster {
 
   SimNode& node(uint64_t id) { return nodes_[id - 1]; }
   uint64_t Leader() const;
-  uint64_t PickNode() { return 1 + random_.Below(nodes_.size()); }
+  // A node that has been started and not removed.
+  uint64_t PickNode();
   uint64_t now() const { return queue_.now_ms(); }
   // Adds a trace line built by `line()` only when tracing.
   template <typename F>
@@ -151,6 +190,10 @@ class SimCluster {
   bool async_disk_ = false;
   bool sends_early_ = false;
   std::vector<SimNode> nodes_;
+  // A founding node's removal was proposed: its peers list (the founding
+  // voters) no longer tells a node that lost its disk whom to poll, so no
+  // more disks are lost in this run.
+  bool founding_removal_proposed_ = false;
 
   bool faults_on_ = true;
   bool load_on_ = true;

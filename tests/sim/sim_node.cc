@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <utility>
 #include <vector>
+
+#include "raft/conf_change.h"
 
 namespace raftkv::sim {
 namespace {
@@ -37,8 +40,11 @@ bool DecodeSnapshotData(const std::string& data, AppliedState* state) {
                      &state->hash) == 2;
 }
 
-SimNode::SimNode(uint64_t id)
-    : id_(id), disk_(std::make_unique<raft::MemoryStorage>()) {}
+SimNode::SimNode(uint64_t id, bool founding, raft::ConfState founding_conf)
+    : id_(id),
+      disk_(std::make_unique<raft::MemoryStorage>()),
+      founding_(founding),
+      founding_conf_(std::move(founding_conf)) {}
 
 Status SimNode::Start(raft::Config config) {
   applied_ = AppliedState();
@@ -53,6 +59,7 @@ Status SimNode::Start(raft::Config config) {
   if (!node.ok()) return node.status();
   raft_ = std::move(node).value();
   ++incarnation_;
+  RescanConf();
   set_seen(raft_->role(), raft_->term());
   return Status::OK();
 }
@@ -139,6 +146,79 @@ bool SimNode::SnapshotAndCompact(const raft::ConfState& conf_state,
     return false;
   }
   return disk_->Compact(applied_.index - keep).ok();
+}
+
+void SimNode::RescanConf() {
+  raft::Snapshot snapshot;
+  disk_->GetSnapshot(&snapshot);
+  const raft::SnapshotMetadata& meta = snapshot.metadata();
+  // A joining node knows no configuration until a snapshot brings one.
+  base_conf_ = founding_ ? founding_conf_ : raft::ConfState();
+  base_index_ = 0;
+  if (meta.index() > 0 && meta.conf_state().voters_size() > 0) {
+    base_conf_ = meta.conf_state();
+    base_index_ = meta.index();
+  }
+  conf_entries_.clear();
+  log_conf_stale_ = true;
+  const uint64_t first = std::max(disk_->FirstIndex(), base_index_ + 1);
+  if (first > disk_->LastIndex()) return;
+  std::vector<raft::Entry> entries;
+  disk_->Entries(first, disk_->LastIndex() + 1, UINT64_MAX, &entries);
+  TrackEntries(entries);
+}
+
+void SimNode::TrackEntries(const std::vector<raft::Entry>& entries) {
+  if (entries.empty()) return;
+  // The entries replace the log's suffix from the first one on.
+  conf_entries_.erase(conf_entries_.lower_bound(entries.front().index()),
+                      conf_entries_.end());
+  for (const raft::Entry& e : entries) {
+    if (e.type() == raft::ENTRY_CONF_CHANGE) conf_entries_[e.index()] = e;
+  }
+  log_conf_stale_ = true;
+}
+
+void SimNode::TrackReady(const raft::Ready& rd) {
+  if (rd.snapshot) {
+    const raft::SnapshotMetadata& meta = rd.snapshot->metadata();
+    // The snapshot replaces the whole log (a snapshot that records no
+    // configuration leaves the one in effect, as the core does).
+    if (meta.conf_state().voters_size() > 0) {
+      base_conf_ = meta.conf_state();
+    } else {
+      base_conf_ = ConfFromLog();
+    }
+    base_index_ = meta.index();
+    conf_entries_.clear();
+    log_conf_stale_ = true;
+  }
+  TrackEntries(rd.entries);
+}
+
+const raft::ConfState& SimNode::ConfFromLog() {
+  if (!log_conf_stale_) return log_conf_;
+  raft::ConfState conf = base_conf_;
+  for (const auto& [index, e] : conf_entries_) {
+    if (index <= base_index_) continue;
+    auto change = raft::DecodeConfChange(e);
+    if (!change.ok()) continue;
+    // An invalid change has no effect (the core logs and skips it).
+    if (auto next = raft::ApplyConfChange(conf, *change); next.ok()) {
+      conf = *next;
+    }
+  }
+  log_conf_ = std::move(conf);
+  log_conf_stale_ = false;
+  return log_conf_;
+}
+
+std::vector<uint64_t> SimNode::ConfIndexes() const {
+  std::vector<uint64_t> out;
+  for (const auto& [index, e] : conf_entries_) {
+    if (index > base_index_) out.push_back(index);
+  }
+  return out;
 }
 
 }  // namespace raftkv::sim

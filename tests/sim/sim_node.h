@@ -9,8 +9,10 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "raft/config.h"
 #include "raft/memory_storage.h"
@@ -35,7 +37,9 @@ bool DecodeSnapshotData(const std::string& data, AppliedState* state);
 
 class SimNode {
  public:
-  explicit SimNode(uint64_t id);
+  // `founding` is the configuration a founding node starts from; a spare
+  // (not founding) starts only when a membership change adds it.
+  SimNode(uint64_t id, bool founding, raft::ConfState founding_conf);
 
   uint64_t id() const { return id_; }
   bool up() const { return raft_ != nullptr; }
@@ -87,6 +91,24 @@ class SimNode {
   // up to `keep` entries below it. False if there is nothing to compact.
   bool SnapshotAndCompact(const raft::ConfState& conf_state, uint64_t keep);
 
+  // Membership, as the simulator drives it: a founding node, a spare not
+  // started yet, one started to join the cluster (Config::
+  // join_existing_cluster), or one removed and stopped for good.
+  bool founding() const { return founding_; }
+  bool spare() const { return !founding_ && !joined_; }
+  bool joined() const { return joined_; }
+  void set_joined() { joined_ = true; }
+  bool removed() const { return removed_; }
+  void set_removed() { removed_ = true; }
+
+  // The membership changes of the node's log (in memory: what its Readys
+  // handed out; rebuilt from the disk at Start()) and the configuration
+  // they give on top of the base (its snapshot's, or the founding one).
+  void TrackReady(const raft::Ready& rd);
+  const raft::ConfState& ConfFromLog();
+  // Indexes of the membership changes in its log, ascending.
+  std::vector<uint64_t> ConfIndexes() const;
+
   // Last role and term seen in a Ready (for the trace and leader checks).
   raft::Role seen_role() const { return seen_role_; }
   uint64_t seen_term() const { return seen_term_; }
@@ -107,6 +129,19 @@ class SimNode {
   bool lost_ = false;
   raft::Role seen_role_ = raft::Role::kFollower;
   uint64_t seen_term_ = 0;
+
+  void RescanConf();
+  void TrackEntries(const std::vector<raft::Entry>& entries);
+
+  const bool founding_;
+  const raft::ConfState founding_conf_;
+  bool joined_ = false;
+  bool removed_ = false;
+  raft::ConfState base_conf_;
+  uint64_t base_index_ = 0;
+  std::map<uint64_t, raft::Entry> conf_entries_;  // by index
+  raft::ConfState log_conf_;
+  bool log_conf_stale_ = true;
 };
 
 }  // namespace raftkv::sim

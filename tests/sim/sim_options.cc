@@ -20,14 +20,16 @@ const char* MutantName(Mutant mutant) {
       return "stale_read";
     case Mutant::kSkipApply:
       return "skip_apply";
+    case Mutant::kUnsafeConfChange:
+      return "unsafe_conf_change";
   }
   return "unknown";
 }
 
 Status ParseMutant(const std::string& name, Mutant* mutant) {
-  for (Mutant m :
-       {Mutant::kNone, Mutant::kForgetVote, Mutant::kLoseTail,
-        Mutant::kWipedNodeVotes, Mutant::kStaleRead, Mutant::kSkipApply}) {
+  for (Mutant m : {Mutant::kNone, Mutant::kForgetVote, Mutant::kLoseTail,
+                   Mutant::kWipedNodeVotes, Mutant::kStaleRead,
+                   Mutant::kSkipApply, Mutant::kUnsafeConfChange}) {
     if (name == MutantName(m)) {
       *mutant = m;
       return Status::OK();
@@ -40,7 +42,7 @@ Status ParseMutant(const std::string& name, Mutant* mutant) {
   return Status::InvalidArgument(
       "unknown mutant '" + name +
       "' (none, forget_vote, lose_tail, wiped_node_votes, stale_read, "
-      "skip_apply)");
+      "skip_apply, unsafe_conf_change)");
 }
 
 void SimStats::Add(const SimStats& o) {
@@ -65,6 +67,12 @@ void SimStats::Add(const SimStats& o) {
   transfers += o.transfers;
   campaigns += o.campaigns;
   reads_checked += o.reads_checked;
+  learners_added += o.learners_added;
+  promotions += o.promotions;
+  removals += o.removals;
+  leader_removals += o.leader_removals;
+  conf_changes_refused += o.conf_changes_refused;
+  removed_stopped += o.removed_stopped;
   heal_to_leader_ms = std::max(heal_to_leader_ms, o.heal_to_leader_ms);
   heal_to_applied_ms = std::max(heal_to_applied_ms, o.heal_to_applied_ms);
 }
@@ -84,6 +92,10 @@ std::string SimStats::ToString() const {
      << " snapshots_installed=" << snapshots_installed
      << " transfers=" << transfers << " campaigns=" << campaigns
      << " reads_checked=" << reads_checked
+     << " learners_added=" << learners_added << " promotions=" << promotions
+     << " removals=" << removals << " leader_removals=" << leader_removals
+     << " conf_changes_refused=" << conf_changes_refused
+     << " removed_stopped=" << removed_stopped
      << " heal_to_leader_ms=" << heal_to_leader_ms
      << " heal_to_applied_ms=" << heal_to_applied_ms;
   return os.str();

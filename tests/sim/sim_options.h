@@ -32,15 +32,26 @@ enum class Mutant {
   // Node 1's state machine now and then skips an entry's effect while
   // advancing its applied index: its state diverges.
   kSkipApply,
+  // Every node runs with raft::Config::disable_conf_change_rule (several
+  // membership changes in flight at once, and before the new leader
+  // committed an entry of its term), and the simulator proposes changes
+  // back to back: two configurations with disjoint majorities can be in
+  // effect at once.
+  kUnsafeConfChange,
 };
 const char* MutantName(Mutant mutant);
-// "", "none", "forget_vote", "lose_tail", "wiped_node_votes", "stale_read"
-// or "skip_apply".
+// "", "none", "forget_vote", "lose_tail", "wiped_node_votes", "stale_read",
+// "skip_apply" or "unsafe_conf_change".
 Status ParseMutant(const std::string& name, Mutant* mutant);
 
 struct SimOptions {
   uint64_t seed = 1;
+  // The founding voters are 1..nodes; ids nodes+1..nodes+spare_nodes are
+  // spares that membership changes add (as learners, with blank storage
+  // and raft::Config::join_existing_cluster). A removed node stops for good
+  // and its id is never used again.
   int nodes = 3;
+  int spare_nodes = 3;
   // Events (deliveries, ticks, faults, requests) in the fault phase.
   int steps = 3000;
 
@@ -80,6 +91,12 @@ struct SimOptions {
   // Per handled Ready: chance that the node snapshots its state machine and
   // compacts its log.
   double snapshot_rate = 0.002;
+  // Mean simulated time between two membership actions in the fault phase
+  // (the leader adds a spare as a learner, promotes a learner or removes a
+  // voter or learner, itself included); 0: none. At least
+  // min_voters voters are kept, except now and then one fewer.
+  int membership_interval_ms = 250;
+  int min_voters = 3;
   // Mean simulated time between client proposals and between ReadIndex
   // requests.
   int propose_interval_ms = 10;
@@ -115,6 +132,14 @@ struct SimStats {
   uint64_t transfers = 0;
   uint64_t campaigns = 0;
   uint64_t reads_checked = 0;
+  // Membership changes accepted by a leader, and those it refused (one at
+  // a time, a learner not caught up yet, ...), and removed nodes stopped.
+  uint64_t learners_added = 0;
+  uint64_t promotions = 0;
+  uint64_t removals = 0;
+  uint64_t leader_removals = 0;  // the leader proposed its own removal
+  uint64_t conf_changes_refused = 0;
+  uint64_t removed_stopped = 0;
   // Liveness phase: simulated ms from healing to a leader, and to a new
   // proposal applied everywhere.
   uint64_t heal_to_leader_ms = 0;

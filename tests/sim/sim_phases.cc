@@ -1,6 +1,7 @@
 // SimCluster: the phases of a run (faults, then liveness after healing,
 // then final checks) and the leader-loss demo scenario. Never waits on
 // anything but simulated time.
+#include "raft/conf_change.h"
 #include "tests/sim/sim_cluster.h"
 
 namespace raftkv::sim {
@@ -15,6 +16,17 @@ constexpr uint64_t kFullCheckEvery = 1024;
 constexpr uint64_t kRetryProposalMs = 200;
 // The leader-loss scenario gives up after this much simulated time.
 constexpr uint64_t kScenarioTimeoutMs = 10000;
+// The split-majority scenario: time for each scripted step, and how long
+// the two sides run apart once the second leader was cut off.
+constexpr uint64_t kScenarioStepMs = 5000;
+constexpr uint64_t kSplitMs = 3000;
+
+raft::ConfChange Change(raft::ConfChangeType type, uint64_t node) {
+  raft::ConfChange change;
+  change.set_type(type);
+  change.set_node(node);
+  return change;
+}
 
 }  // namespace
 
@@ -23,6 +35,9 @@ Status SimCluster::RunFaultPhase() {
   queue_.Push(options_.fault_interval_ms, EventType::kFault, 0);
   queue_.Push(50, EventType::kPropose, 0);
   queue_.Push(80, EventType::kRead, 0);
+  if (options_.membership_interval_ms > 0) {
+    queue_.Push(options_.membership_interval_ms, EventType::kMembership, 0);
+  }
   while (stats_.steps < static_cast<uint64_t>(options_.steps)) {
     RAFTKV_RETURN_IF_ERROR(Step());
     if (stats_.steps % kFullCheckEvery == 0) {
@@ -70,8 +85,11 @@ Status SimCluster::HealEverything() {
   Note([] {
     return std::string("faults end: heal the network, restart every node");
   });
+  StopRemovedNodes();
   for (SimNode& n : nodes_) {
-    if (!n.up()) RAFTKV_RETURN_IF_ERROR(StartNode(n, "faults end"));
+    if (!n.up() && !n.spare() && !n.removed()) {
+      RAFTKV_RETURN_IF_ERROR(StartNode(n, "faults end"));
+    }
   }
   return Status::OK();
 }
@@ -129,7 +147,8 @@ Status SimCluster::CheckFinalState() { return CheckLogMatchingNow(); }
 
 bool SimCluster::AllTakingPart() {
   bool all = true;
-  for (SimNode& n : nodes_) {
+  for (uint64_t id : Members()) {
+    SimNode& n = node(id);
     if (!n.up() || !n.raft().GetStatus().rejoin.empty()) {
       all = false;
     } else if (n.lost()) {
@@ -142,7 +161,8 @@ bool SimCluster::AllTakingPart() {
 }
 
 bool SimCluster::AllApplied(uint64_t index) const {
-  for (const SimNode& n : nodes_) {
+  for (uint64_t id : Members()) {
+    const SimNode& n = nodes_[id - 1];
     if (!n.up() || n.applied().index < index) return false;
   }
   return true;
@@ -197,6 +217,145 @@ void SimCluster::RunLeaderLoss(LeaderLossResult* result) {
   result->new_leader = watch_leader_;
   result->new_term = node(watch_leader_).raft().term();
   result->committed_ms = static_cast<int64_t>(watch_commit_ms_ - crashed_at);
+}
+
+Status SimCluster::RunUntil(const std::function<bool()>& done,
+                            uint64_t within_ms, const std::string& what) {
+  const uint64_t deadline = now() + within_ms;
+  while (!done()) {
+    if (now() > deadline) {
+      return Status::Timeout("scenario: " + what + " did not happen within " +
+                             N(within_ms) + " simulated ms");
+    }
+    RAFTKV_RETURN_IF_ERROR(Step());
+  }
+  return Status::OK();
+}
+
+Status SimCluster::ProposeUntilAccepted(uint64_t leader,
+                                        const raft::ConfChange& change,
+                                        uint64_t within_ms, uint64_t* index) {
+  uint64_t next_try = 0;
+  bool accepted = false;
+  Status failure;
+  RAFTKV_RETURN_IF_ERROR(RunUntil(
+      [&] {
+        if (accepted || now() < next_try) return accepted;
+        SimNode& l = node(leader);
+        if (!l.up() || l.raft().role() != raft::Role::kLeader) return false;
+        next_try = now() + kRetryProposalMs / 10;
+        failure = ProposeConfChange(l, change, &accepted);
+        if (accepted) *index = l.raft().GetStatus().last_conf_index;
+        return accepted || !failure.ok();
+      },
+      within_ms, raft::DescribeConfChange(change) + " on node " + N(leader)));
+  return failure;
+}
+
+Status SimCluster::RunSplitMajorityScenario() {
+  faults_on_ = false;
+  load_on_ = false;
+  network_.SetLossRates(0, 0, 0);
+  RAFTKV_RETURN_IF_ERROR(Boot());
+  if (options_.nodes != 4 || options_.spare_nodes < 1) {
+    return Status::InvalidArgument("scenario: needs 4 nodes and a spare");
+  }
+  // 1. A leader S1 commits a few entries and snapshots (a joining node
+  // starts from a snapshot).
+  uint64_t next_try = 0;
+  int proposed = 0;
+  Status failure;
+  RAFTKV_RETURN_IF_ERROR(RunUntil(
+      [&] {
+        const uint64_t leader = Leader();
+        if (leader == 0 || now() < next_try) return false;
+        SimNode& l = node(leader);
+        if (checker_.committed_index() >= 12 && l.disk().FirstIndex() > 1) {
+          return true;
+        }
+        next_try = now() + 20;
+        failure = ProposeOn(l, "warm-up-" + N(proposed++));
+        if (failure.ok()) failure = MaybeSnapshot(l, /*force=*/true);
+        return !failure.ok();
+      },
+      kScenarioStepMs, "a leader committing entries"));
+  RAFTKV_RETURN_IF_ERROR(failure);
+  const uint64_t s1 = Leader();
+  const uint64_t s5 = options_.nodes + 1;
+  std::vector<uint64_t> others;
+  for (uint64_t id = 1; id <= static_cast<uint64_t>(options_.nodes); ++id) {
+    if (id != s1) others.push_back(id);
+  }
+  Note([&] { return "scenario: S1 is node " + N(s1) + ", S5 node " + N(s5); });
+  // 2. S5 joins as a learner and catches up.
+  uint64_t add_index = 0;
+  RAFTKV_RETURN_IF_ERROR(ProposeUntilAccepted(
+      s1, Change(raft::CONF_ADD_LEARNER, s5), kScenarioStepMs, &add_index));
+  RAFTKV_RETURN_IF_ERROR(RunUntil(
+      [&] {
+        return checker_.committed_index() >= add_index &&
+               node(s5).applied().index >= add_index;
+      },
+      kScenarioStepMs, "learner " + N(s5) + " catching up"));
+  // 3. S1 and S5 are cut off from the others; S1 promotes S5, whose log
+  // alone holds it with S1's: {S1..S5} is in effect on them, uncommitted.
+  std::vector<int> side_of(nodes_.size(), 0);
+  side_of[s1 - 1] = side_of[s5 - 1] = 1;
+  network_.Partition(side_of);
+  Note([&] { return "scenario: cut " + network_.DescribeBlocked(); });
+  uint64_t promote_index = 0;
+  RAFTKV_RETURN_IF_ERROR(
+      ProposeUntilAccepted(s1, Change(raft::CONF_PROMOTE_LEARNER, s5),
+                           kScenarioStepMs, &promote_index));
+  RAFTKV_RETURN_IF_ERROR(
+      RunUntil([&] { return raft::IsVoter(node(s5).ConfFromLog(), s5); },
+               kScenarioStepMs, "the promotion reaching " + N(s5)));
+  const uint64_t old_term = node(s1).raft().term();
+  // 4. The others elect X (with the votes of Y and Z).
+  uint64_t x = 0;
+  RAFTKV_RETURN_IF_ERROR(RunUntil(
+      [&] {
+        for (uint64_t id : others) {
+          if (node(id).raft().role() == raft::Role::kLeader &&
+              node(id).raft().term() > old_term) {
+            x = id;
+          }
+        }
+        return x != 0;
+      },
+      kScenarioStepMs, "a leader among the others"));
+  // 5. At once, before its first append lands: X is cut off from Y, which
+  // joins S1 and S5. X proposes removing Y (the rule makes it wait for an
+  // entry of its term to commit, which needs Y or S1 now).
+  const uint64_t y = others[0] == x ? others[1] : others[0];
+  const uint64_t x_term = node(x).raft().term();
+  side_of[y - 1] = 1;
+  network_.Partition(side_of);
+  Note([&] {
+    return "scenario: X is node " + N(x) + " (term " + N(x_term) +
+           "), Y node " + N(y) + "; cut " + network_.DescribeBlocked();
+  });
+  uint64_t remove_index = 0;
+  Status removal = ProposeUntilAccepted(x, Change(raft::CONF_REMOVE_NODE, y),
+                                        kSplitMs, &remove_index);
+  if (!removal.ok() && !removal.IsTimeout()) return removal;
+  // 6. S1's side elects a leader: {S1, S5, Y} is a majority of {S1..S5}.
+  RAFTKV_RETURN_IF_ERROR(RunUntil(
+      [&] {
+        for (uint64_t id : {s1, s5, y}) {
+          const SimNode& n = node(id);
+          if (n.up() && n.raft().role() == raft::Role::kLeader &&
+              n.raft().term() > x_term && n.raft().commit() > promote_index) {
+            return true;
+          }
+        }
+        return false;
+      },
+      kSplitMs, "a leader of {S1, S5, Y} committing"));
+  // 7. Heal; the cluster must still make progress.
+  Note([] { return std::string("scenario: heal"); });
+  RAFTKV_RETURN_IF_ERROR(RunLivenessPhase());
+  return CheckFinalState();
 }
 
 }  // namespace raftkv::sim

@@ -39,4 +39,20 @@ LeaderLossResult RunLeaderLoss(uint64_t seed, int nodes, Trace* trace) {
   return result;
 }
 
+SimResult RunSplitMajority(uint64_t seed, Mutant mutant, Trace* trace) {
+  SimOptions options;
+  options.seed = seed;
+  options.nodes = 4;
+  options.spare_nodes = 1;
+  options.vary_config = false;
+  options.membership_interval_ms = 0;
+  options.mutant = mutant;
+  SimResult result;
+  SimCluster cluster(options, trace);
+  result.status = cluster.RunSplitMajorityScenario();
+  result.stats = cluster.stats();
+  if (trace != nullptr) result.trace = trace->Lines();
+  return result;
+}
+
 }  // namespace raftkv::sim

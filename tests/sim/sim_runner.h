@@ -28,4 +28,9 @@ SimResult RunSeedExplained(const SimOptions& options, size_t trace_lines);
 // The leader-loss demo on `nodes` nodes with the core's default options.
 LeaderLossResult RunLeaderLoss(uint64_t seed, int nodes, Trace* trace);
 
+// The split-majority membership scenario (SimCluster::
+// RunSplitMajorityScenario) on 4 nodes and a spare, with `mutant`
+// (kNone or kUnsafeConfChange).
+SimResult RunSplitMajority(uint64_t seed, Mutant mutant, Trace* trace);
+
 }  // namespace raftkv::sim
