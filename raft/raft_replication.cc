@@ -103,8 +103,7 @@ bool Raft::SendSnapshot(uint64_t to, Progress& pr) {
     // configuration, asks now. It asks again until the application has
     // taken one.
     CHECK_EQ(log_.FirstIndex(), 1u) << "compacted log without a snapshot";
-    VLOG(1) << "raft " << id_ << " has no snapshot yet for joining node "
-            << to;
+    VLOG(1) << "raft " << id_ << " has no snapshot yet for joining node " << to;
     return false;
   }
   if (pr.rejoining() && m.snapshot().metadata().index() >= pr.rejoin_index()) {
