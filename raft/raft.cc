@@ -92,8 +92,14 @@ StatusOr<std::unique_ptr<Raft>> Raft::Create(const Config& config,
                  << " is still rejoining as incarnation " << hs.incarnation()
                  << ": it will not vote until it has caught up";
   } else if (IsBlank(hs, *storage) && config.join_existing_cluster) {
+    // A new incarnation (rejoin.h), as after a lost disk: the id may have
+    // been a voter's whose disk was lost, so it votes only once a leader
+    // recorded that it caught up. For a new node that costs nothing.
+    raft->rejoin_phase_ = RejoinPhase::kRejoining;
+    raft->incarnation_ = raft->RandomNonZero();
     LOG(INFO) << "raft " << raft->id_
-              << " joins a running cluster: it waits for the leader";
+              << " joins a running cluster as incarnation "
+              << raft->incarnation_ << ": it waits for the leader";
   } else if (IsBlank(hs, *storage) && !config.blank_storage_is_new_cluster) {
     raft->StartPoll();
   }

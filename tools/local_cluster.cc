@@ -60,7 +60,20 @@ LocalCluster::LocalCluster(LocalClusterOptions options)
                                  root_ + "/" + std::to_string(i + 1),
                                  root_ + "/" + std::to_string(i + 1) + ".log"});
   }
+  founding_ = nodes;
   for (int id = 1; id <= nodes; ++id) Start(id);
+}
+
+int LocalCluster::AddNode() {
+  auto peer_port = ReservedPort::Take();
+  CHECK(peer_port.ok()) << peer_port.status().ToString();
+  auto client_port = ReservedPort::Take();
+  CHECK(client_port.ok()) << client_port.status().ToString();
+  const std::string name = std::to_string(size() + 1);
+  nodes_.push_back(NodeProcess{
+      0, std::move(peer_port).value(), std::move(client_port).value(),
+      root_ + "/" + name, root_ + "/" + name + ".log"});
+  return size();
 }
 
 LocalCluster::~LocalCluster() {
@@ -101,8 +114,11 @@ std::vector<std::string> LocalCluster::endpoints() const {
 void LocalCluster::Start(int id, const std::vector<std::string>& more_flags) {
   NodeProcess& n = nodes_[id - 1];
   CHECK_EQ(n.pid, 0) << "node " << id << " is already running";
+  // Founding members always name the founding cluster (a wiped one
+  // recomputes the same cluster id from it); a later one joins.
+  const bool joins = id > founding_;
   std::string cluster, clients;
-  for (int i = 1; i <= size(); ++i) {
+  for (int i = 1; i <= (joins ? size() : founding_); ++i) {
     const std::string sep = i > 1 ? "," : "";
     cluster += sep + std::to_string(i) + "=" + peer_address(i);
     clients += sep + std::to_string(i) + "=" + client_address(i);
@@ -116,6 +132,7 @@ void LocalCluster::Start(int id, const std::vector<std::string>& more_flags) {
       "--listen_client=" + client_address(id),
       "--data_dir=" + n.data,
   };
+  if (joins) spawn.argv.push_back("--join");
   spawn.argv.insert(spawn.argv.end(), options_.extra_flags.begin(),
                     options_.extra_flags.end());
   spawn.argv.insert(spawn.argv.end(), more_flags.begin(), more_flags.end());

@@ -44,6 +44,11 @@ class LocalCluster {
   ~LocalCluster();
 
   int size() const { return static_cast<int>(nodes_.size()); }
+  // Reserves ports and a data dir for one more node and returns its id
+  // (size() + 1); it is not started. Start() starts a node beyond the
+  // founding ones with --join and a --cluster of every node so far: add it
+  // to the membership first (Client::MemberAdd).
+  int AddNode();
   // 1-based node ids, as in --id.
   void Kill(int id);  // SIGKILL
   // SIGTERM, wait; returns the exit code (128 + N if killed by signal N).
@@ -90,6 +95,7 @@ class LocalCluster {
   void ReportIfExited(int id) const;
 
   LocalClusterOptions options_;
+  int founding_ = 0;  // nodes beyond these joined later
   std::string root_;
   std::vector<NodeProcess> nodes_;
 };

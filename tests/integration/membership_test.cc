@@ -1,0 +1,307 @@
+// Integration tests of membership changes with real raftkvd processes
+// (docs/membership.md): a node added with `member add` and started with
+// --join catches up from a snapshot and becomes a voter by itself; the
+// leader removes itself and hands over; a dead node is replaced; a removed
+// node learns it was removed and its data dir is refused; the membership
+// survives restarts; a removed id is never reused. A client writes all the
+// while and must see no error. Timeouts are generous on purpose; the
+// figures (catch-up time at a million keys) are benchmarks, not tests.
+// Must never signal a process that LocalCluster did not start.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "tests/integration/log_text.h"
+#include "tools/local_cluster.h"
+
+namespace raftkv {
+namespace {
+
+using ::raftkv::integration::ReadFile;
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+// Small log limits: a new node can only catch up by snapshot.
+const std::vector<std::string> kCompactingFlags = {"--snapshot_entries=400",
+                                                   "--log_entries_kept=50"};
+
+// Writes distinct keys with one client until stopped; remembers errors and
+// the keys acknowledged.
+class Writer {
+ public:
+  explicit Writer(Client* client) : client_(client) {}
+  ~Writer() {
+    if (thread_.joinable()) StopAndJoin();
+  }
+  void Start() {
+    thread_ = std::thread([this] {
+      for (int i = 0; !stop_ && i < 1000000; ++i) {
+        auto r = client_->Put("w" + std::to_string(i), std::string(100, 'w'));
+        std::lock_guard<std::mutex> lock(mu_);
+        if (r.ok()) {
+          acked_.push_back(i);
+        } else {
+          errors_.push_back(r.status().ToString());
+        }
+      }
+    });
+  }
+  void StopAndJoin() {
+    stop_ = true;
+    thread_.join();
+  }
+  std::vector<int> acked() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return acked_;
+  }
+  std::vector<std::string> errors() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return errors_;
+  }
+
+ private:
+  Client* client_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<int> acked_;
+  std::vector<std::string> errors_;
+};
+
+// The members as `client` reports them: id -> "voter" / "learner".
+std::map<uint64_t, std::string> Roles(Client& client) {
+  std::map<uint64_t, std::string> roles;
+  auto list = client.MemberList();
+  if (!list.ok()) return roles;
+  for (const MemberInfo& m : *list) {
+    roles[m.id] = m.learner ? "learner" : "voter";
+  }
+  return roles;
+}
+
+// Waits until every listed node reports `want` as the membership.
+bool WaitForMembership(
+    const LocalCluster& cluster, const std::vector<int>& ids,
+    const std::map<uint64_t, std::string>& want,
+    std::chrono::seconds timeout = std::chrono::seconds(30)) {
+  const auto until = Clock::now() + timeout;
+  while (Clock::now() < until) {
+    bool all = true;
+    for (int id : ids) {
+      ClientOptions options;
+      options.endpoints = {cluster.client_address(id)};
+      options.deadline = milliseconds(1000);
+      auto client = Client::Create(options);
+      if (!client.ok() || Roles(**client) != want) {
+        all = false;
+        break;
+      }
+    }
+    if (all) return true;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return false;
+}
+
+// Waits for node `id` to exit by itself; its exit code, or -1.
+int WaitForExit(LocalCluster& cluster, int id,
+                std::chrono::seconds timeout = std::chrono::seconds(30)) {
+  const auto until = Clock::now() + timeout;
+  while (Clock::now() < until) {
+    const int code = cluster.ExitedWith(id);
+    if (code >= 0) return code;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return -1;
+}
+
+// Every acknowledged key is readable (linearizably) through `client`.
+void ExpectAllAcked(Client& client, const std::vector<int>& acked) {
+  for (int i : acked) {
+    auto r = client.Get("w" + std::to_string(i));
+    ASSERT_TRUE(r.ok()) << "acknowledged key w" << i << ": "
+                        << r.status().ToString();
+  }
+}
+
+TEST(MembershipTest, ANodeAddedAndStartedWithJoinCatchesUpAndBecomesAVoter) {
+  LocalCluster cluster(3, kCompactingFlags);
+  ASSERT_NE(cluster.WaitForLeader(), 0);
+  auto client = cluster.NewClient();
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_TRUE(client->Put("k" + std::to_string(i), "v").ok());
+  }
+  Writer writer(client.get());
+  writer.Start();
+
+  const int added = cluster.AddNode();
+  auto after_add = client->MemberAdd(added, cluster.peer_address(added),
+                                     cluster.client_address(added),
+                                     /*learner=*/false);
+  ASSERT_TRUE(after_add.ok()) << after_add.status().ToString();
+  EXPECT_EQ(Roles(*client),
+            (std::map<uint64_t, std::string>{
+                {1, "voter"}, {2, "voter"}, {3, "voter"}, {4, "learner"}}));
+  cluster.Start(added);
+  // It catches up from a snapshot (the log was compacted) and the leader
+  // promotes it by itself.
+  ASSERT_TRUE(WaitForMembership(
+      cluster, {1, 2, 3, added},
+      {{1, "voter"}, {2, "voter"}, {3, "voter"}, {4, "voter"}}));
+  writer.StopAndJoin();
+  EXPECT_TRUE(writer.errors().empty()) << writer.errors().front();
+  EXPECT_NE(ReadFile(cluster.log_path(added)).find("installed snapshot"),
+            std::string::npos);
+
+  // It serves what was written before and during its catch-up.
+  ClientOptions options;
+  options.endpoints = {cluster.client_address(added)};
+  options.deadline = std::chrono::seconds(10);
+  auto direct = Client::Create(options);
+  ASSERT_TRUE(direct.ok());
+  auto old = (*direct)->Get("k1999", ReadOptions{/*serializable=*/true});
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  ExpectAllAcked(**direct, writer.acked());
+
+  // A four-voter cluster needs three: with two founding nodes down, node 4
+  // is what keeps it writable.
+  cluster.Kill(1);
+  cluster.Kill(2);
+  auto three = cluster.NewClient(std::chrono::seconds(1));
+  EXPECT_FALSE(three->Put("needs-three", "x").ok());
+  cluster.Start(1);
+  ASSERT_TRUE(client->Put("needs-three", "x").ok());
+}
+
+TEST(MembershipTest, TheLeaderRemovesItselfHandsOverAndStops) {
+  LocalCluster cluster(3);
+  const int leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, 0);
+  auto client = cluster.NewClient();
+  Writer writer(client.get());
+  writer.Start();
+  std::this_thread::sleep_for(milliseconds(300));
+
+  auto after = client->MemberRemove(leader);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  std::set<uint64_t> left;
+  for (const MemberInfo& m : *after) left.insert(m.id);
+  EXPECT_EQ(left.count(leader), 0u);
+  EXPECT_EQ(left.size(), 2u);
+
+  // It learns it was removed and exits cleanly; it handed over first.
+  EXPECT_EQ(WaitForExit(cluster, leader), 0);
+  const std::string log = ReadFile(cluster.log_path(leader));
+  EXPECT_NE(log.find("its removal from the cluster is committed"),
+            std::string::npos);
+  EXPECT_NE(log.find("was removed from the cluster"), std::string::npos);
+  std::this_thread::sleep_for(milliseconds(500));
+  writer.StopAndJoin();
+  EXPECT_TRUE(writer.errors().empty()) << writer.errors().front();
+  ASSERT_GT(writer.acked().size(), 0u);
+  ExpectAllAcked(*client, writer.acked());
+
+  // Its data dir is refused, with the reason.
+  cluster.Start(leader);
+  EXPECT_NE(WaitForExit(cluster, leader), 0);
+  EXPECT_NE(ReadFile(cluster.log_path(leader)).find("its data cannot serve"),
+            std::string::npos);
+  // Its id is never reused.
+  auto again = client->MemberAdd(leader, "127.0.0.1:1", "127.0.0.1:2", false);
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.status().message().find("never reused"), std::string::npos);
+}
+
+TEST(MembershipTest, ADeadNodeIsReplacedAndTheMembershipSurvivesRestarts) {
+  LocalCluster cluster(3, kCompactingFlags);
+  ASSERT_NE(cluster.WaitForLeader(), 0);
+  auto client = cluster.NewClient();
+  Writer writer(client.get());
+  writer.Start();
+  // Node 3's machine dies for good.
+  cluster.Kill(3);
+  const int replacement = cluster.AddNode();
+  ASSERT_TRUE(client
+                  ->MemberAdd(replacement, cluster.peer_address(replacement),
+                              cluster.client_address(replacement), false)
+                  .ok());
+  cluster.Start(replacement);
+  ASSERT_TRUE(WaitForMembership(
+      cluster, {1, 2, replacement},
+      {{1, "voter"}, {2, "voter"}, {3, "voter"}, {4, "voter"}}));
+  auto after = client->MemberRemove(3);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  const std::map<uint64_t, std::string> replaced = {
+      {1, "voter"}, {2, "voter"}, {4, "voter"}};
+  ASSERT_TRUE(WaitForMembership(cluster, {1, 2, replacement}, replaced));
+  writer.StopAndJoin();
+  EXPECT_TRUE(writer.errors().empty()) << writer.errors().front();
+
+  // Every node restarts with its old flags (the founding --cluster still
+  // names node 3): the recorded membership wins.
+  for (int id : {1, 2, replacement}) cluster.Stop(id);
+  for (int id : {1, 2, replacement}) cluster.Start(id);
+  ASSERT_TRUE(WaitForMembership(cluster, {1, 2, replacement}, replaced));
+  ExpectAllAcked(*client, writer.acked());
+  // Node 1 alone down: 2 and 4 are a majority of the three voters.
+  cluster.Kill(1);
+  EXPECT_TRUE(client->Put("after-restart", "x").ok());
+}
+
+TEST(MembershipTest, ALearnerAddedAsSuchStaysOneUntilPromoted) {
+  LocalCluster cluster(3);
+  ASSERT_NE(cluster.WaitForLeader(), 0);
+  auto client = cluster.NewClient();
+  ASSERT_TRUE(client->Put("a", "1").ok());
+  const int learner = cluster.AddNode();
+  ASSERT_TRUE(client
+                  ->MemberAdd(learner, cluster.peer_address(learner),
+                              cluster.client_address(learner),
+                              /*learner=*/true)
+                  .ok());
+  cluster.Start(learner);
+  const std::map<uint64_t, std::string> with_learner = {
+      {1, "voter"}, {2, "voter"}, {3, "voter"}, {4, "learner"}};
+  ASSERT_TRUE(WaitForMembership(cluster, {1, 2, 3, learner}, with_learner));
+  // It receives the log...
+  ClientOptions options;
+  options.endpoints = {cluster.client_address(learner)};
+  options.deadline = std::chrono::seconds(10);
+  auto direct = Client::Create(options);
+  ASSERT_TRUE(direct.ok());
+  const auto until = Clock::now() + std::chrono::seconds(20);
+  StatusOr<KeyValue> seen = Status::NotFound("");
+  while (Clock::now() < until && !seen.ok()) {
+    seen = (*direct)->Get("a", ReadOptions{/*serializable=*/true});
+    if (!seen.ok()) std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_TRUE(seen.ok()) << seen.status().ToString();
+  // ...stays a learner, and never counts: two voters down stop writes.
+  std::this_thread::sleep_for(milliseconds(1000));
+  EXPECT_EQ(Roles(*client), with_learner);
+  cluster.Kill(2);
+  cluster.Kill(3);
+  auto short_client = cluster.NewClient(std::chrono::seconds(1));
+  EXPECT_FALSE(short_client->Put("no-quorum", "x").ok());
+  cluster.Start(2);
+  cluster.Start(3);
+  ASSERT_NE(cluster.WaitForLeader(), 0);
+  // Promoted, it does count.
+  auto promoted = client->MemberPromote(learner);
+  ASSERT_TRUE(promoted.ok()) << promoted.status().ToString();
+  EXPECT_EQ(Roles(*client),
+            (std::map<uint64_t, std::string>{
+                {1, "voter"}, {2, "voter"}, {3, "voter"}, {4, "voter"}}));
+  // Refusals name the reason.
+  auto twice = client->MemberAdd(2, "127.0.0.1:1", "127.0.0.1:2", false);
+  EXPECT_FALSE(twice.ok());
+  auto bad = client->MemberAdd(9, "not-an-address", "127.0.0.1:2", false);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Status::Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace raftkv
