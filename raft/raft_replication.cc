@@ -283,7 +283,13 @@ void Raft::HandleAppendResponse(const Message& m, Progress& pr) {
   if (!TrackIncarnation(m, pr)) return;
   pr.set_recent_active(true);
   if (m.reject() && m.wants_snapshot()) {
-    if (pr.state() != ProgressState::kSnapshot) {
+    // As for any rejection, only an answer to the latest probe (or above
+    // what is known to match) counts: an append sent before the snapshot
+    // is answered after it was delivered, and must not send another.
+    const bool stale = pr.state() == ProgressState::kProbe
+                           ? pr.next() - 1 != m.index()
+                           : m.index() <= pr.match();
+    if (pr.state() != ProgressState::kSnapshot && !stale) {
       if (pr.state() == ProgressState::kReplicate) pr.BecomeProbe();
       SendSnapshot(m.from(), pr);
     }

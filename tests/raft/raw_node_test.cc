@@ -57,11 +57,13 @@ TEST(RawNodeTest, StepRejectsLocalMessageTypes) {
   EXPECT_FALSE(net.node(1).HasReady());
 }
 
+// (Vote requests from outside the configuration are heard since 54d0dd7:
+// a node behind on the configuration must still vote, raw_node.h.)
 TEST(RawNodeTest, StepRejectsUnknownSenderAndWrongRecipient) {
   TestNetwork net(3);
-  Message vote = Msg(MSG_VOTE, 9, 1, 1);
-  EXPECT_EQ(net.node(1).Step(vote).code(), Status::Code::kInvalidArgument);
-  vote.set_from(0);
+  Message resp = Msg(MSG_APP_RESP, 9, 1, 1);
+  EXPECT_EQ(net.node(1).Step(resp).code(), Status::Code::kInvalidArgument);
+  Message vote = Msg(MSG_VOTE, 0, 1, 1);
   EXPECT_EQ(net.node(1).Step(vote).code(), Status::Code::kInvalidArgument);
   vote.set_from(2);
   vote.set_to(3);

@@ -109,6 +109,22 @@ void TestNetwork::WipeDisk(uint64_t id) {
   Restart(id, 0, [](Config* c) { c->blank_storage_is_new_cluster = false; });
 }
 
+void TestNetwork::AddNode(uint64_t id,
+                          const std::function<void(Config*)>& configure) {
+  ASSERT_EQ(nodes_.count(id), 0u) << "node " << id << " exists already";
+  Node& n = nodes_[id];
+  n.storage = std::make_unique<MemoryStorage>();
+  n.config = TestConfig(id, {});
+  n.config.join_existing_cluster = true;
+  // A blank disk that is not part of a new cluster: without the flag the
+  // node would poll its peers (raft/rejoin.h).
+  n.config.blank_storage_is_new_cluster = false;
+  if (configure_) configure_(&n.config);
+  if (configure) configure(&n.config);
+  ids_.push_back(id);
+  CreateNode(id);
+}
+
 void TestNetwork::CheckReadyContract(const Node& n, const Ready& rd) const {
   // Called after the Ready was persisted.
   const HardState& hs = n.storage->hard_state();
@@ -210,6 +226,7 @@ void TestNetwork::Apply(uint64_t id, const Ready& rd) {
   }
   n.read_states.insert(n.read_states.end(), rd.read_states.begin(),
                        rd.read_states.end());
+  if (rd.conf_state) n.conf_states.push_back(*rd.conf_state);
 }
 
 bool TestNetwork::HandleAllReadys() {
@@ -247,7 +264,11 @@ bool TestNetwork::Deliver(const Message& m) {
     return false;
   }
   Status s = it->second.raw->Step(m);
-  EXPECT_TRUE(s.ok()) << DescribeMessage(m) << ": " << s.ToString();
+  if (!s.ok() && may_be_rejected_from_.count(m.from()) > 0) {
+    rejected_.push_back(m);
+  } else {
+    EXPECT_TRUE(s.ok()) << DescribeMessage(m) << ": " << s.ToString();
+  }
   // Normally each node handles its Ready before the next message reaches
   // it.
   if (!defer_readys_) HandleReady(m.to());

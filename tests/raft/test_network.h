@@ -75,6 +75,19 @@ class TestNetwork {
   // Node `id` loses its disk and restarts on a blank one: it polls its
   // peers and rejoins (raft/rejoin.h).
   void WipeDisk(uint64_t id);
+  // Creates node `id` (not yet a member) on a blank MemoryStorage with
+  // Config::join_existing_cluster set and no peers, as an operator starts
+  // a node before adding it to a running cluster. The network's configure
+  // then `configure` adjust its Config. It takes part in ticks and
+  // delivery like the others from now on.
+  void AddNode(uint64_t id,
+               const std::function<void(Config*)>& configure = nullptr);
+  // Messages from `id` may be refused by their receiver's Step (a node
+  // removed from the configuration is unknown to the others); they are
+  // counted in rejected() instead of failing the test.
+  void AllowRejectedFrom(uint64_t id) { may_be_rejected_from_.insert(id); }
+  // The messages a receiver's Step refused (see AllowRejectedFrom).
+  const std::vector<Message>& rejected() const { return rejected_; }
 
   // Handles one Ready of node `id` if it has one, following the contract;
   // its messages join the queue. Returns the Ready (empty if none).
@@ -139,6 +152,10 @@ class TestNetwork {
     return nodes_.at(id).read_states;
   }
   void ClearReadStates(uint64_t id) { nodes_.at(id).read_states.clear(); }
+  // The configurations node `id` announced (Ready::conf_state), in order.
+  const std::vector<ConfState>& conf_states(uint64_t id) const {
+    return nodes_.at(id).conf_states;
+  }
 
   // Every entry applied by some node, by index (all nodes agree on them).
   const std::map<uint64_t, Entry>& committed() const { return committed_; }
@@ -154,6 +171,7 @@ class TestNetwork {
     std::map<uint64_t, Entry> applied;
     uint64_t applied_index = 0;
     std::vector<ReadState> read_states;
+    std::vector<ConfState> conf_states;
   };
 
   void CreateNode(uint64_t id);
@@ -171,6 +189,8 @@ class TestNetwork {
   std::set<std::pair<uint64_t, uint64_t>> cut_;
   std::function<bool(const Message&)> drop_;
   bool defer_readys_ = false;
+  std::set<uint64_t> may_be_rejected_from_;
+  std::vector<Message> rejected_;
   // Committed entries applied by any node, by index: all nodes must agree
   // (State Machine Safety, Raft paper §5.4.3).
   std::map<uint64_t, Entry> committed_;
