@@ -39,7 +39,7 @@ bool LogsRefusal(LocalCluster& cluster, int id, uint64_t cluster_id) {
   return false;
 }
 
-TEST(ForeignPeerTest, ANodeOnAnotherClustersDataIsRefusedBothWays) {
+TEST(ForeignPeerTest, ANodeOnAnotherClustersDataIsRefusedAndTakesNothing) {
   LocalCluster other(3);
   ASSERT_NE(other.WaitForLeader(), 0);
   ASSERT_TRUE(other.NewClient()->Put("from", "the other cluster").ok());
@@ -65,11 +65,11 @@ TEST(ForeignPeerTest, ANodeOnAnotherClustersDataIsRefusedBothWays) {
   for (int i = 1; i <= 50; ++i) {
     ASSERT_TRUE(client->Put("k", std::to_string(i)).ok()) << i;
   }
-  // ... both sides refuse, naming the cluster they were offered ...
+  // ... node 3 refuses our nodes, naming the cluster they belong to (it
+  // dials the members its data records, the other cluster's, now gone:
+  // BadInputTest.APeerOfAnotherClusterIsRefused covers our side refusing
+  // it) ...
   EXPECT_TRUE(LogsRefusal(cluster, 3, ours)) << ReadFile(cluster.log_path(3));
-  EXPECT_TRUE(LogsRefusal(cluster, 1, other_id) ||
-              LogsRefusal(cluster, 2, other_id))
-      << ReadFile(cluster.log_path(1));
   // ... and node 3 keeps the other cluster's identity and data: it took
   // nothing from this one.
   bool saw_node_3 = false;
