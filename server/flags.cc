@@ -23,6 +23,12 @@ DEFINE_bool(join, false,
             "own but waits for the leader to send it the state; --cluster "
             "lists the current members and this node. Ignored once the "
             "data dir holds state (etcd's --initial-cluster-state=existing).");
+DEFINE_bool(force_new_cluster, false,
+            "DISASTER RECOVERY ONLY, when a majority of the cluster is lost "
+            "for good: this node makes itself a single-node cluster, keeping "
+            "and committing everything its log holds. Writes acknowledged "
+            "with the help of the lost nodes only may be gone. Start once "
+            "with it, then without it, and add members (docs/membership.md).");
 DEFINE_string(cluster_token, "raftkv",
               "With --cluster, names the cluster a new data dir joins (as "
               "etcd's --initial-cluster-token): its id is a hash of both, "
@@ -108,6 +114,7 @@ StatusOr<ServerConfig> ConfigFromFlags() {
   }
   config.listen_client = FLAGS_listen_client;
   config.join = FLAGS_join;
+  config.force_new_cluster = FLAGS_force_new_cluster;
   config.cluster_token = FLAGS_cluster_token;
   config.listen_metrics = FLAGS_listen_metrics;
   if (config.client_addresses.count(config.id) == 0 &&

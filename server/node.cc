@@ -15,6 +15,7 @@
 #include "server/client_requests.h"
 #include "server/client_service.h"
 #include "server/cluster_identity.h"
+#include "server/force_new_cluster.h"
 #include "server/http_endpoint.h"
 #include "server/log_cache.h"
 #include "server/log_writer.h"
@@ -116,6 +117,10 @@ Status Node::Open() {
   RAFTKV_RETURN_IF_ERROR(OpenStorage());
 
   RAFTKV_RETURN_IF_ERROR(LoadMembership());
+  if (config_.force_new_cluster) {
+    RAFTKV_RETURN_IF_ERROR(
+        ForceNewCluster(config_.id, log_.get(), *state_machine_));
+  }
   // The core starts from the membership as of the applied index and the
   // changes in the log after it.
   const kv::Membership* membership = state_machine_->membership();

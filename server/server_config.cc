@@ -45,6 +45,10 @@ Status ServerConfig::Validate() const {
     return Status::InvalidArgument("--id " + std::to_string(id) +
                                    " is not in --cluster");
   }
+  if (join && force_new_cluster) {
+    return Status::InvalidArgument(
+        "--join and --force_new_cluster exclude each other");
+  }
   if (listen_client.empty()) {
     return Status::InvalidArgument("--listen_client must be set");
   }

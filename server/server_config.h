@@ -21,6 +21,9 @@ struct ServerConfig {
   // Added to a running cluster (--join): a new data dir waits for the
   // leader instead of forming a cluster (raft::Config::join_existing_cluster).
   bool join = false;
+  // Disaster recovery (--force_new_cluster, server/force_new_cluster.h):
+  // make this node a single-node cluster of itself before starting.
+  bool force_new_cluster = false;
   // With peer_addresses, names the cluster a new data dir is formed into
   // (cluster_identity.h); distinct clusters on the same addresses over time
   // need distinct tokens only if their data dirs could meet.

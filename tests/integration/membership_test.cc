@@ -303,5 +303,57 @@ TEST(MembershipTest, ALearnerAddedAsSuchStaysOneUntilPromoted) {
   EXPECT_EQ(bad.status().code(), Status::Code::kInvalidArgument);
 }
 
+TEST(MembershipTest, AfterLosingAMajorityASurvivorForcesANewCluster) {
+  LocalCluster cluster(3);
+  const int survivor = cluster.WaitForLeader();
+  ASSERT_NE(survivor, 0);
+  auto client = cluster.NewClient();
+  std::vector<int> acked;
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(client->Put("w" + std::to_string(i), "v").ok());
+    acked.push_back(i);
+  }
+  // Two machines are gone for good; the survivor held every acknowledged
+  // write (it was the leader).
+  std::vector<int> lost;
+  for (int id = 1; id <= 3; ++id) {
+    if (id != survivor) lost.push_back(id);
+  }
+  for (int id : lost) cluster.Kill(id);
+  cluster.Kill(survivor);
+  cluster.Start(survivor, {"--force_new_cluster"});
+  auto alone = cluster.NewClient();
+  const auto until = Clock::now() + std::chrono::seconds(20);
+  while (Clock::now() < until && Roles(*alone).size() != 1) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_EQ(Roles(*alone),
+            (std::map<uint64_t, std::string>{{survivor, "voter"}}));
+  ExpectAllAcked(*alone, acked);
+  ASSERT_TRUE(alone->Put("after", "forced").ok());
+  EXPECT_NE(ReadFile(cluster.log_path(survivor))
+                .find("makes itself a single-node cluster"),
+            std::string::npos);
+
+  // A lost node that comes back after all is told it was removed.
+  cluster.Start(lost[0]);
+  EXPECT_EQ(WaitForExit(cluster, lost[0]), 0);
+  // Without the flag from now on, and growing again.
+  EXPECT_EQ(cluster.Stop(survivor), 0);
+  cluster.Start(survivor);
+  const int added = cluster.AddNode();
+  ASSERT_TRUE(alone
+                  ->MemberAdd(added, cluster.peer_address(added),
+                              cluster.client_address(added), false)
+                  .ok());
+  cluster.Start(added);
+  ASSERT_TRUE(WaitForMembership(
+      cluster, {survivor, added},
+      {{survivor, "voter"}, {static_cast<uint64_t>(added), "voter"}}));
+  auto got = alone->Get("after");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->value, "forced");
+}
+
 }  // namespace
 }  // namespace raftkv
