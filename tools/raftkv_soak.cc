@@ -12,7 +12,13 @@
 //   restart    stop every node, start them again: time until a write is
 //              acknowledged;
 //   crash      the same after kill -9 of every node (recovery from the
-//              RocksDB WAL).
+//              RocksDB WAL);
+//   join       under a steady client load, `member add` a fourth node and
+//              start it with --join: time until it has caught up, until it
+//              is a voter and counts in quorums; client errors, leader
+//              changes, the longest write, the longest event-loop stall and
+//              every node's peak RSS meanwhile; then `member remove` it, so
+//              later checks see the three founding nodes.
 // One line per check with its figure, its target and ok/FAIL; exit 1 if a
 // check failed. Progress goes to stderr. Only ever signals the processes it
 // started; talks to 127.0.0.1 only.
@@ -29,7 +35,9 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,8 +53,13 @@ DEFINE_uint32(steady_clients, 4, "Clients of the steady load (wipe check).");
 DEFINE_uint32(steady_inflight, 4, "Writes in flight per steady client.");
 DEFINE_uint32(saturate_s, 300, "Seconds of saturating writes.");
 DEFINE_uint32(wipe_timeout_s, 120, "Longest wait for the wiped node.");
+DEFINE_uint32(join_timeout_s, 180,
+              "Longest wait for the joining node to count in quorums.");
+DEFINE_uint64(join_margin_entries, 100,
+              "The joining node has caught up when its applied index is "
+              "within this many entries of the leader's commit index.");
 DEFINE_string(server_flags, "", "Extra raftkvd flags, space separated.");
-DEFINE_string(checks, "wipe,saturate,restart,crash",
+DEFINE_string(checks, "wipe,saturate,restart,crash,join",
               "Which checks to run after loading (comma separated).");
 
 namespace raftkv {
@@ -72,6 +85,8 @@ std::vector<std::string> Split(const std::string& s, char sep) {
 }
 
 bool failed_any = false;
+// Nodes the join check added and removed again: no check restarts them.
+std::set<int> removed_nodes;
 
 void Check(const std::string& name, const std::string& figure,
            const std::string& target, bool ok) {
@@ -88,12 +103,13 @@ std::string Format(const char* fmt, double v) {
 }
 
 // Watches the cluster every 100 ms: leader changes (a node reporting a new
-// term or another leader), the worst event-loop stall, each process's peak
-// RSS (VmHWM; a restarted process starts afresh, the peak is kept).
+// term or another leader; from the nodes there were when it started), the
+// worst event-loop stall, each process's peak RSS (VmHWM; a restarted
+// process starts afresh, the peak is kept) and the highest RSS sampled
+// since ResetSampledRss().
 class Monitor {
  public:
   explicit Monitor(LocalCluster* cluster) : cluster_(cluster) {
-    peak_kb_.assign(cluster->size() + 1, 0);
     client_ = cluster->NewClient(milliseconds(500));
     thread_ = std::thread([this] { Loop(); });
   }
@@ -117,9 +133,29 @@ class Monitor {
     std::lock_guard<std::mutex> lock(mu_);
     max_stall_ = Stall();
   }
+  // Merges a stall seen elsewhere (a node the monitor does not poll).
+  void NoteStall(Stall stall) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stall.ms > max_stall_.ms) max_stall_ = stall;
+  }
   uint64_t peak_kb(int id) {
     std::lock_guard<std::mutex> lock(mu_);
-    return peak_kb_[id];
+    return id < static_cast<int>(peak_kb_.size()) ? peak_kb_[id] : 0;
+  }
+  // The highest VmRSS of node `id` sampled since ResetSampledRss().
+  uint64_t sampled_kb(int id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return id < static_cast<int>(sampled_kb_.size()) ? sampled_kb_[id] : 0;
+  }
+  void ResetSampledRss() {
+    std::lock_guard<std::mutex> lock(mu_);
+    sampled_kb_.assign(sampled_kb_.size(), 0);
+  }
+  // Runs `change` (LocalCluster::AddNode, Start, ... of a node the monitor
+  // may be reading) while the monitor does not read the cluster.
+  void ChangeCluster(const std::function<void()>& change) {
+    std::lock_guard<std::mutex> lock(cluster_mu_);
+    change();
   }
   void Pause(bool paused) { paused_ = paused; }
 
@@ -127,12 +163,7 @@ class Monitor {
   void Loop() {
     while (!stop_) {
       std::this_thread::sleep_for(milliseconds(100));
-      for (int id = 1; id <= cluster_->size(); ++id) {
-        if (!cluster_->running(id)) continue;
-        const uint64_t kb = ProcStatusKb(cluster_->pid(id), "VmHWM");
-        std::lock_guard<std::mutex> lock(mu_);
-        peak_kb_[id] = std::max(peak_kb_[id], kb);
-      }
+      SampleRss();
       if (paused_) continue;
       uint64_t leader = 0, term = 0;
       for (const NodeInfo& n : client_->ClusterStatus()) {
@@ -161,7 +192,25 @@ class Monitor {
     }
   }
 
+  void SampleRss() {
+    std::lock_guard<std::mutex> cluster_lock(cluster_mu_);
+    for (int id = 1; id <= cluster_->size(); ++id) {
+      if (!cluster_->running(id)) continue;
+      const pid_t pid = cluster_->pid(id);
+      const uint64_t hwm = ProcStatusKb(pid, "VmHWM");
+      const uint64_t rss = ProcStatusKb(pid, "VmRSS");
+      std::lock_guard<std::mutex> lock(mu_);
+      if (peak_kb_.size() <= static_cast<size_t>(id)) {
+        peak_kb_.resize(id + 1, 0);
+        sampled_kb_.resize(id + 1, 0);
+      }
+      peak_kb_[id] = std::max(peak_kb_[id], hwm);
+      sampled_kb_[id] = std::max(sampled_kb_[id], rss);
+    }
+  }
+
   LocalCluster* cluster_;
+  std::mutex cluster_mu_;  // held while reading cluster_'s process table
   std::unique_ptr<Client> client_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> paused_{false};
@@ -169,7 +218,8 @@ class Monitor {
   Stall max_stall_;  // guarded by mu_
   uint64_t last_term_ = 0, last_leader_ = 0;
   std::mutex mu_;
-  std::vector<uint64_t> peak_kb_;
+  std::vector<uint64_t> peak_kb_;     // by node id; guarded by mu_
+  std::vector<uint64_t> sampled_kb_;  // by node id; guarded by mu_
   std::thread thread_;
 };
 
@@ -382,9 +432,11 @@ void CheckWipe(LocalCluster& cluster, Monitor& monitor) {
   monitor.ResetStall();
   const auto wall_start = std::chrono::system_clock::now();
   const auto start = Clock::now();
-  cluster.Kill(wiped);
-  std::filesystem::remove_all(cluster.data_dir(wiped));
-  cluster.Start(wiped);
+  monitor.ChangeCluster([&] {
+    cluster.Kill(wiped);
+    std::filesystem::remove_all(cluster.data_dir(wiped));
+    cluster.Start(wiped);
+  });
   bool caught_up = false;
   uint64_t target = 0;
   const auto until = start + std::chrono::seconds(FLAGS_wipe_timeout_s);
@@ -464,19 +516,192 @@ void CheckSaturate(LocalCluster& cluster, Monitor& monitor) {
   CheckLoopStall("  longest event-loop stall", cluster, monitor, wall_start);
 }
 
-// Stops every node (SIGTERM, or SIGKILL for a crash), starts them again and
-// times the first acknowledged write.
-void CheckRestart(LocalCluster& cluster, Monitor& monitor, bool crash) {
-  monitor.Pause(true);
-  for (int id = 1; id <= cluster.size(); ++id) {
-    if (crash) {
-      cluster.Kill(id);
-    } else {
-      cluster.Stop(id);
+// Node `id` as `member list` on node `asked` reports it: "voter",
+// "learner", "absent", or "" if `asked` did not answer.
+std::string RoleOf(const LocalCluster& cluster, int asked, int id) {
+  ClientOptions options = cluster.client_options();
+  options.endpoints = {cluster.client_address(asked)};
+  options.deadline = milliseconds(500);
+  auto client = Client::Create(options);
+  if (!client.ok()) return "";
+  auto list = (*client)->MemberList();
+  if (!list.ok()) return "";
+  for (const MemberInfo& m : *list) {
+    if (m.id == static_cast<uint64_t>(id)) {
+      return m.learner ? "learner" : "voter";
     }
   }
+  return "absent";
+}
+
+// Seconds from `start` to `at`, "-" if it never came.
+std::string SinceOrNever(Clock::time_point start,
+                         std::optional<Clock::time_point> at) {
+  return at ? Format("%.1f s", Seconds(*at - start)) : "-";
+}
+
+// Adds a fourth node under a steady load (`member add` without --learner,
+// then started with --join), times its catch-up and promotion, and removes
+// it again. Counting in quorums takes both: the leader's configuration has
+// it as a voter, and it has left its new incarnation (raft/rejoin.h: until
+// then it neither votes nor counts towards a commit).
+void CheckJoin(LocalCluster& cluster, Monitor& monitor) {
+  const int leader = cluster.WaitForLeader();
+  const int follower = leader == 3 ? 2 : 3;  // for comparison
+  auto admin = cluster.NewClient(std::chrono::seconds(30));
+  Load load(cluster, FLAGS_steady_clients, FLAGS_steady_inflight, RandomKeys());
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  const Load::Stats before = load.Take();
+  monitor.TakeLeaderChanges();
+  int id = 0;
+  monitor.ChangeCluster([&] { id = cluster.AddNode(); });
+  std::fprintf(stderr, "soak: steady load %.0f writes/s; adding node %d\n",
+               before.acked / 3.0, id);
+  monitor.ResetStall();
+  monitor.ResetSampledRss();
+  const auto wall_start = std::chrono::system_clock::now();
   const auto start = Clock::now();
-  for (int id = 1; id <= cluster.size(); ++id) cluster.Start(id);
+  auto added = admin->MemberAdd(id, cluster.peer_address(id),
+                                cluster.client_address(id), /*learner=*/false);
+  if (!added.ok()) {
+    load.Stop();
+    Check("join: member add", added.status().ToString(), "ok", false);
+    return;
+  }
+  const double add_secs = Seconds(Clock::now() - start);
+  monitor.ChangeCluster([&] { cluster.Start(id); });
+  std::optional<Clock::time_point> caught_up, voter, counts;
+  int exited = -1;
+  uint64_t commit_at_add = 0, applied = 0, commit = 0;
+  int polls = 0;
+  const auto until = start + std::chrono::seconds(FLAGS_join_timeout_s);
+  while (Clock::now() < until && !(caught_up && counts)) {
+    std::this_thread::sleep_for(milliseconds(100));
+    monitor.ChangeCluster([&] { exited = cluster.ExitedWith(id); });
+    if (exited >= 0) break;
+    const NodeInfo l = StatusOf(cluster, leader);  // first: n is newer
+    const NodeInfo n = StatusOf(cluster, id);
+    const NodeInfo f = StatusOf(cluster, follower);
+    if (commit_at_add == 0 && l.error.ok()) commit_at_add = l.commit_index;
+    if (!l.error.ok() || !n.error.ok()) continue;
+    monitor.NoteStall(
+        {n.loop_stall_recent_ms, n.loop_stall_recent_cpu_wait_ms});
+    applied = n.applied_index;
+    commit = l.commit_index;
+    const auto now = Clock::now();
+    const uint64_t lag = commit > applied ? commit - applied : 0;
+    if (++polls % 10 == 0) {
+      const uint64_t f_lag = f.error.ok() && commit > f.applied_index
+                                 ? commit - f.applied_index
+                                 : 0;
+      std::fprintf(stderr,
+                   "soak: joining: %.0f s, node %d %s, applied %llu entries "
+                   "behind the leader's commit (node %d: %llu)\n",
+                   Seconds(now - start), id, n.role.c_str(),
+                   static_cast<unsigned long long>(lag), follower,
+                   static_cast<unsigned long long>(f_lag));
+    }
+    if (!caught_up && n.applied_index >= commit_at_add &&
+        n.applied_index + FLAGS_join_margin_entries >= l.commit_index) {
+      caught_up = now;
+      std::fprintf(stderr, "soak: node %d caught up after %.1f s\n", id,
+                   Seconds(now - start));
+    }
+    if (!voter && RoleOf(cluster, leader, id) == "voter") {
+      voter = now;
+      std::fprintf(stderr, "soak: node %d a voter after %.1f s\n", id,
+                   Seconds(now - start));
+    }
+    if (voter && !counts && n.rejoin.empty()) counts = now;
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const double secs = Seconds(Clock::now() - start);
+  const Load::Stats during = load.Take();
+  load.Stop();
+  const uint64_t changes = monitor.TakeLeaderChanges();
+
+  Check("joining node catches up",
+        SinceOrNever(start, caught_up) +
+            (caught_up ? ""
+                       : " (applied " + std::to_string(applied) +
+                             " of commit " + std::to_string(commit) + ")"),
+        Format("reported; < %.0f s", FLAGS_join_timeout_s),
+        caught_up.has_value());
+  Check("  member add to a voter", SinceOrNever(start, voter), "reported",
+        voter.has_value());
+  Check("  member add to counting in quorums", SinceOrNever(start, counts),
+        "reported", counts.has_value());
+  Check("  member add answered", Format("%.2f s", add_secs), "", true);
+  if (exited >= 0) {
+    Check("  joining node running", "exited with " + std::to_string(exited),
+          "running", false);
+  }
+  Check("  leader changes meanwhile", std::to_string(changes), "0",
+        changes == 0);
+  Check("  client errors meanwhile",
+        std::to_string(during.errors) +
+            (during.errors ? " (" + during.first_error + ")" : ""),
+        "0", during.errors == 0);
+  Check("  longest write meanwhile", Format("%.0f ms", during.max_ms),
+        "< 400 ms", during.max_ms < 400);
+  Check("  writes meanwhile",
+        Format("%.0f writes/s", during.acked / secs) +
+            Format(" (before: %.0f)", before.acked / 3.0),
+        "flowing", during.acked > 0);
+  CheckLoopStall("  longest loop stall meanwhile", cluster, monitor,
+                 wall_start);
+  // Sampled every 100 ms (VmRSS), so the peak within the join; the new
+  // node's VmHWM is exact, its process being as old as the join.
+  for (int i = 1; i <= cluster.size(); ++i) {
+    const double mb = monitor.sampled_kb(i) / 1024.0;
+    std::string figure = Format("%.0f MB", mb);
+    if (i == id) {
+      figure += Format(" (VmHWM %.0f MB)", monitor.peak_kb(i) / 1024.0);
+    }
+    Check("  node " + std::to_string(i) + " peak RSS meanwhile", figure,
+          "< 250 MB", mb < 250);
+  }
+
+  // Back to the three founding nodes: the removed node stops by itself.
+  auto removed = admin->MemberRemove(id);
+  const auto remove_until = Clock::now() + std::chrono::seconds(30);
+  int code = -1;
+  while (removed.ok() && Clock::now() < remove_until) {
+    monitor.ChangeCluster([&] { code = cluster.ExitedWith(id); });
+    if (code >= 0 || !cluster.running(id)) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  const bool stopped = removed.ok() && (code >= 0 || !cluster.running(id));
+  if (removed.ok()) removed_nodes.insert(id);
+  if (!stopped) monitor.ChangeCluster([&] { cluster.Kill(id); });
+  Check("  member remove, node stops",
+        removed.ok() ? (stopped ? "exit code " + std::to_string(code)
+                                : "still running after 30 s (killed)")
+                     : removed.status().ToString(),
+        "ok", stopped);
+}
+
+// Stops every node (SIGTERM, or SIGKILL for a crash), starts them
+// again and times the first acknowledged write. (A node the join check
+// added and removed has exited: it stays down.)
+void CheckRestart(LocalCluster& cluster, Monitor& monitor, bool crash) {
+  monitor.Pause(true);
+  std::vector<int> ids;
+  monitor.ChangeCluster([&] {
+    for (int id = 1; id <= cluster.size(); ++id) {
+      if (removed_nodes.count(id) != 0) continue;
+      ids.push_back(id);
+      if (crash) {
+        cluster.Kill(id);
+      } else {
+        cluster.Stop(id);
+      }
+    }
+  });
+  const auto start = Clock::now();
+  monitor.ChangeCluster([&] {
+    for (int id : ids) cluster.Start(id);
+  });
   auto client = cluster.NewClient(std::chrono::seconds(60));
   auto r = client->Put(crash ? "after-crash" : "after-restart", "x");
   const double secs = Seconds(Clock::now() - start);
@@ -490,7 +715,7 @@ void CheckRestart(LocalCluster& cluster, Monitor& monitor, bool crash) {
 int Main() {
   for (const std::string& check : Split(FLAGS_checks, ',')) {
     if (check != "wipe" && check != "saturate" && check != "restart" &&
-        check != "crash") {
+        check != "crash" && check != "join") {
       std::fprintf(stderr, "raftkv-soak: unknown check '%s' (--checks)\n",
                    check.c_str());
       return 2;
@@ -510,6 +735,7 @@ int Main() {
     if (check == "saturate") CheckSaturate(cluster, monitor);
     if (check == "restart") CheckRestart(cluster, monitor, /*crash=*/false);
     if (check == "crash") CheckRestart(cluster, monitor, /*crash=*/true);
+    if (check == "join") CheckJoin(cluster, monitor);
   }
   for (int id = 1; id <= cluster.size(); ++id) {
     const double mb = monitor.peak_kb(id) / 1024.0;
