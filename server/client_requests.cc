@@ -3,12 +3,15 @@
 #include "server/client_requests.h"
 
 #include <glog/logging.h>
+#include <unistd.h>
 
 #include <algorithm>
 
 #include "server/applier.h"
 #include "server/member_directory.h"
 #include "server/raft_loop.h"
+#include "server/snapshot_transfer.h"
+#include "storage/snapshot.h"
 
 namespace raftkv::server {
 namespace {
@@ -178,6 +181,39 @@ void ClientRequests::OnClientRequest(kv::ClientRequest request,
       respond(ErrorResponse(kv::MALFORMED, "empty or unknown request"));
       return;
   }
+}
+
+void ClientRequests::OnBackupRequest(const kv::ClientRequest& request, int fd) {
+  if (stopped_ || transfers_ == nullptr) {
+    ::close(fd);
+    return;
+  }
+  LOG(INFO) << "raftkvd " << config_.id << ": a backup was requested";
+  // Closed unless handed to the transfer (the point may never come if the
+  // node stops first).
+  auto owned = std::shared_ptr<int>(new int(fd), [](int* p) {
+    if (*p >= 0) ::close(*p);
+    delete p;
+  });
+  const uint64_t request_id = request.request_id();
+  loop_->WithNextSnapshotPoint(
+      [this, owned,
+       request_id](std::shared_ptr<const storage::SnapshotSource> point) {
+        kv::ClientResponse response;
+        response.set_request_id(request_id);
+        kv::SnapshotSaveResponse* save = response.mutable_snapshot_save();
+        save->set_index(point->index());
+        save->set_term(point->term());
+        kv::ResponseHeader* header = save->mutable_header();
+        header->set_cluster_id(config_.cluster_id);
+        header->set_member_id(config_.id);
+        header->set_raft_term(loop_->raft().term());
+        header->set_revision(loop_->revision());
+        const int fd = *owned;
+        *owned = -1;
+        transfers_->SendBackup(fd, response.SerializeAsString(),
+                               std::move(point));
+      });
 }
 
 Status ClientRequests::CheckSizes(const kv::Command& command) const {

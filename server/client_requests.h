@@ -47,6 +47,7 @@ namespace raftkv::server {
 class Applier;
 class MemberDirectory;
 class RaftLoop;
+class SnapshotTransfers;
 
 class ClientRequests {
  public:
@@ -60,6 +61,10 @@ class ClientRequests {
 
   // A request from ClientService.
   void OnClientRequest(kv::ClientRequest request, Responder respond);
+  // A backup (snapshot_save) whose connection, `fd`, ClientService handed
+  // over: streamed from the next snapshot point by `transfers`.
+  void OnBackupRequest(const kv::ClientRequest& request, int fd);
+  void set_transfers(SnapshotTransfers* transfers) { transfers_ = transfers; }
   // Starts one ReadIndex round for the reads that arrived since the last
   // (called by the loop before it handles the core's Ready).
   void StartReadBatch();
@@ -142,6 +147,7 @@ class ClientRequests {
   Applier* const applier_;
   MemberDirectory* const members_;
   MemberRequests member_requests_;
+  SnapshotTransfers* transfers_ = nullptr;
   asio::steady_timer sweep_timer_;
 
   std::map<uint64_t, PendingWrite> pending_writes_;  // by log index

@@ -119,6 +119,13 @@ void ClientService::OnFrame(const std::shared_ptr<wire::FramedConnection>& conn,
     conn->Close(Status::Corruption("malformed request"));
     return;
   }
+  if (request.has_snapshot_save() && stream_handler_) {
+    std::string buffered;  // a backup's request is alone on its connection
+    const int fd = conn->Release(&buffered);
+    connections_.erase(conn);
+    if (fd >= 0) stream_handler_(std::move(request), fd);
+    return;
+  }
   const uint64_t id = request.request_id();
   handler_(std::move(request), Responder(conn, id));
 }

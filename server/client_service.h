@@ -60,7 +60,14 @@ class ClientService {
   ClientService(asio::io_context& io, size_t max_frame_bytes);
   ~ClientService();
 
+  // A request that takes its connection over (a backup streams the image
+  // on it after the response): the handler owns `fd` from then on.
+  using StreamHandler = std::function<void(kv::ClientRequest request, int fd)>;
+
   Status Start(const asio::ip::tcp::endpoint& listen, Handler handler);
+  void set_stream_handler(StreamHandler handler) {
+    stream_handler_ = std::move(handler);
+  }
   void Stop();
   size_t connection_count() const { return connections_.size(); }
 
@@ -74,6 +81,7 @@ class ClientService {
   asio::ip::tcp::acceptor acceptor_;
   std::set<std::shared_ptr<wire::FramedConnection>> connections_;
   Handler handler_;
+  StreamHandler stream_handler_;
   bool stopped_ = false;
 };
 

@@ -23,6 +23,11 @@ DEFINE_bool(join, false,
             "own but waits for the leader to send it the state; --cluster "
             "lists the current members and this node. Ignored once the "
             "data dir holds state (etcd's --initial-cluster-state=existing).");
+DEFINE_string(restore_from, "",
+              "A backup (raftkvctl snapshot save) to start this node from, as "
+              "a founding member of a NEW cluster (--cluster, "
+              "--cluster_token): every member restores the same file with "
+              "the same flags. Ignored once the data dir holds state.");
 DEFINE_bool(force_new_cluster, false,
             "DISASTER RECOVERY ONLY, when a majority of the cluster is lost "
             "for good: this node makes itself a single-node cluster, keeping "
@@ -115,6 +120,7 @@ StatusOr<ServerConfig> ConfigFromFlags() {
   config.listen_client = FLAGS_listen_client;
   config.join = FLAGS_join;
   config.force_new_cluster = FLAGS_force_new_cluster;
+  config.restore_from = FLAGS_restore_from;
   config.cluster_token = FLAGS_cluster_token;
   config.listen_metrics = FLAGS_listen_metrics;
   if (config.client_addresses.count(config.id) == 0 &&

@@ -23,6 +23,7 @@
 #include "server/member_directory.h"
 #include "server/peer_transport.h"
 #include "server/raft_loop.h"
+#include "server/restore.h"
 #include "server/snapshot_transfer.h"
 #include "server/stage_thread.h"
 #include "server/storage_failure.h"
@@ -62,13 +63,24 @@ Status Node::OpenStorage() {
   auto log = storage::RaftLog::Open(engine_.get());
   if (!log.ok()) return log.status();
   log_ = std::move(log).value();
-  RAFTKV_RETURN_IF_ERROR(LoadClusterId());
   auto sm = storage::KvStateMachine::Open(engine_.get());
   if (!sm.ok()) return sm.status();
   state_machine_ = std::move(sm).value();
   // Finishes a snapshot install that a crash interrupted.
-  return storage::RecoverSnapshotState(config_.data_dir, log_.get(),
-                                       state_machine_.get());
+  RAFTKV_RETURN_IF_ERROR(storage::RecoverSnapshotState(
+      config_.data_dir, log_.get(), state_machine_.get()));
+  if (!config_.restore_from.empty()) {
+    RestoreOptions restore;
+    restore.backup_path = config_.restore_from;
+    restore.data_dir = config_.data_dir;
+    restore.cluster_token = config_.cluster_token;
+    restore.peer_addresses = config_.peer_addresses;
+    restore.client_addresses = config_.client_addresses;
+    bool restored = false;
+    RAFTKV_RETURN_IF_ERROR(RestoreFromBackup(restore, log_.get(),
+                                             state_machine_.get(), &restored));
+  }
+  return LoadClusterId();
 }
 
 Status Node::LoadClusterId() {
@@ -263,6 +275,11 @@ Status Node::Open() {
   }
   clients_service_ = std::make_unique<ClientService>(
       io_, config_.max_key_bytes + config_.max_value_bytes + (64 << 10));
+  requests_->set_transfers(transfers_.get());
+  clients_service_->set_stream_handler(
+      [this](kv::ClientRequest request, int fd) {
+        requests_->OnBackupRequest(request, fd);
+      });
   RAFTKV_RETURN_IF_ERROR(clients_service_->Start(
       *listen, [this](kv::ClientRequest request, Responder respond) {
         requests_->OnClientRequest(std::move(request), std::move(respond));

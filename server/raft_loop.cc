@@ -577,8 +577,17 @@ void RaftLoop::OnSnapshotPoint(
   if (stopped_) return;
   LOG(INFO) << "raftkvd " << config_.id << ": snapshot point at "
             << point->term() << "/" << point->index();
+  auto waiters = std::move(point_waiters_);
+  point_waiters_.clear();
+  for (auto& ready : waiters) ready(point);
   stages_.cache->set_snapshot_point(std::move(point));
   point_made_at_ = Clock::now();
+}
+
+void RaftLoop::WithNextSnapshotPoint(
+    std::function<void(std::shared_ptr<const storage::SnapshotSource>)> ready) {
+  point_waiters_.push_back(std::move(ready));
+  WantSnapshotPoint();
 }
 
 void RaftLoop::OnSnapshotSent(uint64_t peer, bool ok) {

@@ -110,6 +110,11 @@ class RaftLoop {
   size_t writes_in_flight() const { return in_flight_.size(); }
   // Asks for a snapshot point now (the core wants one for a follower).
   void WantSnapshotPoint();
+  // Calls `ready` (on the loop's thread) with the next snapshot point the
+  // applier makes, asking for one now (a backup).
+  void WithNextSnapshotPoint(
+      std::function<void(std::shared_ptr<const storage::SnapshotSource>)>
+          ready);
   // Called once this node learns the cluster removed it (it applied its
   // own removal, or a member told it): the node stops.
   void set_removed_handler(std::function<void()> removed) {
@@ -203,6 +208,9 @@ class RaftLoop {
   // Staged snapshots by (term, index): directory, until installed or
   // dropped.
   std::map<std::pair<uint64_t, uint64_t>, std::string> staged_;
+  std::vector<
+      std::function<void(std::shared_ptr<const storage::SnapshotSource>)>>
+      point_waiters_;
   std::function<void()> removed_;
   bool removed_reported_ = false;
   uint64_t ticks_ = 0;

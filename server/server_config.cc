@@ -45,9 +45,11 @@ Status ServerConfig::Validate() const {
     return Status::InvalidArgument("--id " + std::to_string(id) +
                                    " is not in --cluster");
   }
-  if (join && force_new_cluster) {
+  if ((join ? 1 : 0) + (force_new_cluster ? 1 : 0) +
+          (restore_from.empty() ? 0 : 1) >
+      1) {
     return Status::InvalidArgument(
-        "--join and --force_new_cluster exclude each other");
+        "--join, --force_new_cluster and --restore_from exclude each other");
   }
   if (listen_client.empty()) {
     return Status::InvalidArgument("--listen_client must be set");

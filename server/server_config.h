@@ -24,6 +24,9 @@ struct ServerConfig {
   // Disaster recovery (--force_new_cluster, server/force_new_cluster.h):
   // make this node a single-node cluster of itself before starting.
   bool force_new_cluster = false;
+  // A backup to start a new cluster's member from (--restore_from,
+  // server/restore.h); ignored once the data dir holds state.
+  std::string restore_from;
   // With peer_addresses, names the cluster a new data dir is formed into
   // (cluster_identity.h); distinct clusters on the same addresses over time
   // need distinct tokens only if their data dirs could meet.

@@ -16,7 +16,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "client/frame.h"
+#include "client/blocking_frames.h"
 #include "server/cluster_identity.h"
 #include "server/stage_thread.h"
 #include "storage/coding.h"
@@ -31,131 +31,6 @@ constexpr char kMagic[] = "RKVSNAP2";
 constexpr size_t kMagicSize = 8;
 constexpr size_t kPreambleHeader = 1 + kMagicSize + 8;  // then the message
 constexpr char kAccepted[] = "ok";
-
-Status Errno(const std::string& what) {
-  return Status::IOError(what + ": " + std::strerror(errno));
-}
-
-void SetTimeouts(int fd, std::chrono::milliseconds timeout) {
-  timeval tv{};
-  tv.tv_sec = timeout.count() / 1000;
-  tv.tv_usec = (timeout.count() % 1000) * 1000;
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-}
-
-Status WriteAll(int fd, std::string_view data, const std::string& what) {
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n =
-        ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        return Status::Timeout(what + ": no progress (send timed out)");
-      }
-      return Errno(what + ": send");
-    }
-    done += static_cast<size_t>(n);
-  }
-  return Status::OK();
-}
-
-// Reads exactly `size` bytes: first from *pending (bytes read earlier by
-// someone else), then from the socket.
-Status ReadExact(int fd, std::string* pending, char* out, size_t size,
-                 const std::string& what) {
-  size_t done = std::min(size, pending->size());
-  std::memcpy(out, pending->data(), done);
-  pending->erase(0, done);
-  while (done < size) {
-    const ssize_t n = ::recv(fd, out + done, size - done, 0);
-    if (n == 0) return Status::Unavailable(what + ": connection closed");
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        return Status::Timeout(what + ": no progress (receive timed out)");
-      }
-      return Errno(what + ": recv");
-    }
-    done += static_cast<size_t>(n);
-  }
-  return Status::OK();
-}
-
-Status WriteFrame(int fd, std::string_view payload, const std::string& what) {
-  std::string frame;
-  frame.reserve(payload.size() + wire::kFrameHeaderBytes);
-  wire::AppendFrame(payload, &frame);
-  return WriteAll(fd, frame, what);
-}
-
-Status ReadFrame(int fd, std::string* pending, size_t max_bytes,
-                 std::string* payload, const std::string& what) {
-  unsigned char header[wire::kFrameHeaderBytes];
-  RAFTKV_RETURN_IF_ERROR(ReadExact(fd, pending, reinterpret_cast<char*>(header),
-                                   sizeof(header), what));
-  uint64_t length = 0;
-  for (unsigned char b : header) length = (length << 8) | b;
-  if (length > max_bytes) {
-    return Status::TooLarge(what + ": frame of " + std::to_string(length) +
-                            " bytes over the limit of " +
-                            std::to_string(max_bytes));
-  }
-  payload->resize(length);
-  return ReadExact(fd, pending, payload->data(), length, what);
-}
-
-// Connects to host:port within `timeout`, from `self_ip` when given.
-StatusOr<int> Dial(const std::string& address, const std::string& self_ip,
-                   std::chrono::milliseconds timeout) {
-  const size_t colon = address.rfind(':');
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  std::string host = address.substr(0, colon);
-  if (host == "localhost") host = "127.0.0.1";
-  if (colon == std::string::npos ||
-      ::inet_pton(AF_INET, host.c_str(), &to.sin_addr) != 1) {
-    return Status::InvalidArgument("'" + address + "' is not IPv4 host:port");
-  }
-  to.sin_port =
-      htons(static_cast<uint16_t>(std::atoi(address.c_str() + colon + 1)));
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Errno("socket");
-  if (!self_ip.empty()) {
-    const int one = 1;
-    ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-    sockaddr_in from{};
-    from.sin_family = AF_INET;
-    if (::inet_pton(AF_INET, self_ip.c_str(), &from.sin_addr) == 1) {
-      ::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof(from));
-    }
-  }
-  const int flags = ::fcntl(fd, F_GETFL);
-  ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0 &&
-      errno != EINPROGRESS) {
-    Status s = Errno("connect to " + address);
-    ::close(fd);
-    return s;
-  }
-  pollfd p{fd, POLLOUT, 0};
-  int err = 0;
-  socklen_t len = sizeof(err);
-  if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1 ||
-      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-    ::close(fd);
-    return Status::Unavailable("cannot connect to " + address +
-                               (err != 0
-                                    ? std::string(": ") + std::strerror(err)
-                                    : std::string(": timed out")));
-  }
-  ::fcntl(fd, F_SETFL, flags);
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  SetTimeouts(fd, timeout);
-  return fd;
-}
 
 double Seconds(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
@@ -186,6 +61,7 @@ size_t SnapshotTransfers::active() const {
   size_t n = 0;
   for (const auto& [peer, t] : sending_) n += t->finished ? 0 : 1;
   for (const auto& [serial, t] : receiving_) n += t->finished ? 0 : 1;
+  for (const auto& [serial, t] : backups_) n += t->finished ? 0 : 1;
   return n;
 }
 
@@ -193,7 +69,7 @@ void SnapshotTransfers::Reap() {
   std::vector<std::unique_ptr<Transfer>> done;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto* map : {&sending_, &receiving_}) {
+    for (auto* map : {&sending_, &receiving_, &backups_}) {
       for (auto it = map->begin(); it != map->end();) {
         if (it->second->finished) {
           done.push_back(std::move(it->second));
@@ -245,21 +121,72 @@ void SnapshotTransfers::Receive(int fd, std::string preamble,
   receiving_.emplace(serial, std::move(t));
 }
 
+void SnapshotTransfers::SendBackup(
+    int fd, std::string first_frame,
+    std::shared_ptr<const storage::SnapshotSource> source) {
+  Reap();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopped_) {
+    ::close(fd);
+    return;
+  }
+  auto t = std::make_unique<Transfer>();
+  Transfer* raw = t.get();
+  raw->fd = fd;
+  raw->thread = std::thread(
+      [this, raw, first_frame = std::move(first_frame), source]() mutable {
+        RunBackup(raw, std::move(first_frame), std::move(source));
+      });
+  backups_.emplace(next_serial_++, std::move(t));
+}
+
+void SnapshotTransfers::RunBackup(
+    Transfer* t, std::string first_frame,
+    std::shared_ptr<const storage::SnapshotSource> source) {
+  SetUpStageThread("rkv-backup", kSnapshotTransferNice);
+  const auto start = std::chrono::steady_clock::now();
+  const int fd = t->fd;
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  wire::SetTimeouts(fd, options_.io_timeout);
+  const std::string what = source ? "backup " + std::to_string(source->term()) +
+                                        "/" + std::to_string(source->index())
+                                  : std::string("backup");
+  uint64_t bytes = 0;
+  Status s = wire::WriteFrame(fd, first_frame, what);
+  if (s.ok() && source) {
+    LOG(INFO) << "streaming " << what << " to a client";
+    s = source->Stream(options_.chunk_bytes, [&](std::string_view chunk) {
+      bytes += chunk.size();
+      return wire::WriteFrame(fd, chunk, what);
+    });
+  }
+  if (source) {
+    LOG(INFO) << what << (s.ok() ? " sent: " : " failed: ") << bytes / 1024
+              << " KiB in " << Seconds(start) << " s"
+              << (s.ok() ? "" : " (" + s.ToString() + ")");
+  }
+  ::shutdown(fd, SHUT_WR);
+  t->fd = -1;
+  ::close(fd);
+  t->finished = true;
+}
+
 void SnapshotTransfers::Stop() {
-  std::map<uint64_t, std::unique_ptr<Transfer>> sending, receiving;
+  std::map<uint64_t, std::unique_ptr<Transfer>> sending, receiving, backups;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopped_ = true;
     sending.swap(sending_);
     receiving.swap(receiving_);
+    backups.swap(backups_);
   }
-  for (auto* map : {&sending, &receiving}) {
+  for (auto* map : {&sending, &receiving, &backups}) {
     for (auto& [key, t] : *map) {
       const int fd = t->fd.load();
       if (fd >= 0) ::shutdown(fd, SHUT_RDWR);  // unblocks the thread
     }
   }
-  for (auto* map : {&sending, &receiving}) {
+  for (auto* map : {&sending, &receiving, &backups}) {
     for (auto& [key, t] : *map) {
       if (t->thread.joinable()) t->thread.join();
     }
@@ -272,7 +199,7 @@ Status SnapshotTransfers::StreamTo(Transfer* t, const raft::Message& message,
                                    const std::string& what, int* fd_out,
                                    uint64_t* bytes, uint64_t* chunks) {
   const auto start = std::chrono::steady_clock::now();
-  auto fd = Dial(address, self_ip_, options_.io_timeout);
+  auto fd = wire::Dial(address, self_ip_, options_.io_timeout);
   if (!fd.ok()) return fd.status();
   *fd_out = *fd;
   t->fd = *fd;
@@ -280,7 +207,7 @@ Status SnapshotTransfers::StreamTo(Transfer* t, const raft::Message& message,
   preamble.append(kMagic, kMagicSize);
   storage::PutBigEndian64(&preamble, cluster_id_.load());
   preamble.append(message.SerializeAsString());
-  RAFTKV_RETURN_IF_ERROR(WriteFrame(*fd, preamble, what));
+  RAFTKV_RETURN_IF_ERROR(wire::WriteFrame(*fd, preamble, what));
   LOG(INFO) << "sending " << what << " to " << address;
   return source.Stream(options_.chunk_bytes, [&](std::string_view chunk) {
     *bytes += chunk.size();
@@ -296,7 +223,7 @@ Status SnapshotTransfers::StreamTo(Transfer* t, const raft::Message& message,
       LOG(WARNING) << what << ": TEST FAULT: corrupting chunk " << n;
       std::string bad(chunk);
       bad[bad.size() / 2] ^= 0x40;
-      return WriteFrame(*fd, bad, what);
+      return wire::WriteFrame(*fd, bad, what);
     }
     if (faulty && options_.cut_after_chunk >= 0 &&
         n == options_.cut_after_chunk + 1) {
@@ -305,13 +232,13 @@ Status SnapshotTransfers::StreamTo(Transfer* t, const raft::Message& message,
       ::shutdown(*fd, SHUT_RDWR);
       return Status::Aborted(what + ": cut by a test fault");
     }
-    return WriteFrame(*fd, chunk, what);
+    return wire::WriteFrame(*fd, chunk, what);
   });
 }
 
 Status SnapshotTransfers::ReadVerdict(int fd, const std::string& what) {
   std::string verdict, none;
-  RAFTKV_RETURN_IF_ERROR(ReadFrame(fd, &none, 1 << 16, &verdict, what));
+  RAFTKV_RETURN_IF_ERROR(wire::ReadFrame(fd, &none, 1 << 16, &verdict, what));
   if (verdict != kAccepted)
     return Status::Aborted(what + ": refused: " + verdict);
   return Status::OK();
@@ -368,7 +295,7 @@ void SnapshotTransfers::RunReceive(Transfer* t, uint64_t serial,
   const int fd = t->fd;
   // Asio left the socket non-blocking: this thread blocks, with timeouts.
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  SetTimeouts(fd, options_.io_timeout);
+  wire::SetTimeouts(fd, options_.io_timeout);
   const auto start = std::chrono::steady_clock::now();
   raft::Message message;
   std::string what = "snapshot from " + remote;
@@ -408,7 +335,7 @@ void SnapshotTransfers::RunReceive(Transfer* t, uint64_t serial,
   }
   std::string chunk;
   while (s.ok() && !stager->complete()) {
-    s = ReadFrame(fd, &pending, options_.max_frame_bytes, &chunk, what);
+    s = wire::ReadFrame(fd, &pending, options_.max_frame_bytes, &chunk, what);
     if (s.ok()) s = stager->Add(chunk);
   }
   if (s.ok() && (stager->index() != message.snapshot().metadata().index() ||
@@ -428,7 +355,7 @@ void SnapshotTransfers::RunReceive(Transfer* t, uint64_t serial,
     staged_(std::move(message), stager->dir());
   }
   // The verdict, best effort: the sender learns why, or sees the close.
-  WriteFrame(fd, s.ok() ? std::string(kAccepted) : s.ToString(), what);
+  wire::WriteFrame(fd, s.ok() ? std::string(kAccepted) : s.ToString(), what);
   t->fd = -1;
   ::close(fd);
   if (!s.ok()) {

@@ -23,8 +23,11 @@
 // tries again later, from scratch. A transfer that makes no progress for
 // `io_timeout` is abandoned.
 //
-// Thread-safety: Send/Receive/Stop are called on the loop's thread; the
-// callbacks run on transfer threads and must only post to the loop.
+// Backups (raftkvctl snapshot save) stream the same image over a client's
+// connection that the node took over, on a thread of their own.
+//
+// Thread-safety: Send/Receive/SendBackup/Stop are called on the loop's thread;
+// the callbacks run on transfer threads and must only post to the loop.
 #pragma once
 
 #include <atomic>
@@ -96,6 +99,12 @@ class SnapshotTransfers {
   // closed when the transfer ends.
   void Receive(int fd, std::string preamble, std::string buffered,
                std::string remote);
+  // Takes over a client connection asking for a backup: writes
+  // `first_frame` (the response), then the image of `source` as chunk
+  // frames, and closes `fd`. With a null source, only the response (an
+  // error) is written.
+  void SendBackup(int fd, std::string first_frame,
+                  std::shared_ptr<const storage::SnapshotSource> source);
   // Ends every transfer (closing its connection) and joins the threads.
   void Stop();
   // A node that joined with no cluster id learned it (cluster_identity.h).
@@ -122,6 +131,8 @@ class SnapshotTransfers {
   Status ReadVerdict(int fd, const std::string& what);
   void RunReceive(Transfer* t, uint64_t serial, std::string preamble,
                   std::string pending, std::string remote);
+  void RunBackup(Transfer* t, std::string first_frame,
+                 std::shared_ptr<const storage::SnapshotSource> source);
   void Reap();  // joins finished transfers
 
   const std::string data_dir_;
@@ -135,6 +146,7 @@ class SnapshotTransfers {
   mutable std::mutex mu_;
   std::map<uint64_t, std::unique_ptr<Transfer>> sending_;    // by peer
   std::map<uint64_t, std::unique_ptr<Transfer>> receiving_;  // by serial
+  std::map<uint64_t, std::unique_ptr<Transfer>> backups_;    // by serial
   uint64_t next_serial_ = 1;
   bool stopped_ = false;
   std::atomic<bool> fault_used_{false};

@@ -69,6 +69,11 @@ StatusOr<std::unique_ptr<SnapshotStager>> SnapshotStager::Create(
   return std::unique_ptr<SnapshotStager>(new SnapshotStager(dir, what));
 }
 
+std::unique_ptr<SnapshotStager> SnapshotStager::CreateChecker(
+    const std::string& what) {
+  return std::unique_ptr<SnapshotStager>(new SnapshotStager("", what));
+}
+
 SnapshotStager::SnapshotStager(std::string dir, std::string what)
     : dir_(std::move(dir)),
       what_(std::move(what)),
@@ -155,7 +160,9 @@ Status SnapshotStager::AddRecords(const SnapshotChunk& chunk) {
       return Status::Corruption(what_ + ": snapshot records out of key order");
     }
     RAFTKV_RETURN_IF_ERROR(CheckRecord(family, r.key(), r.value()));
-    if (family != writers_->open_family) {
+    if (dir_.empty()) {
+      // A checker writes nothing.
+    } else if (family != writers_->open_family) {
       if (writers_->open) {
         rocksdb::Status s = writers_->open->Finish();
         if (!s.ok()) return Status::IOError(what_ + ": " + s.ToString());
@@ -169,8 +176,10 @@ Status SnapshotStager::AddRecords(const SnapshotChunk& chunk) {
       writers_->open_family = family;
       writers_->finished.push_back(path);
     }
-    rocksdb::Status s = writers_->open->Put(r.key(), r.value());
-    if (!s.ok()) return Status::IOError(what_ + ": " + s.ToString());
+    if (!dir_.empty()) {
+      rocksdb::Status s = writers_->open->Put(r.key(), r.value());
+      if (!s.ok()) return Status::IOError(what_ + ": " + s.ToString());
+    }
     const char f = static_cast<char>(family);
     records_crc_ = Crc32c(std::string_view(&f, 1), records_crc_);
     records_crc_ = Crc32c(r.key(), records_crc_);
@@ -224,6 +233,7 @@ Status SnapshotStager::CheckRecord(int family, const std::string& key,
 }
 
 Status SnapshotStager::Finish() {
+  CHECK(!dir_.empty()) << "a checker stages nothing to finish";
   if (!complete_ || !header_) {
     return Status::Corruption(what_ + ": snapshot stream ended early (" +
                               std::to_string(next_sequence_) + " chunks)");

@@ -37,6 +37,11 @@ class SnapshotStager {
   // names it. `what` names the transfer in error messages.
   static StatusOr<std::unique_ptr<SnapshotStager>> Create(
       const std::string& dir, const std::string& what);
+  // A stager that writes nothing: it checks a stream exactly as staging
+  // would (a backup file, raftkvctl snapshot save), without Finish().
+  static std::unique_ptr<SnapshotStager> CreateChecker(const std::string& what);
+  // The stream's header, once chunk 0 arrived (null before).
+  const SnapshotHeader* header() const { return header_.get(); }
   ~SnapshotStager();
   SnapshotStager(const SnapshotStager&) = delete;
   SnapshotStager& operator=(const SnapshotStager&) = delete;

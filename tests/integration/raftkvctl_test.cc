@@ -15,47 +15,17 @@
 #include <vector>
 
 #include "tests/integration/log_text.h"
+#include "tests/integration/raftkvctl_run.h"
 #include "tools/local_cluster.h"
 
 namespace raftkv {
 namespace {
 
 using ::raftkv::integration::Count;
-
-struct CtlRun {
-  int exit_code = -1;
-  std::string out;
-};
-
-std::string RaftkvctlPath() {
-  std::error_code ec;
-  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return (self.parent_path() / "raftkvctl").string();
-}
-
-// Runs raftkvctl with `args` (shell words, no quoting needed) against
-// `endpoints`; stdout only.
-CtlRun Ctl(const std::string& endpoints, const std::string& args) {
-  const std::string cmd = RaftkvctlPath() + " --endpoints=" + endpoints +
-                          " --deadline_ms=10000 " + args + " 2>/dev/null";
-  CtlRun run;
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return run;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) {
-    run.out.append(buf.data(), n);
-  }
-  const int status = ::pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
-
-std::string Join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
-  return out;
-}
+using ::raftkv::integration::Ctl;
+using ::raftkv::integration::CtlRun;
+using ::raftkv::integration::Join;
+using ::raftkv::integration::RaftkvctlPath;
 
 class RaftkvctlTest : public ::testing::Test {
  protected:

@@ -1,0 +1,34 @@
+// Blocking framed I/O on a plain socket descriptor, for the threads and
+// tools that stream large payloads with TCP's own flow control (snapshot
+// transfers between nodes, backups to raftkvctl): the same length-prefixed
+// frames as FramedConnection (frame.h). Every call is bounded by the
+// socket's timeouts (SetTimeouts): no progress for that long is an error.
+// Never used on an event loop's thread.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "util/status.h"
+
+namespace raftkv::wire {
+
+// Send and receive timeouts: a call that makes no progress for this long
+// fails with Timeout.
+void SetTimeouts(int fd, std::chrono::milliseconds timeout);
+Status WriteAll(int fd, std::string_view data, const std::string& what);
+// Reads exactly `size` bytes: first from *pending (bytes read earlier by
+// someone else), then from the socket.
+Status ReadExact(int fd, std::string* pending, char* out, size_t size,
+                 const std::string& what);
+Status WriteFrame(int fd, std::string_view payload, const std::string& what);
+// One frame's payload; TooLarge over `max_bytes`.
+Status ReadFrame(int fd, std::string* pending, size_t max_bytes,
+                 std::string* payload, const std::string& what);
+// Connects to IPv4 host:port within `timeout`, from `self_ip` when given
+// ("" for any), and sets `timeout` as the socket's timeouts.
+StatusOr<int> Dial(const std::string& address, const std::string& self_ip,
+                   std::chrono::milliseconds timeout);
+
+}  // namespace raftkv::wire
