@@ -59,8 +59,9 @@ struct Config {
   // bytes of committed entries handed out in one Ready (at least one entry).
   uint64_t max_committed_size_per_ready = 1 << 22;
   // A learner is promoted only while streaming the log (not probing or
-  // waiting for a snapshot) within this many entries of the commit index,
-  // so that a new voter never stalls the quorum while it catches up.
+  // waiting for a snapshot) with both its log and its applied index within
+  // this many entries of the commit index, so that a new voter never stalls
+  // the quorum while it catches up.
   uint64_t max_learner_lag = 1000;
   // Turns off the leader's membership-change rule (one change at a time,
   // only after an entry of its term committed) and the catch-up check on

@@ -54,6 +54,9 @@ class Progress {
   uint64_t pending_snapshot() const { return pending_snapshot_; }
   bool recent_active() const { return recent_active_; }
   void set_recent_active(bool active) { recent_active_ = active; }
+  // The follower's applied index, as its latest response said.
+  uint64_t applied() const { return applied_; }
+  void set_applied(uint64_t applied) { applied_ = applied; }
   Inflights& inflights() { return inflights_; }
 
   // Incarnations (raft/rejoin.h): the one this leader tracks for the node
@@ -101,6 +104,7 @@ class Progress {
   uint64_t pending_snapshot_ = 0;
   bool probe_sent_ = false;  // probe state: one MSG_APP awaits an answer
   bool recent_active_ = false;
+  uint64_t applied_ = 0;
   uint64_t incarnation_ = 0;
   std::vector<uint64_t> retired_;  // incarnations superseded in this term
   bool rejoining_ = false;

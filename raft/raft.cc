@@ -291,6 +291,7 @@ void Raft::Send(Message m) {
     // Which life of this node speaks (raft/rejoin.h).
     m.set_incarnation(incarnation_);
     m.set_rejoining(rejoin_phase_ == RejoinPhase::kRejoining);
+    m.set_applied(log_.applied());
   }
   // An append response acknowledges entries and a vote response a vote:
   // both only once what they vouch for is durable.

@@ -173,13 +173,18 @@ StatusOr<uint64_t> Raft::ProposeConfChange(const ConfChange& change) {
     const Progress& pr = progress_.at(change.node());
     const uint64_t committed = log_.committed();
     // (Not recent_active: check-quorum clears it every election timeout.)
+    // Caught up means applied, not just stored: a new voter whose applier
+    // is far behind holds appends back (raftkvd) and leaves the quorum to
+    // the others for as long.
     if (pr.state() != ProgressState::kReplicate || pr.rejoining() ||
-        pr.match() + config_.max_learner_lag < committed) {
+        pr.match() + config_.max_learner_lag < committed ||
+        pr.applied() + config_.max_learner_lag < committed) {
       return Status::InvalidArgument(
           "learner " + std::to_string(change.node()) +
           " has not caught up (match " + std::to_string(pr.match()) +
-          ", commit " + std::to_string(committed) + ", " +
-          ProgressStateName(pr.state()) + "); try again once it has");
+          ", applied " + std::to_string(pr.applied()) + ", commit " +
+          std::to_string(committed) + ", " + ProgressStateName(pr.state()) +
+          (pr.rejoining() ? ", rejoining" : "") + "); try again once it has");
     }
   }
   Entry e;

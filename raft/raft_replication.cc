@@ -282,6 +282,7 @@ void Raft::HandleAppendResponse(const Message& m, Progress& pr) {
   }
   if (!TrackIncarnation(m, pr)) return;
   pr.set_recent_active(true);
+  pr.set_applied(m.applied());
   if (m.reject() && m.wants_snapshot()) {
     // As for any rejection, only an answer to the latest probe (or above
     // what is known to match) counts: an append sent before the snapshot
@@ -341,6 +342,7 @@ void Raft::HandleAppendResponse(const Message& m, Progress& pr) {
 void Raft::HandleHeartbeatResponse(const Message& m, Progress& pr) {
   if (!TrackIncarnation(m, pr)) return;
   pr.set_recent_active(true);
+  pr.set_applied(m.applied());
   // A rejected answer: the follower paused its appends (its applier is
   // behind); leave the pipeline as it is until a plain answer.
   if (!m.reject()) {
