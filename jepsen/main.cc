@@ -27,7 +27,9 @@ DEFINE_string(workload, "register", "register or set.");
 DEFINE_string(nemesis, "partition,kill,pause",
               "Comma-separated faults: partition (or one mode of it: "
               "partition-halves, partition-leader, partition-ring), kill, "
-              "pause (or pause-leader: the leader only), clock; or none. "
+              "pause (or pause-leader: the leader only), clock, member "
+              "(remove nodes for good, add fresh ones under new ids); or "
+              "none. "
               "Each round of faults has every kind given once.");
 DEFINE_double(time_limit, 60, "Seconds of workload and faults.");
 DEFINE_double(rate, 200, "Target operations per second, all clients.");

@@ -14,6 +14,11 @@ namespace {
 
 const char* const kPartitionModes[] = {"halves", "leader", "ring"};
 
+// Bounds of the member nemesis's waits.
+constexpr auto kMemberListTimeout = std::chrono::seconds(5);
+constexpr auto kRemovedExitWait = std::chrono::seconds(10);
+constexpr auto kVoterWait = std::chrono::seconds(20);
+
 std::string NodeList(const std::vector<int>& ids) {
   std::string out;
   for (int id : ids) out += (out.empty() ? "n" : " n") + std::to_string(id);
@@ -30,26 +35,37 @@ std::string Seconds(double s) {
   return buffer;
 }
 
+// "1.2 s": how long something took.
+std::string Duration(double s) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.1f s", s);
+  return buffer;
+}
+
 }  // namespace
 
 Status ValidateNemesisKinds(const std::set<std::string>& kinds) {
   for (const std::string& k : kinds) {
     if (k != "partition" && k != "kill" && k != "pause" && k != "clock" &&
         k != "partition-halves" && k != "partition-leader" &&
-        k != "partition-ring" && k != "pause-leader" && k != "none") {
+        k != "partition-ring" && k != "pause-leader" && k != "member" &&
+        k != "none") {
       return Status::InvalidArgument(
           "unknown nemesis '" + k +
           "' (partition, partition-halves, partition-leader, "
-          "partition-ring, kill, pause, pause-leader, clock, none)");
+          "partition-ring, kill, pause, pause-leader, clock, member, none)");
     }
   }
   return Status::OK();
 }
 
-std::vector<std::set<int>> SplitGrudge(int n, const std::set<int>& side) {
-  std::vector<std::set<int>> grudge(n + 1);
-  for (int a = 1; a <= n; ++a) {
-    for (int b = 1; b <= n; ++b) {
+std::vector<std::set<int>> SplitGrudge(const std::vector<int>& ids,
+                                       const std::set<int>& side) {
+  const int max_id =
+      ids.empty() ? 0 : *std::max_element(ids.begin(), ids.end());
+  std::vector<std::set<int>> grudge(max_id + 1);
+  for (int a : ids) {
+    for (int b : ids) {
       if (side.count(a) != side.count(b)) grudge[b].insert(a);
     }
   }
@@ -60,7 +76,9 @@ std::vector<std::set<int>> RingGrudge(const std::vector<int>& ring) {
   const int n = static_cast<int>(ring.size());
   const int m = n / 2 + 1;  // a majority
   const int before = (m - 1) / 2, after = m - 1 - before;
-  std::vector<std::set<int>> grudge(n + 1);
+  const int max_id =
+      ring.empty() ? 0 : *std::max_element(ring.begin(), ring.end());
+  std::vector<std::set<int>> grudge(max_id + 1);
   for (int i = 0; i < n; ++i) {
     std::set<int> hears;
     for (int d = -before; d <= after; ++d) hears.insert(ring[(i + d + n) % n]);
@@ -101,7 +119,7 @@ Nemesis::Nemesis(Cluster* cluster, fault::Firewall* firewall,
     }
   }
   if (!partition_modes_.empty() && firewall_ != nullptr &&
-      cluster_->size() > 1) {
+      cluster_->members().size() > 1) {
     kinds_.push_back(Kind::kPartition);
   }
   if (k.count("kill")) kinds_.push_back(Kind::kKill);
@@ -112,6 +130,7 @@ Nemesis::Nemesis(Cluster* cluster, fault::Firewall* firewall,
   if (k.count("clock") && cluster_->clocks_faked()) {
     kinds_.push_back(Kind::kClock);
   }
+  if (k.count("member")) kinds_.push_back(Kind::kMember);
 }
 
 std::string Nemesis::current() const {
@@ -132,7 +151,8 @@ void Nemesis::Fault(const std::string& f, const std::string& description) {
 }
 
 int Nemesis::RandomNode() {
-  return 1 + static_cast<int>(rng_() % cluster_->size());
+  const std::vector<int> ids = cluster_->members();
+  return ids[rng_() % ids.size()];
 }
 
 int Nemesis::LeaderOrRandom(bool* is_leader) {
@@ -142,7 +162,8 @@ int Nemesis::LeaderOrRandom(bool* is_leader) {
 }
 
 std::vector<int> Nemesis::PickTargets(std::string* how) {
-  const int n = cluster_->size();
+  std::vector<int> ids = cluster_->members();
+  const int n = static_cast<int>(ids.size());
   const int mode = static_cast<int>(rng_() % 4);
   if (mode == 0) {
     *how = "";
@@ -155,8 +176,6 @@ std::vector<int> Nemesis::PickTargets(std::string* how) {
     return {id};
   }
   // A random minority, or a random majority: no progress until healed.
-  std::vector<int> ids;
-  for (int id = 1; id <= n; ++id) ids.push_back(id);
   std::shuffle(ids.begin(), ids.end(), rng_);
   ids.resize(mode == 2 ? std::max(1, (n - 1) / 2) : n / 2 + 1);
   std::sort(ids.begin(), ids.end());
@@ -209,6 +228,9 @@ void Nemesis::StartFault(double elapsed_s) {
     case Kind::kClock:
       started = StartClock(elapsed_s);
       break;
+    case Kind::kMember:
+      started = StartMember();
+      break;
     case Kind::kNone:
       break;
   }
@@ -216,13 +238,13 @@ void Nemesis::StartFault(double elapsed_s) {
 }
 
 bool Nemesis::StartPartition() {
-  const int n = cluster_->size();
+  const std::vector<int> members = cluster_->members();
+  const int n = static_cast<int>(members.size());
   const std::string mode = partition_modes_[rng_() % partition_modes_.size()];
   std::vector<std::set<int>> grudge;
   std::string description;
   if (mode == "ring" && n >= 3) {
-    std::vector<int> ring;
-    for (int id = 1; id <= n; ++id) ring.push_back(id);
+    std::vector<int> ring = members;
     std::shuffle(ring.begin(), ring.end(), rng_);
     grudge = RingGrudge(ring);
     description = "majority ring " + NodeList(ring) +
@@ -234,17 +256,16 @@ bool Nemesis::StartPartition() {
       side.insert(LeaderOrRandom(&is_leader));
       description = is_leader ? "isolate leader " : "isolate (no leader) ";
     } else {
-      std::vector<int> ids;
-      for (int id = 1; id <= n; ++id) ids.push_back(id);
+      std::vector<int> ids = members;
       std::shuffle(ids.begin(), ids.end(), rng_);
       side.insert(ids.begin(), ids.begin() + n / 2);
       description = "halves ";
     }
     std::set<int> rest;
-    for (int id = 1; id <= n; ++id) {
+    for (int id : members) {
       if (!side.count(id)) rest.insert(id);
     }
-    grudge = SplitGrudge(n, side);
+    grudge = SplitGrudge(members, side);
     description += SideText(side) + " | " + SideText(rest);
   }
   Status s = firewall_->Apply(CutsOf(*cluster_, grudge));
@@ -337,6 +358,108 @@ void Nemesis::StepClock(double elapsed_s) {
   if (!s.ok()) Error("clock drift n" + std::to_string(clock_node_), s);
 }
 
+std::string Nemesis::MembershipNow() {
+  auto list = cluster_->MemberList(kMemberListTimeout);
+  if (!list.ok()) return "members unknown (" + list.status().ToString() + ")";
+  return "members " + MembersText(*list);
+}
+
+int Nemesis::PickMemberToRemove(int except, std::string* how) {
+  std::vector<int> ids = cluster_->members();
+  ids.erase(std::remove(ids.begin(), ids.end(), except), ids.end());
+  if (ids.empty()) return 0;
+  const int leader = cluster_->FindLeader(std::chrono::milliseconds(300));
+  const bool leader_known =
+      leader != 0 && std::find(ids.begin(), ids.end(), leader) != ids.end();
+  const int id =
+      leader_known && rng_() % 3 == 0 ? leader : ids[rng_() % ids.size()];
+  *how = id == leader ? " (leader)" : "";
+  return id;
+}
+
+bool Nemesis::RemoveMember(int id, const std::string& how, std::string* done) {
+  const std::string who = "n" + std::to_string(id) + how;
+  std::string exit;
+  bool stopped_by_us = false;
+  Status s = cluster_->RemoveNode(id, kRemovedExitWait, &exit, &stopped_by_us);
+  if (!s.ok()) {
+    Error("remove " + who, s);
+    return false;
+  }
+  // A removed node stops by itself, with exit code 0.
+  if (stopped_by_us || exit.rfind("exit 0 ", 0) != 0) {
+    Error("remove " + who, Status::FailedPrecondition(exit));
+  }
+  *done = who + ": " + exit;
+  return true;
+}
+
+int Nemesis::AddMember(std::string* done) {
+  auto id = cluster_->AddNode();
+  if (!id.ok()) {
+    Error("add a fresh node", id.status());
+    return 0;
+  }
+  *done = "n" + std::to_string(*id) + " (empty data dir, --join)";
+  return *id;
+}
+
+bool Nemesis::StartMember() {
+  auto list = cluster_->MemberList(kMemberListTimeout);
+  if (!list.ok()) {
+    Error("member list", list.status());
+    return false;
+  }
+  int voters = 0;
+  for (const MemberInfo& m : *list) voters += !m.learner;
+  member_added_ = 0;
+  std::string done;
+  if (rng_() % 2 == 0 && voters > kMinVoters) {
+    member_mode_ = "remove";
+    std::string how;
+    const int id = PickMemberToRemove(0, &how);
+    if (id == 0 || !RemoveMember(id, how, &done)) return false;
+    Fault("member", "remove " + done + "; " + MembershipNow());
+    return true;
+  }
+  member_mode_ = "replace";
+  member_added_ = AddMember(&done);
+  if (member_added_ == 0) return false;
+  Fault("member", "replace: add " + done + "; " + MembershipNow() +
+                      "; once it is a voter, the heal removes an old member");
+  return true;
+}
+
+std::string Nemesis::HealMember() {
+  std::string done;
+  if (member_mode_ == "remove") {
+    const int id = AddMember(&done);
+    if (id == 0) return "no node added (error); " + MembershipNow();
+    auto voter = cluster_->WaitForVoter(id, kVoterWait);
+    if (!voter.ok()) {
+      Error("add n" + std::to_string(id), voter.status());
+      return "add " + done + ": " + voter.status().message() + "; " +
+             MembershipNow();
+    }
+    return "add " + done + ": a voter after " + Duration(*voter) + "; " +
+           MembershipNow();
+  }
+  const std::string added = "n" + std::to_string(member_added_);
+  auto voter = cluster_->WaitForVoter(member_added_, kVoterWait);
+  if (!voter.ok()) {
+    Error("replace: add " + added, voter.status());
+    return voter.status().message() + ": no member removed; " + MembershipNow();
+  }
+  std::string how;
+  const int id = PickMemberToRemove(member_added_, &how);
+  const std::string voter_text =
+      added + " is a voter (waited " + Duration(*voter) + "); ";
+  if (id == 0 || !RemoveMember(id, how, &done)) {
+    return voter_text + "no member removed (error); " + MembershipNow();
+  }
+  return voter_text + "remove " + done + "; " + MembershipNow();
+}
+
 void Nemesis::HealAll() {
   std::string healed;
   switch (active_) {
@@ -361,6 +484,9 @@ void Nemesis::HealAll() {
         if (!s.ok()) Error("resume n" + std::to_string(id), s);
       }
       healed = "SIGCONT " + NodeList(targets_);
+      break;
+    case Kind::kMember:
+      healed = HealMember();
       break;
     case Kind::kClock:
       healed = "n" + std::to_string(clock_node_) +

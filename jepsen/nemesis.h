@@ -23,7 +23,22 @@
 //              the fault's duration. Healed by returning to rate x1; the
 //              offset reached is kept, because a monotonic clock stepped
 //              back would stall the node's timers for that long.
+//   member     membership changes (docs/membership.md), one of:
+//              "remove": a random member (the leader in a third of the
+//              faults) is removed for good and stops by itself; healed by
+//              adding a fresh node under a new id (ids are never reused),
+//              empty data dir, --join, waiting until the leader promoted it
+//              to a voter. Only while the cluster keeps at least
+//              kMinVoters voters without it.
+//              "replace": a fresh node is added the same way; healed by
+//              waiting until it is a voter, then removing a random old
+//              member (the leader in a third of the faults), only if the
+//              new node did become a voter: the voters never drop below
+//              their number before the fault.
+//              Every wait is bounded; each event's description ends with
+//              the membership afterwards ("members n1 n2(leader) ...").
 //
+// The other kinds act on the current members only (Cluster::members()).
 // Every fault and heal is recorded in the history (process "nemesis",
 // type info; a fault lasts until the next "heal").
 //
@@ -46,15 +61,18 @@
 namespace raftkv::jepsen {
 
 struct NemesisOptions {
-  // Kinds: "partition", "kill", "pause", "clock"; "partition-halves",
-  // "partition-leader", "partition-ring" for one partition mode only; and
-  // "pause-leader" for pauses of the leader only.
+  // Kinds: "partition", "kill", "pause", "clock", "member";
+  // "partition-halves", "partition-leader", "partition-ring" for one
+  // partition mode only; and "pause-leader" for pauses of the leader only.
   std::set<std::string> kinds;
   double quiet_s = 3;  // no fault before this
   double fault_s = 10;
   double heal_s = 10;
   uint64_t seed = 1;
 };
+
+// The member nemesis removes a voter only if at least this many remain.
+constexpr int kMinVoters = 3;
 
 // Checks the kinds: InvalidArgument on an unknown one.
 Status ValidateNemesisKinds(const std::set<std::string>& kinds);
@@ -80,7 +98,7 @@ class Nemesis {
   const std::vector<std::string>& errors() const { return errors_; }
 
  private:
-  enum class Kind { kNone, kPartition, kKill, kPause, kClock };
+  enum class Kind { kNone, kPartition, kKill, kPause, kClock, kMember };
 
   // The next kind of the current round (a new shuffled round when empty).
   Kind NextKind();
@@ -90,10 +108,22 @@ class Nemesis {
   bool StartPause();
   bool StartClock(double elapsed_s);
   void StepClock(double elapsed_s);
+  bool StartMember();
+  std::string HealMember();
+  // Removes member `id` (how: " (leader)" or ""): true with *done saying
+  // what happened, false on an error (reported).
+  bool RemoveMember(int id, const std::string& how, std::string* done);
+  // Adds a fresh node; its id, or 0 on an error (reported).
+  int AddMember(std::string* done);
+  // The membership now, as the cluster reports it ("members n1 n2 ...").
+  std::string MembershipNow();
+  // A random member other than `except`, the leader in a third of the calls
+  // (how: " (leader)").
+  int PickMemberToRemove(int except, std::string* how);
   // One random node, the leader, a random minority (at least one) or a
   // random majority.
   std::vector<int> PickTargets(std::string* how);
-  int RandomNode();
+  int RandomNode();  // a random member
   int LeaderOrRandom(bool* is_leader);
   void Error(const std::string& what, const Status& status);
   void Fault(const std::string& f, const std::string& description);
@@ -118,6 +148,10 @@ class Nemesis {
   double clock_rate_ = 1;
   double clock_last_s_ = 0;
 
+  // Member fault: "remove" or "replace", and the node it added.
+  std::string member_mode_;
+  int member_added_ = 0;
+
   int faults_ = 0;
   std::map<std::string, int> by_kind_;
   std::vector<std::string> errors_;
@@ -127,8 +161,10 @@ class Nemesis {
 // grudge[b] contains a (ids 1-based; grudge[0] unused).
 std::vector<fault::Cut> CutsOf(const Cluster& cluster,
                                const std::vector<std::set<int>>& grudge);
-// Grudges of the partition modes, for `n` nodes (exposed for tests).
-std::vector<std::set<int>> SplitGrudge(int n, const std::set<int>& side);
+// Grudges of the partition modes among the nodes `ids` (exposed for tests);
+// the result is indexed by id, up to the largest.
+std::vector<std::set<int>> SplitGrudge(const std::vector<int>& ids,
+                                       const std::set<int>& side);
 std::vector<std::set<int>> RingGrudge(const std::vector<int>& ring);
 
 }  // namespace raftkv::jepsen

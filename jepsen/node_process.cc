@@ -43,6 +43,16 @@ bool NodeProcess::ExitedOnItsOwn() {
   return false;
 }
 
+bool NodeProcess::AwaitExit(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (running()) {
+    if (ExitedOnItsOwn()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
 Status NodeProcess::Kill() {
   if (!running()) return Status::OK();
   ::kill(pid_, SIGCONT);

@@ -44,6 +44,9 @@ class NodeProcess {
   const std::string& last_exit() const { return last_exit_; }
   // Whether it exited on its own since the last Start (polls, no wait).
   bool ExitedOnItsOwn();
+  // Waits up to `timeout` for it to exit on its own (reaping it); true if it
+  // did (or was not running). Sends no signal.
+  bool AwaitExit(std::chrono::milliseconds timeout);
 
  private:
   void Reaped(int status);

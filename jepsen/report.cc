@@ -45,6 +45,7 @@ Json FaultsJson(const std::vector<FaultInterval>& faults) {
   for (const FaultInterval& f : faults) {
     all.push_back({{"f", f.f},
                    {"description", f.description},
+                   {"heal", f.heal},
                    {"start_s", Number(f.start_s)},
                    {"end_s", Number(f.end_s)},
                    {"healed", f.healed}});

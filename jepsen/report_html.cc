@@ -163,20 +163,21 @@ std::string Faults(const std::vector<FaultInterval>& faults, double end_s) {
   if (faults.empty()) {
     return html + "<p>The nemesis injected no faults.</p></section>\n";
   }
-  html += "<table>" + Row({"#", "fault", "description", "start (s)", "end (s)",
-                           "duration (s)", "when"},
+  html += "<table>" + Row({"#", "fault", "description", "heal", "start (s)",
+                           "end (s)", "duration (s)", "when"},
                           "th");
   for (size_t i = 0; i < faults.size(); ++i) {
     const FaultInterval& f = faults[i];
     const std::string color = FaultColor(f.f);
-    html += Row({std::to_string(i + 1),
-                 "<span class=\"sw\" style=\"background:" + color +
-                     "\"></span>" + XmlEscape(f.f),
-                 XmlEscape(f.description), Fixed(f.start_s, 3),
-                 f.healed ? Fixed(f.end_s, 3) : "not healed",
-                 Fixed(f.end_s - f.start_s, 3),
-                 Track(f.start_s, f.end_s, end_s, color)},
-                "td");
+    html +=
+        Row({std::to_string(i + 1),
+             "<span class=\"sw\" style=\"background:" + color + "\"></span>" +
+                 XmlEscape(f.f),
+             XmlEscape(f.description), XmlEscape(f.heal), Fixed(f.start_s, 3),
+             f.healed ? Fixed(f.end_s, 3) : "not healed",
+             Fixed(f.end_s - f.start_s, 3),
+             Track(f.start_s, f.end_s, end_s, color)},
+            "td");
   }
   return html + "</table></section>\n";
 }

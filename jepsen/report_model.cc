@@ -74,6 +74,7 @@ std::vector<FaultInterval> FaultIntervals(const History& history) {
       for (size_t index : active) {
         faults[index].end_s = start_s;
         faults[index].healed = true;
+        faults[index].heal = event.value.value_or("");
       }
       active.clear();
       continue;

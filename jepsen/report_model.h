@@ -29,6 +29,7 @@ struct CompletedOp {
 struct FaultInterval {
   std::string f;            // kill, pause, partition, clock, ...
   std::string description;  // the nemesis event's value
+  std::string heal;         // the value of the heal that ended it
   double start_s = 0;
   double end_s = 0;     // the heal, or the end of the history
   bool healed = false;  // false: still active when the history ended

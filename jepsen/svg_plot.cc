@@ -108,6 +108,7 @@ std::string FaultColor(const std::string& f) {
   if (f == "kill") return "#8c564b";
   if (f == "pause") return "#1f77b4";
   if (f == "clock") return "#17becf";
+  if (f == "member") return "#bcbd22";
   return "#7f7f7f";
 }
 

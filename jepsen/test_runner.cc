@@ -99,7 +99,7 @@ StatusOr<double> AwaitRecovery(Cluster& cluster, double timeout_s) {
 void RemoveStaleOutputs(const std::string& out_dir) {
   std::error_code ec;
   fs::remove(out_dir + "/history.jsonl", ec);
-  for (int id = 1; id <= 9; ++id) {
+  for (int id = 1; id <= Cluster::kMaxNodeId; ++id) {
     fs::remove(out_dir + "/n" + std::to_string(id) + ".log", ec);
   }
 }
@@ -128,22 +128,26 @@ void PrintProgress(double t, const Recorder& recorder, const Nemesis& nemesis,
                    const Cluster& cluster) {
   const OpCounts c = recorder.counts();
   int down = 0, paused = 0;
-  for (int id = 1; id <= cluster.size(); ++id) {
+  const std::vector<int> members = cluster.members();
+  for (int id : members) {
     down += !cluster.running(id);
     paused += cluster.running(id) && cluster.paused(id);
   }
   std::cerr << "[" << Fixed(t, 1) << " s] ops " << c.invoked << ": ok " << c.ok
-            << ", fail " << c.fail << ", info " << c.info << " | nodes down "
-            << down << ", paused " << paused
+            << ", fail " << c.fail << ", info " << c.info << " | members "
+            << members.size() << ", down " << down << ", paused " << paused
             << " | fault: " << nemesis.current() << std::endl;
 }
 
 // The main phase: workload and nemesis until the time limit. All process
-// spawning (restarts) happens here, on the calling (main) thread.
+// spawning (restarts, added nodes) happens here, on the calling (main)
+// thread. After a membership change the workload gets the new members'
+// endpoints.
 void MainPhase(const RunOptions& o, Cluster& cluster, Nemesis& nemesis,
-               Recorder& recorder, RunLog& log,
+               Workload& workload, Recorder& recorder, RunLog& log,
                const volatile std::sig_atomic_t* interrupted) {
   double next_progress = kProgressEvery_s;
+  uint64_t membership = cluster.membership_version();
   for (int64_t i = 0; i < 100'000'000; ++i) {
     const double t = recorder.elapsed_s();
     if (t >= o.time_limit_s) break;
@@ -152,6 +156,10 @@ void MainPhase(const RunOptions& o, Cluster& cluster, Nemesis& nemesis,
       break;
     }
     nemesis.Step(t);
+    if (cluster.membership_version() != membership) {
+      membership = cluster.membership_version();
+      workload.SetEndpoints(cluster.client_endpoints());
+    }
     if (i % 10 == 0) {
       for (const std::string& crash : cluster.ReapCrashed()) {
         log.Error("node exited on its own at " + Fixed(t, 1) + " s: " + crash);
@@ -233,11 +241,20 @@ int RunTest(const RunOptions& o, const fault::PrivateNetwork* network,
   }
   Cluster& cluster = **started;
   std::string layout;
-  for (int id = 1; id <= cluster.size(); ++id) {
+  for (int id : cluster.members()) {
     layout += (id > 1 ? ", n" : "n") + std::to_string(id) + "=" +
               cluster.client_address(id);
   }
   log.Note("nodes (client addresses): " + layout);
+  if (kinds.count("member")) {
+    log.Note(
+        "member nemesis: nodes added during the run get the next unused id "
+        "(n" +
+        std::to_string(o.nodes + 1) +
+        ", ...), an empty data dir and --join; removed nodes stop by "
+        "themselves; the clients are given the members' endpoints after "
+        "every change");
+  }
   if (!o.server_flags.empty()) {
     std::string flags;
     for (const std::string& f : o.server_flags) flags += " " + f;
@@ -285,7 +302,7 @@ int RunTest(const RunOptions& o, const fault::PrivateNetwork* network,
     return 2;
   }
 
-  MainPhase(o, cluster, nemesis, recorder, log, interrupted);
+  MainPhase(o, cluster, nemesis, workload, recorder, log, interrupted);
 
   // End of the main phase: no new operations, every fault healed.
   workload.Stop();
@@ -296,6 +313,12 @@ int RunTest(const RunOptions& o, const fault::PrivateNetwork* network,
     faults += ", " + kind + " " + std::to_string(n);
   }
   log.Note(faults);
+  if (kinds.count("member")) {
+    auto members = cluster.MemberList(std::chrono::seconds(5));
+    log.Note("membership after the final heal: " +
+             (members.ok() ? MembersText(*members)
+                           : "unknown (" + members.status().ToString() + ")"));
+  }
   auto recovered = AwaitRecovery(cluster, o.recovery_timeout_s);
   if (recovered.ok()) {
     log.Note("recovery: a write succeeded " + Fixed(*recovered, 2) +

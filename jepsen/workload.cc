@@ -46,12 +46,15 @@ Status ValidateWorkload(const WorkloadOptions& o) {
 }
 
 Workload::Workload(WorkloadOptions options, Recorder* recorder)
-    : options_(std::move(options)), recorder_(recorder) {}
+    : options_(std::move(options)),
+      recorder_(recorder),
+      endpoints_(options_.endpoints) {}
 
 Workload::~Workload() { Stop(); }
 
 Status Workload::Start() {
   RAFTKV_RETURN_IF_ERROR(ValidateWorkload(options_));
+  if (endpoints().empty()) return Status::InvalidArgument("no endpoints");
   max_process_ = options_.concurrency - 1;
   for (int i = 0; i < options_.concurrency; ++i) {
     threads_.emplace_back([this, i] { Worker(i); });
@@ -130,14 +133,31 @@ Workload::Op Workload::NextOp(std::mt19937_64& rng) {
   return op;
 }
 
+void Workload::SetEndpoints(std::vector<std::string> endpoints) {
+  if (endpoints.empty()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  endpoints_ = std::move(endpoints);
+  ++endpoints_version_;
+}
+
+std::vector<std::string> Workload::endpoints() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return endpoints_;
+}
+
 StatusOr<Workload::ProcessClients> Workload::NewProcess(int64_t process,
-                                                        uint64_t seed) const {
-  const std::string& home =
-      options_
-          .endpoints[static_cast<size_t>(process) % options_.endpoints.size()];
+                                                        uint64_t seed,
+                                                        uint64_t* version) {
+  std::vector<std::string> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    all = endpoints_;
+    *version = endpoints_version_;
+  }
+  const std::string& home = all[static_cast<size_t>(process) % all.size()];
   auto reads = NewClient({home}, seed);
   if (!reads.ok()) return reads.status();
-  auto writes = NewClient(options_.endpoints, seed + 1);
+  auto writes = NewClient(all, seed + 1);
   if (!writes.ok()) return writes.status();
   return ProcessClients{std::move(reads).value(), std::move(writes).value()};
 }
@@ -195,7 +215,8 @@ bool Workload::Execute(ProcessClients& clients, int64_t process, const Op& op) {
 void Workload::Worker(int index) {
   std::mt19937_64 rng(options_.seed * 1000003 + index);
   int64_t process = index;
-  auto clients = NewProcess(process, rng());
+  uint64_t version = 0;
+  auto clients = NewProcess(process, rng(), &version);
   const double mean_gap_s = options_.concurrency / options_.rate;
   std::uniform_real_distribution<double> gap(0, 2 * mean_gap_s);
   auto next = Clock::now() + std::chrono::duration_cast<Clock::duration>(
@@ -209,10 +230,15 @@ void Workload::Worker(int index) {
                 << std::endl;
       return;
     }
+    if (version != endpoints_version_) {
+      // The membership changed: same process, Clients over the new members.
+      clients = NewProcess(process, rng(), &version);
+      continue;
+    }
     const Op op = NextOp(rng);
     if (!Execute(clients.value(), process, op)) {
       process = max_process_.fetch_add(1) + 1;
-      clients = NewProcess(process, rng());
+      clients = NewProcess(process, rng(), &version);
     }
     next = std::max(next, Clock::now() - std::chrono::seconds(1)) +
            std::chrono::duration_cast<Clock::duration>(
@@ -223,7 +249,7 @@ void Workload::Worker(int index) {
 Status Workload::FinalRead(std::chrono::milliseconds timeout) {
   if (options_.name != "set") return Status::OK();
   const int64_t process = max_process_.fetch_add(1) + 1;
-  auto client = NewClient(options_.endpoints, options_.seed + 77);
+  auto client = NewClient(endpoints(), options_.seed + 77);
   if (!client.ok()) return client.status();
   const auto until = Clock::now() + timeout;
   Status last = Status::Timeout("no attempt");

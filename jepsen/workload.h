@@ -10,7 +10,10 @@
 // (a linearizable read is answered by the leader, or by ReadIndex), so a
 // node that answers reads by itself (--unsafe_serve_stale_reads) is seen
 // answering them. Its writes use a second Client over every endpoint,
-// which tracks the leader.
+// which tracks the leader. When the membership changes, SetEndpoints()
+// gives the workload the new members' endpoints: each process rebuilds its
+// Clients over them (keeping its id) before its next operation, never
+// during one.
 //
 //   register  read / write / cas (one third each) on "r<k>", each key an
 //             independent register; at any time the keys of a window of
@@ -79,6 +82,9 @@ class Workload {
   Status Start();
   // Asks the workers to stop after their current operation, and joins.
   void Stop();
+  // The client endpoints from now on (not empty), for new Clients and for
+  // every process before its next operation.
+  void SetEndpoints(std::vector<std::string> endpoints);
 
   // Set workload: reads the whole set back, retrying until one complete
   // read succeeds or `timeout` passes, each attempt recorded. OK at once
@@ -101,7 +107,10 @@ class Workload {
     std::unique_ptr<Client> reads, writes;
   };
   bool Execute(ProcessClients& clients, int64_t process, const Op& op);
-  StatusOr<ProcessClients> NewProcess(int64_t process, uint64_t seed) const;
+  // Clients over the current endpoints; *version is set to their version.
+  StatusOr<ProcessClients> NewProcess(int64_t process, uint64_t seed,
+                                      uint64_t* version);
+  std::vector<std::string> endpoints();
   StatusOr<std::unique_ptr<Client>> NewClient(
       std::vector<std::string> endpoints, uint64_t seed) const;
   void Observed(const std::string& key, const std::string& value);
@@ -117,6 +126,8 @@ class Workload {
   std::condition_variable cv_;
   bool stopping_ = false;
   std::map<std::string, std::string> last_seen_;  // register: key -> value
+  std::vector<std::string> endpoints_;            // guarded by mu_
+  std::atomic<uint64_t> endpoints_version_{0};
   std::vector<std::thread> threads_;
 };
 

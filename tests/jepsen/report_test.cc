@@ -207,14 +207,18 @@ TEST(ReportModelTest, PairsInvocationsWithCompletionsPerProcess) {
 }
 
 TEST(ReportModelTest, HealEndsEveryActiveFault) {
-  History h = {Nemesis("partition", 1000, "halves"),
-               Nemesis("kill", 2000, "kill n3"), Nemesis("heal", 3000, ""),
-               Nemesis("pause", 4000, "pause n1"),
-               Op(0, EventType::kInvoke, "read", 5000)};
+  History h = {
+      Nemesis("partition", 1000, "halves"), Nemesis("kill", 2000, "kill n3"),
+      Nemesis("heal", 3000, "restart n3"), Nemesis("pause", 4000, "pause n1"),
+      Op(0, EventType::kInvoke, "read", 5000)};
   std::vector<FaultInterval> faults = FaultIntervals(h);
   ASSERT_EQ(faults.size(), 3u);
   EXPECT_EQ(faults[0].f, "partition");
   EXPECT_EQ(faults[0].description, "halves");
+  // The heal's description goes with every fault it ended.
+  EXPECT_EQ(faults[0].heal, "restart n3");
+  EXPECT_EQ(faults[1].heal, "restart n3");
+  EXPECT_EQ(faults[2].heal, "");
   EXPECT_DOUBLE_EQ(faults[0].start_s, 1);
   EXPECT_DOUBLE_EQ(faults[0].end_s, 3);
   EXPECT_TRUE(faults[0].healed);

@@ -202,6 +202,35 @@ TEST(JepsenSmokeTest, SetUnderKillPauseAndClockIsValid) {
   EXPECT_GE(final_read_size, 300u);
 }
 
+// Membership changes under load (the member nemesis): on 4 nodes, so that
+// both of its modes are possible (a removal needs 4 voters, to keep 3).
+// Faults at 2 and 9 s, heals at 6 and 13 s. Each member fault removes one
+// member and adds one fresh node under a new id (in either order, across
+// the fault and its heal), every removed node stops by itself with exit 0,
+// and ids are never reused: the nodes added are n5 then n6.
+TEST(JepsenSmokeTest, RegisterUnderMembershipChangesIsValid) {
+  const JepsenRun run =
+      RunJepsen("register-member",
+                {"--nodes=4", "--workload=register", "--nemesis=member",
+                 "--time_limit=16", "--quiet_s=2", "--fault_s=4", "--heal_s=3",
+                 "--rate=100", "--concurrency=5", "--seed=1"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.results.find("\"valid\": true"), std::string::npos)
+      << run.results;
+  EXPECT_TRUE(MeetsFloors(run.history, kRegisterFloors)) << run.output;
+  EXPECT_EQ(CountNemesis(run.history, "member"), 2) << run.output;
+  EXPECT_EQ(CountNemesis(run.history, "heal"), 2) << run.output;
+  auto both = [&](const std::string& text) {
+    return CountNemesisWith(run.history, "member", text) +
+           CountNemesisWith(run.history, "heal", text);
+  };
+  EXPECT_EQ(both("remove n"), 2) << run.output;
+  EXPECT_EQ(both("exit 0 by itself"), 2) << run.output;
+  EXPECT_EQ(both("add n"), 2) << run.output;
+  EXPECT_EQ(both("add n5 (empty data dir, --join)"), 1) << run.output;
+  EXPECT_EQ(both("add n6 (empty data dir, --join)"), 1) << run.output;
+}
+
 // Catches --unsafe_serve_stale_reads without root: on the root loopback
 // (--netns=false, as without root), SIGSTOP of the leader. Its home
 // processes' reads wait in its sockets while the others elect a new leader
