@@ -275,7 +275,14 @@ TEST(RejoinTest, ASnapshotSentTwiceIsInstalledOnce) {
   EXPECT_EQ(cluster.ExitedWith(wiped), -1) << "the wiped node stopped";
   const std::string sender = ReadFile(cluster.log_path(leader));
   ASSERT_EQ(Count(sender, "TEST FAULT: sending it again"), 1u) << sender;
-  const std::string receiver = ReadFile(cluster.log_path(wiped));
+  // The second stream may still be arriving when the first is installed:
+  // wait (bounded) for its outcome.
+  std::string receiver;
+  for (int i = 0; i < 200; ++i) {
+    receiver = ReadFile(cluster.log_path(wiped));
+    if (Count(receiver, "not needed; discarding it") > 0) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
   EXPECT_EQ(Count(receiver, "staged:"), 2u) << receiver;
   EXPECT_EQ(Count(receiver, "installed the snapshot at"), 1u) << receiver;
   EXPECT_EQ(Count(receiver, "not needed; discarding it"), 1u) << receiver;
