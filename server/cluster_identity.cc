@@ -54,9 +54,11 @@ std::string EncodeTwoIds(const char* magic, uint64_t a, uint64_t b) {
   return frame;
 }
 
+// Decodes the fixed part of a frame that may carry `max_extra` more bytes.
 bool DecodeTwoIds(const char* magic, const std::string& payload, uint64_t* a,
-                  uint64_t* b) {
-  if (payload.size() != kHelloSize || payload[0] != '\0' ||
+                  uint64_t* b, size_t max_extra = 0) {
+  if (payload.size() < kHelloSize || payload.size() > kHelloSize + max_extra ||
+      payload[0] != '\0' ||
       std::memcmp(payload.data() + 1, magic, kHelloMagicSize) != 0) {
     return false;
   }
@@ -67,13 +69,19 @@ bool DecodeTwoIds(const char* magic, const std::string& payload, uint64_t* a,
 
 }  // namespace
 
-std::string EncodePeerHello(uint64_t cluster_id, uint64_t from) {
-  return EncodeTwoIds(kHelloMagic, cluster_id, from);
+std::string EncodePeerHello(uint64_t cluster_id, uint64_t from,
+                            const std::string& address) {
+  return EncodeTwoIds(kHelloMagic, cluster_id, from) +
+         address.substr(0, kMaxHelloAddress);
 }
 
 bool DecodePeerHello(const std::string& payload, uint64_t* cluster_id,
-                     uint64_t* from) {
-  return DecodeTwoIds(kHelloMagic, payload, cluster_id, from);
+                     uint64_t* from, std::string* address) {
+  if (!DecodeTwoIds(kHelloMagic, payload, cluster_id, from, kMaxHelloAddress)) {
+    return false;
+  }
+  *address = payload.substr(kHelloSize);
+  return true;
 }
 
 std::string EncodePeerRemoved(uint64_t cluster_id, uint64_t node) {

@@ -28,11 +28,16 @@ uint64_t BootstrapClusterId(
 std::string ClusterIdText(uint64_t cluster_id);
 
 // The first frame of every peer connection: a zero byte, "RKVPEER1", the
-// cluster id and the sender's node id (8 bytes each, big-endian).
-std::string EncodePeerHello(uint64_t cluster_id, uint64_t from);
-// Whether `payload` is a hello; if so fills the two ids.
+// cluster id and the sender's node id (8 bytes each, big-endian), then the
+// sender's peer address (host:port, at most kMaxHelloAddress bytes; may be
+// empty), so that a node which does not know the sender yet (a member
+// added by a change it has not received) can answer it.
+constexpr size_t kMaxHelloAddress = 128;
+std::string EncodePeerHello(uint64_t cluster_id, uint64_t from,
+                            const std::string& address);
+// Whether `payload` is a hello; if so fills the ids and the address.
 bool DecodePeerHello(const std::string& payload, uint64_t* cluster_id,
-                     uint64_t* from);
+                     uint64_t* from, std::string* address);
 
 // The answer a node sends on a peer connection whose hello names a node
 // the cluster removed: a zero byte, "RKVGONE1", the cluster id and the

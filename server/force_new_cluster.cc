@@ -6,17 +6,44 @@
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <vector>
 
 #include "raft/conf_change.h"
+#include "storage/files.h"
 #include "storage/kv_state_machine.h"
 #include "storage/membership.h"
 #include "storage/raft_log.h"
 
 namespace raftkv::server {
+namespace {
 
-Status ForceNewCluster(uint64_t self, storage::RaftLog* log,
+// In the data dir once done: the last index the forced log ended at.
+constexpr char kForcedMarker[] = "FORCED_NEW_CLUSTER";
+
+}  // namespace
+
+Status ForceNewCluster(uint64_t self, const std::string& data_dir,
+                       storage::RaftLog* log,
                        const storage::KvStateMachine& state_machine) {
+  // Used once: a flag left in a unit file must not undo what the cluster
+  // did since (members added again, entries committed by them).
+  const std::string marker = data_dir + "/" + kForcedMarker;
+  std::string forced_at;
+  if (storage::ReadSmallFile(marker, &forced_at).ok()) {
+    const uint64_t at = std::strtoull(forced_at.c_str(), nullptr, 10);
+    if (log->LastIndex() > at) {
+      return Status::FailedPrecondition(
+          "--force_new_cluster was used on this data dir at index " +
+          std::to_string(at) +
+          " and the cluster has moved on since: start without the flag "
+          "(for a new disaster, remove " +
+          marker + " first)");
+    }
+    LOG(WARNING) << "--force_new_cluster: already done at index " << at
+                 << "; nothing to do (start without the flag)";
+    return Status::OK();
+  }
   const raft::HardState& hs = log->hard_state();
   if (hs.rejoining()) {
     return Status::FailedPrecondition(
@@ -53,8 +80,9 @@ Status ForceNewCluster(uint64_t self, storage::RaftLog* log,
         raft::DescribeConfState(conf) + ")");
   }
   // Promote ourselves if need be, then remove everyone else, one
-  // single-server change per entry, in the current term.
-  const uint64_t term = std::max(hs.term(), last_term);
+  // single-server change per entry, in a term no other node has used: the
+  // lost nodes may hold other entries at these indexes.
+  const uint64_t term = std::max(hs.term(), last_term) + 1;
   std::vector<raft::ConfChange> changes;
   if (raft::IsLearner(conf, self)) {
     raft::ConfChange c;
@@ -94,9 +122,11 @@ Status ForceNewCluster(uint64_t self, storage::RaftLog* log,
   if (!entries.empty()) RAFTKV_RETURN_IF_ERROR(log->Append(entries));
   raft::HardState next = hs;
   next.set_term(term);
+  next.set_vote(0);
   next.set_commit(log->LastIndex());
   next.set_initialized(true);
-  return log->SetHardState(next);
+  RAFTKV_RETURN_IF_ERROR(log->SetHardState(next));
+  return storage::WriteFileDurably(marker, std::to_string(log->LastIndex()));
 }
 
 }  // namespace raftkv::server

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "util/status.h"
 
@@ -24,10 +25,13 @@ class RaftLog;
 namespace raftkv::server {
 
 // Appends to `log` the membership changes that leave `self` the only voter
-// (promoting it first if it is a learner) and commits the whole log, all
-// synced, before the Raft core starts. Idempotent: a node that is the only
-// voter already appends nothing.
-Status ForceNewCluster(uint64_t self, storage::RaftLog* log,
+// (promoting it first if it is a learner), in a new term, and commits the
+// whole log, all synced, before the Raft core starts; then marks
+// `data_dir`. Used once: with the mark present it does nothing if the log
+// has not grown since, and refuses (FailedPrecondition) if it has (a flag
+// left in a unit file after the cluster grew again).
+Status ForceNewCluster(uint64_t self, const std::string& data_dir,
+                       storage::RaftLog* log,
                        const storage::KvStateMachine& state_machine);
 
 }  // namespace raftkv::server

@@ -22,6 +22,12 @@ void MemberDirectory::SetFallback(
   }
 }
 
+void MemberDirectory::NoteHeard(uint64_t id, const std::string& peer_address) {
+  if (known_.count(id)) return;
+  fallback_[id].set_id(id);
+  fallback_[id].set_peer_address(peer_address);
+}
+
 void MemberDirectory::SetApplied(const kv::Membership& membership) {
   applied_ = membership;
   for (const kv::MemberStatus& m : membership.members()) known_[m.id()] = m;

@@ -29,6 +29,9 @@ class MemberDirectory {
   // peers from them until the snapshot brings the membership.
   void SetFallback(const std::map<uint64_t, std::string>& peer_addresses,
                    const std::map<uint64_t, std::string>& client_addresses);
+  // A node outside the membership records said hello from `peer_address`:
+  // an address to answer it at, until a record names one.
+  void NoteHeard(uint64_t id, const std::string& peer_address);
   // The state machine's record as of the applied index (authoritative for
   // addresses and for which ids were removed).
   void SetApplied(const kv::Membership& membership);

@@ -9,7 +9,6 @@
 #include <asio/post.hpp>
 #include <cstring>
 
-#include "raft/conf_change.h"
 #include "raft/raw_node.h"
 #include "server/applier.h"
 #include "server/client_requests.h"
@@ -130,8 +129,8 @@ Status Node::Open() {
 
   RAFTKV_RETURN_IF_ERROR(LoadMembership());
   if (config_.force_new_cluster) {
-    RAFTKV_RETURN_IF_ERROR(
-        ForceNewCluster(config_.id, log_.get(), *state_machine_));
+    RAFTKV_RETURN_IF_ERROR(ForceNewCluster(config_.id, config_.data_dir,
+                                           log_.get(), *state_machine_));
   }
   // The core starts from the membership as of the applied index and the
   // changes in the log after it.
@@ -199,30 +198,15 @@ Status Node::Open() {
   }
   RAFTKV_RETURN_IF_ERROR(StartStages());
 
-  // Our own address comes from the flags; the peers are the configuration
-  // in effect (the flags' members until a joining node knows it).
-  std::map<uint64_t, asio::ip::tcp::endpoint> peers;
-  for (const auto& [id, address] : config_.peer_addresses) {
-    auto ep = ParseEndpoint(address);
-    if (!ep.ok()) {
-      return Status::InvalidArgument("--cluster: " + ep.status().message());
-    }
-    peers[id] = *ep;
+  // Our own address comes from the flags; the peers are set by the loop
+  // (RaftLoop::UpdatePeers) before the transport starts.
+  auto self_address = ParseEndpoint(config_.peer_addresses.at(config_.id));
+  if (!self_address.ok()) {
+    return Status::InvalidArgument("--cluster: " +
+                                   self_address.status().message());
   }
-  const raft::ConfState& conf = (*raft)->conf_state();
-  if (conf.voters_size() > 0) {
-    for (auto it = peers.begin(); it != peers.end();) {
-      const bool member =
-          it->first == config_.id || raft::IsMember(conf, it->first);
-      it = member ? std::next(it) : peers.erase(it);
-    }
-    for (const auto& ids : {conf.voters(), conf.learners()}) {
-      for (uint64_t id : ids) {
-        auto ep = ParseEndpoint(members_.PeerAddress(id));
-        if (id != config_.id && ep.ok()) peers[id] = *ep;
-      }
-    }
-  }
+  std::map<uint64_t, asio::ip::tcp::endpoint> peers = {
+      {config_.id, *self_address}};
   PeerTransportOptions transport_options;
   transport_options.cluster_id = config_.cluster_id;
   transport_options.max_queued_bytes = config_.peer_queue_bytes;
@@ -239,6 +223,9 @@ Status Node::Open() {
   PeerTransport::MembershipHooks hooks;
   hooks.was_removed = [this](uint64_t id) { return members_.WasRemoved(id); };
   hooks.removed = [this] { loop_->OnRemoved("a member said so"); };
+  hooks.peer_heard = [this](uint64_t id, const std::string& address) {
+    members_.NoteHeard(id, address);
+  };
   hooks.cluster_id_learned = [this](uint64_t cluster_id) {
     config_.cluster_id = cluster_id;
     transfers_->set_cluster_id(cluster_id);
@@ -258,6 +245,7 @@ Status Node::Open() {
                      0, config_.listen_metrics.rfind(':'))
               << ":" << http_->port();
   }
+  loop_->UpdatePeers();
   RAFTKV_RETURN_IF_ERROR(transport_->Start(
       [this](raft::Message m) { loop_->OnPeerMessage(std::move(m)); },
       [this](uint64_t peer) { loop_->OnPeerDown(peer); },

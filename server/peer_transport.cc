@@ -46,6 +46,8 @@ PeerTransport::PeerTransport(asio::io_context& io, uint64_t self,
   auto it = peers.find(self_);
   CHECK(it != peers.end()) << "own id " << self_ << " missing from peers";
   listen_address_ = it->second;
+  self_address_ = listen_address_.address().to_string() + ":" +
+                  std::to_string(listen_address_.port());
 }
 
 PeerTransport::~PeerTransport() { Stop(); }
@@ -194,24 +196,36 @@ void PeerTransport::OnInboundFrame(
   }
   if (*sender == raft::kNone) {
     uint64_t cluster_id = 0, from = raft::kNone;
-    if (!DecodePeerHello(payload, &cluster_id, &from)) {
+    std::string address;
+    if (!DecodePeerHello(payload, &cluster_id, &from, &address)) {
       Refuse(conn,
              "its first frame is not a peer hello (not a raftkvd of "
              "this version)");
       return;
     }
-    if (options_.cluster_id == 0 && cluster_id != 0 && outbound_.count(from)) {
-      // Joining: the cluster is the one our configured peers belong to.
+    if (from == raft::kNone || from == self_) {
+      Refuse(conn, "its hello names node " + std::to_string(from));
+      return;
+    }
+    auto known = outbound_.find(from);
+    auto declared = ParseEndpoint(address);
+    if (options_.cluster_id == 0 && cluster_id != 0 &&
+        known != outbound_.end() && declared.ok() &&
+        *declared == known->second.address) {
+      // Joining: the cluster is the one of a configured peer that is where
+      // our flags say it is.
       options_.cluster_id = cluster_id;
       LOG(INFO) << "joining cluster " << ClusterIdText(cluster_id)
-                << " (named by node " << from << ")";
+                << " (named by node " << from << " at " << address << ")";
       if (hooks_.cluster_id_learned) hooks_.cluster_id_learned(cluster_id);
       // Our hellos so far named no cluster: say it again.
       for (auto& [peer, out] : outbound_) {
         if (out.connection) out.connection->Close(Status::Aborted("rejoin"));
       }
     }
-    if (cluster_id != options_.cluster_id) {
+    // A node joining with no cluster id yet: a member we added.
+    const bool joining = cluster_id == 0 && known != outbound_.end();
+    if (cluster_id != options_.cluster_id && !joining) {
       Refuse(conn, "node " + std::to_string(from) + " belongs to cluster " +
                        ClusterIdText(cluster_id) + ", this node to cluster " +
                        ClusterIdText(options_.cluster_id) +
@@ -219,8 +233,7 @@ void PeerTransport::OnInboundFrame(
                        "pointing at another cluster's nodes)");
       return;
     }
-    if (from != raft::kNone && from != self_ && hooks_.was_removed &&
-        hooks_.was_removed(from)) {
+    if (hooks_.was_removed && hooks_.was_removed(from)) {
       conn->Send(EncodePeerRemoved(options_.cluster_id, from));
       *sender = kRefusedSender;
       Refuse(conn,
@@ -229,10 +242,20 @@ void PeerTransport::OnInboundFrame(
              /*close=*/false);
       return;
     }
-    if (from == raft::kNone || from == self_ || !outbound_.count(from)) {
-      Refuse(conn, "its hello names node " + std::to_string(from) +
-                       ", not a member as this node knows the cluster");
-      return;
+    if (known == outbound_.end()) {
+      // Not in our configuration yet (added by a change we have not
+      // received, or our leader while we lag): heard all the same
+      // (dissertation §4.1), and answered at the address it names.
+      if (!declared.ok()) {
+        Refuse(conn, "its hello names node " + std::to_string(from) +
+                         ", not a member as this node knows the cluster, "
+                         "and no address to answer it at");
+        return;
+      }
+      LOG(INFO) << "peer " << from << " at " << address
+                << " is not in this node's configuration yet: heard";
+      AddPeer(from, *declared);
+      if (hooks_.peer_heard) hooks_.peer_heard(from, address);
     }
     *sender = from;
     // The peer is (back) up: redial at once rather than after back-off.
@@ -312,7 +335,8 @@ void PeerTransport::OnDialed(uint64_t peer, const std::error_code& ec) {
               << out.connection->remote();
   }
   out.down_reported = false;
-  out.connection->Send(EncodePeerHello(options_.cluster_id, self_));
+  out.connection->Send(
+      EncodePeerHello(options_.cluster_id, self_, self_address_));
   out.connection->Start(
       [this](std::string payload) { OnOutboundFrame(payload); },
       [this, peer](const Status& reason) {

@@ -14,9 +14,13 @@
 //   node id (cluster_identity.h); an inbound connection whose hello names
 //   another cluster, or that sends anything else first, is refused and the
 //   refusal logged with both ids.
-// - The peers change with the membership (SetPeers); a node the cluster
-//   removed is told so when it dials (cluster_identity.h), and a node that
-//   joins with no cluster id adopts the one its configured peers name.
+// - The peers change with the membership (SetPeers). A node outside them
+//   that says hello with our cluster id is heard and answered at the
+//   address its hello names (a member added by a change we have not
+//   received yet); a node the cluster removed is told so when it dials
+//   (cluster_identity.h); a node that joins with no cluster id adopts the
+//   one a configured peer names from where the flags say it is, and is
+//   heard by the members that know it meanwhile.
 // - An inbound connection whose first frame is a snapshot preamble
 //   (snapshot_transfer.h) is handed over whole to `on_snapshot_stream`.
 //
@@ -93,6 +97,8 @@ class PeerTransport {
     // A node joining with no cluster id yet (options.cluster_id == 0)
     // adopted the one a configured peer's hello named.
     std::function<void(uint64_t cluster_id)> cluster_id_learned;
+    // A node outside our peers said hello from `address` (host:port).
+    std::function<void(uint64_t id, const std::string& address)> peer_heard;
   };
   void set_membership_hooks(MembershipHooks hooks) {
     hooks_ = std::move(hooks);
@@ -138,6 +144,7 @@ class PeerTransport {
   const uint64_t self_;
   PeerTransportOptions options_;
   asio::ip::tcp::endpoint listen_address_;
+  std::string self_address_;  // listen_address_ as host:port, for hellos
   asio::ip::tcp::acceptor acceptor_;
   std::map<uint64_t, Outbound> outbound_;
   // Inbound connections and the sender each one's hello named (kNone

@@ -406,8 +406,14 @@ void RaftLoop::UpdatePeers() {
   for (uint64_t id : conf.voters()) add(id);
   for (uint64_t id : conf.learners()) add(id);
   // A leader that is removing itself leads until the change commits
-  // (dissertation §4.2.2): its followers keep hearing and answering it.
+  // (dissertation §4.2.2), and ours may be one our log does not name yet:
+  // followers keep hearing and answering it.
   if (raft_->lead() != raft::kNone) add(raft_->lead());
+  // A node that joins knows no configuration until its first snapshot:
+  // the members its flags name, whoever of them leads.
+  if (conf.voters_size() == 0) {
+    for (const auto& [id, address] : config_.peer_addresses) add(id);
+  }
   stages_.transport->SetPeers(peers);
 }
 

@@ -140,7 +140,7 @@ TEST_F(BadInputTest, APeerOfAnotherClusterIsRefused) {
   for (int id = 1; id <= 3; ++id) {
     RawSocket s(cluster_.peer_address(id));
     ASSERT_TRUE(s.connected());
-    s.Write(Frame(server::EncodePeerHello(ours + 1, id == 2 ? 3 : 2)) +
+    s.Write(Frame(server::EncodePeerHello(ours + 1, id == 2 ? 3 : 2, "")) +
             DisruptiveHeartbeat(id));
     EXPECT_TRUE(s.ClosedByPeer()) << "node " << id;
   }

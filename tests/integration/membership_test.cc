@@ -303,6 +303,44 @@ TEST(MembershipTest, ALearnerAddedAsSuchStaysOneUntilPromoted) {
   EXPECT_EQ(bad.status().code(), Status::Code::kInvalidArgument);
 }
 
+TEST(MembershipTest, AVoterThatMissedAChangeHearsALeaderItDoesNotKnow) {
+  LocalCluster cluster(3);
+  ASSERT_NE(cluster.WaitForLeader(), 0);
+  auto client = cluster.NewClient();
+  ASSERT_TRUE(client->Put("before", "1").ok());
+  // Node 2 is down while node 4 joins and takes the lead.
+  EXPECT_EQ(cluster.Stop(2), 0);
+  const int added = cluster.AddNode();
+  ASSERT_TRUE(client
+                  ->MemberAdd(added, cluster.peer_address(added),
+                              cluster.client_address(added), false)
+                  .ok());
+  cluster.Start(added);
+  ASSERT_TRUE(WaitForMembership(
+      cluster, {1, 3, added},
+      {{1, "voter"}, {2, "voter"}, {3, "voter"}, {4, "voter"}}));
+  Status moved = Status::Unavailable("");
+  for (int i = 0; i < 100 && !moved.ok(); ++i) {
+    moved = client->TransferLeader(added);
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_TRUE(moved.ok()) << moved.ToString();
+  ASSERT_EQ(cluster.WaitForLeader(), added);
+  ASSERT_TRUE(client->Put("after", "2").ok());
+  // Node 2's log names members 1-3 only; its leader is node 4.
+  cluster.Start(2);
+  ASSERT_TRUE(WaitForMembership(
+      cluster, {2}, {{1, "voter"}, {2, "voter"}, {3, "voter"}, {4, "voter"}}));
+  ClientOptions options;
+  options.endpoints = {cluster.client_address(2)};
+  options.deadline = std::chrono::seconds(10);
+  auto direct = Client::Create(options);
+  ASSERT_TRUE(direct.ok());
+  auto got = (*direct)->Get("after");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->value, "2");
+}
+
 TEST(MembershipTest, AfterLosingAMajorityASurvivorForcesANewCluster) {
   LocalCluster cluster(3);
   const int survivor = cluster.WaitForLeader();
@@ -353,6 +391,13 @@ TEST(MembershipTest, AfterLosingAMajorityASurvivorForcesANewCluster) {
   auto got = alone->Get("after");
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(got->value, "forced");
+  // The flag left in place after the cluster grew again is refused: it
+  // would remove the new member.
+  EXPECT_EQ(cluster.Stop(survivor), 0);
+  cluster.Start(survivor, {"--force_new_cluster"});
+  EXPECT_NE(WaitForExit(cluster, survivor), 0);
+  EXPECT_NE(ReadFile(cluster.log_path(survivor)).find("has moved on since"),
+            std::string::npos);
 }
 
 }  // namespace

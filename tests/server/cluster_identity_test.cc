@@ -43,23 +43,45 @@ TEST(ClusterIdentityTest, AnotherTokenAddressOrMemberIsAnotherCluster) {
 }
 
 TEST(ClusterIdentityTest, AHelloRoundTripsAndNothingElseIsOne) {
-  const std::string hello = EncodePeerHello(0xfeedfacecafebeefULL, 7);
+  const std::string hello =
+      EncodePeerHello(0xfeedfacecafebeefULL, 7, "127.0.0.1:7007");
   uint64_t cluster_id = 0, from = 0;
-  ASSERT_TRUE(DecodePeerHello(hello, &cluster_id, &from));
+  std::string address;
+  ASSERT_TRUE(DecodePeerHello(hello, &cluster_id, &from, &address));
   EXPECT_EQ(cluster_id, 0xfeedfacecafebeefULL);
   EXPECT_EQ(from, 7u);
+  EXPECT_EQ(address, "127.0.0.1:7007");
   EXPECT_EQ(ClusterIdText(cluster_id), "feedfacecafebeef");
+  // Without an address too.
+  ASSERT_TRUE(
+      DecodePeerHello(EncodePeerHello(1, 2, ""), &cluster_id, &from, &address));
+  EXPECT_EQ(from, 2u);
+  EXPECT_EQ(address, "");
 
-  EXPECT_FALSE(DecodePeerHello("", &cluster_id, &from));
-  EXPECT_FALSE(
-      DecodePeerHello(hello.substr(0, hello.size() - 1), &cluster_id, &from));
-  EXPECT_FALSE(DecodePeerHello(hello + "x", &cluster_id, &from));
+  const std::string bare = EncodePeerHello(1, 2, "");
+  EXPECT_FALSE(DecodePeerHello("", &cluster_id, &from, &address));
+  EXPECT_FALSE(DecodePeerHello(bare.substr(0, bare.size() - 1), &cluster_id,
+                               &from, &address));
+  EXPECT_FALSE(DecodePeerHello(bare + std::string(kMaxHelloAddress + 1, 'x'),
+                               &cluster_id, &from, &address));
   std::string other_magic = hello;
   other_magic[4] ^= 1;
-  EXPECT_FALSE(DecodePeerHello(other_magic, &cluster_id, &from));
+  EXPECT_FALSE(DecodePeerHello(other_magic, &cluster_id, &from, &address));
   std::string no_zero = hello;
   no_zero[0] = 'R';
-  EXPECT_FALSE(DecodePeerHello(no_zero, &cluster_id, &from));
+  EXPECT_FALSE(DecodePeerHello(no_zero, &cluster_id, &from, &address));
+  // A removal notice is not a hello.
+  EXPECT_FALSE(
+      DecodePeerHello(EncodePeerRemoved(1, 2), &cluster_id, &from, &address));
+}
+
+TEST(ClusterIdentityTest, ARemovalNoticeRoundTrips) {
+  uint64_t cluster_id = 0, node = 0;
+  ASSERT_TRUE(DecodePeerRemoved(EncodePeerRemoved(9, 4), &cluster_id, &node));
+  EXPECT_EQ(cluster_id, 9u);
+  EXPECT_EQ(node, 4u);
+  EXPECT_FALSE(
+      DecodePeerRemoved(EncodePeerHello(9, 4, ""), &cluster_id, &node));
 }
 
 }  // namespace
