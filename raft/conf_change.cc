@@ -125,4 +125,18 @@ StatusOr<ConfChange> DecodeConfChange(const Entry& entry) {
   return change;
 }
 
+StatusOr<ConfState> ApplyConfChangeEntry(const ConfState& conf,
+                                         const Entry& entry) {
+  auto change = DecodeConfChange(entry);
+  StatusOr<ConfState> next =
+      change.ok() ? ApplyConfChange(conf, *change) : change.status();
+  if (!next.ok()) {
+    return Status::InvalidArgument(
+        "membership change at index " + std::to_string(entry.index()) +
+        (change.ok() ? " (" + DescribeConfChange(*change) + ")" : "") + ": " +
+        next.status().message());
+  }
+  return next;
+}
+
 }  // namespace raftkv::raft

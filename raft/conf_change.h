@@ -46,4 +46,10 @@ std::string DescribeConfChange(const ConfChange& change);
 // data does not parse.
 StatusOr<ConfChange> DecodeConfChange(const Entry& entry);
 
+// The configuration after the ENTRY_CONF_CHANGE `entry` from `conf` (its
+// change decoded and applied); InvalidArgument naming the index if either
+// fails: the entry then has no effect, on every node alike.
+StatusOr<ConfState> ApplyConfChangeEntry(const ConfState& conf,
+                                         const Entry& entry);
+
 }  // namespace raftkv::raft

@@ -25,14 +25,10 @@ Status Raft::LoadConfHistory(ConfState base, uint64_t base_index) {
     RAFTKV_RETURN_IF_ERROR(log_.Slice(lo, last + 1, 4 << 20, &entries));
     for (const Entry& e : entries) {
       if (e.type() != ENTRY_CONF_CHANGE) continue;
-      auto change = DecodeConfChange(e);
-      if (!change.ok()) return change.status();
-      auto next = ApplyConfChange(conf_history_.back().conf, change.value());
+      auto next = ApplyConfChangeEntry(conf_history_.back().conf, e);
       if (!next.ok()) {
-        LOG(ERROR) << "raft " << id_ << ": membership change at index "
-                   << e.index() << " (" << DescribeConfChange(change.value())
-                   << ") is invalid and has no effect: "
-                   << next.status().ToString();
+        LOG(ERROR) << "raft " << id_ << ": " << next.status().message()
+                   << "; it has no effect";
         continue;
       }
       conf_history_.push_back({e.index(), e.term(), std::move(next).value()});
@@ -80,21 +76,16 @@ void Raft::ReconcileConf(const std::vector<Entry>& appended) {
         log_.TermOrZero(e.index()) != e.term()) {
       continue;
     }
-    auto change = DecodeConfChange(e);
-    StatusOr<ConfState> next =
-        change.ok() ? ApplyConfChange(conf_history_.back().conf, *change)
-                    : StatusOr<ConfState>(change.status());
+    auto next = ApplyConfChangeEntry(conf_history_.back().conf, e);
     if (!next.ok()) {
       // Every node derives the same result from the same log prefix, so
       // an invalid change is a no-op everywhere.
-      LOG(ERROR) << "raft " << id_ << ": membership change at index "
-                 << e.index() << " is invalid and has no effect: "
-                 << next.status().ToString();
+      LOG(ERROR) << "raft " << id_ << ": " << next.status().message()
+                 << "; it has no effect";
       continue;
     }
-    LOG(INFO) << "raft " << id_ << ": "
-              << (change.ok() ? DescribeConfChange(*change) : "")
-              << " at index " << e.index() << " (term " << e.term()
+    LOG(INFO) << "raft " << id_ << ": the membership change at index "
+              << e.index() << " (term " << e.term()
               << ") takes effect: " << DescribeConfState(*next);
     conf_history_.push_back({e.index(), e.term(), std::move(next).value()});
     changed = true;
@@ -109,19 +100,14 @@ void Raft::UseConf(const ConfState& conf) {
   // New members start as a probe from our last index; they count as active
   // so that a snapshot is not held back from them. Removed ones are
   // forgotten (our own progress stays while we lead, removed or not).
-  for (uint64_t id : voters_) {
-    if (progress_.count(id)) continue;
-    Progress pr(log_.LastIndex() + 1, config_.max_inflight_msgs,
-                config_.max_inflight_bytes);
-    pr.set_recent_active(true);
-    progress_.emplace(id, pr);
-  }
-  for (uint64_t id : learners_) {
-    if (progress_.count(id)) continue;
-    Progress pr(log_.LastIndex() + 1, config_.max_inflight_msgs,
-                config_.max_inflight_bytes);
-    pr.set_recent_active(true);
-    progress_.emplace(id, pr);
+  for (const std::set<uint64_t>* ids : {&voters_, &learners_}) {
+    for (uint64_t id : *ids) {
+      if (progress_.count(id)) continue;
+      Progress pr(log_.LastIndex() + 1, config_.max_inflight_msgs,
+                  config_.max_inflight_bytes);
+      pr.set_recent_active(true);
+      progress_.emplace(id, pr);
+    }
   }
   for (auto it = progress_.begin(); it != progress_.end();) {
     if (it->first != id_ && !voters_.count(it->first) &&

@@ -188,6 +188,20 @@ void ClientRequests::OnBackupRequest(const kv::ClientRequest& request, int fd) {
     ::close(fd);
     return;
   }
+  raft::RawNode& raft = loop_->raft();
+  if (!raft.taking_part() || raft.lead() == raft::kNone) {
+    // A node catching up after a lost disk, or cut off from the leader,
+    // may be far behind: the client should ask another.
+    kv::ClientResponse refused = ErrorResponse(
+        kv::UNAVAILABLE,
+        "node " + std::to_string(config_.id) +
+            (raft.taking_part() ? " knows no leader"
+                                : " is rejoining after a lost disk") +
+            ": ask another member for a backup");
+    refused.set_request_id(request.request_id());
+    transfers_->SendBackup(fd, refused.SerializeAsString(), nullptr);
+    return;
+  }
   LOG(INFO) << "raftkvd " << config_.id << ": a backup was requested";
   // Closed unless handed to the transfer (the point may never come if the
   // node stops first).

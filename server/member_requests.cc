@@ -5,6 +5,7 @@
 #include <glog/logging.h>
 
 #include "raft/conf_change.h"
+#include "raft/quorum.h"
 #include "raft/raw_node.h"
 #include "server/member_directory.h"
 #include "server/peer_transport.h"
@@ -81,7 +82,10 @@ void MemberRequests::Handle(const kv::ClientRequest& request, Responder respond,
       if (const kv::MemberStatus* known =
               storage::FindMember(members_->applied(), add.id())) {
         if (known->peer_address() == add.peer_address() &&
-            known->client_address() == add.client_address()) {
+            known->client_address() == add.client_address() &&
+            (add.learner()
+                 ? known->learner() && !known->promote_when_caught_up()
+                 : !known->learner() || known->promote_when_caught_up())) {
           respond(ListResponse());  // a retry of an add that took effect
           return;
         }
@@ -137,6 +141,24 @@ void MemberRequests::Propose(const raft::ConfChange& change, Responder respond,
                               std::to_string(last_change) +
                               " is not applied yet; retry shortly"));
     return;
+  }
+  // Strict reconfiguration (as etcd's --strict-reconfig-check): a change
+  // takes effect at once, so one whose voters are not mostly reachable
+  // would leave the cluster unable to commit it, or anything after it.
+  auto next = raft::ApplyConfChange(raft.conf_state(), change);
+  if (next.ok()) {
+    size_t reachable = 0;
+    for (uint64_t id : next->voters()) reachable += loop_->HeardRecently(id);
+    if (reachable < raft::MajoritySize(next->voters_size())) {
+      respond(ErrorResponse(
+          kv::INVALID,
+          raft::DescribeConfChange(change) + " refused: only " +
+              std::to_string(reachable) + " of the " +
+              std::to_string(next->voters_size()) +
+              " voters it leaves are reachable, fewer than a majority; "
+              "bring members back (or remove an unreachable one) first"));
+      return;
+    }
   }
   auto index = raft.ProposeConfChange(change);
   if (!index.ok()) {

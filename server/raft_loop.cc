@@ -417,6 +417,13 @@ void RaftLoop::UpdatePeers() {
   stages_.transport->SetPeers(peers);
 }
 
+bool RaftLoop::HeardRecently(uint64_t id) const {
+  if (id == config_.id) return true;
+  auto heard = last_heard_.find(id);
+  return heard != last_heard_.end() &&
+         Clock::now() - heard->second <= config_.tick * config_.election_ticks;
+}
+
 void RaftLoop::OnMembership(const kv::Membership& membership) {
   stages_.members->SetApplied(membership);
   UpdatePeers();

@@ -125,6 +125,9 @@ class RaftLoop {
   // The peers to dial: the configuration in effect, at the addresses the
   // member directory knows.
   void UpdatePeers();
+  // Whether node `id` is this node, or was heard from within an election
+  // timeout.
+  bool HeardRecently(uint64_t id) const;
 
  private:
   using Clock = std::chrono::steady_clock;

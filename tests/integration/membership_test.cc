@@ -341,6 +341,30 @@ TEST(MembershipTest, AVoterThatMissedAChangeHearsALeaderItDoesNotKnow) {
   EXPECT_EQ(got->value, "2");
 }
 
+TEST(MembershipTest, AChangeLeavingNoReachableMajorityIsRefused) {
+  LocalCluster cluster(3);
+  const int leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, 0);
+  auto client = cluster.NewClient();
+  ASSERT_TRUE(client->Put("k", "v").ok());
+  const int dead = leader == 1 ? 2 : 1;
+  const int alive = 6 - leader - dead;
+  cluster.Kill(dead);
+  std::this_thread::sleep_for(milliseconds(500));  // an election timeout
+  // Removing the live follower would leave {leader, dead}: it could never
+  // commit, and would block every later change.
+  auto refused = client->MemberRemove(alive);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("fewer than a majority"),
+            std::string::npos);
+  // Removing the dead one is fine, and the cluster still writes.
+  auto removed = client->MemberRemove(dead);
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  EXPECT_EQ(removed->size(), 2u);
+  EXPECT_TRUE(client->Put("k", "w").ok());
+}
+
 TEST(MembershipTest, AfterLosingAMajorityASurvivorForcesANewCluster) {
   LocalCluster cluster(3);
   const int survivor = cluster.WaitForLeader();
