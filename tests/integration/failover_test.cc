@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -375,6 +376,60 @@ TEST(FailoverTest, LaggingNodeCatchesUpFromASnapshot) {
   EXPECT_TRUE((*direct)->Get("s5", ReadOptions{true}).status().IsNotFound());
   // And it did install a snapshot.
   EXPECT_NE(ReadFile(cluster.log_path(lagging)).find("installed snapshot"),
+            std::string::npos);
+}
+
+TEST(FailoverTest, ANodeDownFor100000WritesCatchesUpBySnapshot) {
+  // Compaction keeps 1,000 entries: 100,000 writes later, only a snapshot
+  // can bring the node back.
+  LocalCluster cluster(3,
+                       {"--snapshot_entries=20000", "--log_entries_kept=1000"});
+  const int leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, 0);
+  const int down = leader % 3 + 1;
+  cluster.Kill(down);
+  auto client = cluster.NewClient(std::chrono::seconds(30));
+  // 100,000 writes, 64 in flight.
+  constexpr int kWrites = 100000;
+  std::mutex mu;
+  std::condition_variable cv;
+  int in_flight = 0, done = 0, failed = 0;
+  for (int i = 0; i < kWrites; ++i) {
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return in_flight < 64; });
+      ++in_flight;
+    }
+    client->PutAsync("d" + std::to_string(i), std::to_string(i),
+                     [&](StatusOr<int64_t> r) {
+                       std::lock_guard<std::mutex> lock(mu);
+                       --in_flight;
+                       ++done;
+                       failed += r.ok() ? 0 : 1;
+                       cv.notify_all();
+                     });
+  }
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return done == kWrites; });
+  }
+  ASSERT_EQ(failed, 0);
+  cluster.Start(down);
+  ClientOptions options = cluster.client_options();
+  options.endpoints = {cluster.client_address(down)};
+  auto direct = Client::Create(options);
+  ASSERT_TRUE(direct.ok());
+  bool caught_up = false;
+  for (int i = 0; i < 1200 && !caught_up; ++i) {
+    auto r = (*direct)->Get("d99999", ReadOptions{true});
+    caught_up = r.ok() && r->value == "99999";
+    if (!caught_up) std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_TRUE(caught_up) << "the node never caught up";
+  auto range = (*direct)->GetPrefix("d", 0, ReadOptions{true});
+  ASSERT_TRUE(range.ok());
+  EXPECT_EQ(range->kvs.size(), static_cast<size_t>(kWrites));
+  EXPECT_NE(ReadFile(cluster.log_path(down)).find("installed snapshot"),
             std::string::npos);
 }
 
