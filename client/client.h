@@ -145,8 +145,10 @@ class Client {
   Status TransferLeader(uint64_t transferee);
 
   // Membership (single-server changes through the Raft log; see
-  // docs/membership.md). List asks whichever node answers; the changes go
-  // to the leader and return the membership once the change is applied.
+  // docs/membership.md). List asks whichever node answers, so a client
+  // given one endpoint learns every member's client address (to build a
+  // client with all of them); the changes go to the leader and return the
+  // membership once the change is applied.
   // Add without `learner` adds a learner that the leader promotes to a
   // voter once it has caught up.
   StatusOr<std::vector<MemberInfo>> MemberList();
