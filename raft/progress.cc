@@ -89,6 +89,11 @@ void Progress::SwitchIncarnation(uint64_t incarnation, uint64_t next) {
   reported_rejoined_ = false;
 }
 
+void Progress::AdoptRejoinedIncarnation(uint64_t incarnation) {
+  retired_.push_back(incarnation_);
+  incarnation_ = incarnation;
+}
+
 void Progress::BecomeSnapshot(uint64_t snapshot_index) {
   ResetState(ProgressState::kSnapshot);
   pending_snapshot_ = snapshot_index;

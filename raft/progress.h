@@ -74,6 +74,12 @@ class Progress {
   // known of it, leave the node out of quorums and probe from `next`.
   void SwitchIncarnation(uint64_t incarnation, uint64_t next);
   void FinishRejoin() { rejoining_ = false; }
+  // The node's first response to this leader comes from an incarnation
+  // that has already rejoined (under an earlier leader): track it as is.
+  void AdoptRejoinedIncarnation(uint64_t incarnation);
+  // Whether this leader has had a response from the node.
+  bool heard() const { return heard_; }
+  void set_heard() { heard_ = true; }
 
   void BecomeProbe();
   void BecomeReplicate();
@@ -110,6 +116,7 @@ class Progress {
   bool rejoining_ = false;
   uint64_t rejoin_index_ = 0;
   bool reported_rejoined_ = false;
+  bool heard_ = false;
   Inflights inflights_;
 };
 

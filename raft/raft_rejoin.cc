@@ -117,6 +117,18 @@ void Raft::MaybeFinishRejoin() {
 
 bool Raft::TrackIncarnation(const Message& m, Progress& pr) {
   const uint64_t incarnation = m.incarnation();
+  const bool first = !pr.heard();
+  pr.set_heard();
+  if (incarnation != pr.incarnation() && first && !m.rejoining() &&
+      pr.incarnation() == 0) {
+    // A node that rejoined under an earlier leader keeps its incarnation
+    // and says it is no longer rejoining only once a record of it was
+    // committed: it holds every committed entry, and its acknowledgements
+    // are of its present disk. Tracked as if this leader had seen it
+    // rejoin, without a new record or a round trip out of the quorum.
+    pr.AdoptRejoinedIncarnation(incarnation);
+    return true;
+  }
   if (incarnation != pr.incarnation()) {
     // A response of a life we already saw replaced is stale; its acks
     // belong to a disk that is gone.

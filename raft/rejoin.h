@@ -35,8 +35,10 @@
 //     poll, so no log written before the disk was lost holds it, and it
 //     commits on a majority that excludes the rejoining node.
 //  3. Rejoin. When the node's commit index covers that record it holds every
-//     committed entry, clears its incarnation (persisted) and votes again;
-//     the leader counts it again once it has acknowledged the record.
+//     committed entry, clears its rejoining mark (persisted) and votes again
+//     (it keeps its incarnation: a later leader whose first answer from it says
+//     it has rejoined tracks that incarnation as is); the leader counts it
+//     again once it has acknowledged the record.
 //
 // Why the old votes cannot hurt. Say the old incarnation voted for X in term
 // t and the new one votes for Z in t. The new node votes only in terms at or

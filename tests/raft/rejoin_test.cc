@@ -270,6 +270,32 @@ TEST(RejoinTest, ANewLeaderReadmitsARejoinedNode) {
   EXPECT_EQ(net.committed().rbegin()->second.data(), "z");
 }
 
+TEST(RejoinTest, ANewLeaderCountsANodeThatRejoinedEarlierAtOnce) {
+  TestNetwork net(3);
+  ElectAndCommit(net, 2);
+  net.WipeDisk(3);
+  net.TickAllAndStabilize(3);
+  ASSERT_EQ(net.node(3).GetStatus().rejoin, "");
+  ASSERT_TRUE(net.node(1).TransferLeader(2).ok());
+  net.Stabilize();
+  ASSERT_EQ(net.Leader(), 2u);
+  // Node 3 answers the new leader as an incarnation that has rejoined:
+  // it is tracked as is, with no record of the new term and no time out of
+  // the quorum.
+  const uint64_t term = net.node(2).term();
+  std::vector<Entry> entries;
+  MemoryStorage& log = net.storage(2);
+  ASSERT_TRUE(
+      log.Entries(log.FirstIndex(), log.LastIndex() + 1, UINT64_MAX, &entries)
+          .ok());
+  size_t records = 0;
+  for (const Entry& e : entries) {
+    records += e.type() == ENTRY_REJOIN && e.term() == term;
+  }
+  EXPECT_EQ(records, 0u);
+  EXPECT_FALSE(net.node(2).GetStatus().progress.at(3).rejoining);
+}
+
 TEST(RejoinTest, IncarnationAndRejoiningSurviveARestart) {
   TestNetwork net(3);
   ElectAndCommit(net, 2);
