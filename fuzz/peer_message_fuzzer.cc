@@ -89,10 +89,20 @@ class Harness {
   }
 
   void Deliver(const raft::Message& m) {
-    // Membership is {1, 2, 3} until a snapshot says otherwise.
-    const std::set<uint64_t> voters = node_->GetStatus().voters;
-    const bool must_reject =
-        IsLocal(m.type()) || m.to() != kSelf || voters.count(m.from()) == 0;
+    // Membership is {1, 2, 3} until a snapshot or a change says otherwise.
+    // A sender outside it is heard when it leads (appends, heartbeats,
+    // snapshots, a TimeoutNow of our term) or campaigns (RawNode::Step).
+    const raft::NodeStatus status = node_->GetStatus();
+    const bool member = m.from() == kSelf || status.voters.count(m.from()) ||
+                        status.learners.count(m.from());
+    const raft::MessageType t = m.type();
+    const bool heard_from_anyone =
+        t == raft::MSG_APP || t == raft::MSG_HEARTBEAT || t == raft::MSG_SNAP ||
+        t == raft::MSG_VOTE || t == raft::MSG_PRE_VOTE ||
+        (t == raft::MSG_TIMEOUT_NOW && m.term() == status.term);
+    const bool must_reject = IsLocal(t) || m.to() != kSelf ||
+                             m.from() == raft::kNone ||
+                             (!member && !heard_from_anyone);
     if (must_reject) {
       const raft::NodeStatus before = node_->GetStatus();
       const bool had_ready = node_->HasReady();
