@@ -159,6 +159,9 @@ class Raft {
   void HandleVoteResponse(const Message& m);
 
   // Replication (raft_replication.cc).
+  // A leader not handing over: NotLeader naming the leader, or
+  // ProposalDropped during a transfer.
+  Status CheckCanPropose() const;
   bool AppendEntries(std::vector<Entry> entries);
   bool MaybeSendAppend(uint64_t to, bool send_if_empty);
   bool SendSnapshot(uint64_t to, Progress& pr);

@@ -131,15 +131,7 @@ void Raft::PruneConfHistory() {
 }
 
 StatusOr<uint64_t> Raft::ProposeConfChange(const ConfChange& change) {
-  if (role_ != Role::kLeader) {
-    return Status::NotLeader(lead_ == kNone
-                                 ? "leader unknown"
-                                 : "leader is " + std::to_string(lead_));
-  }
-  if (lead_transferee_ != kNone) {
-    return Status::ProposalDropped("leadership is being transferred to " +
-                                   std::to_string(lead_transferee_));
-  }
+  RAFTKV_RETURN_IF_ERROR(CheckCanPropose());
   const bool rule = !config_.disable_conf_change_rule;
   if (rule && last_conf_index() > log_.committed()) {
     return Status::ProposalDropped(

@@ -35,7 +35,7 @@ bool Raft::AppendEntries(std::vector<Entry> entries) {
   return true;
 }
 
-StatusOr<uint64_t> Raft::Propose(std::string data) {
+Status Raft::CheckCanPropose() const {
   if (role_ != Role::kLeader) {
     return Status::NotLeader(lead_ == kNone
                                  ? "leader unknown"
@@ -45,6 +45,11 @@ StatusOr<uint64_t> Raft::Propose(std::string data) {
     return Status::ProposalDropped("leadership is being transferred to " +
                                    std::to_string(lead_transferee_));
   }
+  return Status::OK();
+}
+
+StatusOr<uint64_t> Raft::Propose(std::string data) {
+  RAFTKV_RETURN_IF_ERROR(CheckCanPropose());
   Entry e;
   e.set_type(ENTRY_NORMAL);
   e.set_data(std::move(data));

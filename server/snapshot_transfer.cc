@@ -90,13 +90,9 @@ bool SnapshotTransfers::Send(
   Reap();
   std::lock_guard<std::mutex> lock(mu_);
   if (stopped_ || sending_.count(message.to()) > 0) return false;
-  auto t = std::make_unique<Transfer>();
-  Transfer* raw = t.get();
-  raw->thread =
-      std::thread([this, raw, peer = message.to(), message, source, address] {
-        RunSend(raw, peer, message, source, address);
-      });
-  sending_.emplace(message.to(), std::move(t));
+  StartThread(&sending_, message.to(), /*fd=*/-1,
+              [this, peer = message.to(), message, source, address](
+                  Transfer* t) { RunSend(t, peer, message, source, address); });
   return true;
 }
 
@@ -108,17 +104,25 @@ void SnapshotTransfers::Receive(int fd, std::string preamble,
     ::close(fd);
     return;
   }
+  const uint64_t serial = next_serial_++;
+  StartThread(&receiving_, serial, fd,
+              [this, serial, preamble = std::move(preamble),
+               buffered = std::move(buffered),
+               remote = std::move(remote)](Transfer* t) mutable {
+                RunReceive(t, serial, std::move(preamble), std::move(buffered),
+                           std::move(remote));
+              });
+}
+
+void SnapshotTransfers::StartThread(
+    std::map<uint64_t, std::unique_ptr<Transfer>>* transfers, uint64_t key,
+    int fd, std::function<void(Transfer*)> run) {
   auto t = std::make_unique<Transfer>();
   Transfer* raw = t.get();
   raw->fd = fd;
-  const uint64_t serial = next_serial_++;
-  raw->thread = std::thread([this, raw, serial, preamble = std::move(preamble),
-                             buffered = std::move(buffered),
-                             remote = std::move(remote)]() mutable {
-    RunReceive(raw, serial, std::move(preamble), std::move(buffered),
-               std::move(remote));
-  });
-  receiving_.emplace(serial, std::move(t));
+  raw->thread =
+      std::thread([raw, run = std::move(run)]() mutable { run(raw); });
+  transfers->emplace(key, std::move(t));
 }
 
 void SnapshotTransfers::SendBackup(
@@ -130,14 +134,11 @@ void SnapshotTransfers::SendBackup(
     ::close(fd);
     return;
   }
-  auto t = std::make_unique<Transfer>();
-  Transfer* raw = t.get();
-  raw->fd = fd;
-  raw->thread = std::thread(
-      [this, raw, first_frame = std::move(first_frame), source]() mutable {
-        RunBackup(raw, std::move(first_frame), std::move(source));
-      });
-  backups_.emplace(next_serial_++, std::move(t));
+  StartThread(&backups_, next_serial_++, fd,
+              [this, first_frame = std::move(first_frame),
+               source = std::move(source)](Transfer* t) mutable {
+                RunBackup(t, std::move(first_frame), std::move(source));
+              });
 }
 
 void SnapshotTransfers::RunBackup(

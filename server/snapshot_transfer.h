@@ -133,6 +133,10 @@ class SnapshotTransfers {
                   std::string pending, std::string remote);
   void RunBackup(Transfer* t, std::string first_frame,
                  std::shared_ptr<const storage::SnapshotSource> source);
+  // Starts `run` on a thread of its own for a transfer on `fd` (-1: none
+  // yet), recorded in `transfers` under `key`. Under mu_.
+  void StartThread(std::map<uint64_t, std::unique_ptr<Transfer>>* transfers,
+                   uint64_t key, int fd, std::function<void(Transfer*)> run);
   void Reap();  // joins finished transfers
 
   const std::string data_dir_;

@@ -190,6 +190,16 @@ int LocalCluster::ExitedWith(int id) {
   return WEXITSTATUS(status);
 }
 
+int LocalCluster::WaitForExit(int id, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    const int code = ExitedWith(id);
+    if (code >= 0) return code;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return -1;
+}
+
 void LocalCluster::Kill(int id) {
   NodeProcess& n = nodes_[id - 1];
   if (n.pid <= 0) return;
@@ -219,6 +229,16 @@ ClientOptions LocalCluster::client_options() const {
 std::unique_ptr<Client> LocalCluster::NewClient(
     std::chrono::milliseconds deadline) const {
   ClientOptions options = client_options();
+  options.deadline = deadline;
+  auto client = Client::Create(options);
+  CHECK(client.ok()) << client.status().ToString();
+  return std::move(client).value();
+}
+
+std::unique_ptr<Client> LocalCluster::NewClientOf(
+    int id, std::chrono::milliseconds deadline) const {
+  ClientOptions options = client_options();
+  options.endpoints = {client_address(id)};
   options.deadline = deadline;
   auto client = Client::Create(options);
   CHECK(client.ok()) << client.status().ToString();

@@ -62,6 +62,10 @@ class LocalCluster {
   pid_t pid(int id) const { return nodes_[id - 1].pid; }
   // The exit code (as Stop's) if node `id` has exited by itself, else -1.
   int ExitedWith(int id);
+  // Waits up to `timeout` for node `id` to exit by itself; its exit code
+  // (as Stop's), or -1 if it is still running.
+  int WaitForExit(int id,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
   // The IPv4 address node `id` listens on ("127.0.0.1" unless
   // own_addresses) and its group id (0: ours).
@@ -75,6 +79,10 @@ class LocalCluster {
 
   ClientOptions client_options() const;
   std::unique_ptr<Client> NewClient(
+      std::chrono::milliseconds deadline = std::chrono::seconds(10)) const;
+  // A client that talks to node `id` only.
+  std::unique_ptr<Client> NewClientOf(
+      int id,
       std::chrono::milliseconds deadline = std::chrono::seconds(10)) const;
   // Waits until a leader is known to every running node and returns its id
   // (0 on timeout).

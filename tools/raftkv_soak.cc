@@ -397,6 +397,24 @@ Monitor::Stall LoggedStall(const LocalCluster& cluster,
 // from the nodes' logs when a stall of 50 ms or more happened in it
 // (exact), otherwise the worst the nodes reported while polled (their worst
 // of the last minute, so an upper bound that may reach back before `from`).
+// What a steady load saw while a check's event took place: `during` over
+// `secs` seconds, `before` over the 3 s before it.
+void CheckSteadyLoad(uint64_t leader_changes, const Load::Stats& during,
+                     double secs, const Load::Stats& before) {
+  Check("  leader changes meanwhile", std::to_string(leader_changes), "0",
+        leader_changes == 0);
+  Check("  client errors meanwhile",
+        std::to_string(during.errors) +
+            (during.errors ? " (" + during.first_error + ")" : ""),
+        "0", during.errors == 0);
+  Check("  longest write meanwhile", Format("%.0f ms", during.max_ms),
+        "< 400 ms", during.max_ms < 400);
+  Check("  writes meanwhile",
+        Format("%.0f writes/s", during.acked / secs) +
+            Format(" (before: %.0f)", before.acked / 3.0),
+        "flowing", during.acked > 0);
+}
+
 void CheckLoopStall(const std::string& name, const LocalCluster& cluster,
                     Monitor& monitor,
                     std::chrono::system_clock::time_point from) {
@@ -460,18 +478,7 @@ void CheckWipe(LocalCluster& cluster, Monitor& monitor) {
   const uint64_t changes = monitor.TakeLeaderChanges();
   Check("wiped node catches up", Format("%.1f s", secs), "< 10 s",
         caught_up && secs < 10);
-  Check("  leader changes meanwhile", std::to_string(changes), "0",
-        changes == 0);
-  Check("  client errors meanwhile",
-        std::to_string(during.errors) +
-            (during.errors ? " (" + during.first_error + ")" : ""),
-        "0", during.errors == 0);
-  Check("  longest write meanwhile", Format("%.0f ms", during.max_ms),
-        "< 400 ms", during.max_ms < 400);
-  Check("  writes meanwhile",
-        Format("%.0f writes/s", during.acked / (secs + 2)) +
-            Format(" (before: %.0f)", before.acked / 3.0),
-        "flowing", during.acked > 0);
+  CheckSteadyLoad(changes, during, secs + 2, before);
   CheckLoopStall("  longest loop stall meanwhile", cluster, monitor,
                  wall_start);
 }
@@ -636,18 +643,7 @@ void CheckJoin(LocalCluster& cluster, Monitor& monitor) {
     Check("  joining node running", "exited with " + std::to_string(exited),
           "running", false);
   }
-  Check("  leader changes meanwhile", std::to_string(changes), "0",
-        changes == 0);
-  Check("  client errors meanwhile",
-        std::to_string(during.errors) +
-            (during.errors ? " (" + during.first_error + ")" : ""),
-        "0", during.errors == 0);
-  Check("  longest write meanwhile", Format("%.0f ms", during.max_ms),
-        "< 400 ms", during.max_ms < 400);
-  Check("  writes meanwhile",
-        Format("%.0f writes/s", during.acked / secs) +
-            Format(" (before: %.0f)", before.acked / 3.0),
-        "flowing", during.acked > 0);
+  CheckSteadyLoad(changes, during, secs, before);
   CheckLoopStall("  longest loop stall meanwhile", cluster, monitor,
                  wall_start);
   // Sampled every 100 ms (VmRSS), so the peak within the join; the new

@@ -45,16 +45,6 @@ uint64_t ClusterIdOf(LocalCluster& cluster) {
   return 0;
 }
 
-// Waits for node `id` to exit by itself; its exit code, or -1.
-int WaitForExit(LocalCluster& cluster, int id) {
-  for (int i = 0; i < 300; ++i) {
-    const int code = cluster.ExitedWith(id);
-    if (code >= 0) return code;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return -1;
-}
-
 TEST_F(BackupTest, ABackupRestoresIntoANewClusterWithEveryKey) {
   const std::string file = dir_ + "/backup";
   uint64_t old_cluster = 0;
@@ -151,7 +141,7 @@ TEST_F(BackupTest, ADamagedOrTruncatedBackupIsRefused) {
     const std::string path = dir_ + "/" + name;
     std::ofstream(path, std::ios::binary) << bytes;
     LocalCluster cluster(1, {"--restore_from=" + path});
-    EXPECT_NE(WaitForExit(cluster, 1), 0) << name;
+    EXPECT_NE(cluster.WaitForExit(1), 0) << name;
     const std::string log = ReadFile(cluster.log_path(1));
     EXPECT_NE(log.find(path), std::string::npos) << name << ": " << log;
     EXPECT_NE(log.find("Corruption"), std::string::npos) << name << ": " << log;

@@ -28,6 +28,21 @@ using ::raftkv::integration::ReadFile;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
+// Waits up to `timeout` until node `id` serves `value` for `key` from its
+// own state (a serializable read): it has caught up that far.
+bool WaitForLocalValue(const LocalCluster& cluster, int id,
+                       const std::string& key, const std::string& value,
+                       std::chrono::seconds timeout) {
+  auto direct = cluster.NewClientOf(id);
+  const auto until = Clock::now() + timeout;
+  while (Clock::now() < until) {
+    auto r = direct->Get(key, ReadOptions{true});
+    if (r.ok() && r->value == value) return true;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return false;
+}
+
 // Writes key-N = value-N in a loop and remembers what was acknowledged.
 class Writer {
  public:
@@ -137,17 +152,9 @@ TEST(FailoverTest, LeaderKillIsInvisibleToAWriter) {
   const std::map<std::string, std::string> acked = writer.acked();
   ASSERT_FALSE(acked.empty());
   auto last = acked.rbegin();
-  ClientOptions options = cluster.client_options();
-  options.endpoints = {cluster.client_address(leader)};
-  auto direct = Client::Create(options);
-  ASSERT_TRUE(direct.ok());
-  bool caught_up = false;
-  for (int i = 0; i < 200 && !caught_up; ++i) {
-    auto r = (*direct)->Get(last->first, ReadOptions{true});
-    caught_up = r.ok() && r->value == last->second;
-    if (!caught_up) std::this_thread::sleep_for(milliseconds(50));
-  }
-  EXPECT_TRUE(caught_up) << "restarted node did not catch up";
+  EXPECT_TRUE(WaitForLocalValue(cluster, leader, last->first, last->second,
+                                std::chrono::seconds(10)))
+      << "restarted node did not catch up";
 }
 
 // The leader hangs (SIGSTOP: its connections stay open, nothing answers).
@@ -358,22 +365,15 @@ TEST(FailoverTest, LaggingNodeCatchesUpFromASnapshot) {
   }
   ASSERT_EQ(*client->Delete("s5"), 1);
   cluster.Start(lagging);
-  ClientOptions options = cluster.client_options();
-  options.endpoints = {cluster.client_address(lagging)};
-  auto direct = Client::Create(options);
-  ASSERT_TRUE(direct.ok());
-  bool caught_up = false;
-  for (int i = 0; i < 200 && !caught_up; ++i) {
-    auto r = (*direct)->Get("s299", ReadOptions{true});
-    caught_up = r.ok() && r->value == "299";
-    if (!caught_up) std::this_thread::sleep_for(milliseconds(50));
-  }
-  ASSERT_TRUE(caught_up) << "lagging node never caught up";
+  ASSERT_TRUE(WaitForLocalValue(cluster, lagging, "s299", "299",
+                                std::chrono::seconds(10)))
+      << "lagging node never caught up";
+  auto direct = cluster.NewClientOf(lagging);
   // Its state is the snapshot's plus what followed, key for key.
-  auto range = (*direct)->GetPrefix("s", 0, ReadOptions{true});
+  auto range = direct->GetPrefix("s", 0, ReadOptions{true});
   ASSERT_TRUE(range.ok());
   EXPECT_EQ(range->kvs.size(), 299u);
-  EXPECT_TRUE((*direct)->Get("s5", ReadOptions{true}).status().IsNotFound());
+  EXPECT_TRUE(direct->Get("s5", ReadOptions{true}).status().IsNotFound());
   // And it did install a snapshot.
   EXPECT_NE(ReadFile(cluster.log_path(lagging)).find("installed snapshot"),
             std::string::npos);
@@ -415,18 +415,11 @@ TEST(FailoverTest, ANodeDownFor100000WritesCatchesUpBySnapshot) {
   }
   ASSERT_EQ(failed, 0);
   cluster.Start(down);
-  ClientOptions options = cluster.client_options();
-  options.endpoints = {cluster.client_address(down)};
-  auto direct = Client::Create(options);
-  ASSERT_TRUE(direct.ok());
-  bool caught_up = false;
-  for (int i = 0; i < 1200 && !caught_up; ++i) {
-    auto r = (*direct)->Get("d99999", ReadOptions{true});
-    caught_up = r.ok() && r->value == "99999";
-    if (!caught_up) std::this_thread::sleep_for(milliseconds(50));
-  }
-  ASSERT_TRUE(caught_up) << "the node never caught up";
-  auto range = (*direct)->GetPrefix("d", 0, ReadOptions{true});
+  ASSERT_TRUE(WaitForLocalValue(cluster, down, "d99999", "99999",
+                                std::chrono::seconds(60)))
+      << "the node never caught up";
+  auto direct = cluster.NewClientOf(down);
+  auto range = direct->GetPrefix("d", 0, ReadOptions{true});
   ASSERT_TRUE(range.ok());
   EXPECT_EQ(range->kvs.size(), static_cast<size_t>(kWrites));
   EXPECT_NE(ReadFile(cluster.log_path(down)).find("installed snapshot"),

@@ -48,13 +48,6 @@ class SmallDisk {
   bool mounted_ = false;
 };
 
-std::unique_ptr<Client> DirectClient(const LocalCluster& cluster, int id) {
-  ClientOptions options = cluster.client_options();
-  options.endpoints = {cluster.client_address(id)};
-  options.deadline = std::chrono::seconds(3);
-  return std::move(Client::Create(options)).value();
-}
-
 TEST(FullDiskTest, AFullDiskStopsOneNodeCleanlyAndLosesNothing) {
   if (::geteuid() != 0) {
     GTEST_SKIP() << "mounting a small tmpfs needs root (CI runs as root)";
@@ -72,7 +65,7 @@ TEST(FullDiskTest, AFullDiskStopsOneNodeCleanlyAndLosesNothing) {
   cluster.Start(full);
   auto client = cluster.NewClient(std::chrono::seconds(10));
   ASSERT_TRUE(client->Put("early", "before the disk filled").ok());
-  auto direct = DirectClient(cluster, full);
+  auto direct = cluster.NewClientOf(full, std::chrono::seconds(3));
   const auto rejoin_until = Clock::now() + std::chrono::seconds(60);
   while (Clock::now() < rejoin_until &&
          !direct->Get("early", ReadOptions{true}).ok()) {
@@ -109,7 +102,7 @@ TEST(FullDiskTest, AFullDiskStopsOneNodeCleanlyAndLosesNothing) {
   // Space is freed; the node restarts and catches up.
   ASSERT_TRUE(disk.Resize("512m"));
   cluster.Start(full);
-  auto last = DirectClient(cluster, full);
+  auto last = cluster.NewClientOf(full, std::chrono::seconds(3));
   bool caught_up = false;
   const auto catch_up_until = Clock::now() + std::chrono::seconds(60);
   while (!caught_up && Clock::now() < catch_up_until) {

@@ -9,18 +9,18 @@
 // Must never signal a process that LocalCluster did not start.
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <filesystem>
-#include <mutex>
 #include <set>
 #include <thread>
 
+#include "tests/integration/key_writer.h"
 #include "tests/integration/log_text.h"
 #include "tools/local_cluster.h"
 
 namespace raftkv {
 namespace {
 
+using ::raftkv::integration::KeyWriter;
 using ::raftkv::integration::ReadFile;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
@@ -28,49 +28,6 @@ using Clock = std::chrono::steady_clock;
 // Small log limits: a new node can only catch up by snapshot.
 const std::vector<std::string> kCompactingFlags = {"--snapshot_entries=400",
                                                    "--log_entries_kept=50"};
-
-// Writes distinct keys with one client until stopped; remembers errors and
-// the keys acknowledged.
-class Writer {
- public:
-  explicit Writer(Client* client) : client_(client) {}
-  ~Writer() {
-    if (thread_.joinable()) StopAndJoin();
-  }
-  void Start() {
-    thread_ = std::thread([this] {
-      for (int i = 0; !stop_ && i < 1000000; ++i) {
-        auto r = client_->Put("w" + std::to_string(i), std::string(100, 'w'));
-        std::lock_guard<std::mutex> lock(mu_);
-        if (r.ok()) {
-          acked_.push_back(i);
-        } else {
-          errors_.push_back(r.status().ToString());
-        }
-      }
-    });
-  }
-  void StopAndJoin() {
-    stop_ = true;
-    thread_.join();
-  }
-  std::vector<int> acked() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return acked_;
-  }
-  std::vector<std::string> errors() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return errors_;
-  }
-
- private:
-  Client* client_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-  std::mutex mu_;
-  std::vector<int> acked_;
-  std::vector<std::string> errors_;
-};
 
 // The members as `client` reports them: id -> "voter" / "learner".
 std::map<uint64_t, std::string> Roles(Client& client) {
@@ -92,11 +49,7 @@ bool WaitForMembership(
   while (Clock::now() < until) {
     bool all = true;
     for (int id : ids) {
-      ClientOptions options;
-      options.endpoints = {cluster.client_address(id)};
-      options.deadline = milliseconds(1000);
-      auto client = Client::Create(options);
-      if (!client.ok() || Roles(**client) != want) {
+      if (Roles(*cluster.NewClientOf(id, milliseconds(1000))) != want) {
         all = false;
         break;
       }
@@ -107,22 +60,10 @@ bool WaitForMembership(
   return false;
 }
 
-// Waits for node `id` to exit by itself; its exit code, or -1.
-int WaitForExit(LocalCluster& cluster, int id,
-                std::chrono::seconds timeout = std::chrono::seconds(30)) {
-  const auto until = Clock::now() + timeout;
-  while (Clock::now() < until) {
-    const int code = cluster.ExitedWith(id);
-    if (code >= 0) return code;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return -1;
-}
-
 // Every acknowledged key is readable (linearizably) through `client`.
 void ExpectAllAcked(Client& client, const std::vector<int>& acked) {
   for (int i : acked) {
-    auto r = client.Get("w" + std::to_string(i));
+    auto r = client.Get(KeyWriter::Key(i));
     ASSERT_TRUE(r.ok()) << "acknowledged key w" << i << ": "
                         << r.status().ToString();
   }
@@ -135,7 +76,7 @@ TEST(MembershipTest, ANodeAddedAndStartedWithJoinCatchesUpAndBecomesAVoter) {
   for (int i = 0; i < 2000; ++i) {
     ASSERT_TRUE(client->Put("k" + std::to_string(i), "v").ok());
   }
-  Writer writer(client.get());
+  KeyWriter writer(client.get(), 100);
   writer.Start();
 
   const int added = cluster.AddNode();
@@ -155,7 +96,7 @@ TEST(MembershipTest, ANodeAddedAndStartedWithJoinCatchesUpAndBecomesAVoter) {
   // An old node leaves while the writer goes on.
   auto after_remove = client->MemberRemove(3);
   ASSERT_TRUE(after_remove.ok()) << after_remove.status().ToString();
-  EXPECT_EQ(WaitForExit(cluster, 3), 0);
+  EXPECT_EQ(cluster.WaitForExit(3), 0);
   std::this_thread::sleep_for(milliseconds(300));
   writer.StopAndJoin();
   EXPECT_TRUE(writer.errors().empty()) << writer.errors().front();
@@ -163,14 +104,10 @@ TEST(MembershipTest, ANodeAddedAndStartedWithJoinCatchesUpAndBecomesAVoter) {
             std::string::npos);
 
   // It serves what was written before and during its catch-up.
-  ClientOptions options;
-  options.endpoints = {cluster.client_address(added)};
-  options.deadline = std::chrono::seconds(10);
-  auto direct = Client::Create(options);
-  ASSERT_TRUE(direct.ok());
-  auto old = (*direct)->Get("k1999", ReadOptions{/*serializable=*/true});
+  auto direct = cluster.NewClientOf(added);
+  auto old = direct->Get("k1999", ReadOptions{/*serializable=*/true});
   ASSERT_TRUE(old.ok()) << old.status().ToString();
-  ExpectAllAcked(**direct, writer.acked());
+  ExpectAllAcked(*direct, writer.acked());
 
   // Voters {1, 2, 4}: with node 1 down, 2 and 4 are a majority; with
   // node 2 down as well, nothing commits.
@@ -188,7 +125,7 @@ TEST(MembershipTest, TheLeaderRemovesItselfHandsOverAndStops) {
   const int leader = cluster.WaitForLeader();
   ASSERT_NE(leader, 0);
   auto client = cluster.NewClient();
-  Writer writer(client.get());
+  KeyWriter writer(client.get(), 100);
   writer.Start();
   std::this_thread::sleep_for(milliseconds(300));
 
@@ -200,7 +137,7 @@ TEST(MembershipTest, TheLeaderRemovesItselfHandsOverAndStops) {
   EXPECT_EQ(left.size(), 2u);
 
   // It learns it was removed and exits cleanly; it handed over first.
-  EXPECT_EQ(WaitForExit(cluster, leader), 0);
+  EXPECT_EQ(cluster.WaitForExit(leader), 0);
   const std::string log = ReadFile(cluster.log_path(leader));
   EXPECT_NE(log.find("its removal from the cluster is committed"),
             std::string::npos);
@@ -213,7 +150,7 @@ TEST(MembershipTest, TheLeaderRemovesItselfHandsOverAndStops) {
 
   // Its data dir is refused, with the reason.
   cluster.Start(leader);
-  EXPECT_NE(WaitForExit(cluster, leader), 0);
+  EXPECT_NE(cluster.WaitForExit(leader), 0);
   EXPECT_NE(ReadFile(cluster.log_path(leader)).find("its data cannot serve"),
             std::string::npos);
   // Its id is never reused.
@@ -226,7 +163,7 @@ TEST(MembershipTest, ADeadNodeIsReplacedAndTheMembershipSurvivesRestarts) {
   LocalCluster cluster(3, kCompactingFlags);
   ASSERT_NE(cluster.WaitForLeader(), 0);
   auto client = cluster.NewClient();
-  Writer writer(client.get());
+  KeyWriter writer(client.get(), 100);
   writer.Start();
   // Node 3's machine dies for good, its disk with it.
   cluster.Kill(3);
@@ -275,15 +212,11 @@ TEST(MembershipTest, ALearnerAddedAsSuchStaysOneUntilPromoted) {
       {1, "voter"}, {2, "voter"}, {3, "voter"}, {4, "learner"}};
   ASSERT_TRUE(WaitForMembership(cluster, {1, 2, 3, learner}, with_learner));
   // It receives the log...
-  ClientOptions options;
-  options.endpoints = {cluster.client_address(learner)};
-  options.deadline = std::chrono::seconds(10);
-  auto direct = Client::Create(options);
-  ASSERT_TRUE(direct.ok());
+  auto direct = cluster.NewClientOf(learner);
   const auto until = Clock::now() + std::chrono::seconds(20);
   StatusOr<KeyValue> seen = Status::NotFound("");
   while (Clock::now() < until && !seen.ok()) {
-    seen = (*direct)->Get("a", ReadOptions{/*serializable=*/true});
+    seen = direct->Get("a", ReadOptions{/*serializable=*/true});
     if (!seen.ok()) std::this_thread::sleep_for(milliseconds(50));
   }
   ASSERT_TRUE(seen.ok()) << seen.status().ToString();
@@ -339,12 +272,8 @@ TEST(MembershipTest, AVoterThatMissedAChangeHearsALeaderItDoesNotKnow) {
   cluster.Start(2);
   ASSERT_TRUE(WaitForMembership(
       cluster, {2}, {{1, "voter"}, {2, "voter"}, {3, "voter"}, {4, "voter"}}));
-  ClientOptions options;
-  options.endpoints = {cluster.client_address(2)};
-  options.deadline = std::chrono::seconds(10);
-  auto direct = Client::Create(options);
-  ASSERT_TRUE(direct.ok());
-  auto got = (*direct)->Get("after");
+  auto direct = cluster.NewClientOf(2);
+  auto got = direct->Get("after");
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(got->value, "2");
 }
@@ -407,7 +336,7 @@ TEST(MembershipTest, AfterLosingAMajorityASurvivorForcesANewCluster) {
 
   // A lost node that comes back after all is told it was removed.
   cluster.Start(lost[0]);
-  EXPECT_EQ(WaitForExit(cluster, lost[0]), 0);
+  EXPECT_EQ(cluster.WaitForExit(lost[0]), 0);
   // Without the flag from now on, and growing again.
   EXPECT_EQ(cluster.Stop(survivor), 0);
   cluster.Start(survivor);
@@ -427,7 +356,7 @@ TEST(MembershipTest, AfterLosingAMajorityASurvivorForcesANewCluster) {
   // would remove the new member.
   EXPECT_EQ(cluster.Stop(survivor), 0);
   cluster.Start(survivor, {"--force_new_cluster"});
-  EXPECT_NE(WaitForExit(cluster, survivor), 0);
+  EXPECT_NE(cluster.WaitForExit(survivor), 0);
   EXPECT_NE(ReadFile(cluster.log_path(survivor)).find("has moved on since"),
             std::string::npos);
 }

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "tests/integration/key_writer.h"
 #include "tests/integration/log_text.h"
 #include "tools/local_cluster.h"
 
@@ -22,6 +23,7 @@ namespace raftkv {
 namespace {
 
 using ::raftkv::integration::Count;
+using ::raftkv::integration::KeyWriter;
 using ::raftkv::integration::ReadFile;
 
 using std::chrono::milliseconds;
@@ -31,51 +33,6 @@ using Clock = std::chrono::steady_clock;
 const std::vector<std::string> kCompactingFlags = {"--snapshot_entries=400",
                                                    "--log_entries_kept=50"};
 
-// Writes distinct keys as fast as one client can; remembers errors.
-class Writer {
- public:
-  explicit Writer(Client* client) : client_(client) {}
-  void Start() {
-    thread_ = std::thread([this] {
-      for (int i = 0; !stop_ && i < 10000000; ++i) {
-        auto r = client_->Put("w" + std::to_string(i), std::string(200, 'w'));
-        std::lock_guard<std::mutex> lock(mu_);
-        if (r.ok()) {
-          ++acked_;
-          last_acked_ = i;
-        } else {
-          errors_.push_back(r.status().ToString());
-        }
-      }
-    });
-  }
-  void StopAndJoin() {
-    stop_ = true;
-    thread_.join();
-  }
-  int acked() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return acked_;
-  }
-  int last_acked() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return last_acked_;
-  }
-  std::vector<std::string> errors() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return errors_;
-  }
-
- private:
-  Client* client_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-  std::mutex mu_;
-  int acked_ = 0;
-  int last_acked_ = -1;
-  std::vector<std::string> errors_;
-};
-
 // Loads `keys` keys of 300 bytes through `client`.
 void Load(Client& client, int keys) {
   for (int i = 0; i < keys; ++i) {
@@ -84,19 +41,12 @@ void Load(Client& client, int keys) {
   }
 }
 
-// A client that talks to node `id` only.
-std::unique_ptr<Client> DirectClient(const LocalCluster& cluster, int id) {
-  ClientOptions options = cluster.client_options();
-  options.endpoints = {cluster.client_address(id)};
-  return std::move(Client::Create(options)).value();
-}
-
 // Waits until node `id` takes part again and has applied everything the
 // leader had committed when the wait began. Returns the status last seen.
 NodeInfo WaitUntilCaughtUp(const LocalCluster& cluster, int id, int leader,
                            std::chrono::seconds timeout) {
-  auto direct = DirectClient(cluster, id);
-  auto to_leader = DirectClient(cluster, leader);
+  auto direct = cluster.NewClientOf(id);
+  auto to_leader = cluster.NewClientOf(leader);
   const uint64_t target = to_leader->ClusterStatus()[0].commit_index;
   NodeInfo info;
   const auto until = Clock::now() + timeout;
@@ -117,10 +67,10 @@ TEST(RejoinTest, AWipedNodeRejoinsByItselfWhileWritesGoOn) {
   ASSERT_NE(leader, 0);
   auto client = cluster.NewClient(std::chrono::seconds(10));
   Load(*client, 3000);
-  const NodeInfo before = DirectClient(cluster, leader)->ClusterStatus()[0];
+  const NodeInfo before = cluster.NewClientOf(leader)->ClusterStatus()[0];
   const int wiped = leader == 3 ? 2 : 3;
 
-  Writer writer(client.get());
+  KeyWriter writer(client.get(), 200);
   writer.Start();
   std::this_thread::sleep_for(milliseconds(300));
   cluster.Kill(wiped);
@@ -135,9 +85,9 @@ TEST(RejoinTest, AWipedNodeRejoinsByItselfWhileWritesGoOn) {
   EXPECT_EQ(info.rejoin, "") << "node " << wiped << " never rejoined";
   EXPECT_TRUE(writer.errors().empty())
       << writer.errors().size() << " errors, first: " << writer.errors()[0];
-  EXPECT_GT(writer.acked(), 0);
+  EXPECT_GT(writer.acked().size(), 0u);
   // The leader stayed the leader, in the same term: no election.
-  const NodeInfo after = DirectClient(cluster, leader)->ClusterStatus()[0];
+  const NodeInfo after = cluster.NewClientOf(leader)->ClusterStatus()[0];
   EXPECT_EQ(after.role, "leader");
   EXPECT_EQ(after.term, before.term);
   // It went through the protocol: the poll, a streamed snapshot, the
@@ -148,11 +98,11 @@ TEST(RejoinTest, AWipedNodeRejoinsByItselfWhileWritesGoOn) {
   EXPECT_EQ(Count(log, "votes again"), 1u);
   // Its state is the cluster's: old keys and the writer's last one, read
   // locally on the wiped node.
-  auto direct = DirectClient(cluster, wiped);
+  auto direct = cluster.NewClientOf(wiped);
   auto old = direct->Get("k1234", ReadOptions{true});
   ASSERT_TRUE(old.ok()) << old.status().ToString();
   EXPECT_EQ(old->value, std::string(300, 'v'));
-  const std::string last = "w" + std::to_string(writer.last_acked());
+  const std::string last = KeyWriter::Key(writer.acked().back());
   bool found = false;
   for (int i = 0; i < 100 && !found; ++i) {
     found = direct->Get(last, ReadOptions{true}).ok();
@@ -181,14 +131,14 @@ TEST(RejoinTest, TheLeaderKeepsWhatFollowsASnapshotInFlight) {
   Load(*client, 3000);
   const int wiped = leader == 3 ? 2 : 3;
 
-  Writer writer(client.get());
+  KeyWriter writer(client.get(), 200);
   writer.Start();
   cluster.Kill(wiped);
   std::filesystem::remove_all(cluster.data_dir(wiped));
   cluster.Start(wiped);
   const NodeInfo info =
       WaitUntilCaughtUp(cluster, wiped, leader, std::chrono::seconds(60));
-  const uint64_t written_meanwhile = writer.acked();
+  const uint64_t written_meanwhile = writer.acked().size();
   writer.StopAndJoin();
 
   EXPECT_EQ(info.rejoin, "") << "node " << wiped << " never rejoined";
@@ -232,7 +182,7 @@ void RejoinDespiteAFaultyTransfer(const std::string& fault,
   EXPECT_GE(Count(receiver, receiver_says), 1u) << receiver << "\nsender:\n"
                                                 << sender;
   EXPECT_GE(Count(receiver, "installed the snapshot at"), 1u);
-  auto value = DirectClient(cluster, wiped)->Get("big77", ReadOptions{true});
+  auto value = cluster.NewClientOf(wiped)->Get("big77", ReadOptions{true});
   ASSERT_TRUE(value.ok()) << value.status().ToString();
   EXPECT_EQ(value->value, std::string(20000, 'b'));
 }
@@ -287,7 +237,7 @@ TEST(RejoinTest, ASnapshotSentTwiceIsInstalledOnce) {
   EXPECT_EQ(Count(receiver, "installed the snapshot at"), 1u) << receiver;
   EXPECT_EQ(Count(receiver, "not needed; discarding it"), 1u) << receiver;
   EXPECT_EQ(Count(receiver, "STORAGE FAILURE"), 0u) << receiver;
-  auto value = DirectClient(cluster, wiped)->Get("big77", ReadOptions{true});
+  auto value = cluster.NewClientOf(wiped)->Get("big77", ReadOptions{true});
   ASSERT_TRUE(value.ok()) << value.status().ToString();
   EXPECT_EQ(value->value, std::string(20000, 'b'));
 }
