@@ -18,6 +18,7 @@ KeyValue FromProto(const kv::KeyValue& kv) {
   out.create_revision = kv.create_revision();
   out.mod_revision = kv.mod_revision();
   out.version = kv.version();
+  out.lease = kv.lease();
   return out;
 }
 
@@ -42,13 +43,21 @@ kv::ClientRequest WriteRequest() {
 StatusOr<kv::CommandResult> CommandResultOf(const Response& r) {
   if (!r.ok()) return r.status();
   const kv::CommandResult& result = r->command();
-  if (result.error() == kv::CommandResult::SESSION_EXPIRED) {
-    return Status::Aborted("client session expired: " + result.error_message());
+  switch (result.error()) {
+    case kv::CommandResult::OK:
+      return result;
+    case kv::CommandResult::SESSION_EXPIRED:
+      return Status::Aborted("client session expired: " +
+                             result.error_message());
+    case kv::CommandResult::LEASE_NOT_FOUND:
+      return Status::NotFound(result.error_message());
+    case kv::CommandResult::COMPACTED:
+      return Status::Compacted(result.error_message());
+    case kv::CommandResult::FUTURE_REVISION:
+      return Status::FailedPrecondition(result.error_message());
+    default:
+      return Status::InvalidArgument(result.error_message());
   }
-  if (result.error() != kv::CommandResult::OK) {
-    return Status::InvalidArgument(result.error_message());
-  }
-  return result;
 }
 
 }  // namespace
@@ -83,6 +92,12 @@ uint64_t Client::client_id() const { return impl_->client_id(); }
 
 void Client::PutAsync(const std::string& key, const std::string& value,
                       std::function<void(StatusOr<int64_t>)> done) {
+  PutWithOptions(key, value, PutOptions(), std::move(done));
+}
+
+void Client::PutWithOptions(const std::string& key, const std::string& value,
+                            const PutOptions& options,
+                            std::function<void(StatusOr<int64_t>)> done) {
   if (key.empty()) return done(Status::InvalidArgument("empty key"));
   if (key.size() > impl_->options().max_key_bytes) {
     return done(Status::TooLarge("key of " + std::to_string(key.size()) +
@@ -98,6 +113,7 @@ void Client::PutAsync(const std::string& key, const std::string& value,
   kv::PutRequest* put = request.mutable_command()->mutable_put();
   put->set_key(key);
   put->set_value(value);
+  put->set_lease(options.lease);
   impl_->Submit(std::move(request), impl_->deadline(),
                 [done = std::move(done)](Response r) {
                   auto result = CommandResultOf(r);
@@ -110,6 +126,101 @@ StatusOr<int64_t> Client::Put(const std::string& key,
                               const std::string& value) {
   return Wait<StatusOr<int64_t>>(
       [&](auto done) { PutAsync(key, value, std::move(done)); });
+}
+
+StatusOr<int64_t> Client::Put(const std::string& key, const std::string& value,
+                              const PutOptions& options) {
+  return Wait<StatusOr<int64_t>>([&](auto done) {
+    PutWithOptions(key, value, options, std::move(done));
+  });
+}
+
+StatusOr<kv::RangeResponse> Client::Range(const kv::RangeRequest& range) {
+  kv::ClientRequest request;
+  *request.mutable_range() = range;
+  return Wait<StatusOr<kv::RangeResponse>>([&](auto done) {
+    impl_->Submit(std::move(request), impl_->deadline(), [done](Response r) {
+      if (!r.ok()) return done(r.status());
+      done(r->range());
+    });
+  });
+}
+
+// A write whose result is one CommandResult (no session: compaction and
+// lease commands are idempotent or harmless to repeat).
+StatusOr<kv::CommandResult> Client::Command(kv::Command command) {
+  kv::ClientRequest request;
+  *request.mutable_command() = std::move(command);
+  return Wait<StatusOr<kv::CommandResult>>([&](auto done) {
+    impl_->Submit(std::move(request), impl_->deadline(),
+                  [done](Response r) { done(CommandResultOf(r)); });
+  });
+}
+
+Status Client::Compact(int64_t revision) {
+  kv::Command command;
+  command.mutable_compact()->set_revision(revision);
+  return Command(std::move(command)).status();
+}
+
+StatusOr<LeaseGrantResult> Client::LeaseGrant(int64_t ttl_seconds,
+                                              int64_t id) {
+  kv::Command command;
+  command.mutable_lease_grant()->set_ttl(ttl_seconds);
+  command.mutable_lease_grant()->set_id(id);
+  auto result = Command(std::move(command));
+  if (!result.ok()) return result.status();
+  return LeaseGrantResult{result->lease_grant().id(),
+                          result->lease_grant().ttl()};
+}
+
+Status Client::LeaseRevoke(int64_t id) {
+  kv::Command command;
+  command.mutable_lease_revoke()->set_id(id);
+  return Command(std::move(command)).status();
+}
+
+StatusOr<kv::ClientResponse> Client::Call(kv::ClientRequest request) {
+  return Wait<StatusOr<kv::ClientResponse>>([&](auto done) {
+    impl_->Submit(std::move(request), impl_->deadline(),
+                  [done](Response r) { done(std::move(r)); });
+  });
+}
+
+StatusOr<int64_t> Client::LeaseKeepAliveOnce(int64_t id) {
+  kv::ClientRequest request;
+  request.mutable_lease_keep_alive()->set_id(id);
+  auto r = Call(std::move(request));
+  if (!r.ok()) return r.status();
+  return r->lease_keep_alive().ttl();
+}
+
+StatusOr<LeaseTimeToLiveResult> Client::LeaseTimeToLive(int64_t id,
+                                                        bool keys) {
+  kv::ClientRequest request;
+  request.mutable_lease_time_to_live()->set_id(id);
+  request.mutable_lease_time_to_live()->set_keys(keys);
+  auto r = Call(std::move(request));
+  if (!r.ok()) return r.status();
+  const kv::LeaseTimeToLiveResponse& t = r->lease_time_to_live();
+  LeaseTimeToLiveResult out;
+  out.id = t.id();
+  out.ttl = t.ttl();
+  out.granted_ttl = t.granted_ttl();
+  out.keys.assign(t.keys().begin(), t.keys().end());
+  return out;
+}
+
+StatusOr<std::vector<int64_t>> Client::LeaseList() {
+  kv::ClientRequest request;
+  request.mutable_lease_leases();
+  auto r = Call(std::move(request));
+  if (!r.ok()) return r.status();
+  std::vector<int64_t> ids;
+  for (const kv::LeaseStatus& l : r->lease_leases().leases()) {
+    ids.push_back(l.id());
+  }
+  return ids;
 }
 
 namespace {

@@ -28,6 +28,12 @@
 namespace raftkv {
 
 namespace kv {
+class ClientRequest;
+class ClientResponse;
+class Command;
+class CommandResult;
+class RangeRequest;
+class RangeResponse;
 class TxnRequest;
 class TxnResponse;
 class StatusResponse;
@@ -65,6 +71,103 @@ struct KeyValue {
   int64_t create_revision = 0;
   int64_t mod_revision = 0;
   int64_t version = 0;
+  int64_t lease = 0;  // the lease it is attached to (0: none)
+};
+
+struct PutOptions {
+  int64_t lease = 0;  // attach the key to this lease (0: none)
+};
+
+// One change, as a watch delivers it (etcd's mvccpb.Event).
+struct WatchEvent {
+  enum class Type { kPut, kDelete };
+  Type type = Type::kPut;
+  // kPut: the key as written; kDelete: the key, and the deletion's revision
+  // as mod_revision.
+  KeyValue kv;
+  bool has_prev_kv = false;  // with WatchOptions::prev_kv, if it existed
+  KeyValue prev_kv;
+};
+
+struct WatchOptions {
+  // Empty: just the key; PrefixRangeEnd(key): every key with the prefix;
+  // otherwise the keys in [key, range_end).
+  std::string range_end;
+  // The first revision to deliver (0: changes after the watch starts).
+  int64_t start_revision = 0;
+  bool prev_kv = false;
+  // Ask the member for an empty update carrying its revision when idle.
+  bool progress_notify = false;
+  bool no_put = false;     // deliver no puts
+  bool no_delete = false;  // deliver no deletes
+};
+
+// What one callback of a watch gets: whole revisions, in order; none twice.
+struct WatchUpdate {
+  std::vector<WatchEvent> events;  // empty: a progress notification
+  // Every change the watch matches up to this revision has been delivered.
+  int64_t revision = 0;
+};
+
+// A watch started by Client::Watch (destroy it before its Client). It
+// follows its range across
+// reconnects and leader changes: after a lost connection, or when a member
+// cancels it for reading too slowly, it resumes on a member (maybe
+// another) from the revision after the last one delivered, so nothing is
+// lost or delivered twice while that revision is retained. It ends only
+// when cancelled, or when the revision to resume from has been compacted
+// (the callback then gets Compacted, naming the oldest revision left).
+class Watcher {
+ public:
+  ~Watcher();  // cancels
+  Watcher(const Watcher&) = delete;
+  Watcher& operator=(const Watcher&) = delete;
+  // Stops delivering (no callback runs after this returns, unless called
+  // from the callback itself) and cancels the watch on its member.
+  void Cancel();
+  // The revision through which updates were delivered (0: none yet).
+  int64_t revision() const;
+
+  class Impl;
+  explicit Watcher(std::shared_ptr<Impl> impl);
+
+ private:
+  std::shared_ptr<Impl> impl_;
+  bool cancelled_ = false;
+};
+
+struct LeaseGrantResult {
+  int64_t id = 0;
+  int64_t ttl = 0;  // seconds, as granted (the cluster's minimum applies)
+};
+
+struct LeaseTimeToLiveResult {
+  int64_t id = 0;
+  int64_t ttl = 0;  // seconds left
+  int64_t granted_ttl = 0;
+  std::vector<std::string> keys;
+};
+
+// Keeps a lease alive from the background until destroyed (before its
+// Client): a keep-alive
+// every third of its TTL, retried within what is left of it. If the lease
+// is gone (expired or revoked) or could not be kept alive before it would
+// expire, `on_lost` runs once (on the client's I/O thread) and the keeper
+// stops.
+class LeaseKeeper {
+ public:
+  ~LeaseKeeper();
+  LeaseKeeper(const LeaseKeeper&) = delete;
+  LeaseKeeper& operator=(const LeaseKeeper&) = delete;
+  int64_t id() const;
+  // Whether the lease is believed alive (false once lost).
+  bool alive() const;
+
+  class Impl;
+  explicit LeaseKeeper(std::shared_ptr<Impl> impl);
+
+ private:
+  std::shared_ptr<Impl> impl_;
 };
 
 struct ReadOptions {
@@ -117,6 +220,9 @@ class Client {
 
   // Writes; each returns the store revision of the write.
   StatusOr<int64_t> Put(const std::string& key, const std::string& value);
+  // NotFound if options.lease does not exist.
+  StatusOr<int64_t> Put(const std::string& key, const std::string& value,
+                        const PutOptions& options);
   // Number of keys deleted (0 or 1).
   StatusOr<int64_t> Delete(const std::string& key);
   StatusOr<int64_t> DeletePrefix(const std::string& prefix);
@@ -137,6 +243,34 @@ class Client {
   // Keys with `prefix` in order; limit 0 = all.
   StatusOr<RangeResult> GetPrefix(const std::string& prefix, int64_t limit = 0,
                                   ReadOptions options = {});
+  // Any range read (etcd's Range): at a revision, counted, keys only...
+  // Compacted / FailedPrecondition for a revision compacted / not reached.
+  StatusOr<kv::RangeResponse> Range(const kv::RangeRequest& request);
+
+  // Forgets the history at and below `revision` on every member (reads
+  // and watches from there get Compacted).
+  Status Compact(int64_t revision);
+
+  // Watches (see Watcher). `on_update` runs on the client's I/O thread, in
+  // revision order; it must not block or call the synchronous API.
+  std::unique_ptr<Watcher> Watch(
+      const std::string& key, const WatchOptions& options,
+      std::function<void(StatusOr<WatchUpdate>)> on_update);
+
+  // Leases (TTL in seconds). Keys put with a lease are deleted, in one
+  // revision, when it expires or is revoked. NotFound: no such lease.
+  StatusOr<LeaseGrantResult> LeaseGrant(int64_t ttl_seconds, int64_t id = 0);
+  Status LeaseRevoke(int64_t id);
+  // One keep-alive: the TTL it was renewed for.
+  StatusOr<int64_t> LeaseKeepAliveOnce(int64_t id);
+  StatusOr<LeaseTimeToLiveResult> LeaseTimeToLive(int64_t id,
+                                                  bool keys = false);
+  StatusOr<std::vector<int64_t>> LeaseList();
+  // Keeps lease `id` (of `ttl_seconds`) alive until the keeper is
+  // destroyed.
+  std::unique_ptr<LeaseKeeper> KeepAlive(
+      int64_t id, int64_t ttl_seconds,
+      std::function<void(Status)> on_lost = nullptr);
 
   // Leader id and its client address.
   StatusOr<std::pair<uint64_t, std::string>> Leader();
@@ -176,6 +310,11 @@ class Client {
 
  private:
   explicit Client(std::unique_ptr<Impl> impl);
+  void PutWithOptions(const std::string& key, const std::string& value,
+                      const PutOptions& options,
+                      std::function<void(StatusOr<int64_t>)> done);
+  StatusOr<kv::CommandResult> Command(kv::Command command);
+  StatusOr<kv::ClientResponse> Call(kv::ClientRequest request);
   std::unique_ptr<Impl> impl_;
 };
 

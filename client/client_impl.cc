@@ -87,6 +87,7 @@ Status Client::Impl::Init() {
 Client::Impl::~Impl() {
   if (!thread_.joinable()) return;
   asio::post(io_, [this] {
+    closing_ = true;
     probe_timer_.cancel();
     auto calls = live_calls_;
     for (const auto& call : calls) {
@@ -278,6 +279,7 @@ void Client::Impl::OnConnected(size_t endpoint, const std::error_code& ec) {
       call->timer.cancel();
       RetryLater(call, /*immediately=*/false);
     }
+    FailStreams(endpoint, error);
     return;
   }
   wire::ConnectionLimits limits;
@@ -291,6 +293,53 @@ void Client::Impl::OnConnected(size_t endpoint, const std::error_code& ec) {
   for (auto& call : waiting) {
     if (!call->finished) SendOn(endpoint, call);
   }
+  auto streams = std::move(e.waiting_streams);
+  e.waiting_streams.clear();
+  for (const kv::ClientRequest& request : streams) {
+    if (e.streams.count(request.request_id()) == 0) continue;  // closed
+    if (!e.connection->Send(request.SerializeAsString())) {
+      e.connection->Close(Status::Unavailable("send queue to " + e.address +
+                                              " is full"));
+      return;
+    }
+  }
+}
+
+uint64_t Client::Impl::OpenStream(size_t endpoint, kv::ClientRequest request,
+                                  StreamHandler handler) {
+  Endpoint& e = endpoints_[endpoint];
+  const uint64_t id = next_request_id_++;
+  request.set_request_id(id);
+  e.streams[id] = std::move(handler);
+  if (!e.connection || !e.connection->open()) {
+    e.waiting_streams.push_back(std::move(request));
+    if (!e.connecting) Connect(endpoint);
+    return id;
+  }
+  if (!e.connection->Send(request.SerializeAsString())) {
+    e.connection->Close(
+        Status::Unavailable("send queue to " + e.address + " is full"));
+  }
+  return id;
+}
+
+void Client::Impl::CloseStream(size_t endpoint, uint64_t request_id,
+                               const kv::ClientRequest* farewell) {
+  Endpoint& e = endpoints_[endpoint];
+  if (e.streams.erase(request_id) == 0) return;
+  if (farewell != nullptr && e.connection && e.connection->open()) {
+    kv::ClientRequest r = *farewell;
+    r.set_request_id(next_request_id_++);
+    e.connection->Send(r.SerializeAsString());
+  }
+}
+
+void Client::Impl::FailStreams(size_t endpoint, const Status& reason) {
+  Endpoint& e = endpoints_[endpoint];
+  auto streams = std::move(e.streams);
+  e.streams.clear();
+  e.waiting_streams.clear();
+  for (auto& [id, handler] : streams) handler(reason);
 }
 
 void Client::Impl::OnFrame(size_t endpoint, const std::string& payload) {
@@ -302,7 +351,15 @@ void Client::Impl::OnFrame(size_t endpoint, const std::string& payload) {
     return;
   }
   auto it = e.in_flight.find(response.request_id());
-  if (it == e.in_flight.end()) return;  // a late answer to a timed-out try
+  if (it == e.in_flight.end()) {
+    auto stream = e.streams.find(response.request_id());
+    // Copied: the handler may close its stream.
+    if (stream != e.streams.end()) {
+      StreamHandler handler = stream->second;
+      handler(std::move(response));
+    }
+    return;  // or a late answer to a timed-out try
+  }
   auto call = it->second;
   e.in_flight.erase(it);
   call->request_id = 0;
@@ -323,6 +380,9 @@ void Client::Impl::OnClosed(size_t endpoint, const Status& reason) {
     // The node died or restarted: another node is worth trying at once.
     RetryLater(call, /*immediately=*/true);
   }
+  FailStreams(endpoint, closing_ ? Status::Aborted("client closed")
+                                 : Status::Unavailable(e.address + ": " +
+                                                       reason.ToString()));
 }
 
 void Client::Impl::OnResponse(std::shared_ptr<Call> call,
@@ -366,6 +426,15 @@ void Client::Impl::OnResponse(std::shared_ptr<Call> call,
       return;
     case kv::TOO_LARGE:
       Finish(call, Status::TooLarge(response.error_message()));
+      return;
+    case kv::COMPACTED:
+      Finish(call, Status::Compacted(response.error_message()));
+      return;
+    case kv::FUTURE_REVISION:
+      Finish(call, Status::FailedPrecondition(response.error_message()));
+      return;
+    case kv::LEASE_NOT_FOUND:
+      Finish(call, Status::NotFound(response.error_message()));
       return;
     default:
       Finish(call, Status::InvalidArgument(response.error_message()));

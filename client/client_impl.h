@@ -48,6 +48,26 @@ class Client::Impl {
   void SubmitTo(size_t endpoint, kv::ClientRequest request,
                 std::chrono::milliseconds deadline, Done done);
 
+  // Streams: a request answered by many frames (a watch). On the I/O
+  // thread only. Sends `request` to `endpoint` (connecting first if
+  // needed); every frame answering it goes to `handler` until CloseStream,
+  // or until the connection fails or closes: then `handler` gets the
+  // error, once, and the stream is gone. Returns the request id.
+  using StreamHandler = std::function<void(StatusOr<kv::ClientResponse>)>;
+  uint64_t OpenStream(size_t endpoint, kv::ClientRequest request,
+                      StreamHandler handler);
+  // Forgets the stream; `farewell` (if set) is sent on its connection.
+  void CloseStream(size_t endpoint, uint64_t request_id,
+                   const kv::ClientRequest* farewell);
+  // The endpoint a new stream should use: the leader if known, otherwise
+  // the next in turn (I/O thread).
+  size_t NextEndpoint() { return PickEndpoint(); }
+  // The next endpoint after `endpoint` (a stream moving elsewhere).
+  size_t EndpointAfter(size_t endpoint) const {
+    return (endpoint + 1) % endpoints_.size();
+  }
+  asio::io_context& io() { return io_; }
+
   const ClientOptions& options() const { return options_; }
   std::chrono::milliseconds deadline() const { return deadline_.load(); }
   void set_deadline(std::chrono::milliseconds d) { deadline_.store(d); }
@@ -67,7 +87,13 @@ class Client::Impl {
     std::unique_ptr<asio::ip::tcp::socket> connecting_socket;
     std::vector<std::shared_ptr<Call>> waiting;           // for the connection
     std::map<uint64_t, std::shared_ptr<Call>> in_flight;  // by request id
+    std::map<uint64_t, StreamHandler> streams;            // by request id
+    // Streams opened before the connection was up: sent once it is.
+    std::vector<kv::ClientRequest> waiting_streams;
   };
+
+  // Ends every stream of `endpoint` with `reason`.
+  void FailStreams(size_t endpoint, const Status& reason);
 
   void Start(std::shared_ptr<Call> call);
   void StartWrite(std::shared_ptr<Call> call);
@@ -118,6 +144,7 @@ class Client::Impl {
   uint64_t next_sequence_ = 1;
   std::set<uint64_t> outstanding_;  // sequences without a final answer
   std::set<std::shared_ptr<Call>> live_calls_;
+  bool closing_ = false;  // the Client is being destroyed
 };
 
 }  // namespace raftkv

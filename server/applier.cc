@@ -13,6 +13,25 @@
 #include "storage/snapshot.h"
 
 namespace raftkv::server {
+namespace {
+
+// The answer to a read the state machine refused.
+kv::ErrorCode ReadErrorCode(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kInvalidArgument:
+      return kv::INVALID;
+    case Status::Code::kCompacted:
+      return kv::COMPACTED;
+    case Status::Code::kFailedPrecondition:
+      return kv::FUTURE_REVISION;
+    case Status::Code::kNotFound:
+      return kv::LEASE_NOT_FOUND;
+    default:
+      return kv::STORAGE;
+  }
+}
+
+}  // namespace
 
 Applier::Applier(storage::KvStateMachine* state_machine, Hooks hooks,
                  std::chrono::microseconds testonly_delay)
@@ -57,6 +76,8 @@ void Applier::Read(uint64_t read_index, std::vector<ReadRequest> reads) {
 }
 
 void Applier::MakeSnapshotPoint() { Push(PointWork{}); }
+
+void Applier::ListLeases(uint64_t term) { Push(LeasesWork{term}); }
 
 void Applier::Pause() {
   {
@@ -109,6 +130,13 @@ void Applier::Run() {
         DoRead(*r);
       } else if (std::holds_alternative<PointWork>(work)) {
         DoPoint();
+      } else if (auto* l = std::get_if<LeasesWork>(&work)) {
+        LeasesListed listed;
+        listed.term = l->term;
+        auto leases = state_machine_->Leases();
+        listed.status = leases.status();
+        if (leases.ok()) listed.leases = std::move(leases).value();
+        hooks_.leases_listed(std::move(listed));
       } else {
         DoPause();
       }
@@ -133,8 +161,9 @@ void Applier::DoApply(ApplyWork& work) {
     std::this_thread::sleep_for(testonly_delay_ * entries.size());
   }
   std::vector<kv::CommandResult> results;
+  storage::ApplyEffects effects;
   const auto start = std::chrono::steady_clock::now();
-  out.status = state_machine_->ApplyBatch(entries, &results);
+  out.status = state_machine_->ApplyBatch(entries, &results, &effects);
   out.apply_us = std::chrono::duration_cast<std::chrono::microseconds>(
                      std::chrono::steady_clock::now() - start)
                      .count();
@@ -147,6 +176,12 @@ void Applier::DoApply(ApplyWork& work) {
   }
   out.index = state_machine_->applied_index();
   out.revision = state_machine_->revision();
+  out.compacted_revision = state_machine_->compacted_revision();
+  out.leases_granted = std::move(effects.leases_granted);
+  out.leases_revoked = std::move(effects.leases_revoked);
+  if (hooks_.published) {
+    hooks_.published(out.revision, std::move(effects.events));
+  }
   for (size_t i = 0; i < entries.size(); ++i) {
     if (entries[i].type() == raft::ENTRY_CONF_CHANGE) {
       out.conf_changes.emplace_back(entries[i].index(), entries[i].term());
@@ -187,17 +222,24 @@ void Applier::ServeWaitingReads() {
 
 void Applier::Serve(std::vector<ReadRequest>& reads, ReadsServed* out) {
   for (ReadRequest& r : reads) {
-    auto result = state_machine_->Range(r.request);
     kv::ClientResponse response;
-    if (!result.ok()) {
-      response =
-          ErrorResponse(result.status().code() == Status::Code::kInvalidArgument
-                            ? kv::INVALID
-                            : kv::STORAGE,
-                        result.status().ToString());
+    Status s;
+    if (r.lease_keys != 0) {
+      auto keys = state_machine_->LeaseKeys(r.lease_keys);
+      s = keys.status();
+      if (s.ok()) {
+        kv::LeaseTimeToLiveResponse* ttl =
+            response.mutable_lease_time_to_live();
+        ttl->set_id(r.lease_keys);
+        for (const std::string& key : *keys) ttl->add_keys(key);
+        ttl->mutable_header()->set_revision(state_machine_->revision());
+      }
     } else {
-      *response.mutable_range() = std::move(result).value();
+      auto result = state_machine_->Range(r.request);
+      s = result.status();
+      if (s.ok()) *response.mutable_range() = std::move(result).value();
     }
+    if (!s.ok()) response = ErrorResponse(ReadErrorCode(s), s.message());
     out->responses.emplace_back(r.id, std::move(response));
   }
 }
@@ -221,6 +263,7 @@ void Applier::DoPause() {
   lock.unlock();
   // The state machine may have jumped ahead (a snapshot was installed).
   failed_ = false;
+  if (hooks_.jumped) hooks_.jumped(state_machine_->revision());
   ServeWaitingReads();
 }
 

@@ -47,6 +47,12 @@ class Applier {
     std::function<void(ReadsServed)> reads_served;
     std::function<void(std::shared_ptr<const storage::SnapshotSource>)>
         snapshot_point;
+    std::function<void(LeasesListed)> leases_listed;
+    // The changes of each batch applied (maybe none), the store now at
+    // `revision` (for the watch hub).
+    std::function<void(int64_t revision, std::vector<kv::Event>)> published;
+    // A snapshot was installed: the store jumped to `revision`.
+    std::function<void(int64_t revision)> jumped;
     // Runs on the applier's thread when applying fails (raftkvd stops
     // there: storage_failure.h).
     std::function<void(const Status&)> failed;
@@ -67,6 +73,9 @@ class Applier {
   void Apply(std::vector<raft::Entry> entries);
   void Read(uint64_t read_index, std::vector<ReadRequest> reads);
   void MakeSnapshotPoint();
+  // Lists every lease (hooks.leases_listed), after the work handed over
+  // before.
+  void ListLeases(uint64_t term);
   void Pause();
   void Resume();
 
@@ -83,7 +92,11 @@ class Applier {
   };
   struct PointWork {};
   struct PauseWork {};
-  using Work = std::variant<ApplyWork, ReadWork, PointWork, PauseWork>;
+  struct LeasesWork {
+    uint64_t term;
+  };
+  using Work =
+      std::variant<ApplyWork, ReadWork, PointWork, PauseWork, LeasesWork>;
 
   void Run();
   void Push(Work work);

@@ -11,6 +11,7 @@
 #include "server/member_directory.h"
 #include "server/raft_loop.h"
 #include "server/snapshot_transfer.h"
+#include "server/watch_streams.h"
 #include "storage/snapshot.h"
 
 namespace raftkv::server {
@@ -32,13 +33,19 @@ ClientRequests::ClientRequests(const ServerConfig& config, asio::io_context& io,
       applier_(applier),
       members_(members),
       member_requests_(config, loop, members),
+      lessor_(LessorOptions{config.tick * config.election_ticks}, io, loop,
+              applier, [this] { return NotLeaderResponse(); }),
       sweep_timer_(io) {}
 
-void ClientRequests::Start() { OnSweep(); }
+void ClientRequests::Start() {
+  OnSweep();
+  lessor_.Start();
+}
 
 void ClientRequests::Stop() {
   stopped_ = true;
   sweep_timer_.cancel();
+  lessor_.Stop();
 }
 
 size_t ClientRequests::pending() const {
@@ -127,6 +134,11 @@ const char* OpName(const kv::ClientRequest& request) {
           return "txn";
         case kv::Command::kRegisterClient:
           return "register";
+        case kv::Command::kCompact:
+          return "compact";
+        case kv::Command::kLeaseGrant:
+        case kv::Command::kLeaseRevoke:
+          return "lease";
         default:
           return "other";
       }
@@ -139,6 +151,15 @@ const char* OpName(const kv::ClientRequest& request) {
     case kv::ClientRequest::kMemberPromote:
     case kv::ClientRequest::kMemberRemove:
       return "member";
+    case kv::ClientRequest::kWatchCreate:
+    case kv::ClientRequest::kWatchCancel:
+    case kv::ClientRequest::kWatchProgress:
+      return "watch";
+    case kv::ClientRequest::kLeaseKeepAlive:
+      return "keepalive";
+    case kv::ClientRequest::kLeaseTimeToLive:
+    case kv::ClientRequest::kLeaseLeases:
+      return "lease";
     default:
       return "other";
   }
@@ -176,6 +197,28 @@ void ClientRequests::OnClientRequest(kv::ClientRequest request,
     case kv::ClientRequest::kMemberPromote:
     case kv::ClientRequest::kMemberRemove:
       member_requests_.Handle(request, std::move(respond), DeadlineOf(request));
+      return;
+    case kv::ClientRequest::kWatchCreate:
+      if (watches_ != nullptr) {
+        watches_->Create(respond, std::move(*request.mutable_watch_create()));
+      }
+      return;
+    case kv::ClientRequest::kWatchCancel:
+      if (watches_ != nullptr) {
+        watches_->Cancel(respond, request.watch_cancel().watch_id());
+      }
+      return;
+    case kv::ClientRequest::kWatchProgress:
+      if (watches_ != nullptr) watches_->RequestProgress(respond);
+      return;
+    case kv::ClientRequest::kLeaseKeepAlive:
+      respond(lessor_.KeepAlive(request.lease_keep_alive().id()));
+      return;
+    case kv::ClientRequest::kLeaseTimeToLive:
+      HandleTimeToLive(request.lease_time_to_live(), std::move(respond));
+      return;
+    case kv::ClientRequest::kLeaseLeases:
+      respond(lessor_.Leases());
       return;
     default:
       respond(ErrorResponse(kv::MALFORMED, "empty or unknown request"));
@@ -282,6 +325,12 @@ void ClientRequests::HandleWrite(kv::ClientRequest& request,
   if (Status s = CheckSizes(*command); !s.ok()) {
     respond(ErrorResponse(kv::TOO_LARGE, s.message()));
     return;
+  }
+  if (command->has_lease_grant()) {
+    // Every member agrees on the TTL in the log; the minimum is the
+    // leader's to apply (a lease must outlive a failover).
+    kv::LeaseGrantRequest* grant = command->mutable_lease_grant();
+    grant->set_ttl(std::max(grant->ttl(), lessor_.min_ttl_seconds()));
   }
   if (loop_->raft().role() != raft::Role::kLeader) {
     respond(NotLeaderResponse());
@@ -421,7 +470,7 @@ void ClientRequests::ReadAt(uint64_t read_index,
   for (PendingRead& r : reads) {
     const uint64_t id = next_read_id_++;
     reads_in_applier_.emplace(id, Waiting{std::move(r.respond), r.deadline});
-    handed.push_back({id, std::move(r.request)});
+    handed.push_back({id, std::move(r.request), r.lease_keys});
   }
   applier_->Read(read_index, std::move(handed));
 }
@@ -440,8 +489,19 @@ void ClientRequests::OnReadsServed(ReadsServed served) {
   for (auto& [id, response] : served.responses) {
     auto it = reads_in_applier_.find(id);
     if (it == reads_in_applier_.end()) continue;  // timed out meanwhile
+    kv::ResponseHeader* h = nullptr;
     if (response.has_range()) {
-      kv::ResponseHeader* h = response.mutable_range()->mutable_header();
+      h = response.mutable_range()->mutable_header();
+    } else if (response.has_lease_time_to_live()) {
+      // The keys are read; the time left is the leader's, now.
+      if (!lessor_.FillTimeToLive(response.mutable_lease_time_to_live())) {
+        response = lessor_.TimeToLive(response.lease_time_to_live().id());
+      }
+      if (response.has_lease_time_to_live()) {
+        h = response.mutable_lease_time_to_live()->mutable_header();
+      }
+    }
+    if (h != nullptr) {
       h->set_member_id(config_.id);
       h->set_cluster_id(config_.cluster_id);
       h->set_raft_term(loop_->raft().term());
@@ -453,6 +513,7 @@ void ClientRequests::OnReadsServed(ReadsServed served) {
 
 void ClientRequests::OnApplied(const Applied& applied) {
   member_requests_.OnApplied(applied);
+  lessor_.OnApplied(applied);
   const auto now = Clock::now();
   for (const Applied::Result& r : applied.results) {
     auto it = pending_writes_.find(r.index);
@@ -478,6 +539,7 @@ void ClientRequests::OnApplied(const Applied& applied) {
 }
 
 void ClientRequests::OnLeadershipChange() {
+  lessor_.OnLeadershipChange();
   if (loop_->raft().role() != raft::Role::kLeader) {
     for (HeldWrite& w : held_writes_) w.respond(NotLeaderResponse());
     held_writes_.clear();
@@ -516,6 +578,30 @@ void ClientRequests::HandleStatus(Responder respond) {
   s->mutable_header()->set_raft_term(st.term);
   *s->mutable_members() = member_requests_.List().members();
   respond(std::move(response));
+}
+
+void ClientRequests::HandleTimeToLive(
+    const kv::LeaseTimeToLiveRequest& request, Responder respond) {
+  kv::ClientResponse answer = lessor_.TimeToLive(request.id());
+  if (answer.error() != kv::OK || !request.keys()) {
+    if (answer.has_lease_time_to_live()) {
+      kv::ResponseHeader* h =
+          answer.mutable_lease_time_to_live()->mutable_header();
+      h->set_member_id(config_.id);
+      h->set_cluster_id(config_.cluster_id);
+      h->set_raft_term(loop_->raft().term());
+      h->set_revision(loop_->revision());
+    }
+    respond(std::move(answer));
+    return;
+  }
+  // The keys come from the state machine, as applied here.
+  PendingRead read{kv::RangeRequest(), std::move(respond),
+                   Clock::now() + config_.default_request_timeout,
+                   request.id()};
+  std::vector<PendingRead> now;
+  now.push_back(std::move(read));
+  ReadAt(0, std::move(now));
 }
 
 void ClientRequests::HandleTransferLeader(const kv::ClientRequest& request,

@@ -3,8 +3,10 @@
 // them once applied, batches linearizable reads into ReadIndex rounds (every
 // read that arrives in one loop pass shares one round) and has the applier
 // serve them once it has applied their read index, and answers status and
-// leader-transfer requests; membership requests go to MemberRequests. Every
-// request has a deadline; a sweep answers TIMEOUT to those that pass it.
+// leader-transfer requests; membership requests go to MemberRequests,
+// watch requests to WatchStreams, lease keep-alives and queries to the
+// Lessor. Every request has a deadline; a sweep answers TIMEOUT to those
+// that pass it.
 //
 // While the node's apply backlog is full (RaftLoop::apply_backlog_full())
 // a leader holds new writes back, unproposed, in arrival order, and
@@ -38,6 +40,7 @@
 #include "raft/ready.h"
 #include "server/client_service.h"
 #include "server/handoff.h"
+#include "server/lessor.h"
 #include "server/member_requests.h"
 #include "server/node_metrics.h"
 #include "server/server_config.h"
@@ -48,6 +51,7 @@ class Applier;
 class MemberDirectory;
 class RaftLoop;
 class SnapshotTransfers;
+class WatchStreams;
 
 class ClientRequests {
  public:
@@ -65,6 +69,7 @@ class ClientRequests {
   // over: streamed from the next snapshot point by `transfers`.
   void OnBackupRequest(const kv::ClientRequest& request, int fd);
   void set_transfers(SnapshotTransfers* transfers) { transfers_ = transfers; }
+  void set_watches(WatchStreams* watches) { watches_ = watches; }
   // Starts one ReadIndex round for the reads that arrived since the last
   // (called by the loop before it handles the core's Ready).
   void StartReadBatch();
@@ -78,6 +83,9 @@ class ClientRequests {
   size_t OnApplyBacklogFreed();
   // From the applier (posted).
   void OnReadsServed(ReadsServed served);
+  void OnLeasesListed(const LeasesListed& listed) {
+    lessor_.OnLeasesListed(listed);
+  }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -107,6 +115,7 @@ class ClientRequests {
     kv::RangeRequest request;
     Responder respond;
     Clock::time_point deadline;
+    int64_t lease_keys = 0;  // ReadRequest::lease_keys
   };
   // A write held back while the apply backlog is full (never proposed).
   struct HeldWrite {
@@ -132,6 +141,8 @@ class ClientRequests {
   std::list<HeldWrite>::iterator EraseHeld(std::list<HeldWrite>::iterator it);
   void HandleRead(kv::ClientRequest& request, Responder respond);
   void HandleStatus(Responder respond);
+  void HandleTimeToLive(const kv::LeaseTimeToLiveRequest& request,
+                        Responder respond);
   void HandleTransferLeader(const kv::ClientRequest& request,
                             Responder respond);
   Status CheckSizes(const kv::Command& command) const;
@@ -148,6 +159,8 @@ class ClientRequests {
   MemberDirectory* const members_;
   MemberRequests member_requests_;
   SnapshotTransfers* transfers_ = nullptr;
+  WatchStreams* watches_ = nullptr;
+  Lessor lessor_;
   asio::steady_timer sweep_timer_;
 
   std::map<uint64_t, PendingWrite> pending_writes_;  // by log index

@@ -103,6 +103,7 @@ void ClientService::Accept() {
               LOG(WARNING) << "client " << c->remote()
                            << " disconnected: " << reason.ToString();
             }
+            if (close_handler_) close_handler_(c.get());
             connections_.erase(c);
           });
     }

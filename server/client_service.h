@@ -38,6 +38,10 @@ class Responder {
       : connection_(std::move(connection)), request_id_(request_id) {}
   void operator()(kv::ClientResponse response) const;
   uint64_t request_id() const { return request_id_; }
+  // The connection the request came on (a watch lives there).
+  const std::weak_ptr<wire::FramedConnection>& connection() const {
+    return connection_;
+  }
   // Counts the answer, and the time since `start`, in `metrics`.
   void set_metrics(NodeMetrics::Requests* metrics,
                    std::chrono::steady_clock::time_point start) {
@@ -68,6 +72,11 @@ class ClientService {
   void set_stream_handler(StreamHandler handler) {
     stream_handler_ = std::move(handler);
   }
+  // Told when a connection closes (its watches end).
+  using CloseHandler = std::function<void(const wire::FramedConnection*)>;
+  void set_close_handler(CloseHandler handler) {
+    close_handler_ = std::move(handler);
+  }
   void Stop();
   size_t connection_count() const { return connections_.size(); }
 
@@ -82,6 +91,7 @@ class ClientService {
   std::set<std::shared_ptr<wire::FramedConnection>> connections_;
   Handler handler_;
   StreamHandler stream_handler_;
+  CloseHandler close_handler_;
   bool stopped_ = false;
 };
 

@@ -4,6 +4,10 @@
 
 #include <gflags/gflags.h>
 
+#include <cstdlib>
+#include <exception>
+#include <string>
+
 DEFINE_uint64(id, 0, "This node's id (a key of --cluster).");
 DEFINE_string(cluster, "",
               "Peer (Raft) addresses: ID=HOST:PORT,... e.g. "
@@ -69,6 +73,22 @@ DEFINE_uint64(max_unapplied_entries, 10000,
               "a leader holds new writes back until its applier catches up. "
               "Bounds the work before serving after a restart or a "
               "failover.");
+DEFINE_string(auto_compaction_mode, "revision",
+              "How the history kept for watches and reads at a revision is "
+              "compacted: 'revision' keeps the last --auto_compaction_retention "
+              "revisions, 'periodic' those of the last "
+              "--auto_compaction_retention (a duration).");
+DEFINE_string(auto_compaction_retention, "100000",
+              "revision mode: revisions to keep (0: keep all); periodic mode: "
+              "a duration such as 90s, 30m, 1h (a bare number is hours, as "
+              "etcd's; 0: keep all).");
+DEFINE_uint64(watch_progress_interval_ms, 10 * 60 * 1000,
+              "A watch that asked for progress notifications gets one after "
+              "this long without a frame.");
+DEFINE_uint64(watch_max_unsent_mb, 16,
+              "A client connection with more than this many MiB of watch "
+              "frames unsent (a slow reader) has its watches cancelled, "
+              "each with the revision to resume from.");
 DEFINE_uint32(event_loop_rt_priority,
               raftkv::server::kEventLoopRealtimePriority,
               "Real-time (SCHED_RR) priority, 1-99, the event loop thread is "
@@ -97,6 +117,58 @@ DEFINE_bool(unsafe_serve_stale_reads, false,
             "catches stale reads.");
 
 namespace raftkv::server {
+namespace {
+
+// "90s", "30m", "1h", "500ms"; a bare number is hours (etcd).
+StatusOr<std::chrono::milliseconds> ParseRetentionPeriod(
+    const std::string& text) {
+  size_t end = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &end);
+  } catch (const std::exception&) {
+    end = 0;
+  }
+  const std::string unit = text.substr(end);
+  double ms_per_unit = 0;
+  if (unit.empty() || unit == "h") ms_per_unit = 3600e3;
+  if (unit == "m") ms_per_unit = 60e3;
+  if (unit == "s") ms_per_unit = 1e3;
+  if (unit == "ms") ms_per_unit = 1;
+  if (end == 0 || value < 0 || ms_per_unit == 0) {
+    return Status::InvalidArgument(
+        "--auto_compaction_retention: '" + text +
+        "' is not a duration (such as 90s, 30m, 1h)");
+  }
+  return std::chrono::milliseconds(static_cast<int64_t>(value * ms_per_unit));
+}
+
+Status ParseAutoCompaction(AutoCompactionOptions* options) {
+  const std::string& retention = FLAGS_auto_compaction_retention;
+  if (FLAGS_auto_compaction_mode == "revision") {
+    options->mode = AutoCompactionOptions::Mode::kRevision;
+    char* end = nullptr;
+    const long long n = std::strtoll(retention.c_str(), &end, 10);
+    if (retention.empty() || *end != '\0' || n < 0) {
+      return Status::InvalidArgument(
+          "--auto_compaction_retention: in revision mode, a number of "
+          "revisions (got '" + retention + "')");
+    }
+    options->retain_revisions = n;
+    return Status::OK();
+  }
+  if (FLAGS_auto_compaction_mode == "periodic") {
+    options->mode = AutoCompactionOptions::Mode::kPeriodic;
+    auto period = ParseRetentionPeriod(retention);
+    if (!period.ok()) return period.status();
+    options->retain_for = *period;
+    return Status::OK();
+  }
+  return Status::InvalidArgument(
+      "--auto_compaction_mode must be 'revision' or 'periodic'");
+}
+
+}  // namespace
 
 StatusOr<ServerConfig> ConfigFromFlags() {
   ServerConfig config;
@@ -143,6 +215,10 @@ StatusOr<ServerConfig> ConfigFromFlags() {
   config.event_loop_rt_priority =
       static_cast<int>(FLAGS_event_loop_rt_priority);
   config.PlanMemory();
+  RAFTKV_RETURN_IF_ERROR(ParseAutoCompaction(&config.auto_compaction));
+  config.watch_progress_interval =
+      std::chrono::milliseconds(FLAGS_watch_progress_interval_ms);
+  config.watch_max_unsent_bytes = FLAGS_watch_max_unsent_mb << 20;
   config.unsafe_serve_stale_reads = FLAGS_unsafe_serve_stale_reads;
   config.testonly_apply_delay =
       std::chrono::microseconds(FLAGS_testonly_apply_delay_us);

@@ -4,7 +4,8 @@
 //
 //   raft loop --PersistTask--> log writer --Persisted--> raft loop
 //   raft loop --entries, ReadBatch--> applier --Applied, ReadsServed,
-//                                                SnapshotPoint--> raft loop
+//                                    SnapshotPoint, LeasesListed--> raft loop
+//   applier --published changes--> watch hub --WatchFrames--> raft loop
 //
 //   snapshot transfers --SnapshotSent, SnapshotStaged--> raft loop
 //
@@ -25,6 +26,7 @@
 
 #include "client/kv.pb.h"
 #include "raft/raft.pb.h"
+#include "storage/kv_state_machine.h"
 #include "util/status.h"
 
 namespace raftkv::storage {
@@ -67,6 +69,8 @@ struct Persisted {
 struct ReadRequest {
   uint64_t id = 0;  // the loop's handle for the client's request
   kv::RangeRequest request;
+  // Not 0: instead of the range, the keys attached to this lease.
+  int64_t lease_keys = 0;
 };
 
 // Applier -> loop: committed entries applied, with the results of commands.
@@ -83,6 +87,9 @@ struct Applied {
   // after them (storage/membership.h); empty / unset when none.
   std::vector<std::pair<uint64_t, uint64_t>> conf_changes;
   std::optional<kv::Membership> membership;
+  std::vector<storage::LeaseInfo> leases_granted;
+  std::vector<int64_t> leases_revoked;
+  int64_t compacted_revision = 0;
   int64_t apply_us = 0;  // the batch's write to the state machine
   Status status;         // a storage failure stops the applier
 };
@@ -91,6 +98,35 @@ struct Applied {
 // member id and term, which the loop fills in).
 struct ReadsServed {
   std::vector<std::pair<uint64_t, kv::ClientResponse>> responses;
+};
+
+// Applier -> loop: every lease, as of everything applied before the
+// request (a new leader's Lessor, asked in `term`).
+struct LeasesListed {
+  uint64_t term = 0;
+  std::vector<storage::LeaseInfo> leases;
+  Status status;
+};
+
+// One frame of one watch, for the loop to send.
+struct WatchFrame {
+  uint64_t connection = 0;
+  uint64_t watch_id = 0;
+  // The first revision the frame carries events of (0: none); a watch
+  // cancelled before this frame is sent resumes there.
+  int64_t first_revision = 0;
+  // Every event of the watch up to this revision is sent with this frame.
+  int64_t through_revision = 0;
+  bool canceled = false;  // the watch's last frame
+  // The last frame of a history read: the hub reads on for this watch once
+  // the loop acknowledges it (sent, and the connection drained).
+  bool ack_requested = false;
+  std::string bytes;  // a serialized kv::ClientResponse
+};
+
+// WatchHub -> loop: frames to send (watch_hub.h).
+struct WatchFrames {
+  std::vector<WatchFrame> frames;
 };
 
 // Applier -> loop: a consistent view of the state machine at its applied
@@ -114,6 +150,7 @@ struct SnapshotStaged {
 
 // Everything that comes back to the loop.
 using ToLoop = std::variant<Persisted, Applied, ReadsServed, SnapshotPoint,
-                            SnapshotSent, SnapshotStaged>;
+                            SnapshotSent, SnapshotStaged, LeasesListed,
+                            WatchFrames>;
 
 }  // namespace raftkv::server

@@ -82,10 +82,11 @@ class Mailbox {
     return items;
   }
 
-  // Consumer thread: blocks until a push or Wake() since the last Take().
-  void Wait() {
+  // Consumer thread: blocks until a push or Wake() since the last Take(),
+  // or for at most `timeout_ms` (-1: no limit).
+  void Wait(int timeout_ms = -1) {
     pollfd p{fd_, POLLIN, 0};
-    while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
+    while (::poll(&p, 1, timeout_ms) < 0 && errno == EINTR) {
     }
     // Woken without an item (Wake(), or a signal whose item an earlier
     // Take() got): clear it, or every later Wait() would return at once.

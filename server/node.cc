@@ -11,6 +11,7 @@
 
 #include "raft/raw_node.h"
 #include "server/applier.h"
+#include "server/auto_compactor.h"
 #include "server/client_requests.h"
 #include "server/client_service.h"
 #include "server/cluster_identity.h"
@@ -26,6 +27,8 @@
 #include "server/snapshot_transfer.h"
 #include "server/stage_thread.h"
 #include "server/storage_failure.h"
+#include "server/watch_hub.h"
+#include "server/watch_streams.h"
 #include "storage/engine.h"
 #include "storage/kv_state_machine.h"
 #include "storage/membership.h"
@@ -219,6 +222,12 @@ Status Node::Open() {
       state_machine_->applied_index(), state_machine_->revision());
   requests_ = std::make_unique<ClientRequests>(config_, io_, loop_.get(),
                                                applier_.get(), &members_);
+  watch_streams_ = std::make_unique<WatchStreams>(
+      io_, watch_hub_.get(), config_.watch_max_unsent_bytes);
+  requests_->set_watches(watch_streams_.get());
+  compactor_ = std::make_unique<AutoCompactor>(
+      config_.auto_compaction, io_, loop_.get(),
+      state_machine_->compacted_revision());
   loop_->set_removed_handler([this] { Stop(); });
   PeerTransport::MembershipHooks hooks;
   hooks.was_removed = [this](uint64_t id) { return members_.WasRemoved(id); };
@@ -229,6 +238,7 @@ Status Node::Open() {
   hooks.cluster_id_learned = [this](uint64_t cluster_id) {
     config_.cluster_id = cluster_id;
     transfers_->set_cluster_id(cluster_id);
+    watch_hub_->set_cluster_id(cluster_id);
     writer_->RecordClusterId(cluster_id);
   };
   transport_->set_membership_hooks(std::move(hooks));
@@ -264,6 +274,10 @@ Status Node::Open() {
   clients_service_ = std::make_unique<ClientService>(
       io_, config_.max_key_bytes + config_.max_value_bytes + (64 << 10));
   requests_->set_transfers(transfers_.get());
+  clients_service_->set_close_handler(
+      [this](const wire::FramedConnection* connection) {
+        watch_streams_->ConnectionClosed(connection);
+      });
   clients_service_->set_stream_handler(
       [this](kv::ClientRequest request, int fd) {
         requests_->OnBackupRequest(request, fd);
@@ -272,6 +286,7 @@ Status Node::Open() {
       *listen, [this](kv::ClientRequest request, Responder respond) {
         requests_->OnClientRequest(std::move(request), std::move(respond));
       }));
+  watch_hub_->Start(state_machine_->revision());
   applier_->Start();
   writer_->Start();
   LOG(INFO) << "raftkvd " << config_.id << " serving clients on "
@@ -295,6 +310,19 @@ Status Node::StartStages() {
       [this](std::shared_ptr<const storage::SnapshotSource> p) {
         inbox_.Push(SnapshotPoint{std::move(p)});
       };
+  hooks.leases_listed = [this](LeasesListed l) { inbox_.Push(std::move(l)); };
+  WatchHubOptions watch_options;
+  watch_options.cluster_id = config_.cluster_id;
+  watch_options.member_id = config_.id;
+  watch_options.progress_interval = config_.watch_progress_interval;
+  watch_hub_ = std::make_unique<WatchHub>(
+      engine_.get(), watch_options, [this](std::vector<WatchFrame> frames) {
+        inbox_.Push(WatchFrames{std::move(frames)});
+      });
+  hooks.published = [this](int64_t revision, std::vector<kv::Event> events) {
+    watch_hub_->Publish(revision, std::move(events));
+  };
+  hooks.jumped = [this](int64_t revision) { watch_hub_->Jump(revision); };
   auto stop = [this](const Status& s) {
     ExitOnStorageFailure(config_.id, config_.data_dir, s);
   };
@@ -339,6 +367,12 @@ void Node::Deliver(ToLoop& item) {
   } else if (auto* a = std::get_if<Applied>(&item)) {
     loop_->OnApplied(*a);
     requests_->OnApplied(*a);
+    compactor_->OnApplied(*a);
+    watch_hub_->set_raft_term(loop_->raft().term());
+  } else if (auto* w = std::get_if<WatchFrames>(&item)) {
+    watch_streams_->Send(std::move(w->frames));
+  } else if (auto* l = std::get_if<LeasesListed>(&item)) {
+    requests_->OnLeasesListed(*l);
   } else if (auto* r = std::get_if<ReadsServed>(&item)) {
     requests_->OnReadsServed(std::move(*r));
   } else if (auto* point = std::get_if<SnapshotPoint>(&item)) {
@@ -384,6 +418,7 @@ void Node::Run() {
   loop_->set_booster(booster.get());
   loop_->Start();
   requests_->Start();
+  compactor_->Start();
   WatchInbox();
   while (!stopped_) {
     // Block for one event, then drain everything else that is ready, so one
@@ -407,6 +442,7 @@ void Node::Run() {
   if (http_) http_->Stop();
   transfers_->Stop();
   applier_->Stop();
+  watch_hub_->Stop();
   writer_->Stop();
 }
 
@@ -417,6 +453,7 @@ void Node::Stop() {
     LOG(INFO) << "raftkvd " << config_.id << " stopping";
     loop_->Stop();
     requests_->Stop();
+    compactor_->Stop();
     if (clients_service_) clients_service_->Stop();
     if (transport_) transport_->Stop();
     if (inbox_watch_) inbox_watch_->cancel();

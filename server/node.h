@@ -7,6 +7,8 @@
 //     snapshot installs;
 //   applier (Applier), its own thread: the state machine, reads, snapshot
 //     points;
+//   watch hub (WatchHub), its own thread: matches applied changes to
+//     watches, replays history, frames events;
 //   snapshot transfers (SnapshotTransfers), a thread per transfer.
 //
 // The stages hand work over as the values in handoff.h and report back
@@ -41,6 +43,7 @@ class KvStateMachine;
 namespace raftkv::server {
 
 class Applier;
+class AutoCompactor;
 class HttpEndpoint;
 class ClientRequests;
 class ClientService;
@@ -50,6 +53,8 @@ class LoopBooster;
 class PeerTransport;
 class RaftLoop;
 class SnapshotTransfers;
+class WatchHub;
+class WatchStreams;
 
 class Node {
  public:
@@ -106,8 +111,11 @@ class Node {
   std::unique_ptr<ClientService> clients_service_;
   std::unique_ptr<RaftLoop> loop_;
   std::unique_ptr<ClientRequests> requests_;
+  std::unique_ptr<WatchStreams> watch_streams_;
+  std::unique_ptr<AutoCompactor> compactor_;
 
-  // The other stages.
+  // The other stages (the watch hub outlives the applier that feeds it).
+  std::unique_ptr<WatchHub> watch_hub_;
   std::unique_ptr<Applier> applier_;
   std::unique_ptr<LogWriter> writer_;
   std::unique_ptr<SnapshotTransfers> transfers_;

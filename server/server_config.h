@@ -13,6 +13,15 @@
 
 namespace raftkv::server {
 
+// Automatic compaction of the retained history (etcd's
+// --auto-compaction-mode/--auto-compaction-retention; auto_compactor.h).
+struct AutoCompactionOptions {
+  enum class Mode { kRevision, kPeriodic };
+  Mode mode = Mode::kRevision;
+  int64_t retain_revisions = 100000;        // revision mode; 0: never
+  std::chrono::milliseconds retain_for{0};  // periodic mode; 0: never
+};
+
 struct ServerConfig {
   uint64_t id = 0;
   std::map<uint64_t, std::string> peer_addresses;    // id -> host:port
@@ -64,6 +73,13 @@ struct ServerConfig {
   // other limit). It bounds what a node must apply before it can serve
   // after a restart or on becoming leader (etcd's gap is 5,000).
   uint64_t max_unapplied_entries = 10000;
+  // History kept for watches and reads at a revision (auto_compactor.h).
+  AutoCompactionOptions auto_compaction;
+  // A watch that asked for progress notifications gets one after this long
+  // idle; a watch connection with more than this many bytes unsent has its
+  // watches cancelled (to resume) instead (watch_streams.h).
+  std::chrono::milliseconds watch_progress_interval{10 * 60 * 1000};
+  size_t watch_max_unsent_bytes = 16 << 20;
 
   // One memory budget for the node, split by PlanMemory().
   uint64_t memory_budget_mb = 160;

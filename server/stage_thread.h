@@ -23,6 +23,7 @@ namespace raftkv::server {
 // compactions run at kCompactionNice (storage::EngineOptions).
 inline constexpr int kLogWriterNice = 2;
 inline constexpr int kApplierNice = 5;
+inline constexpr int kWatchNice = 5;
 inline constexpr int kCompactionNice = 5;
 inline constexpr int kSnapshotTransferNice = 10;
 

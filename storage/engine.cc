@@ -31,7 +31,10 @@ namespace fs = std::filesystem;
 constexpr char kFormatKey[] = "raftkv_format_version";
 // The column families of kFormatVersion, in handle order (see Rep).
 constexpr const char* kColumnFamilies[] = {
-    "default", "raft_log", "raft_meta", "kv", "kv_sessions", "kv_meta"};
+    "default", "raft_log",   "raft_meta", "kv",
+    "kv_sessions", "kv_meta", "kv_history", "kv_leases"};
+// Format 1 had the first six; Open() upgrades it by creating the others.
+constexpr size_t kFormat1ColumnFamilies = 6;
 constexpr size_t kNumColumnFamilies =
     sizeof(kColumnFamilies) / sizeof(kColumnFamilies[0]);
 
@@ -211,14 +214,20 @@ Status CreateDataDir(const std::string& dir, const EngineOptions& options) {
   return SyncDirectory(parent.string());
 }
 
+// Sets *format1 when the data dir has exactly format 1's families.
 Status CheckColumnFamilies(const std::string& dir,
-                           const rocksdb::DBOptions& db_options) {
+                           const rocksdb::DBOptions& db_options,
+                           bool* format1) {
   std::vector<std::string> found;
   rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, dir, &found);
   if (!s.ok()) return FromRocks(s, dir, "list column families");
   const std::set<std::string> have(found.begin(), found.end());
   std::set<std::string> want;
   for (const char* name : kColumnFamilies) want.insert(name);
+  const std::set<std::string> v1(kColumnFamilies,
+                                 kColumnFamilies + kFormat1ColumnFamilies);
+  *format1 = have == v1;
+  if (*format1) return Status::OK();
   for (const std::string& name : want) {
     if (have.count(name) == 0) {
       return Status::Corruption(dir + ": missing column family '" + name +
@@ -270,6 +279,39 @@ Status CheckFormatRecord(Engine::Rep* rep) {
         rep->dir + ": data dir has format version '" + value +
         "', this build reads only version " + std::to_string(kFormatVersion));
   }
+  return Status::OK();
+}
+
+// Upgrades a format-1 data dir in place: creates the families format 2
+// added (history and leases, empty: nothing was retained before), then
+// records format 2 (synced). Interrupted, it is redone at the next open.
+Status UpgradeFormat1(const std::string& dir, const EngineOptions& options) {
+  auto cache = rocksdb::NewLRUCache(1 << 20);
+  rocksdb::DBOptions db_options = MakeDbOptions(options, cache);
+  db_options.create_missing_column_families = true;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  auto descriptors = Descriptors(options, cache);
+  rocksdb::Status s =
+      rocksdb::DB::Open(db_options, dir, descriptors, &handles, &raw);
+  if (!s.ok()) return FromRocks(s, dir, "open for upgrade to format 2");
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::string value;
+  s = db->Get(rocksdb::ReadOptions(), handles[0], kFormatKey, &value);
+  if (s.ok() && value != "1") {
+    s = rocksdb::Status::Corruption("format record '" + value +
+                                    "' in a format-1 layout");
+  }
+  if (s.ok()) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    s = db->Put(wo, handles[0], kFormatKey, std::to_string(kFormatVersion));
+  }
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  if (s.ok()) s = db->Close();
+  if (!s.ok()) return FromRocks(s, dir, "upgrade to format 2");
+  LOG(WARNING) << dir << ": upgraded the data dir from format 1 to "
+               << kFormatVersion << " (retained history and leases)";
   return Status::OK();
 }
 
@@ -350,7 +392,9 @@ StatusOr<std::unique_ptr<Engine>> Engine::Open(const std::string& dir,
                                     /*high_pri_pool_ratio=*/0.1);
   rep->cache = cache;
   const rocksdb::DBOptions db_options = MakeDbOptions(options, cache);
-  RAFTKV_RETURN_IF_ERROR(CheckColumnFamilies(dir, db_options));
+  bool format1 = false;
+  RAFTKV_RETURN_IF_ERROR(CheckColumnFamilies(dir, db_options, &format1));
+  if (format1) RAFTKV_RETURN_IF_ERROR(UpgradeFormat1(dir, options));
 
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(
@@ -364,6 +408,8 @@ StatusOr<std::unique_ptr<Engine>> Engine::Open(const std::string& dir,
   rep->kv = rep->handles[3];
   rep->kv_sessions = rep->handles[4];
   rep->kv_meta = rep->handles[5];
+  rep->kv_history = rep->handles[6];
+  rep->kv_leases = rep->handles[7];
   RAFTKV_RETURN_IF_ERROR(CheckFormatRecord(rep.get()));
   return std::unique_ptr<Engine>(new Engine(std::move(rep)));
 }

@@ -9,12 +9,15 @@
 //   default     format record ("raftkv_format_version")
 //   raft_log    Raft entries, key = index (8 bytes big-endian)   [RaftLog]
 //   raft_meta   hard state, log start, snapshot                  [RaftLog]
-//   kv          current value of each user key [KvStateMachine] kv_sessions
-//   client sessions and remembered results           [KvStateMachine] kv_meta
-//   applied index, revision, log time                [KvStateMachine]
+//   kv          current value of each user key           [KvStateMachine]
+//   kv_sessions client sessions and remembered results   [KvStateMachine]
+//   kv_meta     applied index, revision, log time        [KvStateMachine]
+//   kv_history  every change above the compacted revision [KvStateMachine]
+//   kv_leases   leases and the keys attached to them     [KvStateMachine]
 //
-// Must never: open a data dir of another format version, create column
-// families in an existing data dir, or let a write pass after a failed one.
+// Must never: open a data dir of another format version (format 1, without
+// history and leases, is upgraded in place at open: its two new families
+// are created empty), or let a write pass after a failed one.
 // Thread-safety: the Engine itself may be written from several threads
 // (the server's log writer and applier write through it concurrently; the
 // first failure stops them all); the classes built on it say who may use
@@ -35,7 +38,7 @@ namespace raftkv::storage {
 
 // Version of the on-disk layout written by this build. A data dir written
 // with any other version is refused at open.
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kFormatVersion = 2;
 
 struct EngineOptions {
   // Create a fresh data dir when `dir` does not exist (or is empty).

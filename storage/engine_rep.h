@@ -6,6 +6,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -42,6 +43,11 @@ struct Engine::Rep {
   rocksdb::ColumnFamilyHandle* kv = nullptr;
   rocksdb::ColumnFamilyHandle* kv_sessions = nullptr;
   rocksdb::ColumnFamilyHandle* kv_meta = nullptr;
+  rocksdb::ColumnFamilyHandle* kv_history = nullptr;
+  rocksdb::ColumnFamilyHandle* kv_leases = nullptr;
+  // The compacted revision of the history, published by the state machine
+  // before the batch that compacts is written (storage/history.h).
+  std::atomic<int64_t> compacted_revision{0};
   // The first failed write; guarded because the log writer and the applier
   // write from their own threads.
   mutable std::mutex write_error_mu;

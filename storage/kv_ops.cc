@@ -2,9 +2,13 @@
 // write before the whole request has been validated.
 #include "storage/kv_ops.h"
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "storage/history.h"
+#include "storage/leases.h"
 
 namespace raftkv::storage {
 namespace {
@@ -140,13 +144,20 @@ Status ValidateRange(const kv::RangeRequest& request) {
   if (request.limit() < 0) {
     return Status::InvalidArgument("range: negative limit");
   }
+  if (request.revision() < 0) {
+    return Status::InvalidArgument("range: negative revision");
+  }
   return Status::OK();
 }
 
 Status ValidatePut(const kv::PutRequest& request) {
   RAFTKV_RETURN_IF_ERROR(RequireKey(request.key(), "put"));
-  if (request.lease() != 0) {
-    return Status::InvalidArgument("put: leases are not supported");
+  if (request.lease() < 0) {
+    return Status::InvalidArgument("put: negative lease id");
+  }
+  if (request.ignore_lease() && request.lease() != 0) {
+    return Status::InvalidArgument(
+        "etcdserver: lease id should be 0 when ignore_lease is set");
   }
   return Status::OK();
 }
@@ -184,24 +195,146 @@ Status ValidateTxn(const kv::TxnRequest& request) {
   return Status::OK();
 }
 
-Status ExecRange(WriteView* view, const kv::RangeRequest& request,
-                 kv::RangeResponse* response) {
+Status CheckReadRevision(int64_t revision, const Revisions& revisions) {
+  if (revision == 0 || revision == revisions.current) return Status::OK();
+  if (revision > revisions.current) {
+    return Status::FailedPrecondition(
+        FutureRevisionMessage(revision, revisions.current));
+  }
+  if (revision < revisions.compacted) {
+    return Status::Compacted(CompactedMessage(revision, revisions.compacted));
+  }
+  return Status::OK();
+}
+
+Status ExecRange(WriteView* view, const Revisions& revisions,
+                 const kv::RangeRequest& request, kv::RangeResponse* response,
+                 const std::vector<kv::Event>* uncommitted) {
   const int64_t limit = request.limit();
   int64_t count = 0;
-  RAFTKV_RETURN_IF_ERROR(ScanRange(
-      view, request.key(), request.range_end(), [&](kv::KeyValue&& kv) {
-        ++count;
-        if (!request.count_only() &&
-            (limit == 0 || response->kvs_size() < limit)) {
-          if (request.keys_only()) kv.clear_value();
-          *response->add_kvs() = std::move(kv);
+  auto take = [&](kv::KeyValue&& kv) {
+    ++count;
+    if (!request.count_only() &&
+        (limit == 0 || response->kvs_size() < limit)) {
+      if (request.keys_only()) kv.clear_value();
+      *response->add_kvs() = std::move(kv);
+    }
+    return true;  // count every match, as etcd does
+  };
+  const bool now = request.revision() == 0 ||
+                   (request.revision() >= revisions.current &&
+                    (uncommitted == nullptr || uncommitted->empty()));
+  if (now) {
+    RAFTKV_RETURN_IF_ERROR(
+        ScanRange(view, request.key(), request.range_end(), take));
+  } else {
+    // The range now, then every later change undone.
+    std::map<std::string, kv::KeyValue> state;
+    RAFTKV_RETURN_IF_ERROR(ScanRange(view, request.key(), request.range_end(),
+                                     [&](kv::KeyValue&& kv) {
+                                       std::string key = kv.key();
+                                       state.emplace(std::move(key),
+                                                     std::move(kv));
+                                       return true;
+                                     }));
+    // A transaction's own writes so far first, newest first.
+    if (uncommitted != nullptr) {
+      for (auto it = uncommitted->rbegin(); it != uncommitted->rend(); ++it) {
+        const std::string& key = it->kv().key();
+        if (!InRange(key, request.key(), request.range_end())) continue;
+        if (it->has_prev_kv()) {
+          state[key] = it->prev_kv();
+        } else {
+          state.erase(key);
         }
-        return true;  // count every match, as etcd does
-      }));
+      }
+    }
+    RAFTKV_RETURN_IF_ERROR(UndoHistory(view, revisions.current,
+                                       request.revision(), request.key(),
+                                       request.range_end(), &state));
+    for (auto& [key, kv] : state) take(std::move(kv));
+  }
   response->set_count(count);
   response->set_more(!request.count_only() && limit > 0 && count > limit);
   return Status::OK();
 }
+
+Status CheckCommand(WriteView* view, const Revisions& revisions,
+                    const kv::Command& command) {
+  auto check_lease = [view](int64_t id) -> Status {
+    if (id == 0) return Status::OK();
+    Lease lease;
+    bool found = false;
+    RAFTKV_RETURN_IF_ERROR(FindLease(view, id, &lease, &found));
+    if (!found) {
+      return Status::NotFound("etcdserver: requested lease not found (lease " +
+                              std::to_string(id) + ")");
+    }
+    return Status::OK();
+  };
+  auto check_put = [&](const kv::PutRequest& put) -> Status {
+    RAFTKV_RETURN_IF_ERROR(check_lease(put.lease()));
+    if (put.ignore_value() || put.ignore_lease()) {
+      std::string value;
+      bool found = false;
+      RAFTKV_RETURN_IF_ERROR(view->Get(view->rep()->kv, put.key(), &value,
+                                       &found));
+      if (!found) return Status::InvalidArgument("etcdserver: key not found");
+    }
+    return Status::OK();
+  };
+  switch (command.op_case()) {
+    case kv::Command::kPut:
+      return check_put(command.put());
+    case kv::Command::kLeaseRevoke:
+      return check_lease(command.lease_revoke().id());
+    case kv::Command::kLeaseGrant: {
+      const int64_t id = command.lease_grant().id();
+      if (id == 0) return Status::OK();
+      Lease lease;
+      bool found = false;
+      RAFTKV_RETURN_IF_ERROR(FindLease(view, id, &lease, &found));
+      if (found) {
+        return Status::InvalidArgument("etcdserver: lease already exists");
+      }
+      return Status::OK();
+    }
+    case kv::Command::kTxn:
+      // Both branches, as etcd does: which one runs is not known yet.
+      for (const auto* ops :
+           {&command.txn().success(), &command.txn().failure()}) {
+        for (const kv::RequestOp& op : *ops) {
+          if (op.has_request_put()) {
+            RAFTKV_RETURN_IF_ERROR(check_put(op.request_put()));
+          } else if (op.has_request_range()) {
+            RAFTKV_RETURN_IF_ERROR(
+                CheckReadRevision(op.request_range().revision(), revisions));
+          }
+        }
+      }
+      return Status::OK();
+    default:
+      return Status::OK();
+  }
+}
+
+namespace {
+
+// Records the deletion of `kv` (the key's last state) at the command's
+// revision: the key, its lease marker, and the event.
+void DeleteKey(OpContext* ctx, kv::KeyValue kv) {
+  ctx->view->Delete(ctx->view->rep()->kv, kv.key());
+  if (kv.lease() != 0) DetachKey(ctx->view, kv.lease(), kv.key());
+  kv::Event event;
+  event.set_type(kv::Event::DELETE);
+  event.mutable_kv()->set_key(kv.key());
+  event.mutable_kv()->set_mod_revision(ctx->write_revision);
+  *event.mutable_prev_kv() = std::move(kv);
+  ctx->events.push_back(std::move(event));
+  ctx->wrote = true;
+}
+
+}  // namespace
 
 Status ExecPut(OpContext* ctx, const kv::PutRequest& request,
                kv::PutResponse* response) {
@@ -210,12 +343,25 @@ Status ExecPut(OpContext* ctx, const kv::PutRequest& request,
   RAFTKV_RETURN_IF_ERROR(GetKv(ctx->view, request.key(), &prev, &found));
   kv::KeyValue next;
   next.set_key(request.key());
-  next.set_value(request.value());
+  next.set_value(request.ignore_value() && found ? prev.value()
+                                                 : request.value());
+  next.set_lease(request.ignore_lease() && found ? prev.lease()
+                                                 : request.lease());
   next.set_mod_revision(ctx->write_revision);
   next.set_create_revision(found ? prev.create_revision()
                                  : ctx->write_revision);
   next.set_version(found ? prev.version() + 1 : 1);
   if (found && request.prev_kv()) *response->mutable_prev_kv() = prev;
+  const int64_t prev_lease = found ? prev.lease() : 0;
+  if (prev_lease != next.lease()) {
+    if (prev_lease != 0) DetachKey(ctx->view, prev_lease, request.key());
+    if (next.lease() != 0) AttachKey(ctx->view, next.lease(), request.key());
+  }
+  kv::Event event;
+  event.set_type(kv::Event::PUT);
+  *event.mutable_kv() = next;
+  if (found) *event.mutable_prev_kv() = std::move(prev);
+  ctx->events.push_back(std::move(event));
   StoreKv(ctx->view, std::move(next));
   ctx->wrote = true;
   return Status::OK();
@@ -231,11 +377,28 @@ Status ExecDeleteRange(OpContext* ctx, const kv::DeleteRangeRequest& request,
                                      return true;
                                    }));
   for (kv::KeyValue& kv : doomed) {
-    ctx->view->Delete(ctx->view->rep()->kv, kv.key());
-    if (request.prev_kv()) *response->add_prev_kvs() = std::move(kv);
+    if (request.prev_kv()) *response->add_prev_kvs() = kv;
+    DeleteKey(ctx, std::move(kv));
   }
   response->set_deleted(static_cast<int64_t>(doomed.size()));
-  if (!doomed.empty()) ctx->wrote = true;
+  return Status::OK();
+}
+
+Status ExecLeaseRevoke(OpContext* ctx, int64_t id) {
+  std::vector<std::string> keys;
+  RAFTKV_RETURN_IF_ERROR(LeaseKeys(ctx->view, id, &keys));
+  for (const std::string& key : keys) {
+    kv::KeyValue kv;
+    bool found = false;
+    RAFTKV_RETURN_IF_ERROR(GetKv(ctx->view, key, &kv, &found));
+    if (!found || kv.lease() != id) {
+      return Status::Corruption(ctx->view->rep()->dir + ": lease " +
+                                std::to_string(id) + " marks key '" +
+                                Printable(key) + "', which it does not hold");
+    }
+    DeleteKey(ctx, std::move(kv));
+  }
+  DeleteLease(ctx->view, id);
   return Status::OK();
 }
 
@@ -256,8 +419,9 @@ Status ExecTxn(OpContext* ctx, const kv::TxnRequest& request,
     kv::ResponseOp* out = response->add_responses();
     switch (op.request_case()) {
       case kv::RequestOp::kRequestRange:
-        RAFTKV_RETURN_IF_ERROR(ExecRange(ctx->view, op.request_range(),
-                                         out->mutable_response_range()));
+        RAFTKV_RETURN_IF_ERROR(ExecRange(
+            ctx->view, ctx->revisions, op.request_range(),
+            out->mutable_response_range(), &ctx->events));
         break;
       case kv::RequestOp::kRequestPut:
         RAFTKV_RETURN_IF_ERROR(

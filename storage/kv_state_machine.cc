@@ -6,7 +6,9 @@
 #include <algorithm>
 
 #include "storage/coding.h"
+#include "storage/history.h"
 #include "storage/kv_ops.h"
+#include "storage/leases.h"
 #include "storage/membership.h"
 #include "storage/sessions.h"
 #include "storage/storage.pb.h"
@@ -53,6 +55,15 @@ void SetRevision(int64_t revision, kv::CommandResult* result) {
       result->mutable_register_client()->mutable_header()->set_revision(
           revision);
       break;
+    case kv::CommandResult::kCompact:
+      result->mutable_compact()->mutable_header()->set_revision(revision);
+      break;
+    case kv::CommandResult::kLeaseGrant:
+      result->mutable_lease_grant()->mutable_header()->set_revision(revision);
+      break;
+    case kv::CommandResult::kLeaseRevoke:
+      result->mutable_lease_revoke()->mutable_header()->set_revision(revision);
+      break;
     default:
       break;
   }
@@ -67,11 +78,43 @@ struct KvStateMachine::State {
   bool has_membership = false;
 };
 
+// The result error of a command the state refuses (CheckCommand).
+kv::CommandResult::Error ErrorOf(const Status& refused) {
+  switch (refused.code()) {
+    case Status::Code::kNotFound:
+      return kv::CommandResult::LEASE_NOT_FOUND;
+    case Status::Code::kCompacted:
+      return kv::CommandResult::COMPACTED;
+    case Status::Code::kFailedPrecondition:
+      return kv::CommandResult::FUTURE_REVISION;
+    default:
+      return kv::CommandResult::INVALID;
+  }
+}
+
+bool IsRefusal(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kInvalidArgument:
+    case Status::Code::kNotFound:
+    case Status::Code::kCompacted:
+    case Status::Code::kFailedPrecondition:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// etcd's limit on a lease's TTL, in seconds.
+constexpr int64_t kMaxLeaseTtl = 9000000000;
+
 // Applies one batch of entries into one WriteView.
 class KvStateMachine::Applier {
  public:
-  explicit Applier(KvStateMachine* sm)
-      : sm_(sm), view_(sm->engine_->rep()), next_(sm->state_->applied) {}
+  Applier(KvStateMachine* sm, ApplyEffects* effects)
+      : sm_(sm),
+        effects_(effects),
+        view_(sm->engine_->rep()),
+        next_(sm->state_->applied) {}
 
   Status ApplyEntry(const raft::Entry& entry, kv::CommandResult* result) {
     next_.set_index(entry.index());
@@ -110,6 +153,13 @@ class KvStateMachine::Applier {
       view_.Put(view_.rep()->kv_meta, kMembershipKey,
                 membership_->SerializeAsString());
     }
+    if (next_.compacted_revision() > sm_->state_->applied.compacted_revision()) {
+      ForgetHistory(&view_, next_.compacted_revision());
+      // Published before the write: a watcher's history read that began
+      // before it sees every record it needs, one that begins after it
+      // sees the compaction (history.h: ReadHistory).
+      view_.rep()->compacted_revision = next_.compacted_revision();
+    }
     RAFTKV_RETURN_IF_ERROR(view_.rep()->Write(view_.batch(), sm_->options_.sync,
                                               "apply committed entries"));
     sm_->state_->applied = next_;
@@ -137,7 +187,7 @@ class KvStateMachine::Applier {
       return Status::OK();
     }
     const uint64_t client = command.client_id();
-    if (client == 0) return Execute(command, result);
+    if (client == 0) return Execute(index, command, result);
 
     const SessionTable::Session* session = sessions.Find(client);
     if (session == nullptr) {
@@ -174,53 +224,138 @@ class KvStateMachine::Applier {
                result);
       return Status::OK();
     }
-    RAFTKV_RETURN_IF_ERROR(Execute(command, result));
+    RAFTKV_RETURN_IF_ERROR(Execute(index, command, result));
     sessions.Remember(client, seq, *result, &view_);
     return Status::OK();
   }
 
-  // Runs the command's operation; bad input becomes an INVALID result
+  // Runs the command's operation; bad input becomes an error result
   // before anything is written.
-  Status Execute(const kv::Command& command, kv::CommandResult* result) {
+  Status Execute(uint64_t index, const kv::Command& command,
+                 kv::CommandResult* result) {
     OpContext ctx;
     ctx.view = &view_;
+    ctx.revisions = {next_.revision(), next_.compacted_revision()};
     ctx.write_revision = next_.revision() + 1;
-    Status invalid;
+    Status invalid = Validate(command);
+    if (invalid.ok()) {
+      invalid = CheckCommand(&view_, ctx.revisions, command);
+      if (!invalid.ok() && !IsRefusal(invalid)) return invalid;
+    }
+    if (!invalid.ok()) {
+      SetError(ErrorOf(invalid), invalid.message(), result);
+      return Status::OK();
+    }
     Status s;
     switch (command.op_case()) {
       case kv::Command::kPut:
-        invalid = ValidatePut(command.put());
-        if (invalid.ok()) {
-          s = ExecPut(&ctx, command.put(), result->mutable_put());
-        }
+        s = ExecPut(&ctx, command.put(), result->mutable_put());
         break;
       case kv::Command::kDeleteRange:
-        invalid = ValidateDeleteRange(command.delete_range());
-        if (invalid.ok()) {
-          s = ExecDeleteRange(&ctx, command.delete_range(),
-                              result->mutable_delete_range());
-        }
+        s = ExecDeleteRange(&ctx, command.delete_range(),
+                            result->mutable_delete_range());
         break;
       case kv::Command::kTxn:
-        invalid = ValidateTxn(command.txn());
-        if (invalid.ok()) {
-          s = ExecTxn(&ctx, command.txn(), result->mutable_txn());
+        s = ExecTxn(&ctx, command.txn(), result->mutable_txn());
+        break;
+      case kv::Command::kCompact:
+        next_.set_compacted_revision(command.compact().revision());
+        result->mutable_compact();
+        break;
+      case kv::Command::kLeaseGrant:
+        s = GrantLease(index, command.lease_grant(),
+                       result->mutable_lease_grant());
+        break;
+      case kv::Command::kLeaseRevoke:
+        s = ExecLeaseRevoke(&ctx, command.lease_revoke().id());
+        if (s.ok()) {
+          result->mutable_lease_revoke();
+          if (effects_) {
+            effects_->leases_revoked.push_back(command.lease_revoke().id());
+          }
         }
         break;
       default:
-        invalid = Status::InvalidArgument("command has no operation");
+        LOG(FATAL) << "command not validated";
     }
     RAFTKV_RETURN_IF_ERROR(s);
-    if (!invalid.ok()) {
-      SetError(kv::CommandResult::INVALID, invalid.message(), result);
-      return Status::OK();
+    if (ctx.wrote) {
+      next_.set_revision(ctx.write_revision);
+      RecordHistory(&view_, ctx.events);
+      if (effects_) {
+        for (kv::Event& e : ctx.events) effects_->events.push_back(std::move(e));
+      }
     }
-    if (ctx.wrote) next_.set_revision(ctx.write_revision);
     SetRevision(next_.revision(), result);
     return Status::OK();
   }
 
+  // What needs no state: the request's own shape.
+  Status Validate(const kv::Command& command) const {
+    switch (command.op_case()) {
+      case kv::Command::kPut:
+        return ValidatePut(command.put());
+      case kv::Command::kDeleteRange:
+        return ValidateDeleteRange(command.delete_range());
+      case kv::Command::kTxn:
+        return ValidateTxn(command.txn());
+      case kv::Command::kCompact: {
+        const int64_t rev = command.compact().revision();
+        if (rev > next_.revision()) {
+          return Status::FailedPrecondition(
+              FutureRevisionMessage(rev, next_.revision()));
+        }
+        if (rev <= next_.compacted_revision()) {
+          return Status::Compacted(
+              CompactedMessage(rev, next_.compacted_revision()));
+        }
+        return Status::OK();
+      }
+      case kv::Command::kLeaseGrant: {
+        const kv::LeaseGrantRequest& grant = command.lease_grant();
+        if (grant.id() < 0) {
+          return Status::InvalidArgument("lease grant: negative lease id");
+        }
+        if (grant.ttl() <= 0) {
+          return Status::InvalidArgument("lease grant: TTL must be positive");
+        }
+        if (grant.ttl() > kMaxLeaseTtl) {
+          return Status::InvalidArgument("etcdserver: too large lease TTL");
+        }
+        return Status::OK();
+      }
+      case kv::Command::kLeaseRevoke:
+        return Status::OK();
+      default:
+        return Status::InvalidArgument("command has no operation");
+    }
+  }
+
+  // A new lease; id 0 takes the entry's index (or the next free id above
+  // it), so every member picks the same one.
+  Status GrantLease(uint64_t index, const kv::LeaseGrantRequest& grant,
+                    kv::LeaseGrantResponse* response) {
+    Lease lease;
+    bool found = false;
+    int64_t id = grant.id();  // free: CheckCommand refused a taken one
+    if (id == 0) {
+      id = static_cast<int64_t>(index);
+      for (;; ++id) {
+        RAFTKV_RETURN_IF_ERROR(FindLease(&view_, id, &lease, &found));
+        if (!found) break;
+      }
+    }
+    lease.set_id(id);
+    lease.set_ttl(grant.ttl());
+    StoreLease(&view_, lease);
+    response->set_id(id);
+    response->set_ttl(grant.ttl());
+    if (effects_) effects_->leases_granted.push_back({id, grant.ttl()});
+    return Status::OK();
+  }
+
   KvStateMachine* sm_;
+  ApplyEffects* effects_;
   std::optional<kv::Membership> membership_;  // changed by this batch
   WriteView view_;
   AppliedState next_;
@@ -237,6 +372,13 @@ Status CheckAppliedState(const AppliedState& applied, const std::string& what) {
     return Status::Corruption(
         what + ": revision " + std::to_string(applied.revision()) +
         " at applied index " + std::to_string(applied.index()));
+  }
+  if (applied.compacted_revision() < 0 ||
+      applied.compacted_revision() > applied.revision()) {
+    return Status::Corruption(what + ": compacted revision " +
+                              std::to_string(applied.compacted_revision()) +
+                              " above revision " +
+                              std::to_string(applied.revision()));
   }
   return Status::OK();
 }
@@ -277,6 +419,21 @@ StatusOr<std::unique_ptr<KvStateMachine::State>> KvStateMachine::LoadState(
         state->applied.index(), rep->dir));
   }
   if (!it->status().ok()) return rep->Error(it->status(), "load sessions");
+  const int64_t compacted = state->applied.compacted_revision();
+  rep->compacted_revision = compacted;
+  std::unique_ptr<rocksdb::Iterator> first(
+      rep->db->NewIterator(rocksdb::ReadOptions(), rep->kv_history));
+  first->SeekToFirst();
+  if (first->Valid() && first->key().compare(HistoryKey(compacted + 1, 0)) < 0) {
+    // A compaction whose range deletion was lost (or a snapshot's records
+    // at or below it): forget them now.
+    rocksdb::WriteBatch batch = NewWriteBatch();
+    CHECK(batch
+              .DeleteRange(rep->kv_history, HistoryKey(0, 0),
+                           HistoryKey(compacted + 1, 0))
+              .ok());
+    RAFTKV_RETURN_IF_ERROR(rep->Write(&batch, false, "forget history"));
+  }
   return state;
 }
 
@@ -310,7 +467,8 @@ StatusOr<kv::CommandResult> KvStateMachine::Apply(const raft::Entry& entry) {
 }
 
 Status KvStateMachine::ApplyBatch(const std::vector<raft::Entry>& entries,
-                                  std::vector<kv::CommandResult>* results) {
+                                  std::vector<kv::CommandResult>* results,
+                                  ApplyEffects* effects) {
   results->clear();
   if (!failed_.ok()) return failed_;
   RAFTKV_RETURN_IF_ERROR(engine_->write_error());
@@ -325,7 +483,7 @@ Status KvStateMachine::ApplyBatch(const std::vector<raft::Entry>& entries,
   }
   if (entries.empty()) return Status::OK();
   results->resize(entries.size());
-  Applier applier(this);
+  Applier applier(this, effects);
   Status s;
   for (size_t i = 0; i < entries.size() && s.ok(); ++i) {
     s = applier.ApplyEntry(entries[i], &(*results)[i]);
@@ -341,11 +499,42 @@ Status KvStateMachine::ApplyBatch(const std::vector<raft::Entry>& entries,
 StatusOr<kv::RangeResponse> KvStateMachine::Range(
     const kv::RangeRequest& request) const {
   RAFTKV_RETURN_IF_ERROR(ValidateRange(request));
+  const Revisions revisions{state_->applied.revision(),
+                            state_->applied.compacted_revision()};
+  RAFTKV_RETURN_IF_ERROR(CheckReadRevision(request.revision(), revisions));
   WriteView view(engine_->rep());
   kv::RangeResponse response;
-  RAFTKV_RETURN_IF_ERROR(ExecRange(&view, request, &response));
+  RAFTKV_RETURN_IF_ERROR(ExecRange(&view, revisions, request, &response));
   response.mutable_header()->set_revision(state_->applied.revision());
   return response;
+}
+
+StatusOr<std::vector<LeaseInfo>> KvStateMachine::Leases() const {
+  WriteView view(engine_->rep());
+  std::vector<Lease> leases;
+  RAFTKV_RETURN_IF_ERROR(ListLeases(&view, &leases));
+  std::vector<LeaseInfo> out;
+  out.reserve(leases.size());
+  for (const Lease& l : leases) out.push_back({l.id(), l.ttl()});
+  return out;
+}
+
+StatusOr<std::vector<std::string>> KvStateMachine::LeaseKeys(int64_t id) const {
+  WriteView view(engine_->rep());
+  Lease lease;
+  bool found = false;
+  RAFTKV_RETURN_IF_ERROR(FindLease(&view, id, &lease, &found));
+  if (!found) {
+    return Status::NotFound("etcdserver: requested lease not found (lease " +
+                            std::to_string(id) + ")");
+  }
+  std::vector<std::string> keys;
+  RAFTKV_RETURN_IF_ERROR(storage::LeaseKeys(&view, id, &keys));
+  return keys;
+}
+
+int64_t KvStateMachine::compacted_revision() const {
+  return state_->applied.compacted_revision();
 }
 
 uint64_t KvStateMachine::applied_index() const {

@@ -7,8 +7,15 @@
 // acknowledges them with first_outstanding, and sessions expire by log time
 // (Command.proposed_at_ms, made monotonic), never by wall clock.
 //
-// Durability and atomicity: everything one Apply() changes — data, store
-// revision, applied index and term, log time, session table — goes into ONE
+// Every change is also kept in the retained history (storage/history.h)
+// until a compaction command forgets it; leases (TTL in seconds, as
+// granted) and the keys attached to them are state like the keys: a lease
+// is revoked, with its keys in one revision, only by a command in the log
+// (the leader proposes it when the lease expires).
+//
+// Durability and atomicity: everything one Apply() changes — data, history,
+// leases, store revision, applied index and term, log time, session table —
+// goes into ONE
 // RocksDB WriteBatch, so after a crash the state is exactly that after some
 // applied index: a restart neither re-applies nor skips an entry. Apply
 // batches are not fsync'd by default (the entries are durable in the Raft
@@ -18,8 +25,11 @@
 //   kv           user key -> kv::KeyValue without its key field
 //   kv_sessions  client id (8 bytes BE) -> SessionHeader;
 //                client id + sequence (16 bytes BE) -> kv::CommandResult
-//   kv_meta      "applied" -> AppliedState (index, term, revision, log time)
+//   kv_meta      "applied" -> AppliedState (index, term, revision, log time,
+//                compacted revision)
 //                "membership" -> kv::Membership (storage/membership.h)
+//   kv_history   revision + position -> kv::Event (storage/history.h)
+//   kv_leases    leases and their keys (storage/leases.h)
 //
 // Must never: apply an entry out of order or twice, answer a retried
 // command by applying it again, let a command half-apply (bad input is
@@ -62,6 +72,18 @@ struct KvStateMachineOptions {
 
 class AppliedState;
 
+struct LeaseInfo {
+  int64_t id = 0;
+  int64_t ttl = 0;  // seconds, as granted
+};
+
+// What one ApplyBatch changed, for the server's watches and leases.
+struct ApplyEffects {
+  std::vector<kv::Event> events;  // every change, in revision order
+  std::vector<LeaseInfo> leases_granted;
+  std::vector<int64_t> leases_revoked;
+};
+
 // Corruption (naming `what`) unless `applied` can be a state machine's
 // "applied" record: index below kIndexLimit, revision in [0, index] and
 // below INT64_MAX (at most one revision per entry; the next write adds one).
@@ -87,17 +109,27 @@ class KvStateMachine {
   // machine refuses further writes.
   StatusOr<kv::CommandResult> Apply(const raft::Entry& entry);
   // Applies consecutive committed entries in ONE WriteBatch (one write for
-  // the whole batch); results[i] answers entries[i].
+  // the whole batch); results[i] answers entries[i]. What changed goes to
+  // *effects when given.
   Status ApplyBatch(const std::vector<raft::Entry>& entries,
-                    std::vector<kv::CommandResult>* results);
+                    std::vector<kv::CommandResult>* results,
+                    ApplyEffects* effects = nullptr);
 
-  // Reads the current state (as of applied_index()). InvalidArgument for a
-  // malformed request (empty key, negative limit).
+  // Reads the current state (as of applied_index()), or the state at
+  // request.revision(). InvalidArgument for a malformed request (empty key,
+  // negative limit); Compacted / FailedPrecondition for a revision that is
+  // compacted / not reached.
   StatusOr<kv::RangeResponse> Range(const kv::RangeRequest& request) const;
+
+  // Every lease, by id; the keys attached to lease `id` (NotFound if there
+  // is no such lease).
+  StatusOr<std::vector<LeaseInfo>> Leases() const;
+  StatusOr<std::vector<std::string>> LeaseKeys(int64_t id) const;
 
   uint64_t applied_index() const;
   uint64_t applied_term() const;
   int64_t revision() const;
+  int64_t compacted_revision() const;
   uint64_t log_time_ms() const;
   size_t session_count() const;
 

@@ -143,7 +143,10 @@ Status SnapshotSource::Stream(
   ro.fill_cache = false;  // a one-off pass must not evict the working set
   ro.readahead_size = 2 << 20;
   const std::pair<SnapshotFamily, rocksdb::ColumnFamilyHandle*> families[] = {
-      {FAMILY_SESSIONS, engine->kv_sessions}, {FAMILY_KV, engine->kv}};
+      {FAMILY_SESSIONS, engine->kv_sessions},
+      {FAMILY_KV, engine->kv},
+      {FAMILY_HISTORY, engine->kv_history},
+      {FAMILY_LEASES, engine->kv_leases}};
   for (const auto& [family, cf] : families) {
     std::unique_ptr<rocksdb::Iterator> it(engine->db->NewIterator(ro, cf));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {

@@ -42,6 +42,8 @@ Status Ingest(Engine::Rep* rep, const std::string& dir) {
   const std::pair<const char*, rocksdb::ColumnFamilyHandle*> files[] = {
       {"sessions.sst", rep->kv_sessions},
       {"kv.sst", rep->kv},
+      {"history.sst", rep->kv_history},
+      {"leases.sst", rep->kv_leases},
       {"meta.sst", rep->kv_meta}};
   for (const auto& [name, cf] : files) {
     const std::string path = dir + "/" + name;
@@ -146,6 +148,8 @@ Status InstallStagedSnapshot(const std::string& staging_dir,
   }
   Status s = StageClear(rep, rep->kv, &batch);
   if (s.ok()) s = StageClear(rep, rep->kv_sessions, &batch);
+  if (s.ok()) s = StageClear(rep, rep->kv_history, &batch);
+  if (s.ok()) s = StageClear(rep, rep->kv_leases, &batch);
   if (s.ok()) CHECK(batch.Delete(rep->kv_meta, kAppliedKey).ok());
   if (s.ok()) CHECK(batch.Delete(rep->kv_meta, kMembershipKey).ok());
   PendingInstall pending;

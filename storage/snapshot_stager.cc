@@ -36,6 +36,10 @@ const char* FileOf(int family) {
       return "sessions.sst";
     case FAMILY_KV:
       return "kv.sst";
+    case FAMILY_HISTORY:
+      return "history.sst";
+    case FAMILY_LEASES:
+      return "leases.sst";
   }
   return nullptr;
 }
@@ -47,6 +51,10 @@ const char* ColumnFamilyOf(int family) {
       return "kv_sessions";
     case FAMILY_KV:
       return "kv";
+    case FAMILY_HISTORY:
+      return "kv_history";
+    case FAMILY_LEASES:
+      return "kv_leases";
   }
   return "kv_meta";
 }
@@ -195,6 +203,23 @@ Status SnapshotStager::AddRecords(const SnapshotChunk& chunk) {
 // (DecodeKv) would refuse, one record at a time.
 Status SnapshotStager::CheckRecord(int family, const std::string& key,
                                    const std::string& value) {
+  if (family == FAMILY_HISTORY) {
+    kv::Event event;
+    if (key.size() != 12 || !event.ParseFromString(value)) {
+      return Status::Corruption(what_ + ": snapshot history record of " +
+                                std::to_string(key.size()) +
+                                "-byte key does not parse");
+    }
+    return Status::OK();
+  }
+  if (family == FAMILY_LEASES) {
+    if (key.size() < 9 || (key[0] != 'L' && key[0] != 'K')) {
+      return Status::Corruption(what_ + ": snapshot lease record of " +
+                                std::to_string(key.size()) +
+                                "-byte key is not a lease or a lease key");
+    }
+    return Status::OK();
+  }
   if (family == FAMILY_KV) {
     kv::KeyValue kv;
     if (!kv.ParseFromString(value)) {
