@@ -201,14 +201,14 @@ TEST(EngineTest, RefusesAnUnknownColumnFamily) {
     rocksdb::ColumnFamilyHandle* h = nullptr;
     ASSERT_TRUE(raw.db
                     ->CreateColumnFamily(rocksdb::ColumnFamilyOptions(),
-                                         "kv_history", &h)
+                                         "kv_future", &h)
                     .ok());
     raw.db->DestroyColumnFamilyHandle(h);
   }
   auto engine = Engine::Open(dir, SmallOptions());
   ASSERT_FALSE(engine.ok());
   EXPECT_EQ(engine.status().code(), Status::Code::kFailedPrecondition);
-  EXPECT_THAT(engine.status().message(), HasSubstr("'kv_history'"));
+  EXPECT_THAT(engine.status().message(), HasSubstr("'kv_future'"));
 }
 
 TEST(EngineTest, RefusesASecondOpenOfTheSameDir) {
