@@ -70,6 +70,8 @@ class ClientRequests {
   void OnBackupRequest(const kv::ClientRequest& request, int fd);
   void set_transfers(SnapshotTransfers* transfers) { transfers_ = transfers; }
   void set_watches(WatchStreams* watches) { watches_ = watches; }
+  // Leases this node keeps as the leader (0 on a follower).
+  size_t lease_count() const { return lessor_.size(); }
   // Starts one ReadIndex round for the reads that arrived since the last
   // (called by the loop before it handles the core's Ready).
   void StartReadBatch();

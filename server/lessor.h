@@ -74,6 +74,7 @@ class Lessor {
   bool FillTimeToLive(kv::LeaseTimeToLiveResponse* response) const;
   // Whether leases are loaded and kept on this node (it leads).
   bool serving() const { return state_ == State::kServing; }
+  size_t size() const { return leases_.size(); }
 
  private:
   using Clock = std::chrono::steady_clock;

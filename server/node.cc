@@ -225,6 +225,7 @@ Status Node::Open() {
   watch_streams_ = std::make_unique<WatchStreams>(
       io_, watch_hub_.get(), config_.watch_max_unsent_bytes);
   requests_->set_watches(watch_streams_.get());
+  watch_streams_->set_slow_cancellations(metrics_.watch_slow_cancellations);
   compactor_ = std::make_unique<AutoCompactor>(
       config_.auto_compaction, io_, loop_.get(),
       state_machine_->compacted_revision());
@@ -369,6 +370,10 @@ void Node::Deliver(ToLoop& item) {
     requests_->OnApplied(*a);
     compactor_->OnApplied(*a);
     watch_hub_->set_raft_term(loop_->raft().term());
+    metrics_.revision->Set(a->revision);
+    metrics_.compacted_revision->Set(a->compacted_revision);
+    metrics_.watches->Set(watch_hub_->watch_count());
+    metrics_.leases->Set(requests_->lease_count());
   } else if (auto* w = std::get_if<WatchFrames>(&item)) {
     watch_streams_->Send(std::move(w->frames));
   } else if (auto* l = std::get_if<LeasesListed>(&item)) {

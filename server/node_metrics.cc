@@ -11,8 +11,9 @@ constexpr const char* kSnapshotsSentHelp = "Snapshots streamed to followers.";
 constexpr const char* kRequestsHelp =
     "Client requests answered, by operation and outcome.";
 
-constexpr const char* kOps[] = {"put",    "delete", "txn",      "range",
-                                "status", "other",  "register", "member"};
+constexpr const char* kOps[] = {"put",     "delete",   "txn",    "range",
+                                "status",  "other",    "register", "member",
+                                "compact", "lease",    "keepalive", "watch"};
 
 }  // namespace
 
@@ -94,6 +95,20 @@ NodeMetrics::NodeMetrics(MetricsRegistry* r, uint64_t self,
       snapshots_installed(
           r->AddCounter("raftkv_snapshots_installed_total",
                         "Snapshots received from a leader and installed.")),
+      revision(r->AddGauge("raftkv_revision",
+                           "The store revision this node has applied.")),
+      compacted_revision(r->AddGauge(
+          "raftkv_compacted_revision",
+          "History at and below this revision is forgotten.")),
+      watches(r->AddGauge("raftkv_watches",
+                          "Watches open on this node.")),
+      watch_slow_cancellations(r->AddCounter(
+          "raftkv_watch_slow_cancellations_total",
+          "Watches cancelled (to resume) because their connection had too "
+          "much unsent.")),
+      leases(r->AddGauge("raftkv_leases",
+                         "Leases this node keeps as the leader (0 on "
+                         "followers).")),
       rocksdb_memory_bytes(
           r->AddGauge("raftkv_rocksdb_memory_bytes",
                       "RocksDB block cache usage, memtables included.")) {

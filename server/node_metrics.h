@@ -55,6 +55,11 @@ struct NodeMetrics {
   Counter* snapshots_sent_ok;
   Counter* snapshots_sent_failed;
   Counter* snapshots_installed;
+  Gauge* revision;
+  Gauge* compacted_revision;
+  Gauge* watches;
+  Counter* watch_slow_cancellations;
+  Gauge* leases;
 
   // Client requests: by operation (put, delete, txn, range, status, ...).
   struct Requests {

@@ -93,6 +93,7 @@ void WatchStreams::Send(std::vector<WatchFrame> frames) {
       }
       s.sent_through.erase(f.watch_id);
       ++slow_cancellations_;
+      if (slow_counter_ != nullptr) slow_counter_->Inc();
       LOG(WARNING) << "watch " << f.watch_id << " of client "
                    << conn->remote() << " cancelled: its reader is too slow";
       continue;

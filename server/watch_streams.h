@@ -25,6 +25,7 @@
 #include "client/framed_connection.h"
 #include "client/kv.pb.h"
 #include "server/client_service.h"
+#include "server/metrics.h"
 #include "server/watch_hub.h"
 
 namespace raftkv::server {
@@ -33,6 +34,8 @@ class WatchStreams {
  public:
   WatchStreams(asio::io_context& io, WatchHub* hub, size_t max_unsent_bytes)
       : hub_(hub), max_unsent_bytes_(max_unsent_bytes), drain_timer_(io) {}
+  // Where to count slow-reader cancellations (may stay null).
+  void set_slow_cancellations(Counter* counter) { slow_counter_ = counter; }
 
   // Requests from a connection (ClientRequests).
   void Create(const Responder& respond, kv::WatchCreateRequest request);
@@ -66,6 +69,7 @@ class WatchStreams {
   std::map<uint64_t, Stream> streams_;
   uint64_t next_id_ = 1;
   uint64_t slow_cancellations_ = 0;
+  Counter* slow_counter_ = nullptr;
   // History reads sent, waiting for their connection to drain.
   std::set<std::pair<uint64_t, uint64_t>> unacknowledged_;
   asio::steady_timer drain_timer_;
