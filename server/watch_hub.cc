@@ -174,9 +174,18 @@ void WatchHub::DoCreate(CreateWork& work, std::vector<WatchFrame>* out) {
                     frame.SerializeAsString()});
     return;
   }
-  // Changes applied while no one watched were not queued: they are in the
-  // history, and this watch starts after them (or replays them).
-  revision_ = std::max(revision_, latest_revision_.load());
+  // Counted before the revision is read: a publication after that read
+  // is queued (Publish stores its revision, then looks at the count).
+  const bool first = watches_.empty();
+  ++watch_count_;
+  if (first) {
+    // Changes applied while no one watched were not queued: they are in
+    // the history, and this watch starts after them (or replays them).
+    // While anyone watches, every change is queued and revision_ advances
+    // only through them, in order, so no frame claims a revision whose
+    // changes a following watch has not been sent.
+    revision_ = std::max(revision_, latest_revision_.load());
+  }
   auto watch = std::make_unique<Watch>();
   Watch* w = watch.get();
   const kv::WatchCreateRequest& r = work.request;
@@ -192,7 +201,6 @@ void WatchHub::DoCreate(CreateWork& work, std::vector<WatchFrame>* out) {
   w->next_revision =
       r.start_revision() > 0 ? r.start_revision() : revision_ + 1;
   watches_.emplace(key, std::move(watch));
-  ++watch_count_;
   kv::WatchResponse created;
   created.set_created(true);
   EmitResponse(w, created, 0, Through(*w), false, out);
