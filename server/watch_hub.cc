@@ -3,6 +3,9 @@
 #include "server/watch_hub.h"
 
 #include <glog/logging.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/wire_format_lite.h>
 
 #include <algorithm>
 
@@ -10,6 +13,58 @@
 #include "storage/history.h"
 
 namespace raftkv::server {
+namespace {
+
+using google::protobuf::internal::WireFormatLite;
+
+// `events` as the repeated events field of a kv::WatchResponse (without
+// their previous values unless `prev_kv`).
+std::string EncodeEvents(const std::vector<const kv::Event*>& events,
+                         bool prev_kv) {
+  std::string out;
+  google::protobuf::io::StringOutputStream raw(&out);
+  google::protobuf::io::CodedOutputStream coded(&raw);
+  kv::Event stripped;
+  for (const kv::Event* e : events) {
+    const kv::Event* one = e;
+    if (!prev_kv && e->has_prev_kv()) {
+      stripped = *e;
+      stripped.clear_prev_kv();
+      one = &stripped;
+    }
+    const std::string bytes = one->SerializeAsString();
+    WireFormatLite::WriteTag(kv::WatchResponse::kEventsFieldNumber,
+                             WireFormatLite::WIRETYPE_LENGTH_DELIMITED,
+                             &coded);
+    coded.WriteVarint32(static_cast<uint32_t>(bytes.size()));
+    coded.WriteString(bytes);
+  }
+  coded.Trim();
+  return out;
+}
+
+// A serialized kv::ClientResponse {request_id, watch = head + events}:
+// protobuf concatenation, so events encoded once serve every watch.
+std::string EncodeFrame(uint64_t request_id, const kv::WatchResponse& head,
+                        const std::string& events) {
+  const std::string head_bytes = head.SerializeAsString();
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream raw(&out);
+    google::protobuf::io::CodedOutputStream coded(&raw);
+    WireFormatLite::WriteUInt64(kv::ClientResponse::kRequestIdFieldNumber,
+                                request_id, &coded);
+    WireFormatLite::WriteTag(
+        kv::ClientResponse::kWatchFieldNumber,
+        WireFormatLite::WIRETYPE_LENGTH_DELIMITED, &coded);
+    coded.WriteVarint32(static_cast<uint32_t>(head_bytes.size() + events.size()));
+    coded.WriteString(head_bytes);
+    coded.WriteString(events);
+  }
+  return out;
+}
+
+}  // namespace
 
 struct WatchHub::Watch {
   Key key;
@@ -155,7 +210,23 @@ void WatchHub::DoPublish(PublishWork& work, std::vector<WatchFrame>* out) {
       if (Wants(*w, event)) matched[w].push_back(&event);
     }
   }
-  for (auto& [w, events] : matched) Emit(w, events, revision_, out);
+  // Watches that matched the same events (many watch one key) share one
+  // encoding of them.
+  std::map<std::pair<std::vector<const kv::Event*>, bool>, std::string>
+      encoded;
+  for (auto& [w, events] : matched) {
+    std::string& bytes = encoded[{events, w->prev_kv}];
+    if (bytes.empty()) bytes = EncodeEvents(events, w->prev_kv);
+    if (bytes.size() > options_.frame_bytes) {
+      Emit(w, events, revision_, out);  // in several frames
+      continue;
+    }
+    const int64_t last = events.back()->kv().mod_revision();
+    kv::WatchResponse head;
+    EmitEncoded(w, head, bytes, events.front()->kv().mod_revision(),
+                std::max(revision_, last), out);
+    w->next_revision = std::max(w->next_revision, last + 1);
+  }
 }
 
 void WatchHub::DoCreate(CreateWork& work, std::vector<WatchFrame>* out) {
@@ -348,17 +419,31 @@ int64_t WatchHub::Through(const Watch& w) const {
   return w.following ? revision_ : std::max<int64_t>(0, w.next_revision - 1);
 }
 
-void WatchHub::EmitResponse(Watch* w, kv::WatchResponse& response,
-                            int64_t first, int64_t through, bool canceled,
-                            std::vector<WatchFrame>* out) {
-  kv::ResponseHeader* h = response.mutable_header();
+void WatchHub::EmitEncoded(Watch* w, kv::WatchResponse& head,
+                           const std::string& events, int64_t first,
+                           int64_t through, std::vector<WatchFrame>* out) {
+  FillHead(w, through, &head);
+  out->push_back({w->key.first, w->key.second, first, through, false, false,
+                  EncodeFrame(w->key.second, head, events)});
+  w->last_frame = Clock::now();
+}
+
+void WatchHub::FillHead(const Watch* w, int64_t through,
+                        kv::WatchResponse* response) const {
+  kv::ResponseHeader* h = response->mutable_header();
   h->set_cluster_id(cluster_id_);
   h->set_member_id(options_.member_id);
   h->set_raft_term(raft_term_);
   // Everything this watch matches up to `through` has been sent once this
   // frame is.
   h->set_revision(through);
-  response.set_watch_id(w->key.second);
+  response->set_watch_id(w->key.second);
+}
+
+void WatchHub::EmitResponse(Watch* w, kv::WatchResponse& response,
+                            int64_t first, int64_t through, bool canceled,
+                            std::vector<WatchFrame>* out) {
+  FillHead(w, through, &response);
   kv::ClientResponse frame;
   frame.set_request_id(w->key.second);
   *frame.mutable_watch() = std::move(response);

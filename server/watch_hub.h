@@ -154,6 +154,14 @@ class WatchHub {
   void EmitResponse(Watch* w, kv::WatchResponse& response, int64_t first,
                     int64_t through, bool canceled,
                     std::vector<WatchFrame>* out);
+  // A frame of `head` (header and id filled in here) and `events`, the
+  // events field already encoded (shared by the watches that matched the
+  // same events).
+  void EmitEncoded(Watch* w, kv::WatchResponse& head,
+                   const std::string& events, int64_t first, int64_t through,
+                   std::vector<WatchFrame>* out);
+  void FillHead(const Watch* w, int64_t through,
+                kv::WatchResponse* response) const;
   // How far a frame without events says the watch has been sent.
   int64_t Through(const Watch& w) const;
   bool Wants(const Watch& w, const kv::Event& event) const;
