@@ -1,11 +1,36 @@
 // raftkvctl: the command-line client of a raftkv cluster.
 //
 //   raftkvctl --endpoints=127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003 CMD
-//     put KEY VALUE        write (prints the revision)
+//     put KEY [VALUE] [--lease=ID]
+//                          write (prints the revision); without VALUE the
+//                          value is stdin's bytes (binary-safe); with
+//                          --lease attached to lease ID (hex)
 //     get KEY              prints the value alone
+//         [--prefix]       KEY<TAB>VALUE lines for every key with prefix KEY
+//         [--rev=N]        as the store was at revision N
+//         [--limit=N]      at most N keys
+//         [--keys-only]    keys without values
 //     del KEY              delete (prints how many keys were deleted)
 //     cas KEY EXPECTED NEW set KEY to NEW if its value is EXPECTED
 //     range PREFIX         KEY<TAB>VALUE lines for keys with PREFIX
+//     compact REV          forget the history at and below revision REV
+//     txn                  a transaction in etcdctl's txn syntax on stdin
+//                          (compares, success and failure requests):
+//                          prints SUCCESS or FAILURE and each result
+//     watch KEY [--prefix] [--rev=N] [--prev-kv]
+//                          print changes as they come, until SIGINT/SIGTERM
+//     lease grant TTL | revoke ID | keep-alive ID | timetolive ID [--keys]
+//         | list           leases as etcdctl lease handles them (ids in hex)
+//     elect NAME [PROPOSAL]
+//                          campaign with PROPOSAL on election NAME and hold
+//                          leadership until SIGINT/SIGTERM; without
+//                          PROPOSAL print every change of leader
+//     lock NAME [COMMAND...]
+//                          take lock NAME (prints its key and fencing
+//                          revision), run COMMAND with RAFTKV_LOCK_KEY and
+//                          RAFTKV_LOCK_REVISION set, then unlock (exit
+//                          code: COMMAND's); without COMMAND hold it until
+//                          SIGINT/SIGTERM
 //     status               one row per node
 //     leader               the leader's id and client address
 //     transfer-leader ID   hand leadership to node ID
@@ -23,29 +48,43 @@
 //                          what is committed, and serves a linearizable read
 //                          (timed), as etcdctl endpoint health does
 //
-// Exit codes scripts can rely on: 0 success; 1 key not found or cas
-// comparison failed; 2 usage error; 3 cluster unavailable (deadline passed,
-// no quorum) — a write's outcome is then unknown; 4 request refused (too
-// large, invalid).
+// Flags may be written with dashes or underscores (--keys-only,
+// --keys_only), before or after the command's words.
+//
+// Exit codes scripts can rely on: 0 success; 1 key not found, cas or txn
+// comparison failed, or lease gone; 2 usage error (txn: bad syntax); 3
+// cluster unavailable (deadline passed, no quorum) — a write's outcome is
+// then unknown; 4 request refused (too large, invalid, a revision
+// compacted or not reached yet, a watch whose start was compacted). The
+// commands that run until stopped (watch, lease keep-alive, elect, lock
+// without COMMAND) exit 0 on SIGINT or SIGTERM.
 //
 // --json prints one compact JSON value per command (a contract: field names
-// and meanings do not change). Keys and values are bytes: one that is valid
-// UTF-8 is "key"/"value", any other is "key_base64"/"value_base64" with its
-// base64 instead (util/json_bytes.h), as etcd's JSON does.
+// and meanings do not change; watch and lease keep-alive print one per line
+// as they come). Keys and values are bytes: one that is valid UTF-8 is
+// "key"/"value", any other is "key_base64"/"value_base64" with its base64
+// instead (util/json_bytes.h), as etcd's JSON does. The forms of each
+// command are in tools/raftkvctl_*.h.
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
-#include <nlohmann/json.hpp>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "client/client.h"
+#include "tools/raftkvctl_common.h"
+#include "tools/raftkvctl_kv.h"
+#include "tools/raftkvctl_lease.h"
 #include "tools/raftkvctl_snapshot.h"
+#include "tools/raftkvctl_txn.h"
+#include "tools/raftkvctl_wait.h"
+#include "tools/raftkvctl_watch.h"
 #include "util/flags_help.h"
-#include "util/json_bytes.h"
 
 DEFINE_string(endpoints, "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003",
               "Comma-separated client addresses of the cluster's nodes.");
@@ -55,6 +94,21 @@ DEFINE_bool(json, false,
             "given as key_base64 or value_base64 (base64) instead.");
 DEFINE_bool(serializable, false,
             "get/range: read any node's local state (may be stale).");
+DEFINE_bool(prefix, false, "get, watch: every key with KEY as its prefix.");
+DEFINE_int64(rev, 0,
+             "get: read the store as it was at this revision; watch: deliver "
+             "changes from this revision on (0: the current one / from now).");
+DEFINE_int64(limit, 0, "get: at most this many keys (0: no limit).");
+DEFINE_bool(keys_only, false, "get: keys without their values.");
+DEFINE_bool(prev_kv, false,
+            "watch: also print each key's value before the change.");
+DEFINE_string(lease, "",
+              "put: attach the key to this lease (its id in hex, as `lease "
+              "grant` prints it); the key goes when the lease does.");
+DEFINE_bool(keys, false, "lease timetolive: list the keys attached.");
+DEFINE_int64(ttl, 60,
+             "elect, lock: TTL in seconds of the session's lease (how long "
+             "the leadership or lock outlives a process that died).");
 DEFINE_bool(learner, false,
             "member add: add the node as a learner only (it receives the log "
             "but never votes) until `member promote`; without it the leader "
@@ -62,33 +116,12 @@ DEFINE_bool(learner, false,
 
 namespace {
 
-enum Exit {
-  kOk = 0,
-  kNotFound = 1,
-  kUsage = 2,
-  kUnavailable = 3,
-  kRefused = 4
-};
-
-using Json = nlohmann::ordered_json;
-
-// Prints `json` compactly on one line.
-void PrintJson(const Json& json) {
-  std::cout << raftkv::DumpJson(json) << "\n";
-}
-
-int Fail(const raftkv::Status& s) {
-  std::cerr << "raftkvctl: " << s.ToString() << "\n";
-  switch (s.code()) {
-    case raftkv::Status::Code::kNotFound:
-      return kNotFound;
-    case raftkv::Status::Code::kTooLarge:
-    case raftkv::Status::Code::kInvalidArgument:
-      return kRefused;
-    default:
-      return kUnavailable;
-  }
-}
+using ::raftkv::ctl::Fail;
+using ::raftkv::ctl::Json;
+using ::raftkv::ctl::kOk;
+using ::raftkv::ctl::kUnavailable;
+using ::raftkv::ctl::kUsage;
+using ::raftkv::ctl::PrintJson;
 
 std::vector<std::string> Split(const std::string& s, char sep) {
   std::vector<std::string> out;
@@ -102,13 +135,19 @@ std::vector<std::string> Split(const std::string& s, char sep) {
   return out;
 }
 
+constexpr char kCommands[] =
+    "put KEY [VALUE] [--lease=ID] | get KEY [--prefix] [--rev=N] "
+    "[--limit=N] [--keys-only] | del KEY | cas KEY EXPECTED NEW | "
+    "range PREFIX | compact REV | txn | watch KEY [--prefix] [--rev=N] "
+    "[--prev-kv] | lease grant TTL | lease revoke ID | lease keep-alive ID | "
+    "lease timetolive ID [--keys] | lease list | elect NAME [PROPOSAL] | "
+    "lock NAME [COMMAND...] | status | endpoint health | leader | "
+    "transfer-leader ID | member list | member add ID PEER_ADDR CLIENT_ADDR "
+    "[--learner] | member promote ID | member remove ID | snapshot save FILE";
+
 int Usage() {
-  std::cerr << "usage: raftkvctl [--endpoints=H:P,...] [--json] "
-               "put KEY VALUE | get KEY | del KEY | cas KEY EXPECTED NEW | "
-               "range PREFIX | status | endpoint health | leader | "
-               "transfer-leader ID | member list | member add ID PEER_ADDR "
-               "CLIENT_ADDR [--learner] | member promote ID | member remove "
-               "ID | snapshot save FILE\n";
+  std::cerr << "usage: raftkvctl [--endpoints=H:P,...] [--json] " << kCommands
+            << "\n";
   return kUsage;
 }
 
@@ -321,71 +360,50 @@ int RunEndpointHealth(raftkv::Client& client) {
   return healthy_all ? kOk : kUnavailable;
 }
 
+// The options of the commands in tools/raftkvctl_*.cc, from the flags.
+raftkv::ctl::Options OptionsFromFlags() {
+  raftkv::ctl::Options o;
+  o.json = FLAGS_json;
+  o.deadline = std::chrono::milliseconds(FLAGS_deadline_ms);
+  o.serializable = FLAGS_serializable;
+  o.prefix = FLAGS_prefix;
+  o.rev = FLAGS_rev;
+  o.limit = FLAGS_limit;
+  o.keys_only = FLAGS_keys_only;
+  o.prev_kv = FLAGS_prev_kv;
+  o.lease = FLAGS_lease;
+  o.keys = FLAGS_keys;
+  o.ttl = FLAGS_ttl;
+  return o;
+}
+
+using Command = int (*)(raftkv::Client&, const std::vector<std::string>&,
+                        const raftkv::ctl::Options&);
+
+// The commands taking (client, words, options).
+const std::map<std::string, Command>& Commands() {
+  static const auto* commands = new std::map<std::string, Command>{
+      {"put", raftkv::ctl::RunPut},     {"get", raftkv::ctl::RunGet},
+      {"del", raftkv::ctl::RunDel},     {"cas", raftkv::ctl::RunCas},
+      {"range", raftkv::ctl::RunRange}, {"compact", raftkv::ctl::RunCompact},
+      {"txn", raftkv::ctl::RunTxn},     {"watch", raftkv::ctl::RunWatch},
+      {"lease", raftkv::ctl::RunLease},
+  };
+  return *commands;
+}
+
+// Commands that run until SIGINT or SIGTERM: the signals are blocked (and
+// taken synchronously, tools/raftkvctl_wait.h) before the client starts
+// its threads.
+bool RunsUntilStopped(const std::vector<std::string>& args) {
+  return args[0] == "watch" || args[0] == "elect" || args[0] == "lock" ||
+         (args[0] == "lease" && args.size() > 1 && args[1] == "keep-alive");
+}
+
 int Run(raftkv::Client& client, const std::vector<std::string>& args) {
   const std::string& cmd = args[0];
-  const raftkv::ReadOptions read{FLAGS_serializable};
-  if (cmd == "put" && args.size() == 3) {
-    auto r = client.Put(args[1], args[2]);
-    if (!r.ok()) return Fail(r.status());
-    if (FLAGS_json)
-      PrintJson({{"revision", *r}});
-    else
-      std::cout << "OK revision " << *r << "\n";
-    return kOk;
-  }
-  if (cmd == "get" && args.size() == 2) {
-    auto r = client.Get(args[1], read);
-    if (!r.ok()) return Fail(r.status());
-    if (FLAGS_json) {
-      Json j = Json::object();
-      raftkv::PutBytes(j, "key", r->key);
-      raftkv::PutBytes(j, "value", r->value);
-      j["create_revision"] = r->create_revision;
-      j["mod_revision"] = r->mod_revision;
-      j["version"] = r->version;
-      PrintJson(j);
-    } else {
-      std::cout << r->value << "\n";
-    }
-    return kOk;
-  }
-  if (cmd == "del" && args.size() == 2) {
-    auto r = client.Delete(args[1]);
-    if (!r.ok()) return Fail(r.status());
-    if (FLAGS_json)
-      PrintJson({{"deleted", *r}});
-    else
-      std::cout << *r << "\n";
-    return kOk;
-  }
-  if (cmd == "cas" && args.size() == 4) {
-    auto r = client.CompareAndSwap(args[1], args[2], args[3]);
-    if (!r.ok()) return Fail(r.status());
-    if (FLAGS_json)
-      PrintJson({{"swapped", *r}});
-    else
-      std::cout << (*r ? "OK" : "compare failed") << "\n";
-    if (!*r)
-      std::cerr << "raftkvctl: value of '" << args[1]
-                << "' is not the expected one; nothing written\n";
-    return *r ? kOk : kNotFound;
-  }
-  if (cmd == "range" && args.size() == 2) {
-    auto r = client.GetPrefix(args[1], 0, read);
-    if (!r.ok()) return Fail(r.status());
-    Json all = Json::array();
-    for (const auto& kv : r->kvs) {
-      if (FLAGS_json) {
-        Json j = Json::object();
-        raftkv::PutBytes(j, "key", kv.key);
-        raftkv::PutBytes(j, "value", kv.value);
-        all.push_back(std::move(j));
-      } else {
-        std::cout << kv.key << "\t" << kv.value << "\n";
-      }
-    }
-    if (FLAGS_json) PrintJson(all);
-    return kOk;
+  if (auto it = Commands().find(cmd); it != Commands().end()) {
+    return it->second(client, args, OptionsFromFlags());
   }
   if (cmd == "status" && args.size() == 1) return RunStatus(client);
   if (cmd == "endpoint" && args.size() == 2 && args[1] == "health") {
@@ -416,25 +434,64 @@ int Run(raftkv::Client& client, const std::vector<std::string>& args) {
   return Usage();
 }
 
+// Whether flag `name` (as written, dashes or underscores) takes a value,
+// so that `--name VALUE` is two words.
+bool TakesValue(std::string name) {
+  std::replace(name.begin(), name.end(), '-', '_');
+  gflags::CommandLineFlagInfo info;
+  return gflags::GetCommandLineFlagInfo(name.c_str(), &info) &&
+         info.type != "bool";
+}
+
+// `lock NAME COMMAND...`: COMMAND is another program's command line, with
+// flags of its own. It is cut from argv (and returned) before gflags
+// parses argv, which would otherwise take those flags as raftkvctl's, and
+// would move whatever follows a "--" ahead of NAME.
+std::vector<std::string> CutCommandTail(int* argc, char** argv) {
+  int positional = 0;
+  for (int i = 1; i < *argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--" && positional == 2) {
+      std::vector<std::string> tail(argv + i + 1, argv + *argc);
+      *argc = i;
+      return tail;
+    }
+    if (arg.size() > 1 && arg[0] == '-' && arg != "--") {
+      const std::string name = arg.substr(arg[1] == '-' ? 2 : 1);
+      if (name.find('=') == std::string::npos && TakesValue(name)) ++i;
+      continue;
+    }
+    ++positional;
+    if (positional == 1 && arg != "lock") return {};
+    if (positional == 3) {
+      std::vector<std::string> tail(argv + i, argv + *argc);
+      *argc = i;
+      return tail;
+    }
+  }
+  return {};
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
-      "raftkvctl [--endpoints=H:P,...] put KEY VALUE | get KEY | del KEY | "
-      "cas KEY EXPECTED NEW | range PREFIX | status | endpoint health | "
-      "leader | "
-      "transfer-leader ID | member list | member add ID PEER_ADDR CLIENT_ADDR "
-      "[--learner] | member promote ID | member remove ID | snapshot save "
-      "FILE\nExit codes: 0 ok, 1 "
-      "not found / cas failed, "
-      "2 usage, 3 unavailable (write outcome unknown), 4 refused.");
+      std::string("raftkvctl [--endpoints=H:P,...] [--json] ") + kCommands +
+      "\nExit codes: 0 ok, 1 not found / compare failed, 2 usage, "
+      "3 unavailable (write outcome unknown), 4 refused.");
   FLAGS_logtostderr = true;
   FLAGS_minloglevel = 2;
   static char help_on[] = "--helpon=raftkvctl";
   raftkv::RestrictHelpToOwnFlags(argc, argv, help_on);
+  std::vector<std::string> tail = CutCommandTail(&argc, argv);
+  // gflags (2.2) reads a flag written with dashes (--prev-kv, --keys-only)
+  // as the one with underscores (prev_kv, keys_only): argv needs no
+  // rewriting.
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   google::InitGoogleLogging(argv[0]);
   if (argc < 2) return Usage();
+  std::vector<std::string> args(argv + 1, argv + argc);
+  args.insert(args.end(), tail.begin(), tail.end());
+  if (RunsUntilStopped(args)) raftkv::ctl::BlockStopSignals();
 
   raftkv::ClientOptions options;
   options.endpoints = Split(FLAGS_endpoints, ',');
@@ -444,5 +501,5 @@ int main(int argc, char** argv) {
     std::cerr << "raftkvctl: " << client.status().ToString() << "\n";
     return kUsage;
   }
-  return Run(**client, std::vector<std::string>(argv + 1, argv + argc));
+  return Run(**client, args);
 }

@@ -53,7 +53,8 @@ TEST_F(RaftkvctlTest, WritesReadsAndExitCodes) {
   EXPECT_EQ(Ctl(endpoints_, "del color").out, "1\n");
   EXPECT_EQ(Ctl(endpoints_, "get color").exit_code, 1);
   EXPECT_EQ(Ctl(endpoints_, "frobnicate").exit_code, 2);
-  EXPECT_EQ(Ctl(endpoints_, "put only-a-key").exit_code, 2);
+  EXPECT_EQ(Ctl(endpoints_, "put").exit_code, 2);
+  EXPECT_EQ(Ctl(endpoints_, "put a-key a-value one-too-many").exit_code, 2);
 }
 
 TEST_F(RaftkvctlTest, StatusShowsEveryNodeAndOneLeader) {
