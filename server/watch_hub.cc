@@ -386,29 +386,43 @@ void WatchHub::SendProgress(Clock::time_point now,
 void WatchHub::Emit(Watch* w, const std::vector<const kv::Event*>& events,
                     int64_t through, std::vector<WatchFrame>* out) {
   if (events.empty()) return;
+  // Whole revisions are packed into frames of about frame_bytes; only a
+  // revision too big for a frame of its own is split, into fragments.
   kv::WatchResponse response;
   size_t bytes = 0;
   int64_t first = 0;
-  for (const kv::Event* e : events) {
-    const int64_t rev = e->kv().mod_revision();
-    const int64_t last =
-        response.events_size() == 0
-            ? 0
-            : response.events(response.events_size() - 1).kv().mod_revision();
-    if (bytes >= options_.frame_bytes && response.events_size() > 0) {
-      // Full: a revision boundary ends the frame; inside a revision, a
-      // fragment.
-      const bool fragment = last == rev;
-      response.set_fragment(fragment);
-      EmitResponse(w, response, first, fragment ? last - 1 : last, false, out);
-      response.Clear();
-      bytes = 0;
+  auto flush = [&](bool fragment, int64_t sent_through) {
+    response.set_fragment(fragment);
+    EmitResponse(w, response, first, sent_through, false, out);
+    response.Clear();
+    bytes = 0;
+  };
+  for (size_t i = 0; i < events.size();) {
+    // The events of one revision: [i, end).
+    const int64_t rev = events[i]->kv().mod_revision();
+    size_t end = i;
+    std::vector<kv::Event> revision;
+    size_t revision_bytes = 0;
+    while (end < events.size() && events[end]->kv().mod_revision() == rev) {
+      revision.push_back(*events[end++]);
+      if (!w->prev_kv) revision.back().clear_prev_kv();
+      revision_bytes += revision.back().ByteSizeLong();
     }
-    if (response.events_size() == 0) first = rev;
-    kv::Event* copy = response.add_events();
-    *copy = *e;
-    if (!w->prev_kv) copy->clear_prev_kv();
-    bytes += copy->ByteSizeLong();
+    if (response.events_size() > 0 &&
+        bytes + revision_bytes > options_.frame_bytes) {
+      flush(false, response.events(response.events_size() - 1)
+                       .kv()
+                       .mod_revision());
+    }
+    for (kv::Event& e : revision) {
+      if (response.events_size() > 0 && bytes >= options_.frame_bytes) {
+        flush(true, rev - 1);  // this revision alone fills frames
+      }
+      if (response.events_size() == 0) first = rev;
+      bytes += e.ByteSizeLong();
+      *response.add_events() = std::move(e);
+    }
+    i = end;
   }
   const int64_t last_rev = events.back()->kv().mod_revision();
   EmitResponse(w, response, first, std::max(through, last_rev), false, out);

@@ -274,6 +274,16 @@ Status CheckFormatRecord(Engine::Rep* rep) {
         rep->dir + ": no raftkv format record: not a raftkv data dir");
   }
   if (!s.ok()) return rep->Error(s, "read format record");
+  if (value == "1") {
+    // Every family of format 2 is there (the open needs them): an upgrade
+    // interrupted before its record was rewritten. Finish it.
+    rocksdb::WriteBatch batch = NewWriteBatch();
+    CHECK(batch.Put(rep->default_cf, kFormatKey, std::to_string(kFormatVersion))
+              .ok());
+    LOG(WARNING) << rep->dir << ": finishing the upgrade from format 1 to "
+                 << kFormatVersion;
+    return rep->Write(&batch, /*sync=*/true, "write format record");
+  }
   if (value != std::to_string(kFormatVersion)) {
     return Status::FailedPrecondition(
         rep->dir + ": data dir has format version '" + value +
@@ -282,33 +292,47 @@ Status CheckFormatRecord(Engine::Rep* rep) {
   return Status::OK();
 }
 
-// Upgrades a format-1 data dir in place: creates the families format 2
-// added (history and leases, empty: nothing was retained before), then
-// records format 2 (synced). Interrupted, it is redone at the next open.
+// Upgrades a format-1 data dir in place: checks its record, creates the
+// families format 2 added (history and leases, empty: nothing was retained
+// before), then records format 2 (synced). Interrupted after the families
+// were created, CheckFormatRecord finishes it at the next open.
 Status UpgradeFormat1(const std::string& dir, const EngineOptions& options) {
   auto cache = rocksdb::NewLRUCache(1 << 20);
-  rocksdb::DBOptions db_options = MakeDbOptions(options, cache);
-  db_options.create_missing_column_families = true;
+  const rocksdb::DBOptions db_options = MakeDbOptions(options, cache);
+  std::vector<rocksdb::ColumnFamilyDescriptor> all = Descriptors(options, cache);
+  std::vector<rocksdb::ColumnFamilyDescriptor> old(
+      all.begin(), all.begin() + kFormat1ColumnFamilies);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  auto descriptors = Descriptors(options, cache);
-  rocksdb::Status s =
-      rocksdb::DB::Open(db_options, dir, descriptors, &handles, &raw);
+  rocksdb::Status s = rocksdb::DB::Open(db_options, dir, old, &handles, &raw);
   if (!s.ok()) return FromRocks(s, dir, "open for upgrade to format 2");
   std::unique_ptr<rocksdb::DB> db(raw);
+  // The record first: a data dir of another version is left untouched.
   std::string value;
   s = db->Get(rocksdb::ReadOptions(), handles[0], kFormatKey, &value);
+  Status refused;
   if (s.ok() && value != "1") {
-    s = rocksdb::Status::Corruption("format record '" + value +
-                                    "' in a format-1 layout");
-  }
-  if (s.ok()) {
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    s = db->Put(wo, handles[0], kFormatKey, std::to_string(kFormatVersion));
+    refused = Status::FailedPrecondition(
+        dir + ": data dir has format version '" + value +
+        "', this build reads only version " + std::to_string(kFormatVersion));
+  } else if (s.ok() || s.IsNotFound()) {
+    // NotFound: a format-1 creation interrupted before its record; the
+    // open that follows finishes it (CheckFormatRecord).
+    for (size_t i = kFormat1ColumnFamilies; i < all.size() && s.ok(); ++i) {
+      rocksdb::ColumnFamilyHandle* h = nullptr;
+      s = db->CreateColumnFamily(all[i].options, all[i].name, &h);
+      if (s.ok()) handles.push_back(h);
+    }
+    if (s.ok() && !value.empty()) {
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      s = db->Put(wo, handles[0], kFormatKey, std::to_string(kFormatVersion));
+    }
   }
   for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-  if (s.ok()) s = db->Close();
+  rocksdb::Status closed = db->Close();
+  if (!refused.ok()) return refused;
+  if (s.ok()) s = closed;
   if (!s.ok()) return FromRocks(s, dir, "upgrade to format 2");
   LOG(WARNING) << dir << ": upgraded the data dir from format 1 to "
                << kFormatVersion << " (retained history and leases)";

@@ -18,7 +18,14 @@
 //              is a voter and counts in quorums; client errors, leader
 //              changes, the longest write, the longest event-loop stall and
 //              every node's peak RSS meanwhile; then `member remove` it, so
-//              later checks see the three founding nodes.
+//              later checks see the three founding nodes;
+//   watch      --watch_s of saturating writes while --watchers watches of
+//              the whole key space (on every member in turn) and
+//              --watch_keys single-key watches follow them and
+//              --leases leases are kept alive by one client: every
+//              whole-space watch saw every revision once, in order; every
+//              lease and its key lived; client errors, leader changes, the
+//              longest write and event-loop stall, every node's RSS.
 // One line per check with its figure, its target and ok/FAIL; exit 1 if a
 // check failed. Progress goes to stderr. Only ever signals the processes it
 // started; talks to 127.0.0.1 only.
@@ -34,6 +41,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -59,7 +67,13 @@ DEFINE_uint64(join_margin_entries, 100,
               "The joining node has caught up when its applied index is "
               "within this many entries of the leader's commit index.");
 DEFINE_string(server_flags, "", "Extra raftkvd flags, space separated.");
-DEFINE_string(checks, "wipe,saturate,restart,crash,join",
+DEFINE_uint32(watch_s, 60, "Seconds of saturating writes (watch check).");
+DEFINE_uint32(watchers, 30,
+              "Watches of the whole key space (watch check), spread over the "
+              "members.");
+DEFINE_uint32(watch_keys, 1000, "Single-key watches (watch check).");
+DEFINE_uint32(leases, 1000, "Leases kept alive by one client (watch check).");
+DEFINE_string(checks, "wipe,saturate,restart,crash,join,watch",
               "Which checks to run after loading (comma separated).");
 
 namespace raftkv {
@@ -677,6 +691,188 @@ void CheckJoin(LocalCluster& cluster, Monitor& monitor) {
         "ok", stopped);
 }
 
+// What the whole-key-space watches of the watch check saw.
+class WatchTally {
+ public:
+  // Counts one update; an update that repeats or skips a revision, or
+  // goes back, is a fault.
+  void Add(size_t watcher, const StatusOr<WatchUpdate>& update) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!update.ok()) {
+      if (first_fault_.empty()) first_fault_ = update.status().ToString();
+      ++faults_;
+      return;
+    }
+    int64_t& last = last_[watcher];
+    for (const WatchEvent& e : update->events) {
+      const int64_t rev = e.kv.mod_revision;
+      // Every revision of the run is one put of a key under key/.
+      if (last != 0 && rev != last + 1) {
+        if (first_fault_.empty()) {
+          first_fault_ = Format("watch %zu: revision ", watcher) +
+                         std::to_string(rev) + " after " + std::to_string(last);
+        }
+        ++faults_;
+      }
+      last = rev;
+      ++events_;
+    }
+  }
+  uint64_t events() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return events_;
+  }
+  uint64_t faults(std::string* first) {
+    std::lock_guard<std::mutex> lock(mu_);
+    *first = first_fault_;
+    return faults_;
+  }
+  // The lowest revision every watch has delivered through.
+  int64_t lowest() {
+    std::lock_guard<std::mutex> lock(mu_);
+    int64_t low = INT64_MAX;
+    for (const auto& [w, rev] : last_) low = std::min(low, rev);
+    return last_.empty() ? 0 : low;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<size_t, int64_t> last_;
+  uint64_t events_ = 0;
+  uint64_t faults_ = 0;
+  std::string first_fault_;
+};
+
+// Saturating writes with watches and leases kept alive: the cluster must
+// stay as steady as without them, and the watches and leases must be
+// exact.
+void CheckWatch(LocalCluster& cluster, Monitor& monitor) {
+  monitor.TakeLeaderChanges();
+  monitor.ResetStall();
+  monitor.ResetSampledRss();
+  std::vector<uint64_t> rss_before(cluster.size() + 1);
+  for (int i = 1; i <= cluster.size(); ++i) {
+    rss_before[i] = ProcStatusKb(cluster.pid(i), "VmRSS");
+  }
+  // Leases first (their puts are revisions outside the key space).
+  auto lease_client = cluster.NewClient(std::chrono::seconds(30));
+  std::vector<std::unique_ptr<LeaseKeeper>> keepers;
+  std::atomic<uint64_t> leases_lost{0};
+  std::vector<std::string> lease_keys;
+  for (uint32_t i = 0; i < FLAGS_leases; ++i) {
+    auto lease = lease_client->LeaseGrant(10);
+    if (!lease.ok()) break;
+    const std::string key = "lease/" + std::to_string(i);
+    if (!lease_client->Put(key, "up", PutOptions{.lease = lease->id}).ok()) {
+      break;
+    }
+    lease_keys.push_back(key);
+    keepers.push_back(lease_client->KeepAlive(
+        lease->id, lease->ttl, [&leases_lost](Status) { ++leases_lost; }));
+  }
+  // Watch clients, one per member, each holding its share of the watches.
+  std::vector<std::unique_ptr<Client>> watch_clients;
+  for (int id = 1; id <= cluster.size(); ++id) {
+    if (removed_nodes.count(id) != 0) continue;
+    watch_clients.push_back(cluster.NewClientOf(id, std::chrono::seconds(30)));
+  }
+  WatchTally tally;
+  std::atomic<uint64_t> key_events{0};
+  std::vector<std::unique_ptr<Watcher>> watches;
+  WatchOptions whole;
+  whole.range_end = PrefixRangeEnd("key/");
+  for (uint32_t i = 0; i < FLAGS_watchers; ++i) {
+    Client& c = *watch_clients[i % watch_clients.size()];
+    watches.push_back(c.Watch("key/", whole, [&tally, i](StatusOr<WatchUpdate> u) {
+      tally.Add(i, u);
+    }));
+  }
+  std::mt19937_64 rng(7);
+  for (uint32_t i = 0; i < FLAGS_watch_keys; ++i) {
+    Client& c = *watch_clients[i % watch_clients.size()];
+    watches.push_back(c.Watch(Key(rng() % FLAGS_keys), WatchOptions(),
+                              [&key_events](StatusOr<WatchUpdate> u) {
+                                if (u.ok()) key_events += u->events.size();
+                              }));
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // created
+  const auto wall_start = std::chrono::system_clock::now();
+  Load load(cluster, FLAGS_load_clients, FLAGS_load_inflight, RandomKeys());
+  const auto start = Clock::now();
+  uint64_t acked = 0, errors = 0;
+  double max_ms = 0;
+  std::string first_error;
+  while (Clock::now() - start < std::chrono::seconds(FLAGS_watch_s)) {
+    std::this_thread::sleep_for(std::chrono::seconds(10));
+    const Load::Stats s = load.Take();
+    acked += s.acked;
+    errors += s.errors;
+    max_ms = std::max(max_ms, s.max_ms);
+    if (first_error.empty()) first_error = s.first_error;
+    std::fprintf(stderr,
+                 "soak: watching: %.0f s, %.0f writes/s, %llu events "
+                 "delivered, %llu leases lost, loop stall %llu ms\n",
+                 Seconds(Clock::now() - start), s.acked / 10.0,
+                 static_cast<unsigned long long>(tally.events()),
+                 static_cast<unsigned long long>(leases_lost.load()),
+                 static_cast<unsigned long long>(monitor.max_stall().ms));
+  }
+  load.Stop();
+  const Load::Stats s = load.Take();
+  acked += s.acked;
+  errors += s.errors;
+  max_ms = std::max(max_ms, s.max_ms);
+  const double secs = Seconds(Clock::now() - start);
+  // The watches catch up with the last write.
+  auto reader = cluster.NewClient(std::chrono::seconds(30));
+  auto now = reader->GetPrefix("key/", 1);
+  const int64_t final_revision = now.ok() ? now->revision : 0;
+  const auto until = Clock::now() + std::chrono::seconds(120);
+  while (tally.lowest() < final_revision && Clock::now() < until) {
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  const double lag_s = Seconds(Clock::now() - start) - secs;
+  const uint64_t changes = monitor.TakeLeaderChanges();
+  Check("writes with watches " + std::to_string(FLAGS_watch_s) + " s",
+        Format("%.0f writes/s, ", acked / secs) +
+            Format("longest %.0f ms", max_ms),
+        "", true);
+  Check("  leader changes", std::to_string(changes), "0", changes == 0);
+  Check("  client errors",
+        std::to_string(errors) + (errors ? " (" + first_error + ")" : ""), "0",
+        errors == 0);
+  std::string fault;
+  const uint64_t faults = tally.faults(&fault);
+  Check("  whole-space watches (" + std::to_string(FLAGS_watchers) + ")",
+        Format("%.0f events/s, ", tally.events() / secs) +
+            Format("caught up %.1f s after", lag_s),
+        "every revision once", faults == 0 && tally.lowest() >= final_revision);
+  if (faults > 0) Check("  first watch fault", fault, "none", false);
+  Check("  single-key watch events (" + std::to_string(FLAGS_watch_keys) + ")",
+        std::to_string(key_events.load()), "", true);
+  uint64_t present = 0;
+  for (const std::string& key : lease_keys) {
+    if (reader->Get(key).ok()) ++present;
+  }
+  Check("  leases kept alive (" + std::to_string(lease_keys.size()) + ")",
+        std::to_string(leases_lost.load()) + " lost, " +
+            std::to_string(present) + " keys present",
+        "0 lost, all present",
+        leases_lost == 0 && present == lease_keys.size() &&
+            lease_keys.size() == FLAGS_leases);
+  CheckLoopStall("  longest event-loop stall", cluster, monitor, wall_start);
+  for (int i = 1; i <= cluster.size(); ++i) {
+    if (removed_nodes.count(i) != 0) continue;
+    const double grown =
+        (static_cast<double>(monitor.sampled_kb(i)) - rss_before[i]) / 1024.0;
+    Check("  node " + std::to_string(i) + " RSS growth",
+          Format("%.0f MB", grown), "< 100 MB", grown < 100);
+  }
+  watches.clear();
+  keepers.clear();
+  for (const std::string& key : lease_keys) (void)reader->Delete(key);
+}
+
 // Stops every node (SIGTERM, or SIGKILL for a crash), starts them
 // again and times the first acknowledged write. (A node the join check
 // added and removed has exited: it stays down.)
@@ -711,7 +907,7 @@ void CheckRestart(LocalCluster& cluster, Monitor& monitor, bool crash) {
 int Main() {
   for (const std::string& check : Split(FLAGS_checks, ',')) {
     if (check != "wipe" && check != "saturate" && check != "restart" &&
-        check != "crash" && check != "join") {
+        check != "crash" && check != "join" && check != "watch") {
       std::fprintf(stderr, "raftkv-soak: unknown check '%s' (--checks)\n",
                    check.c_str());
       return 2;
@@ -732,6 +928,7 @@ int Main() {
     if (check == "restart") CheckRestart(cluster, monitor, /*crash=*/false);
     if (check == "crash") CheckRestart(cluster, monitor, /*crash=*/true);
     if (check == "join") CheckJoin(cluster, monitor);
+    if (check == "watch") CheckWatch(cluster, monitor);
   }
   for (int id = 1; id <= cluster.size(); ++id) {
     const double mb = monitor.peak_kb(id) / 1024.0;

@@ -536,15 +536,11 @@ TEST_F(WatchHubTest, OnlyARevisionTooBigForOneFrameIsFragmented) {
   EXPECT_LT(frames.front().frame.through_revision, rev);
 }
 
-// KNOWN BUG (issue 12, reported to the lead): WatchHub::Emit cuts a frame
-// as soon as frame_bytes is reached, and marks the cut `fragment` when it
-// falls inside a revision, so here the first frame holds all of A and half
-// of B with fragment=true. Besides breaking the contract above, a slow
-// reader cancelled after that frame resumes from B (its through_revision is
-// A) while the client drops the unfinished fragments, A included: A's
-// events are lost. Disabled until fixed; run it with
-// --gtest_also_run_disabled_tests, then drop the DISABLED_ prefix.
-TEST_F(WatchHubTest, DISABLED_FramesNeverSplitARevisionThatFitsInOne) {
+// Revisions A and B together pass frame_bytes: A ends a frame and B goes
+// whole into the next. (Before the fix the first frame held A and half of
+// B, marked fragment: a slow reader cancelled after it resumed from B while
+// the client dropped the unfinished fragments, A's events with them.)
+TEST_F(WatchHubTest, FramesNeverSplitARevisionThatFitsInOne) {
   WatchHubOptions options;
   options.frame_bytes = 1000;
   StartHub(options);

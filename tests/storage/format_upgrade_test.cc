@@ -175,14 +175,9 @@ TEST(FormatUpgradeTest, AFormat1LayoutWithAnotherRecordIsRefused) {
 }
 
 // The upgrade creates the two families, then writes record "2": a crash
-// between the two leaves the eight families with record "1". engine.cc
-// promises "Interrupted, it is redone at the next open".
-// KNOWN BUG (issue 12, reported to the lead): such a dir is refused with
-// "data dir has format version '1'" (CheckColumnFamilies no longer sees a
-// format-1 layout, so UpgradeFormat1 is skipped and CheckFormatRecord
-// refuses record "1"). Disabled until fixed; run it with
-// --gtest_also_run_disabled_tests, then drop the DISABLED_ prefix.
-TEST(FormatUpgradeTest, DISABLED_AnInterruptedUpgradeIsFinishedAtTheNextOpen) {
+// between the two leaves the eight families with record "1", which the
+// next open finishes (it was refused before the fix).
+TEST(FormatUpgradeTest, AnInterruptedUpgradeIsFinishedAtTheNextOpen) {
   TempDir tmp;
   const std::string dir = tmp.Sub("node");
   MakeFormat1Dir(dir);
