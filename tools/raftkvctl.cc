@@ -78,6 +78,7 @@
 
 #include "client/client.h"
 #include "tools/raftkvctl_common.h"
+#include "tools/raftkvctl_concurrency.h"
 #include "tools/raftkvctl_kv.h"
 #include "tools/raftkvctl_lease.h"
 #include "tools/raftkvctl_snapshot.h"
@@ -382,13 +383,21 @@ using Command = int (*)(raftkv::Client&, const std::vector<std::string>&,
 
 // The commands taking (client, words, options).
 const std::map<std::string, Command>& Commands() {
+  // clang-format off
   static const auto* commands = new std::map<std::string, Command>{
-      {"put", raftkv::ctl::RunPut},     {"get", raftkv::ctl::RunGet},
-      {"del", raftkv::ctl::RunDel},     {"cas", raftkv::ctl::RunCas},
-      {"range", raftkv::ctl::RunRange}, {"compact", raftkv::ctl::RunCompact},
-      {"txn", raftkv::ctl::RunTxn},     {"watch", raftkv::ctl::RunWatch},
+      {"put", raftkv::ctl::RunPut},
+      {"get", raftkv::ctl::RunGet},
+      {"del", raftkv::ctl::RunDel},
+      {"cas", raftkv::ctl::RunCas},
+      {"range", raftkv::ctl::RunRange},
+      {"compact", raftkv::ctl::RunCompact},
+      {"txn", raftkv::ctl::RunTxn},
+      {"watch", raftkv::ctl::RunWatch},
       {"lease", raftkv::ctl::RunLease},
+      {"elect", raftkv::ctl::RunElect},
+      {"lock", raftkv::ctl::RunLock},
   };
+  // clang-format on
   return *commands;
 }
 

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -413,6 +414,79 @@ TEST_F(RaftkvctlHistoryTest, TxnFromStdinTakesEitherBranch) {
     EXPECT_NE(r.err.find("malformed"), std::string::npos) << r.err;
   }
   EXPECT_EQ(Run({"get", "k"}).out, "v 2\t!\n");
+}
+
+TEST_F(RaftkvctlHistoryTest, ElectCampaignsObservesAndResignsWhenStopped) {
+  // A store past revision 0: Election::Observe starts no watch on a store
+  // that has never been written (raftkvctl then exits 3 at once).
+  Put("boot", "1");
+  auto observer = Start({"elect", "svc"});
+  auto first = Start({"--json", "elect", "svc", "first"});
+  ASSERT_TRUE(first->WaitForLines(1)) << first->err();
+  const Json leader = Json::parse(first->out(), nullptr, false);
+  ASSERT_TRUE(leader.is_object()) << first->out();
+  const std::string first_key = leader["key"];
+  EXPECT_EQ(first_key.rfind("svc/", 0), 0u) << leader;
+  EXPECT_EQ(leader["value"], "first");
+  EXPECT_GT(leader["revision"].get<int64_t>(), 0);
+  ASSERT_TRUE(observer->WaitForLines(2)) << observer->err();
+
+  auto second = Start({"elect", "svc", "second"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(second->out(), "") << "elected while the first leads";
+  first->Signal(SIGTERM);
+  EXPECT_EQ(first->Wait(), 0) << first->err();
+  ASSERT_TRUE(second->WaitForLines(2)) << second->err();
+  const std::string second_key =
+      second->out().substr(0, second->out().find('\n'));
+  EXPECT_EQ(second->out(), second_key + "\nsecond\n");
+  EXPECT_NE(second_key, first_key);
+  ASSERT_TRUE(observer->WaitForLines(4)) << observer->out();
+  second->Signal(SIGINT);
+  EXPECT_EQ(second->Wait(), 0) << second->err();
+  observer->Signal(SIGTERM);
+  EXPECT_EQ(observer->Wait(), 0) << observer->err();
+  EXPECT_EQ(observer->out(),
+            first_key + "\nfirst\n" + second_key + "\nsecond\n");
+  // Both resigned and closed their sessions: no candidate key is left.
+  EXPECT_EQ(Run({"get", "svc/", "--prefix"}).out, "");
+  EXPECT_EQ(Run({"elect"}).exit_code, 2);
+}
+
+TEST_F(RaftkvctlHistoryTest, LockRunsACommandWithTheFencingToken) {
+  auto holder = Start({"--json", "lock", "jobs"});
+  ASSERT_TRUE(holder->WaitForLines(1)) << holder->err();
+  const Json held = Json::parse(holder->out(), nullptr, false);
+  ASSERT_TRUE(held.is_object()) << holder->out();
+  EXPECT_EQ(held.size(), 2u) << held;
+  const int64_t token = held["revision"].get<int64_t>();
+  EXPECT_EQ(held["key"].get<std::string>().rfind("jobs/", 0), 0u) << held;
+
+  // Its flags are COMMAND's, not raftkvctl's.
+  auto runner =
+      Start({"lock", "jobs", "sh", "-c",
+             "echo \"$RAFTKV_LOCK_KEY $RAFTKV_LOCK_REVISION\"; exit 7"});
+  auto quitter = Start({"lock", "jobs"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(runner->out(), "") << "ran while the lock was held";
+  // Stopped while waiting: exits 0 and withdraws its waiting key.
+  quitter->Signal(SIGTERM);
+  EXPECT_EQ(quitter->Wait(), 0) << quitter->err();
+  EXPECT_EQ(quitter->out(), "");
+
+  holder->Signal(SIGTERM);
+  EXPECT_EQ(holder->Wait(), 0) << holder->err();
+  const Result ran = runner->Finish();
+  EXPECT_EQ(ran.exit_code, 7) << ran.err;
+  const std::string key = ran.out.substr(0, ran.out.find('\n'));
+  EXPECT_EQ(key.rfind("jobs/", 0), 0u) << ran.out;
+  const size_t at = ran.out.find("\nrevision ") + 10;
+  const int64_t runner_token = std::atoll(ran.out.c_str() + at);
+  EXPECT_GT(runner_token, token) << ran.out;
+  const std::string rev = std::to_string(runner_token);
+  EXPECT_EQ(ran.out, key + "\nrevision " + rev + "\n" + key + " " + rev + "\n");
+  EXPECT_EQ(Run({"get", "jobs/", "--prefix"}).out, "");
+  EXPECT_EQ(Run({"lock", "jobs", "no-such-command-raftkv"}).exit_code, 127);
 }
 
 }  // namespace
