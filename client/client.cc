@@ -11,17 +11,6 @@
 namespace raftkv {
 namespace {
 
-KeyValue FromProto(const kv::KeyValue& kv) {
-  KeyValue out;
-  out.key = kv.key();
-  out.value = kv.value();
-  out.create_revision = kv.create_revision();
-  out.mod_revision = kv.mod_revision();
-  out.version = kv.version();
-  out.lease = kv.lease();
-  return out;
-}
-
 // Runs an asynchronous operation and waits for its result.
 template <typename T>
 T Wait(const std::function<void(std::function<void(T)>)>& start) {
@@ -61,6 +50,17 @@ StatusOr<kv::CommandResult> CommandResultOf(const Response& r) {
 }
 
 }  // namespace
+
+KeyValue FromProto(const kv::KeyValue& kv) {
+  KeyValue out;
+  out.key = kv.key();
+  out.value = kv.value();
+  out.create_revision = kv.create_revision();
+  out.mod_revision = kv.mod_revision();
+  out.version = kv.version();
+  out.lease = kv.lease();
+  return out;
+}
 
 std::string PrefixRangeEnd(const std::string& prefix) {
   std::string end = prefix;

@@ -29,6 +29,7 @@ namespace raftkv {
 
 namespace kv {
 class ClientRequest;
+class KeyValue;
 class ClientResponse;
 class Command;
 class CommandResult;
@@ -317,6 +318,9 @@ class Client {
   StatusOr<kv::ClientResponse> Call(kv::ClientRequest request);
   std::unique_ptr<Impl> impl_;
 };
+
+// A KeyValue of the wire protocol (kv.proto) in its public form.
+KeyValue FromProto(const kv::KeyValue& kv);
 
 // "p" -> the smallest key greater than every key with prefix p (etcd's
 // prefix range end); "\0" (= no upper bound) for the empty prefix or one of

@@ -201,17 +201,6 @@ kv::Compare CreatedAt(const std::string& key, int64_t revision) {
   return compare;
 }
 
-KeyValue FromProto(const kv::KeyValue& kv) {
-  KeyValue out;
-  out.key = kv.key();
-  out.value = kv.value();
-  out.create_revision = kv.create_revision();
-  out.mod_revision = kv.mod_revision();
-  out.version = kv.version();
-  out.lease = kv.lease();
-  return out;
-}
-
 bool Contains(const kv::RangeResponse& keys, const std::string& key) {
   for (const kv::KeyValue& kv : keys.kvs()) {
     if (kv.key() == key) return true;

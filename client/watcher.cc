@@ -13,24 +13,13 @@
 namespace raftkv {
 namespace {
 
-KeyValue ToKeyValue(const kv::KeyValue& kv) {
-  KeyValue out;
-  out.key = kv.key();
-  out.value = kv.value();
-  out.create_revision = kv.create_revision();
-  out.mod_revision = kv.mod_revision();
-  out.version = kv.version();
-  out.lease = kv.lease();
-  return out;
-}
-
 WatchEvent ToEvent(const kv::Event& e) {
   WatchEvent out;
   out.type = e.type() == kv::Event::DELETE ? WatchEvent::Type::kDelete
                                            : WatchEvent::Type::kPut;
-  out.kv = ToKeyValue(e.kv());
+  out.kv = FromProto(e.kv());
   out.has_prev_kv = e.has_prev_kv();
-  if (out.has_prev_kv) out.prev_kv = ToKeyValue(e.prev_kv());
+  if (out.has_prev_kv) out.prev_kv = FromProto(e.prev_kv());
   return out;
 }
 
