@@ -609,14 +609,14 @@ std::unique_ptr<Watcher> Election::Observe(
   kv::TxnRequest read;
   *read.add_success()->mutable_request_range() =
       PrefixRange(prefix_, /*keys_only=*/false);
-  std::promise<int64_t> read_at;  // 0: the read failed
+  std::promise<int64_t> read_at;  // -1: the read failed
   std::future<int64_t> revision_future = read_at.get_future();
   session_->client()->TxnAsync(
       read, [tracker, &read_at](StatusOr<kv::TxnResponse> r) {
         if (!r.ok() || r->responses_size() != 1) {
           tracker->Fail(r.ok() ? Status::InvalidArgument("unexpected answer")
                                : r.status());
-          read_at.set_value(0);
+          read_at.set_value(-1);
           return;
         }
         const kv::RangeResponse& all = r->responses(0).response_range();
@@ -624,7 +624,7 @@ std::unique_ptr<Watcher> Election::Observe(
         read_at.set_value(all.header().revision());
       });
   const int64_t revision = revision_future.get();
-  if (revision == 0) return nullptr;
+  if (revision < 0) return nullptr;  // the store may be at revision 0
   WatchOptions options;
   options.range_end = PrefixRangeEnd(prefix_);
   options.start_revision = revision + 1;

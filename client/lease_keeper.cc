@@ -18,8 +18,8 @@ class LeaseKeeper::Impl : public std::enable_shared_from_this<Impl> {
 
   Impl(Client::Impl* client, int64_t id, int64_t ttl_seconds,
        std::function<void(Status)> on_lost)
-      : client_(client),
-        id_(id),
+      : id_(id),
+        client_(client),
         ttl_(std::chrono::seconds(std::max<int64_t>(1, ttl_seconds))),
         on_lost_(std::move(on_lost)),
         timer_(client->io()),
