@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "jepsen/history.h"
@@ -47,6 +48,14 @@ struct CheckResult {
   // completed counts as info).
   uint64_t ops = 0, ok = 0, fail = 0, info = 0;
   std::vector<Anomaly> anomalies;
+  // Workload figures beyond the operation counts, in the checker's order
+  // (watch: "events", "watchers", ...; lease: "leases", "revokes", ...):
+  // results.json's "figures" object and a table in index.html. Empty for
+  // the register and set workloads.
+  std::vector<std::pair<std::string, int64_t>> figures;
+  // One line per property checked and what came of it, in order
+  // (results.json's "checks", a list in index.html); may be empty.
+  std::vector<std::string> checks;
   // One line, e.g. "linearizable: 57 keys, 12034 ops, checked in 0.8 s".
   std::string summary;
 };

@@ -140,6 +140,17 @@ std::string ApplyField(const std::string& name, const Json& v, Event* event) {
       return "\"value_base64\" must be base64, null or [expected, new] of "
              "those";
     }
+  } else if (name == "revision" || name == "lease") {
+    int64_t n = 0;
+    if (!GetInt64(v, &n) || n <= 0) {
+      return "\"" + name + "\" must be an integer > 0";
+    }
+    (name == "revision" ? event->revision : event->lease) = n;
+  } else if (name == "node") {
+    if (!v.is_string() || v.get_ref<const std::string&>().empty()) {
+      return "\"node\" must be a non-empty string";
+    }
+    event->node = v.get<std::string>();
   } else if (name == "time") {
     if (!GetInt64(v, &event->time_ns)) {
       return "\"time\" must be an integer (int64)";
@@ -192,6 +203,9 @@ nlohmann::ordered_json EventToJson(const Event& event) {
   } else {
     j["value"] = nullptr;
   }
+  if (event.revision != 0) j["revision"] = event.revision;
+  if (event.lease != 0) j["lease"] = event.lease;
+  if (!event.node.empty()) j["node"] = event.node;
   j["time"] = event.time_ns;
   return j;
 }

@@ -21,6 +21,20 @@
 // nemesis the fault's name (kill, pause, partition, clock, heal, ...).
 // time: monotonic nanoseconds since the start of the test.
 //
+// Optional fields, written only when set (after "value", before "time"):
+//   "revision": a store revision (> 0): of an acknowledged write, of a
+//               read's answer, of a watch event, a fencing token;
+//   "lease":    a lease id (> 0) the operation is about;
+//   "node":     the node that answered ("n3"), for per-node reads.
+// Each workload's header says what they mean in its records
+// (jepsen/watch_workload.h, jepsen/lease_workload.h).
+//
+// Observations: an event with f "event" (a change a watch delivered) or
+// "lost" (a lease keeper reporting its lease lost) is a single ok event
+// without an invocation: something a client was told, not an operation it
+// issued. PairOperations and the report skip them; the watch and lease
+// checkers read them.
+//
 // Pure data and (de)serialisation: no I/O beyond the streams it is given.
 #pragma once
 
@@ -50,9 +64,17 @@ struct Event {
   // and `value2` the new one (JSON [expected, new]).
   std::optional<std::string> value;
   std::optional<std::string> value2;
+  int64_t revision = 0;  // 0: none
+  int64_t lease = 0;     // 0: none
+  std::string node;      // empty: none
   int64_t time_ns = 0;
 
   bool is_nemesis() const { return process == kNemesis; }
+  // A watch event or a keeper's loss (see "Observations" above).
+  bool is_observation() const {
+    return !is_nemesis() && type == EventType::kOk &&
+           (f == "event" || f == "lost");
+  }
 };
 
 using History = std::vector<Event>;

@@ -912,7 +912,7 @@ StatusOr<std::vector<Operation>> PairOperations(const History& history) {
   std::map<int64_t, size_t> pending;  // process -> index in ops
   for (size_t i = 0; i < history.size(); ++i) {
     const Event& e = history[i];
-    if (e.is_nemesis()) continue;
+    if (e.is_nemesis() || e.is_observation()) continue;
     auto it = pending.find(e.process);
     if (e.type == EventType::kInvoke) {
       if (it != pending.end()) {

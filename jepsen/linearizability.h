@@ -112,10 +112,11 @@ constexpr int64_t kNoCompletion = INT64_MAX;
 constexpr size_t kNoEvent = SIZE_MAX;
 
 // Pairs each client invocation with the next completion of the same process
-// (nemesis events are skipped). Operations are in invocation order. An
-// invocation without completion is an info op. InvalidArgument on a
-// completion without a pending invocation, a second invocation while one is
-// pending, or a completion whose f or key differs from its invocation.
+// (nemesis events and observations, history.h, are skipped). Operations are in
+// invocation order. An invocation without completion is an info op.
+// InvalidArgument on a completion without a pending invocation, a second
+// invocation while one is pending, or a completion whose f or key differs from
+// its invocation.
 StatusOr<std::vector<Operation>> PairOperations(const History& history);
 
 // A text timeline of `slice` (a few operations and nemesis events): one row

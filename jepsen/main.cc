@@ -23,7 +23,10 @@
 #include "util/flags_help.h"
 
 DEFINE_int32(nodes, 5, "Number of raftkvd nodes (3 or 5 are typical).");
-DEFINE_string(workload, "register", "register or set.");
+DEFINE_string(workload, "register",
+              "register, set, watch (writers and watchers of a prefix) or "
+              "lease (leases kept alive, revoked, abandoned; a lock with "
+              "fencing tokens); see docs/jepsen.md.");
 DEFINE_string(nemesis, "partition,kill,pause",
               "Comma-separated faults: partition (or one mode of it: "
               "partition-halves, partition-leader, partition-ring), kill, "
@@ -49,6 +52,13 @@ DEFINE_int64(op_timeout_ms, 1000,
 DEFINE_int32(active_keys, 5, "Register workload: keys in use at a time.");
 DEFINE_double(key_period_s, 1,
               "Register workload: a new key enters the window this often.");
+DEFINE_int32(watchers, 3,
+             "Watch workload: watchers, each with its own client, starting "
+             "on different nodes.");
+DEFINE_int64(lease_ttl_s, 3, "Lease workload: TTL of every lease, seconds.");
+DEFINE_int32(lockers, 3,
+             "Lease workload: workers (of --concurrency) taking the lock; "
+             "the others hold leases.");
 DEFINE_double(recovery_timeout_s, 30,
               "After the final heal, how long the cluster has to accept a "
               "write again.");
@@ -133,6 +143,9 @@ int main(int argc, char** argv) {
   o.op_timeout_ms = FLAGS_op_timeout_ms;
   o.active_keys = FLAGS_active_keys;
   o.key_period_s = FLAGS_key_period_s;
+  o.watchers = FLAGS_watchers;
+  o.lease_ttl_s = FLAGS_lease_ttl_s;
+  o.lockers = FLAGS_lockers;
   o.recovery_timeout_s = FLAGS_recovery_timeout_s;
   o.keep_data = FLAGS_keep_data;
   o.raftkvd = FLAGS_raftkvd.empty() ? DefaultRaftkvd() : FLAGS_raftkvd;
@@ -145,6 +158,9 @@ int main(int argc, char** argv) {
   w.concurrency = o.concurrency;
   w.active_keys = o.active_keys;
   w.key_period_s = o.key_period_s;
+  w.watchers = o.watchers;
+  w.lease_ttl_s = o.lease_ttl_s;
+  w.lockers = o.lockers;
   if (valid.ok()) valid = ValidateWorkload(w);
   if (valid.ok() && (o.nodes < 1 || o.nodes > 9)) {
     valid = raftkv::Status::InvalidArgument("--nodes must be in [1, 9]");

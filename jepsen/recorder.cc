@@ -14,11 +14,20 @@ void Recorder::Record(int64_t process, EventType type, const std::string& f,
   e.key = key;
   e.value = std::move(value);
   e.value2 = std::move(value2);
+  Record(std::move(e));
+}
+
+void Recorder::Record(Event e) {
   std::lock_guard<std::mutex> lock(mu_);
   e.time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                   std::chrono::steady_clock::now() - start_)
                   .count();
-  switch (type) {
+  if (e.is_observation()) {
+    ++counts_.observations;
+    history_.push_back(std::move(e));
+    return;
+  }
+  switch (e.type) {
     case EventType::kInvoke:
       ++counts_.invoked;
       break;

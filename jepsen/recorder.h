@@ -18,6 +18,7 @@ namespace raftkv::jepsen {
 
 struct OpCounts {
   int64_t invoked = 0, ok = 0, fail = 0, info = 0;
+  int64_t observations = 0;  // watch events, keeper losses (history.h)
 };
 
 class Recorder {
@@ -28,6 +29,10 @@ class Recorder {
   void Record(int64_t process, EventType type, const std::string& f,
               const std::string& key, std::optional<std::string> value = {},
               std::optional<std::string> value2 = {});
+  // Appends `event` as given, with its time set here: an operation's
+  // invocation or completion, or an observation (history.h), counted as
+  // such.
+  void Record(Event event);
   // Appends a nemesis event: type info, f the fault (or "heal"), value its
   // description.
   void RecordNemesis(const std::string& f, const std::string& description);

@@ -93,23 +93,29 @@ std::string ResultsJson(const ReportInput& in,
   const CheckResult& r = in.result;
   Json anomalies = Json::array();
   for (const Anomaly& a : r.anomalies) anomalies.push_back(AnomalyJson(a));
-  const Json j = {{"valid", ValidityJson(r.validity)},
-                  {"workload", in.workload},
-                  {"nemesis", in.nemesis},
-                  {"seed", in.seed},
-                  {"nodes", in.nodes},
-                  {"time_limit_s", Number(in.time_limit_s)},
-                  {"rate", Number(in.rate)},
-                  {"concurrency", in.concurrency},
-                  {"ops", r.ops},
-                  {"ok", r.ok},
-                  {"fail", r.fail},
-                  {"info", r.info},
-                  {"faults", faults.size()},
-                  {"fault_intervals", FaultsJson(faults)},
-                  {"anomalies", std::move(anomalies)},
-                  {"summary", r.summary},
-                  {"notes", in.notes}};
+  Json j = {{"valid", ValidityJson(r.validity)},
+            {"workload", in.workload},
+            {"nemesis", in.nemesis},
+            {"seed", in.seed},
+            {"nodes", in.nodes},
+            {"time_limit_s", Number(in.time_limit_s)},
+            {"rate", Number(in.rate)},
+            {"concurrency", in.concurrency},
+            {"ops", r.ops},
+            {"ok", r.ok},
+            {"fail", r.fail},
+            {"info", r.info}};
+  if (!r.figures.empty()) {
+    Json figures = Json::object();
+    for (const auto& [name, value] : r.figures) figures[name] = value;
+    j["figures"] = std::move(figures);
+  }
+  if (!r.checks.empty()) j["checks"] = r.checks;
+  j["faults"] = faults.size();
+  j["fault_intervals"] = FaultsJson(faults);
+  j["anomalies"] = std::move(anomalies);
+  j["summary"] = r.summary;
+  j["notes"] = in.notes;
   return DumpJson(j, 2) + "\n";
 }
 

@@ -48,10 +48,11 @@ Status WriteReport(const ReportInput& input);
 // newline):
 //   {"valid": true|false|"unknown", "workload", "nemesis", "seed", "nodes",
 //    "time_limit_s", "rate", "concurrency", "ops", "ok", "fail", "info",
-//    "faults": N, "fault_intervals": [{"f", "description", "start_s",
-//    "end_s", "healed"}], "anomalies": [{"kind", "key" (or "key_base64"
-//    when not UTF-8), "description", "rendering", "slice": [event objects
-//    as in history.jsonl]}], "summary", "notes"}
+//    "figures": {name: N} and "checks": [line] (only when the checker gave
+//    any: watch and lease workloads), "faults": N, "fault_intervals": [{"f",
+//    "description", "start_s", "end_s", "healed"}], "anomalies": [{"kind",
+//    "key" (or "key_base64" when not UTF-8), "description", "rendering",
+//    "slice": [event objects as in history.jsonl]}], "summary", "notes"}
 std::string ResultsJson(const ReportInput& input);
 
 }  // namespace raftkv::jepsen

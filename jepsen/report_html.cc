@@ -135,6 +135,28 @@ std::string Counts(const ReportInput& in, size_t faults) {
          "</div></section>\n";
 }
 
+// The checker's figures and the properties it checked (watch and lease
+// workloads); nothing for the others.
+std::string Checks(const CheckResult& result) {
+  if (result.figures.empty() && result.checks.empty()) return "";
+  std::string html = "<section><h2>What the checker looked at</h2>\n";
+  if (!result.figures.empty()) {
+    html += "<table>";
+    for (const auto& [name, value] : result.figures) {
+      html += Row({XmlEscape(name), std::to_string(value)}, "td");
+    }
+    html += "</table>\n";
+  }
+  if (!result.checks.empty()) {
+    html += "<ul>";
+    for (const std::string& line : result.checks) {
+      html += "<li>" + XmlEscape(line) + "</li>";
+    }
+    html += "</ul>\n";
+  }
+  return html + "</section>\n";
+}
+
 std::string Plots() {
   return "<section><h2>What the cluster did</h2>"
          "<a class=\"plot\" href=\"latency.svg\"><img src=\"latency.svg\" "
@@ -292,7 +314,7 @@ std::string IndexHtml(const ReportInput& input,
          "<title>" +
          XmlEscape(title) + "</title>\n<style>" + kStyle +
          "</style></head>\n<body>\n" + Header(input) + "<main>\n" +
-         Counts(input, faults.size()) + Plots() +
+         Counts(input, faults.size()) + Checks(input.result) + Plots() +
          Faults(faults, HistoryEndSeconds(input.history)) +
          Anomalies(input.result) + Operations(ops) +
          Parameters(input, ops.size()) + Files(input) +

@@ -27,7 +27,7 @@ std::vector<CompletedOp> CompletedOps(const History& history) {
   std::map<int64_t, size_t> pending;  // process -> index of its invocation
   std::vector<bool> completed;
   for (const Event& event : history) {
-    if (event.is_nemesis()) continue;
+    if (event.is_nemesis() || event.is_observation()) continue;
     if (event.type == EventType::kInvoke) {
       CompletedOp op;
       op.process = event.process;

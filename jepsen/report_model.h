@@ -36,7 +36,8 @@ struct FaultInterval {
 };
 
 // Client operations in invocation order, each an invocation paired with the
-// next completion of the same process.
+// next completion of the same process (observations, history.h, are not
+// operations and are skipped).
 std::vector<CompletedOp> CompletedOps(const History& history);
 
 // Faults in start order. A nemesis event whose f is not "heal" starts a

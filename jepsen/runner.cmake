@@ -16,6 +16,8 @@ add_library(raftkv_jepsen_runner STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/recorder.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/test_runner.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/workload.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/watch_workload.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/lease_workload.cc
 )
 target_link_libraries(raftkv_jepsen_runner PUBLIC raftkv_jepsen_checker
                       raftkv_jepsen_report raftkv_client raftkv_fault

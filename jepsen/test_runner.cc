@@ -18,11 +18,13 @@
 #include "jepsen/check_result.h"
 #include "jepsen/cluster.h"
 #include "jepsen/history.h"
+#include "jepsen/lease_checker.h"
 #include "jepsen/linearizability.h"
 #include "jepsen/nemesis.h"
 #include "jepsen/recorder.h"
 #include "jepsen/report.h"
 #include "jepsen/set_checker.h"
+#include "jepsen/watch_checker.h"
 #include "jepsen/workload.h"
 
 namespace raftkv::jepsen {
@@ -134,9 +136,13 @@ void PrintProgress(double t, const Recorder& recorder, const Nemesis& nemesis,
     paused += cluster.running(id) && cluster.paused(id);
   }
   std::cerr << "[" << Fixed(t, 1) << " s] ops " << c.invoked << ": ok " << c.ok
-            << ", fail " << c.fail << ", info " << c.info << " | members "
-            << members.size() << ", down " << down << ", paused " << paused
-            << " | fault: " << nemesis.current() << std::endl;
+            << ", fail " << c.fail << ", info " << c.info
+            << (c.observations > 0
+                    ? ", observed " + std::to_string(c.observations)
+                    : std::string())
+            << " | members " << members.size() << ", down " << down
+            << ", paused " << paused << " | fault: " << nemesis.current()
+            << std::endl;
 }
 
 // The main phase: workload and nemesis until the time limit. All process
@@ -144,7 +150,7 @@ void PrintProgress(double t, const Recorder& recorder, const Nemesis& nemesis,
 // thread. After a membership change the workload gets the new members'
 // endpoints.
 void MainPhase(const RunOptions& o, Cluster& cluster, Nemesis& nemesis,
-               Workload& workload, Recorder& recorder, RunLog& log,
+               ClientWorkload& workload, Recorder& recorder, RunLog& log,
                const volatile std::sig_atomic_t* interrupted) {
   double next_progress = kProgressEvery_s;
   uint64_t membership = cluster.membership_version();
@@ -175,6 +181,8 @@ void MainPhase(const RunOptions& o, Cluster& cluster, Nemesis& nemesis,
 
 CheckResult Check(const RunOptions& o, const History& history) {
   if (o.workload == "set") return CheckSet(history);
+  if (o.workload == "watch") return CheckWatch(history);
+  if (o.workload == "lease") return CheckLease(history);
   LinearizabilityOptions options;
   // The client's CompareAndSwap answers false only when the comparison
   // failed (nothing written), so a failed cas carries that information.
@@ -255,6 +263,16 @@ int RunTest(const RunOptions& o, const fault::PrivateNetwork* network,
         "themselves; the clients are given the members' endpoints after "
         "every change");
   }
+  if (o.workload == "watch") {
+    log.Note("watch workload: " + std::to_string(o.concurrency) +
+             " writers of keys w/0..w/9, " + std::to_string(o.watchers) +
+             " watchers of the prefix w/ from revision 1, each with its own "
+             "client starting on node (i mod n) + 1");
+  } else if (o.workload == "lease") {
+    log.Note("lease workload: " + std::to_string(o.concurrency - o.lockers) +
+             " holders and " + std::to_string(o.lockers) +
+             " lockers, leases of " + std::to_string(o.lease_ttl_s) + " s");
+  }
   if (!o.server_flags.empty()) {
     std::string flags;
     for (const std::string& f : o.server_flags) flags += " " + f;
@@ -288,7 +306,11 @@ int RunTest(const RunOptions& o, const fault::PrivateNetwork* network,
       std::max<int64_t>(1, std::min<int64_t>(500, o.op_timeout_ms / 2)));
   wopts.active_keys = o.active_keys;
   wopts.key_period_s = o.key_period_s;
-  Workload workload(wopts, &recorder);
+  wopts.watchers = o.watchers;
+  wopts.lease_ttl_s = o.lease_ttl_s;
+  wopts.lockers = o.lockers;
+  std::unique_ptr<ClientWorkload> made = MakeWorkload(wopts, &recorder);
+  ClientWorkload& workload = *made;
   NemesisOptions nopts;
   nopts.kinds = kinds;
   nopts.quiet_s = o.quiet_s;

@@ -38,6 +38,9 @@ struct RunOptions {
   int64_t op_timeout_ms = 1000;
   int active_keys = 5;
   double key_period_s = 1;
+  int watchers = 3;         // watch workload
+  int64_t lease_ttl_s = 3;  // lease workload
+  int lockers = 3;          // lease workload
   double recovery_timeout_s = 30;
   bool keep_data = false;
   std::string setup_notes;  // how the network was set up, fallbacks

@@ -7,6 +7,9 @@
 #include <iostream>
 #include <random>
 
+#include "jepsen/lease_workload.h"
+#include "jepsen/watch_workload.h"
+
 namespace raftkv::jepsen {
 
 namespace {
@@ -30,8 +33,19 @@ bool DefinitelyNotApplied(const Status& s) {
 }  // namespace
 
 Status ValidateWorkload(const WorkloadOptions& o) {
-  if (o.name != "register" && o.name != "set") {
-    return Status::InvalidArgument("--workload must be register or set");
+  if (o.name != "register" && o.name != "set" && o.name != "watch" &&
+      o.name != "lease") {
+    return Status::InvalidArgument(
+        "--workload must be register, set, watch or lease");
+  }
+  if (o.name == "watch" && (o.watchers < 1 || o.watchers > 32)) {
+    return Status::InvalidArgument("--watchers must be in [1, 32]");
+  }
+  if (o.name == "lease" && (o.lease_ttl_s < 1 || o.lease_ttl_s > 60 ||
+                            o.lockers < 0 || o.lockers >= o.concurrency)) {
+    return Status::InvalidArgument(
+        "--lease_ttl_s must be in [1, 60] and --lockers in [0, "
+        "concurrency)");
   }
   if (o.concurrency < 1 || o.concurrency > 1000) {
     return Status::InvalidArgument("--concurrency must be in [1, 1000]");
@@ -43,6 +57,17 @@ Status ValidateWorkload(const WorkloadOptions& o) {
     return Status::InvalidArgument("bad key window");
   }
   return Status::OK();
+}
+
+std::unique_ptr<ClientWorkload> MakeWorkload(WorkloadOptions options,
+                                             Recorder* recorder) {
+  if (options.name == "watch") {
+    return std::make_unique<WatchWorkload>(std::move(options), recorder);
+  }
+  if (options.name == "lease") {
+    return std::make_unique<LeaseWorkload>(std::move(options), recorder);
+  }
+  return std::make_unique<Workload>(std::move(options), recorder);
 }
 
 Workload::Workload(WorkloadOptions options, Recorder* recorder)

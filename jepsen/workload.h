@@ -1,7 +1,10 @@
-// Workload: the client side of a raftkv-jepsen run. A fixed pool of worker
-// threads, each one logical process with its own raftkv::Clients, issues
-// operations at rate/concurrency per second (random gaps of 0-2x the mean)
-// and records every invocation and completion. A worker whose operation
+// Workload: the client side of a raftkv-jepsen run: the ClientWorkload
+// interface the runner drives, and the register and set workloads (the
+// watch and lease workloads are in watch_workload.h and lease_workload.h).
+// A fixed pool of worker threads, each one logical process with its own
+// raftkv::Clients, issues operations at rate/concurrency per second
+// (random gaps of 0-2x the mean) and records every invocation and
+// completion. A worker whose operation
 // ended with an unknown outcome (info) continues as a new process, with a
 // new Client, as in Jepsen: process p becomes the next unused id.
 //
@@ -57,7 +60,9 @@
 namespace raftkv::jepsen {
 
 struct WorkloadOptions {
-  std::string name = "register";  // register | set
+  // register | set (this file), watch (watch_workload.h), lease
+  // (lease_workload.h).
+  std::string name = "register";
   std::vector<std::string> endpoints;
   double rate = 100;  // operations per second, all workers together
   int concurrency = 5;
@@ -67,29 +72,51 @@ struct WorkloadOptions {
   int active_keys = 5;
   double key_period_s = 1;
   int64_t max_ops_per_worker = 10'000'000;
+  int watchers = 3;         // watch: watchers, each with its own Client
+  int64_t lease_ttl_s = 3;  // lease: the TTL granted to holders and sessions
+  int lockers = 3;          // lease: workers taking the lock (of concurrency)
 };
 
 Status ValidateWorkload(const WorkloadOptions& options);
 
-class Workload {
+// What the runner drives, whatever the workload: started once, told the
+// members' endpoints after a membership change, stopped at the end of the
+// main phase (no new operations), then asked for its final reads once the
+// cluster is healed. Thread-safety: from one controlling thread.
+class ClientWorkload {
+ public:
+  virtual ~ClientWorkload() = default;
+  virtual Status Start() = 0;
+  virtual void Stop() = 0;
+  virtual void SetEndpoints(std::vector<std::string> endpoints) = 0;
+  // The final reads the checker needs (recorded), within `timeout`.
+  virtual Status FinalRead(std::chrono::milliseconds timeout) = 0;
+};
+
+// The workload named options.name (ValidateWorkload first).
+std::unique_ptr<ClientWorkload> MakeWorkload(WorkloadOptions options,
+                                             Recorder* recorder);
+
+// The register and set workloads.
+class Workload : public ClientWorkload {
  public:
   Workload(WorkloadOptions options, Recorder* recorder);
-  ~Workload();  // Stop()
+  ~Workload() override;  // Stop()
   Workload(const Workload&) = delete;
   Workload& operator=(const Workload&) = delete;
 
   // Starts the workers.
-  Status Start();
+  Status Start() override;
   // Asks the workers to stop after their current operation, and joins.
-  void Stop();
+  void Stop() override;
   // The client endpoints from now on (not empty), for new Clients and for
   // every process before its next operation.
-  void SetEndpoints(std::vector<std::string> endpoints);
+  void SetEndpoints(std::vector<std::string> endpoints) override;
 
   // Set workload: reads the whole set back, retrying until one complete
   // read succeeds or `timeout` passes, each attempt recorded. OK at once
   // for the register workload (nothing to do).
-  Status FinalRead(std::chrono::milliseconds timeout);
+  Status FinalRead(std::chrono::milliseconds timeout) override;
 
  private:
   struct Op {

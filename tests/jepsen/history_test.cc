@@ -33,6 +33,9 @@ void ExpectSameEvent(const Event& a, const Event& b) {
   EXPECT_EQ(a.key, b.key);
   EXPECT_EQ(a.value, b.value);
   EXPECT_EQ(a.value2, b.value2);
+  EXPECT_EQ(a.revision, b.revision);
+  EXPECT_EQ(a.lease, b.lease);
+  EXPECT_EQ(a.node, b.node);
   EXPECT_EQ(a.time_ns, b.time_ns);
 }
 
@@ -69,6 +72,47 @@ TEST(HistoryTest, EveryEventRoundTripsThroughOneLine) {
     ASSERT_TRUE(back.ok()) << back.status().ToString();
     ExpectSameEvent(e, back.value());
   }
+}
+
+// The fields of the watch and lease workloads: written only when set, after
+// the value; observations are single ok events.
+TEST(HistoryTest, RevisionLeaseAndNodeRoundTripAndAreOptional) {
+  Event e = MakeEvent(7, EventType::kOk, "event", "w/1", std::nullopt,
+                      std::nullopt, 42);
+  e.revision = 1234;
+  EXPECT_EQ(ToJsonLine(e),
+            R"({"process":7,"type":"ok","f":"event","key":"w/1",)"
+            R"("value":null,"revision":1234,"time":42})");
+  EXPECT_TRUE(e.is_observation());
+  e.f = "read";
+  e.lease = 5;
+  e.node = "127.0.0.11:8000";
+  EXPECT_FALSE(e.is_observation());
+  const std::string line = ToJsonLine(e);
+  EXPECT_NE(line.find(R"("revision":1234,"lease":5,"node":"127.0.0.11:8000")"),
+            std::string::npos)
+      << line;
+  StatusOr<Event> back = ParseJsonLine(line);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ExpectSameEvent(e, back.value());
+  // Absent, they stay 0 and empty; zero, negative or empty are refused.
+  back = ParseJsonLine(R"({"process":1,"type":"ok","f":"read","time":1})");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->revision, 0);
+  EXPECT_EQ(back->lease, 0);
+  EXPECT_EQ(back->node, "");
+  for (const char* bad :
+       {R"({"process":1,"type":"ok","f":"read","revision":0,"time":1})",
+        R"({"process":1,"type":"ok","f":"read","lease":-3,"time":1})",
+        R"({"process":1,"type":"ok","f":"read","revision":"7","time":1})",
+        R"({"process":1,"type":"ok","f":"read","node":"","time":1})"}) {
+    EXPECT_FALSE(ParseJsonLine(bad).ok()) << bad;
+  }
+  Event lost =
+      MakeEvent(3, EventType::kOk, "lost", "reg/3", "expired", std::nullopt, 9);
+  EXPECT_TRUE(lost.is_observation());
+  lost.type = EventType::kInfo;
+  EXPECT_FALSE(lost.is_observation());
 }
 
 TEST(HistoryTest, WritesTheDocumentedFormat) {

@@ -406,6 +406,48 @@ TEST_F(ReportTest, IndexHtmlLinksEveryFileAndShowsTheAnomaly) {
   EXPECT_EQ(html.find("https://"), std::string::npos);
 }
 
+// The watch and lease checkers' figures and checks: in results.json
+// after "info" (only when there are any), and in a section of the page.
+TEST_F(ReportTest, FiguresAndChecksAreReportedWhenGiven) {
+  input_.workload = "watch";
+  input_.result.figures = {{"events", 4449}, {"watchers", 3}};
+  input_.result.checks = {"watcher p0: <checked>"};
+  ASSERT_TRUE(WriteReport(input_).ok());
+  const auto parsed =
+      nlohmann::ordered_json::parse(Read("results.json"), nullptr, false);
+  ASSERT_FALSE(parsed.is_discarded());
+  std::vector<std::string> fields;
+  for (const auto& [name, value] : parsed.items()) fields.push_back(name);
+  EXPECT_EQ(fields, (std::vector<std::string>{
+                        "valid", "workload", "nemesis", "seed", "nodes",
+                        "time_limit_s", "rate", "concurrency", "ops", "ok",
+                        "fail", "info", "figures", "checks", "faults",
+                        "fault_intervals", "anomalies", "summary", "notes"}));
+  EXPECT_EQ(parsed["figures"]["events"], 4449);
+  EXPECT_EQ(parsed["figures"].begin().key(), "events");  // in order
+  EXPECT_EQ(parsed["checks"][0], "watcher p0: <checked>");
+  const std::string html = Read("index.html");
+  EXPECT_TRUE(TagsBalanced(html.substr(html.find("<html"))));
+  EXPECT_NE(html.find("<td>events</td><td>4449</td>"), std::string::npos);
+  EXPECT_NE(html.find("<li>watcher p0: &lt;checked&gt;</li>"),
+            std::string::npos);
+}
+
+// Observations (watch events, keeper losses) are not operations.
+TEST(ReportModelTest, ObservationsAreNotOperations) {
+  History h = SyntheticHistory();
+  Event seen;
+  seen.process = 0;
+  seen.type = EventType::kOk;
+  seen.f = "event";
+  seen.key = "w/1";
+  seen.revision = 3;
+  seen.time_ns = 1;
+  h.insert(h.begin() + 1, seen);  // between p0's invocation and completion
+  EXPECT_EQ(CompletedOps(h).size(), kCompletedOps);
+  EXPECT_DOUBLE_EQ(CompletedOps(h)[0].latency_ms(), 3);
+}
+
 TEST_F(ReportTest, EmptyHistoryStillWritesAReport) {
   input_.history.clear();
   input_.result = CheckResult();

@@ -6,8 +6,9 @@
 // server that answers reads from any node's local state
 // (--unsafe_serve_stale_reads) must be caught: under a paused leader on the
 // root loopback (no root needed, so the harness is proven able to fail on
-// every machine) and, with root, under a leader partition. Tests that need
-// partitions skip themselves without root, saying so. Each run is bounded
+// every machine) and, with root, under a leader partition. The watch and
+// lease workloads must be judged valid under a kill and a pause. Tests that
+// need partitions skip themselves without root, saying so. Each run is bounded
 // (its own time limit plus the harness's bounded end phases; RunCommand
 // kills it after 120 s).
 //
@@ -229,6 +230,54 @@ TEST(JepsenSmokeTest, RegisterUnderMembershipChangesIsValid) {
   EXPECT_EQ(both("add n"), 2) << run.output;
   EXPECT_EQ(both("add n5 (empty data dir, --join)"), 1) << run.output;
   EXPECT_EQ(both("add n6 (empty data dir, --join)"), 1) << run.output;
+}
+
+// The watch workload (issue 12) under one kill: writers and three
+// watchers from revision 1; the final read, the fence and every watcher
+// reaching it. No root needed (kill works on the root loopback). The fault
+// at 2 s, its heal at 6 s.
+TEST(JepsenSmokeTest, WatchUnderKillIsValid) {
+  const JepsenRun run =
+      RunJepsen("watch-kill",
+                {"--nodes=3", "--workload=watch", "--nemesis=kill",
+                 "--time_limit=10", "--quiet_s=2", "--fault_s=4", "--heal_s=5",
+                 "--rate=100", "--concurrency=4", "--watchers=3", "--seed=3"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.results.find("\"valid\": true"), std::string::npos)
+      << run.results;
+  EXPECT_EQ(CountNemesis(run.history, "kill"), 1) << run.output;
+  // About 1,000 writes, three quarters puts, each seen by three watchers;
+  // the final read; three watches ended by the harness.
+  EXPECT_TRUE(MeetsFloors(
+      run.history, {{"put", 300}, {"event", 900}, {"read", 1}, {"watch", 3}}))
+      << run.output;
+  EXPECT_NE(run.results.find("\"watchers\": 3"), std::string::npos)
+      << run.results;
+}
+
+// The lease workload under one pause: holders with leases of 2 s, probes
+// and reads, revokes and abandons, three lockers and their counter; the
+// final reads on every node. No root needed.
+TEST(JepsenSmokeTest, LeaseUnderPauseIsValid) {
+  const JepsenRun run = RunJepsen(
+      "lease-pause",
+      {"--nodes=3", "--workload=lease", "--nemesis=pause", "--time_limit=10",
+       "--quiet_s=2", "--fault_s=4", "--heal_s=5", "--rate=100",
+       "--concurrency=6", "--lockers=3", "--lease_ttl_s=2", "--seed=3"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.results.find("\"valid\": true"), std::string::npos)
+      << run.results;
+  EXPECT_EQ(CountNemesis(run.history, "pause"), 1) << run.output;
+  EXPECT_TRUE(MeetsFloors(run.history, {{"grant", 3},
+                                        {"put", 3},
+                                        {"ttl", 50},
+                                        {"read", 50},
+                                        {"lock", 10},
+                                        {"incr", 10},
+                                        {"abandon", 3}}))
+      << run.output;
+  EXPECT_NE(run.results.find("\"nodes read at the end\": 3"), std::string::npos)
+      << run.results;
 }
 
 // Catches --unsafe_serve_stale_reads without root: on the root loopback

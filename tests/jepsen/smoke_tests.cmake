@@ -2,9 +2,10 @@
 # ctest (so in scripts/test and CI): a 3-node register run under kill and
 # partition must be valid, a set run under kill, pause and clock must be
 # valid, a 4-node register run under membership changes (member nemesis)
+# must be valid, a watch run under a kill and a lease run under a pause
 # must be valid, and --unsafe_serve_stale_reads must be caught as invalid:
 # under a paused leader on the root loopback (runs everywhere) and under a
-# leader partition (root only). About 85 s in all. Outputs go to the build
+# leader partition (root only). About 115 s in all. Outputs go to the build
 # directory.
 if(NOT TARGET raftkv-jepsen)
   message(FATAL_ERROR "jepsen_smoke_test needs the raftkv-jepsen target "
