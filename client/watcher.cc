@@ -88,9 +88,23 @@ class Watcher::Impl : public std::enable_shared_from_this<Watcher::Impl> {
       Resume(/*elsewhere=*/true);
       return;
     }
-    if (frame->error() != kv::OK) {
-      End(Status::InvalidArgument("watch refused: " + frame->error_message()));
-      return;
+    switch (frame->error()) {
+      case kv::OK:
+        break;
+      case kv::NOT_LEADER:
+      case kv::UNAVAILABLE:
+      case kv::TIMEOUT:
+      case kv::STORAGE:
+        // That member cannot serve it now (overloaded, no leader, a
+        // failing disk): another can.
+        client_->CloseStream(endpoint_, request_id_, nullptr);
+        request_id_ = 0;
+        Resume(/*elsewhere=*/true);
+        return;
+      default:
+        End(Status::InvalidArgument("watch refused: " +
+                                    frame->error_message()));
+        return;
     }
     const kv::WatchResponse& w = frame->watch();
     const int64_t through = w.header().revision();
@@ -112,9 +126,10 @@ class Watcher::Impl : public std::enable_shared_from_this<Watcher::Impl> {
       // again, whole.
       fragments_.clear();
       if (w.resume_revision() > 0) {
-        // The member stopped sending (a slow reader): go on from there.
+        // The member stopped sending (a slow reader, or it has no leader):
+        // go on from there, on the next member.
         next_revision_ = std::max(next_revision_, w.resume_revision());
-        Resume(/*elsewhere=*/false);
+        Resume(/*elsewhere=*/true);
         return;
       }
       Resume(/*elsewhere=*/true);

@@ -67,6 +67,7 @@ ClientRequests::Clock::time_point ClientRequests::DeadlineOf(
 void ClientRequests::OnSweep() {
   const auto now = Clock::now();
   member_requests_.Sweep(now);
+  ReleaseWatchesIfLeaderless(now);
   for (auto it = pending_writes_.begin(); it != pending_writes_.end();) {
     if (it->second.deadline <= now) {
       it->second.respond(ErrorResponse(
@@ -112,6 +113,36 @@ void ClientRequests::OnSweep() {
   sweep_timer_.async_wait([this](const std::error_code& ec) {
     if (!ec) OnSweep();
   });
+}
+
+bool ClientRequests::Leaderless() const {
+  const raft::RawNode& raft = loop_->raft();
+  return raft.lead() == raft::kNone || !raft.taking_part();
+}
+
+void ClientRequests::ReleaseWatchesIfLeaderless(Clock::time_point now) {
+  if (!Leaderless()) {
+    leaderless_since_.reset();
+    watches_released_ = false;
+    return;
+  }
+  if (!leaderless_since_) leaderless_since_ = now;
+  // A member cut off from the leader stops applying: its watches would
+  // wait silently. After a few election timeouts (a normal election takes
+  // one), they are sent to another member.
+  const auto grace = 3 * config_.tick * config_.election_ticks;
+  if (watches_released_ || watches_ == nullptr ||
+      now - *leaderless_since_ < grace) {
+    return;
+  }
+  watches_released_ = true;
+  LOG(WARNING) << "raftkvd " << config_.id << ": no leader for "
+               << std::chrono::duration_cast<std::chrono::milliseconds>(
+                      now - *leaderless_since_)
+                      .count()
+               << " ms; its watches resume on other members";
+  watches_->ReleaseAll("member " + std::to_string(config_.id) +
+                       " has no leader");
 }
 
 kv::ClientResponse ClientRequests::NotLeaderResponse() const {
@@ -199,6 +230,12 @@ void ClientRequests::OnClientRequest(kv::ClientRequest request,
       member_requests_.Handle(request, std::move(respond), DeadlineOf(request));
       return;
     case kv::ClientRequest::kWatchCreate:
+      if (Leaderless()) {
+        respond(ErrorResponse(
+            kv::UNAVAILABLE, "member " + std::to_string(config_.id) +
+                                 " has no leader: watch another member"));
+        return;
+      }
       if (watches_ != nullptr) {
         watches_->Create(respond, std::move(*request.mutable_watch_create()));
       }

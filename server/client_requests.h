@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <list>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -131,6 +132,11 @@ class ClientRequests {
   };
 
   void OnSweep();
+  // Whether this node knows no leader (or is rejoining).
+  bool Leaderless() const;
+  // After a few election timeouts without a leader, cancels every watch
+  // (with its resume revision) so that clients follow another member.
+  void ReleaseWatchesIfLeaderless(Clock::time_point now);
   void HandleWrite(kv::ClientRequest& request, Responder respond);
   void Propose(kv::ClientRequest& request, Responders respond,
                Clock::time_point deadline);
@@ -172,6 +178,8 @@ class ClientRequests {
   std::vector<PendingRead> unbatched_reads_;
   std::map<std::string, std::vector<PendingRead>> read_batches_;  // by ctx
   std::map<uint64_t, Waiting> reads_in_applier_;                  // by read id
+  std::optional<Clock::time_point> leaderless_since_;
+  bool watches_released_ = false;
   uint64_t next_read_ctx_ = 1;
   uint64_t next_read_id_ = 1;
   bool stopped_ = false;

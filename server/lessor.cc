@@ -60,16 +60,34 @@ void Lessor::OnLeadershipChange() {
     return;
   }
   if (state_ != State::kIdle && loading_term_ == raft.term()) return;
-  // Everything applied before this request is in the list; everything
-  // after comes as Applied, after it.
+  // The leases are loaded once everything committed before this term is
+  // applied (the term's first entry, appended on election, is the last
+  // entry now): a grant the previous leader answered is then known here,
+  // so no keep-alive of it is refused as unknown.
   state_ = State::kLoading;
   loading_term_ = raft.term();
+  load_after_index_ = raft.GetStatus().last_index;
+  list_requested_ = false;
   leases_.clear();
-  applier_->ListLeases(raft.term());
+  MaybeList(loop_->applied_index());
+}
+
+void Lessor::MaybeList(uint64_t applied_index) {
+  if (state_ != State::kLoading || list_requested_ ||
+      applied_index < load_after_index_) {
+    return;
+  }
+  // Everything applied before this request is in the list; everything
+  // after comes as Applied, after it.
+  list_requested_ = true;
+  applier_->ListLeases(loading_term_);
 }
 
 void Lessor::OnLeasesListed(const LeasesListed& listed) {
-  if (state_ != State::kLoading || listed.term != loading_term_) return;
+  if (state_ != State::kLoading || !list_requested_ ||
+      listed.term != loading_term_) {
+    return;
+  }
   if (!listed.status.ok()) {
     LOG(ERROR) << "lessor: cannot load the leases: "
                << listed.status.ToString();
@@ -88,7 +106,8 @@ void Lessor::OnLeasesListed(const LeasesListed& listed) {
 }
 
 void Lessor::OnApplied(const Applied& applied) {
-  if (state_ != State::kServing) return;  // a list in flight includes these
+  if (state_ == State::kLoading) MaybeList(applied.index);
+  if (state_ != State::kServing) return;  // the list includes these
   const Clock::time_point now = Clock::now();
   for (const storage::LeaseInfo& l : applied.leases_granted) {
     leases_[l.id] = {l.ttl, now + std::chrono::seconds(l.ttl), std::nullopt};

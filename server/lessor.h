@@ -4,10 +4,12 @@
 // keep-alives reset it, and an expired lease is revoked by a command the
 // leader proposes, so its keys go in one revision on every member.
 //
-// A new leader knows no keep-alive its predecessor answered: it gives
-// every lease its full TTL plus an election timeout from the moment it
-// has loaded them (as etcd's Promote does), so a failover never expires a
-// lease that was kept alive. Keep-alives are answered only while a quorum
+// A new leader knows no keep-alive its predecessor answered: once it has
+// applied everything committed before its term (so every grant its
+// predecessor answered is known), it loads the leases and gives every one
+// its full TTL plus an election timeout from then (as etcd's Promote does),
+// so a failover never expires a lease that was kept alive. Until then it
+// answers lease requests UNAVAILABLE (the client retries). Keep-alives are answered only while a quorum
 // of voters was heard within an election timeout: a leader cut off from
 // the majority (about to be replaced) does not promise time it cannot
 // keep.
@@ -86,6 +88,8 @@ class Lessor {
   };
 
   void OnCheck();
+  // Asks the applier for the leases once it has applied `load_after_index_`.
+  void MaybeList(uint64_t applied_index);
   // Why a lease request cannot be answered here now, if it cannot.
   std::optional<kv::ClientResponse> Refusal() const;
   bool QuorumHeardRecently() const;
@@ -97,6 +101,8 @@ class Lessor {
   asio::steady_timer timer_;
   State state_ = State::kIdle;
   uint64_t loading_term_ = 0;
+  uint64_t load_after_index_ = 0;  // this term's first entry
+  bool list_requested_ = false;
   std::map<int64_t, Lease> leases_;
   bool stopped_ = false;
 };

@@ -41,6 +41,11 @@ void ServerConfig::PlanMemory() {
 
 Status ServerConfig::Validate() const {
   if (id == 0) return Status::InvalidArgument("--id must be set (non-zero)");
+  // A client connection queues at most 64 MiB (wire::ConnectionLimits):
+  // the watches' limit must leave room for the other answers on it.
+  if (watch_max_unsent_bytes == 0 || watch_max_unsent_bytes > (32u << 20)) {
+    return Status::InvalidArgument("--watch_max_unsent_mb must be 1..32");
+  }
   if (peer_addresses.count(id) == 0) {
     return Status::InvalidArgument("--id " + std::to_string(id) +
                                    " is not in --cluster");

@@ -133,6 +133,10 @@ void WatchHub::RequestProgress(uint64_t connection) {
   inbox_.Push(ProgressWork{connection});
 }
 
+void WatchHub::ReleaseAll(std::string reason) {
+  inbox_.Push(ReleaseWork{std::move(reason)});
+}
+
 void WatchHub::Acknowledge(uint64_t connection, uint64_t watch_id) {
   inbox_.Push(AckWork{connection, watch_id});
 }
@@ -174,6 +178,23 @@ void WatchHub::Handle(Work& work, std::vector<WatchFrame>* out) {
     auto it = watches_.lower_bound({closed->connection, 0});
     while (it != watches_.end() && it->first.first == closed->connection) {
       const Key key = (it++)->first;
+      DoCancel(key, "", /*silent=*/true, out);
+    }
+  } else if (auto* release = std::get_if<ReleaseWork>(&work)) {
+    std::vector<Key> all;
+    for (const auto& [key, w] : watches_) all.push_back(key);
+    for (const Key& key : all) {
+      Watch* w = watches_.at(key).get();
+      // Everything before was emitted ahead of this frame.
+      const int64_t resume =
+          w->following ? std::max(w->next_revision, revision_ + 1)
+                       : w->next_revision;
+      kv::WatchResponse response;
+      response.set_canceled(true);
+      response.set_resume_revision(resume);
+      response.set_cancel_reason(release->reason + "; resume from revision " +
+                                 std::to_string(resume));
+      EmitResponse(w, response, 0, resume - 1, true, out);
       DoCancel(key, "", /*silent=*/true, out);
     }
   } else if (auto* ack = std::get_if<AckWork>(&work)) {
@@ -328,6 +349,7 @@ bool WatchHub::CatchUp(std::vector<WatchFrame>* out) {
   for (Watch* w : catching_up_) {
     if (!w->awaiting_ack) turn.push_back(w);
   }
+  bool progressed = false;
   for (Watch* w : turn) {
     if (w->next_revision > revision_) {
       Follow(w);
@@ -348,6 +370,11 @@ bool WatchHub::CatchUp(std::vector<WatchFrame>* out) {
       DoCancel(key, "", /*silent=*/true, out);
       continue;
     }
+    if (s.code() == Status::Code::kUnavailable) {
+      // A snapshot install is replacing the history: the Jump that
+      // follows it tells where the watch stands.
+      continue;
+    }
     if (!s.ok()) {
       LOG(ERROR) << "watch " << w->key.second << ": history read failed: "
                  << s.ToString();
@@ -363,6 +390,7 @@ bool WatchHub::CatchUp(std::vector<WatchFrame>* out) {
     const size_t before = out->size();
     Emit(w, wanted, next - 1, out);
     w->next_revision = next;
+    progressed = true;
     if (w->next_revision > revision_) {
       Follow(w);
     } else if (out->size() > before) {
@@ -370,7 +398,7 @@ bool WatchHub::CatchUp(std::vector<WatchFrame>* out) {
       w->awaiting_ack = true;
     }
   }
-  return !turn.empty();
+  return progressed;
 }
 
 void WatchHub::SendProgress(Clock::time_point now,

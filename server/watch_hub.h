@@ -86,6 +86,9 @@ class WatchHub {
   void Cancel(uint64_t connection, uint64_t watch_id, std::string reason,
               bool silent);
   void ConnectionClosed(uint64_t connection);
+  // Cancels every watch with `reason` and the revision to resume from
+  // (elsewhere: this member cannot vouch that it is current).
+  void ReleaseAll(std::string reason);
   // The loop sent the history read that asked for it (WatchFrame::
   // ack_requested) and its connection has room: the next may come.
   void Acknowledge(uint64_t connection, uint64_t watch_id);
@@ -129,8 +132,11 @@ class WatchHub {
     uint64_t connection;
     uint64_t watch_id;
   };
+  struct ReleaseWork {
+    std::string reason;
+  };
   using Work = std::variant<PublishWork, JumpWork, CreateWork, CancelWork,
-                            ClosedWork, ProgressWork, AckWork>;
+                            ClosedWork, ProgressWork, AckWork, ReleaseWork>;
   using Key = std::pair<uint64_t, uint64_t>;  // (connection, watch id)
   using Clock = std::chrono::steady_clock;
 
@@ -141,7 +147,7 @@ class WatchHub {
   void DoCancel(const Key& key, const std::string& reason, bool silent,
                 std::vector<WatchFrame>* out);
   // One bounded history read for every watch still catching up whose
-  // previous read was acknowledged; returns whether any was.
+  // previous read was acknowledged; returns whether any made progress.
   bool CatchUp(std::vector<WatchFrame>* out);
   void SendProgress(Clock::time_point now, std::vector<WatchFrame>* out);
   // The watch now follows the published changes / replays history.

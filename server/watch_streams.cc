@@ -71,34 +71,14 @@ void WatchStreams::Send(std::vector<WatchFrame> frames) {
     }
     auto conn = s.connection.lock();
     if (!conn || !conn->open()) continue;
-    if (conn->queued_bytes() >= max_unsent_bytes_) {
-      // A slow reader: this watch stops here, and resumes (from the first
-      // revision it was not sent) once its client reads again.
-      const int64_t resume = s.sent_through[f.watch_id] + 1;
-      kv::ClientResponse cancel;
-      cancel.set_request_id(f.watch_id);
-      kv::WatchResponse* w = cancel.mutable_watch();
-      w->set_watch_id(f.watch_id);
-      w->set_canceled(true);
-      w->set_resume_revision(resume);
-      w->set_cancel_reason(
-          "the watcher fell too far behind (over " +
-          std::to_string(max_unsent_bytes_ >> 20) +
-          " MiB unsent on its connection); resume from revision " +
-          std::to_string(resume));
-      conn->Send(cancel.SerializeAsString());
-      if (!f.canceled) {
-        s.cancelled.insert(f.watch_id);
-        hub_->Cancel(f.connection, f.watch_id, "", /*silent=*/true);
-      }
-      s.sent_through.erase(f.watch_id);
-      ++slow_cancellations_;
-      if (slow_counter_ != nullptr) slow_counter_->Inc();
-      LOG(WARNING) << "watch " << f.watch_id << " of client "
-                   << conn->remote() << " cancelled: its reader is too slow";
+    const bool slow = conn->queued_bytes() >= max_unsent_bytes_;
+    if (slow || !conn->Send(f.bytes)) {
+      // A slow reader (or a connection whose queue refused the frame):
+      // this watch stops here, and resumes (from the first revision it was
+      // not sent) once its client reads again.
+      CancelSlow(s, f, *conn);
       continue;
     }
-    if (!conn->Send(f.bytes)) continue;
     if (f.canceled) {
       s.sent_through.erase(f.watch_id);
     } else {
@@ -107,7 +87,48 @@ void WatchStreams::Send(std::vector<WatchFrame> frames) {
     }
     if (f.ack_requested) unacknowledged_.insert({f.connection, f.watch_id});
   }
+  for (auto& weak : to_close_) {
+    if (auto conn = weak.lock()) {
+      conn->Close(Status::Unavailable("client is not reading its watches"));
+    }
+  }
+  to_close_.clear();
   if (!unacknowledged_.empty()) AcknowledgeDrained();
+}
+
+void WatchStreams::CancelSlow(Stream& s, const WatchFrame& f,
+                              wire::FramedConnection& conn) {
+  auto sent = s.sent_through.find(f.watch_id);
+  // Nothing sent yet (the frame is its first): from the frame's start.
+  const int64_t resume =
+      sent != s.sent_through.end() ? sent->second + 1
+      : f.first_revision > 0       ? f.first_revision
+                                   : f.through_revision + 1;
+  kv::ClientResponse cancel;
+  cancel.set_request_id(f.watch_id);
+  kv::WatchResponse* w = cancel.mutable_watch();
+  w->set_watch_id(f.watch_id);
+  w->set_canceled(true);
+  w->set_resume_revision(resume);
+  w->set_cancel_reason("the watcher fell too far behind (over " +
+                       std::to_string(max_unsent_bytes_ >> 20) +
+                       " MiB unsent on its connection); resume from revision " +
+                       std::to_string(resume));
+  if (!f.canceled) {
+    s.cancelled.insert(f.watch_id);
+    hub_->Cancel(f.connection, f.watch_id, "", /*silent=*/true);
+  }
+  s.sent_through.erase(f.watch_id);
+  ++slow_cancellations_;
+  if (slow_counter_ != nullptr) slow_counter_->Inc();
+  LOG(WARNING) << "watch " << f.watch_id << " of client " << conn.remote()
+               << " cancelled: its reader is too slow";
+  if (!conn.Send(cancel.SerializeAsString())) {
+    // Not even the cancellation fits: the client must not wait for a
+    // watch that is gone, so the connection goes (its watches resume);
+    // closed after the frames at hand (closing forgets its stream).
+    to_close_.push_back(s.connection);
+  }
 }
 
 void WatchStreams::AcknowledgeDrained() {

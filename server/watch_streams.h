@@ -41,6 +41,9 @@ class WatchStreams {
   void Create(const Responder& respond, kv::WatchCreateRequest request);
   void Cancel(const Responder& respond, uint64_t watch_id);
   void RequestProgress(const Responder& respond);
+  // Cancels every watch, each with the revision to resume from (the
+  // member has no leader: its watches may be stale).
+  void ReleaseAll(const std::string& reason) { hub_->ReleaseAll(reason); }
   // ClientService: the connection closed.
   void ConnectionClosed(const wire::FramedConnection* connection);
   // From the hub (posted to the loop).
@@ -59,6 +62,9 @@ class WatchStreams {
 
   // The id of `respond`'s connection (0: it is gone).
   uint64_t StreamOf(const Responder& respond);
+  // Cancels the watch of `f` (not sent) for a slow reader, telling it where
+  // to resume.
+  void CancelSlow(Stream& s, const WatchFrame& f, wire::FramedConnection& conn);
   // Acknowledges the history reads whose connections have drained; checks
   // again shortly while any has not.
   void AcknowledgeDrained();
@@ -70,6 +76,8 @@ class WatchStreams {
   uint64_t next_id_ = 1;
   uint64_t slow_cancellations_ = 0;
   Counter* slow_counter_ = nullptr;
+  // Connections to close once the frames at hand are handled.
+  std::vector<std::weak_ptr<wire::FramedConnection>> to_close_;
   // History reads sent, waiting for their connection to drain.
   std::set<std::pair<uint64_t, uint64_t>> unacknowledged_;
   asio::steady_timer drain_timer_;

@@ -21,6 +21,7 @@
 #include <system_error>
 
 #include "storage/engine_rep.h"
+#include "storage/storage.pb.h"
 #include "util/current_thread.h"
 
 namespace raftkv::storage {
@@ -258,6 +259,25 @@ bool HoldsData(Engine::Rep* rep) {
   return false;
 }
 
+// Format 1 kept no history: in format 2 the history starts at the
+// revision the data dir was upgraded at (reads and watches below it get
+// Compacted instead of the current values). Adds the changed "applied"
+// record (kv_meta, as kv_state_machine.cc) to `batch`.
+rocksdb::Status StartHistoryHere(rocksdb::DB* db,
+                                 rocksdb::ColumnFamilyHandle* kv_meta,
+                                 rocksdb::WriteBatch* batch) {
+  std::string value;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), kv_meta, "applied", &value);
+  if (s.IsNotFound()) return rocksdb::Status::OK();  // nothing applied yet
+  if (!s.ok()) return s;
+  AppliedState applied;
+  if (!applied.ParseFromString(value)) {
+    return rocksdb::Status::Corruption("kv_meta/applied does not parse");
+  }
+  applied.set_compacted_revision(applied.revision());
+  return batch->Put(kv_meta, "applied", applied.SerializeAsString());
+}
+
 Status CheckFormatRecord(Engine::Rep* rep) {
   std::string value;
   rocksdb::Status s =
@@ -278,6 +298,8 @@ Status CheckFormatRecord(Engine::Rep* rep) {
     // Every family of format 2 is there (the open needs them): an upgrade
     // interrupted before its record was rewritten. Finish it.
     rocksdb::WriteBatch batch = NewWriteBatch();
+    s = StartHistoryHere(rep->db.get(), rep->kv_meta, &batch);
+    if (!s.ok()) return rep->Error(s, "upgrade to format 2");
     CHECK(batch.Put(rep->default_cf, kFormatKey, std::to_string(kFormatVersion))
               .ok());
     LOG(WARNING) << rep->dir << ": finishing the upgrade from format 1 to "
@@ -324,9 +346,14 @@ Status UpgradeFormat1(const std::string& dir, const EngineOptions& options) {
       if (s.ok()) handles.push_back(h);
     }
     if (s.ok() && !value.empty()) {
+      rocksdb::WriteBatch batch = NewWriteBatch();
+      s = StartHistoryHere(db.get(), handles[5], &batch);  // kv_meta
+      if (s.ok()) {
+        s = batch.Put(handles[0], kFormatKey, std::to_string(kFormatVersion));
+      }
       rocksdb::WriteOptions wo;
       wo.sync = true;
-      s = db->Put(wo, handles[0], kFormatKey, std::to_string(kFormatVersion));
+      if (s.ok()) s = db->Write(wo, &batch);
     }
   }
   for (auto* h : handles) db->DestroyColumnFamilyHandle(h);

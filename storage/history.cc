@@ -100,11 +100,26 @@ Status ReadHistory(const Engine& engine, int64_t from, int64_t to,
   if (from <= compacted) {
     return Status::Compacted(CompactedMessage(from, compacted));
   }
+  // Every revision above the compacted one has at least one event (the
+  // revision moves only when a command changes a key), so a gap means the
+  // history is being replaced under the read (a snapshot install clears it
+  // before ingesting the new one): never mistaken for "nothing happened".
+  auto gap = [&](int64_t missing) {
+    return Status::Unavailable(rep->dir + ": history revision " +
+                               std::to_string(missing) +
+                               " is missing (being replaced by a snapshot "
+                               "install?); retry");
+  };
   int64_t last = 0;
   for (it->Seek(HistoryKey(from, 0)); it->Valid(); it->Next()) {
     const int64_t revision = RevisionOf(it->key());
     if (revision > to) break;
-    if (revision != last && events->size() >= max_events) break;
+    if (revision != last) {
+      if (revision != (last == 0 ? from : last + 1)) {
+        return gap(last == 0 ? from : last + 1);
+      }
+      if (events->size() >= max_events) break;
+    }
     kv::Event event;
     RAFTKV_RETURN_IF_ERROR(ParseEvent(rep, it->key(), it->value(), &event));
     events->push_back(std::move(event));
@@ -112,7 +127,11 @@ Status ReadHistory(const Engine& engine, int64_t from, int64_t to,
     *next = revision + 1;
   }
   if (!it->status().ok()) return rep->Error(it->status(), "read history");
-  if (!it->Valid() || RevisionOf(it->key()) > to) *next = to + 1;
+  const bool limited = it->Valid() && RevisionOf(it->key()) <= to;
+  if (!limited) {
+    if (last != to) return gap(last == 0 ? from : last + 1);
+    *next = to + 1;
+  }
   return Status::OK();
 }
 

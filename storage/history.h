@@ -48,8 +48,10 @@ Status UndoHistory(WriteView* view, int64_t current, int64_t revision,
 // the revision in which `max_events` is reached (never inside a revision);
 // *next is the first revision not read (to + 1 when everything was).
 // Compacted when `from` is at or below the compacted revision (the error
-// names the oldest revision still available). Thread-safe: reads a
-// consistent view of the database, whatever the applier writes meanwhile.
+// names the oldest revision still available); Unavailable when a revision
+// in [from, to] has no record (every one has at least one: the history is
+// being replaced by a snapshot install; retry after it). Thread-safe: reads
+// a consistent view of the database, whatever the applier writes meanwhile.
 Status ReadHistory(const Engine& engine, int64_t from, int64_t to,
                    size_t max_events, std::vector<kv::Event>* events,
                    int64_t* next);

@@ -3,6 +3,7 @@
 #include "storage/kv_ops.h"
 
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -175,6 +176,25 @@ Status ValidateTxn(const kv::TxnRequest& request) {
     }
   }
   for (const auto* ops : {&request.success(), &request.failure()}) {
+    // As etcd: a branch writes each key once (one event per key and
+    // revision); deletions may overlap each other.
+    std::set<std::string> puts;
+    for (const kv::RequestOp& op : *ops) {
+      if (op.has_request_put() && !puts.insert(op.request_put().key()).second) {
+        return Status::InvalidArgument(
+            "etcdserver: duplicate key given in txn request");
+      }
+    }
+    for (const kv::RequestOp& op : *ops) {
+      if (!op.has_request_delete_range()) continue;
+      const kv::DeleteRangeRequest& d = op.request_delete_range();
+      for (const std::string& key : puts) {
+        if (InRange(key, d.key(), d.range_end())) {
+          return Status::InvalidArgument(
+              "etcdserver: duplicate key given in txn request");
+        }
+      }
+    }
     for (const kv::RequestOp& op : *ops) {
       switch (op.request_case()) {
         case kv::RequestOp::kRequestRange:

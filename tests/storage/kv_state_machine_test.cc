@@ -236,6 +236,8 @@ TEST_F(KvStateMachineTest, CompareAndSwapOnVersion) {
 }
 
 TEST_F(KvStateMachineTest, TxnSeesItsOwnWritesAndIsOneRevision) {
+  Run(PutCommand("w", "0"));
+  const int64_t before = sm_->revision();
   kv::Command c;
   auto* txn = c.mutable_txn();
   txn->add_success()->mutable_request_put()->set_key("x");
@@ -243,14 +245,15 @@ TEST_F(KvStateMachineTest, TxnSeesItsOwnWritesAndIsOneRevision) {
   txn->add_success()->mutable_request_put()->set_key("y");
   txn->mutable_success(1)->mutable_request_put()->set_value("2");
   txn->add_success()->mutable_request_range()->set_key("x");
-  txn->add_success()->mutable_request_delete_range()->set_key("y");
+  txn->add_success()->mutable_request_delete_range()->set_key("w");
   auto r = Run(c);
   ASSERT_TRUE(r.txn().succeeded());
   EXPECT_EQ(r.txn().responses(2).response_range().kvs(0).value(), "1");
   EXPECT_EQ(r.txn().responses(3).response_delete_range().deleted(), 1);
-  EXPECT_EQ(sm_->revision(), 1);
-  EXPECT_EQ(Get("x").kvs(0).mod_revision(), 1);
-  EXPECT_EQ(Get("y").kvs_size(), 0);
+  EXPECT_EQ(sm_->revision(), before + 1);  // the whole txn: one revision
+  EXPECT_EQ(Get("x").kvs(0).mod_revision(), before + 1);
+  EXPECT_EQ(Get("y").kvs(0).mod_revision(), before + 1);
+  EXPECT_EQ(Get("w").kvs_size(), 0);
 }
 
 TEST_F(KvStateMachineTest, InvalidCommandsWriteNothing) {

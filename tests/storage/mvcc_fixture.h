@@ -133,10 +133,12 @@ class MvccTest : public ::testing::Test {
     return *found ? got->kvs(0) : kv::KeyValue();
   }
 
-  // Every retained event with a revision in [from, to].
+  // Every retained event with a revision in [from, to] (to at most the
+  // current revision).
   std::vector<kv::Event> History(int64_t from, int64_t to) {
     std::vector<kv::Event> events;
     int64_t next = 0;
+    to = std::min(to, sm_->revision());
     Status s = ReadHistory(*engine_, from, to, 1 << 20, &events, &next);
     EXPECT_TRUE(s.ok()) << s.ToString();
     return events;
