@@ -213,7 +213,6 @@ class WatchCheck {
   size_t unknown_seen_ = 0;
   std::vector<std::string> stalled_;
   std::vector<std::string> notes_;
-  Findings divergent_;
   uint64_t events_ = 0;
 };
 
@@ -291,16 +290,6 @@ void WatchCheck::CheckWatcherOrder() {
         max_revision = e.revision;
         max_index = e.index;
       }
-      auto [it, inserted] = canonical_.emplace(e.revision, e);
-      (void)inserted;
-      if (it->second.watcher != e.watcher && !Same(it->second, e)) {
-        divergent_.Add("at revision " + std::to_string(e.revision) + " p" +
-                           std::to_string(it->second.watcher) + " got " +
-                           Describe(it->second.key, it->second.value) +
-                           " but p" + std::to_string(e.watcher) + " got " +
-                           Describe(e.key, e.value),
-                       {it->second.index, e.index});
-      }
     }
     const std::string who = "watcher p" + std::to_string(process);
     out_of_order.Flush(history_, "out-of-order", "",
@@ -310,9 +299,30 @@ void WatchCheck::CheckWatcherOrder() {
                      who + " delivered revisions more than once",
                      &result_.anomalies);
   }
-  divergent_.Flush(history_, "divergent", "",
-                   "Watchers delivered different events at the same revision",
-                   &result_.anomalies);
+  // The event of each revision as first delivered (history order), which
+  // every other delivery of it must equal.
+  Findings divergent;
+  std::vector<const Observed*> all;
+  for (const auto& [process, log] : watchers_) {
+    for (const Observed& e : log.events) all.push_back(&e);
+  }
+  std::sort(all.begin(), all.end(),
+            [](auto* a, auto* b) { return a->index < b->index; });
+  for (const Observed* e : all) {
+    auto [it, inserted] = canonical_.emplace(e->revision, *e);
+    if (inserted || it->second.watcher == e->watcher || Same(it->second, *e)) {
+      continue;
+    }
+    divergent.Add("at revision " + std::to_string(e->revision) + " p" +
+                      std::to_string(it->second.watcher) + " got " +
+                      Describe(it->second.key, it->second.value) + " but p" +
+                      std::to_string(e->watcher) + " got " +
+                      Describe(e->key, e->value),
+                  {it->second.index, e->index});
+  }
+  divergent.Flush(history_, "divergent", "",
+                  "Watchers delivered different events at the same revision",
+                  &result_.anomalies);
 }
 
 void WatchCheck::MatchEvents() {

@@ -226,6 +226,15 @@ TEST(WatchCheckerTest, AnEventBeforeItsWriteIsFlagged) {
   h.EndWatch(0, 2, 50);
   const CheckResult r = CheckWatch(h.history());
   EXPECT_TRUE(HasAnomaly(r, "event-before-write")) << Kinds(r);
+  // Whichever watcher got it first: here p1, whose id comes second.
+  WatchHistory two;
+  two.StartWatch(0, 0).StartWatch(1, 0);
+  two.Seen(1, "w/1", "10", 2, 5);
+  two.Put(2, "w/1", "10", kOk, 2, 10, 20);
+  two.Seen(0, "w/1", "10", 2, 25);
+  two.FinalRead(5, "w/1=10", 2, 30, 40);
+  two.EndWatch(0, 2, 50).EndWatch(1, 2, 51);
+  EXPECT_TRUE(HasAnomaly(CheckWatch(two.history()), "event-before-write"));
   // Of an unknown write, the same is unexplained.
   WatchHistory u;
   u.StartWatch(0, 0);
