@@ -267,8 +267,10 @@ class Client {
   StatusOr<LeaseTimeToLiveResult> LeaseTimeToLive(int64_t id,
                                                   bool keys = false);
   StatusOr<std::vector<int64_t>> LeaseList();
-  // Keeps lease `id` (of `ttl_seconds`) alive until the keeper is
-  // destroyed.
+  // Keeps lease `id` alive until the keeper is destroyed. `ttl_seconds`
+  // must be what the lease has left now (start the keeper right after the
+  // grant, with the granted TTL): the keeper believes the lease alive for
+  // that long before its first renewal.
   std::unique_ptr<LeaseKeeper> KeepAlive(
       int64_t id, int64_t ttl_seconds,
       std::function<void(Status)> on_lost = nullptr);
