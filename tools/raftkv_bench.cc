@@ -7,6 +7,14 @@
 //   raftkv-bench ... txn-put --total=T --val-size=256 [--txn-ops=1]
 //   raftkv-bench failover --fault=kill|pause|partition [--faults=20]
 //   raftkv-bench writer --endpoints=... --duration-s=S [--ack-log=F]
+//   raftkv-bench watch --streams=10 --watchers-per-stream=100 --puts=2000
+//       --put-rate=500 [--key-size=32] [--val-size=8]
+//       [--watch-on=any|leader|follower]
+//   raftkv-bench watch-capacity [--watch-on=follower] [--step=10000]
+//       [--max-watchers=500000] [--rss-limit-mb=100]
+//   raftkv-bench lease-keepalive --conns=1 --clients=16 --total=N
+//   raftkv-bench lease-keepers [--leases=10000] [--lease-ttl=30]
+//       [--idle-s=20] [--keep-s=60]
 //
 // M clients share N connections, one request each in flight (closed loop).
 // Without --endpoints it starts its own cluster of --nodes raftkvd
@@ -28,6 +36,19 @@
 // partitions after which the nodes agreed on a leader other than the one
 // cut off). writer: one client writes for --duration-s and checks every
 // acknowledged write (scripts/demo).
+//
+// watch, watch-capacity (tools/bench_watch.h): etcd's `benchmark watch`
+// (a stream is one Client; etcd's --watch-per-stream and --put-total are
+// accepted for --watchers-per-stream and --puts); events timed from each
+// put's send and from its acknowledgement; --watch-on pins the streams to
+// the leader or to a follower (by default each stream's Client has every
+// member and spreads its watches over them). watch-capacity adds watches
+// to one member in --step steps until its RSS has grown by --rss-limit-mb
+// (a cluster it starts itself only: it reads the member's /proc).
+// lease-keepalive, lease-keepers (tools/bench_lease.h): etcd's `benchmark
+// lease-keepalive`, and --leases leases kept alive by one client's
+// LeaseKeepers, with each node's CPU-seconds per minute against an idle
+// stretch before.
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 #include <unistd.h>
@@ -39,8 +60,10 @@
 
 #include "client/client.h"
 #include "tools/bench_failover.h"
+#include "tools/bench_lease.h"
 #include "tools/bench_load.h"
 #include "tools/bench_report.h"
+#include "tools/bench_watch.h"
 #include "tools/local_cluster.h"
 #include "tools/proc_stats.h"
 #include "util/flags_help.h"
@@ -57,7 +80,9 @@ DEFINE_string(server_flags, "",
               "space-separated.");
 DEFINE_uint64(total, 10000, "Requests (put, range, txn-put).");
 DEFINE_uint32(val_size, 8, "Value size in bytes (put, txn-put).");
-DEFINE_uint32(key_size, 8, "Key size in bytes (put, txn-put).");
+DEFINE_uint32(key_size, 8,
+              "Key size in bytes (put, txn-put; watch: 32 unless given, as "
+              "etcd's).");
 DEFINE_uint64(key_space_size, 1, "Distinct keys written (put, txn-put).");
 DEFINE_bool(sequential_keys, false,
             "Write keys in order instead of at random (put, txn-put).");
@@ -70,6 +95,28 @@ DEFINE_uint32(faults, 20, "failover: faults injected into the leader.");
 DEFINE_uint32(fault_interval_ms, 1500,
               "failover: time between a recovery and the next fault.");
 DEFINE_uint32(duration_s, 10, "writer: seconds of writing.");
+DEFINE_uint32(streams, 10, "watch, watch-capacity: Clients the watches share.");
+DEFINE_uint32(watchers_per_stream, 100, "watch: watches per stream.");
+DEFINE_uint64(puts, 2000, "watch: puts to the watched key.");
+DEFINE_double(put_rate, 500,
+              "watch: puts per second (0: one in flight at a time).");
+DEFINE_string(watch_on, "any",
+              "watch, watch-capacity: the member the watches are on: any "
+              "(every stream's Client given every member: a new Client "
+              "spreads its first watches over them in turn until it knows "
+              "the leader), leader or follower (watch-capacity: leader "
+              "unless follower).");
+DEFINE_uint32(watch_timeout_s, 30,
+              "watch: give up after this long without an event.");
+DEFINE_uint64(step, 10000, "watch-capacity: watches added per step.");
+DEFINE_uint64(max_watchers, 500000, "watch-capacity: stop at this many.");
+DEFINE_double(rss_limit_mb, 100,
+              "watch-capacity: stop once the member's RSS grew this much.");
+DEFINE_int64(lease_ttl, 0,
+             "lease-keepalive, lease-keepers: TTL in seconds (0: 100 and 30).");
+DEFINE_uint64(leases, 10000, "lease-keepers: leases kept alive.");
+DEFINE_uint32(idle_s, 20, "lease-keepers: seconds of the idle baseline.");
+DEFINE_uint32(keep_s, 60, "lease-keepers: seconds the leases are kept.");
 DEFINE_string(ack_log, "",
               "writer: file for \"INVOKE_MS ACK_MS\" (wall clock) of every "
               "acknowledged write.");
@@ -117,6 +164,55 @@ class Target {
     return Client::Create(options);
   }
   LocalCluster* cluster() const { return cluster_.get(); }
+  const std::vector<std::string>& endpoints() const { return endpoints_; }
+  bench::CpuSampler CpuSampler() const {
+    if (!cluster_) return nullptr;
+    return [this] { return CpuSeconds(); };
+  }
+  // Seconds each node's threads waited for a CPU (a cluster started here).
+  bench::CpuSampler CpuWaitSampler() const {
+    if (!cluster_) return nullptr;
+    return [this] {
+      std::vector<double> out;
+      for (int id = 1; id <= cluster_->size(); ++id) {
+        out.push_back(bench::ProcCpuWaitSeconds(cluster_->pid(id)));
+      }
+      return out;
+    };
+  }
+  // The client address of the leader or of a follower, by --watch-on
+  // ("any": empty).
+  StatusOr<std::string> Member(const std::string& which) const {
+    if (which == "any") return std::string();
+    if (which != "leader" && which != "follower") {
+      return Status::InvalidArgument(
+          "--watch-on must be any, leader or follower");
+    }
+    auto client = NewClient(std::chrono::seconds(10));
+    if (!client.ok()) return client.status();
+    auto leader = (*client)->Leader();
+    if (!leader.ok()) return leader.status();
+    if (which == "leader") return leader->second;
+    for (const std::string& e : endpoints_) {
+      if (e != leader->second) return e;
+    }
+    return Status::InvalidArgument("no follower among the endpoints");
+  }
+  // The leader's id (0: unknown).
+  uint64_t LeaderId() const {
+    auto client = NewClient(std::chrono::seconds(10));
+    if (!client.ok()) return 0;
+    auto leader = (*client)->Leader();
+    return leader.ok() ? leader->first : 0;
+  }
+  // The id of the node started here at client address `address` (0: none).
+  int NodeAt(const std::string& address) const {
+    if (!cluster_) return 0;
+    for (int id = 1; id <= cluster_->size(); ++id) {
+      if (cluster_->client_address(id) == address) return id;
+    }
+    return 0;
+  }
   // CPU seconds of each node started here (empty otherwise).
   std::vector<double> CpuSeconds() const {
     std::vector<double> out;
@@ -463,6 +559,271 @@ int RunFailover() {
              : 1;
 }
 
+// Each node's peak RSS, for a cluster started here (null otherwise).
+void AddNodeStats(const Target& target, json& j) {
+  const std::vector<double> rss = target.PeakRssMb();
+  j["peak_rss_mb"] = rss.empty() ? json(nullptr) : json(rss);
+}
+
+int RunWatch() {
+  Target target;
+  if (Status s = target.Open(); !s.ok()) {
+    std::fprintf(stderr, "raftkv-bench: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  auto member = target.Member(FLAGS_watch_on);
+  if (!member.ok()) {
+    std::fprintf(stderr, "raftkv-bench: %s\n",
+                 member.status().ToString().c_str());
+    return 2;
+  }
+  bench::WatchBenchOptions o;
+  o.endpoints = target.endpoints();
+  o.watch_endpoints =
+      member->empty() ? o.endpoints : std::vector<std::string>{*member};
+  o.streams = FLAGS_streams;
+  o.watchers_per_stream = FLAGS_watchers_per_stream;
+  o.puts = FLAGS_puts;
+  o.put_rate = FLAGS_put_rate;
+  o.key_size = gflags::GetCommandLineFlagInfoOrDie("key_size").is_default
+                   ? 32
+                   : FLAGS_key_size;
+  o.val_size = FLAGS_val_size;
+  o.idle_timeout = std::chrono::seconds(FLAGS_watch_timeout_s);
+  o.cpu_seconds = target.CpuSampler();
+  o.cpu_wait_seconds = target.CpuWaitSampler();
+  const bool bar = !FLAGS_json && ::isatty(STDERR_FILENO);
+  const auto start = Clock::now();
+  std::unique_ptr<Client> status_client;
+  if (auto c = target.NewClient(std::chrono::seconds(10)); c.ok()) {
+    status_client = std::move(c).value();
+  }
+  const uint64_t term_before = status_client ? MaxTerm(*status_client) : 0;
+  auto r = bench::RunWatchBench(o, [&](const char* phase, uint64_t done,
+                                       uint64_t total) {
+    if (bar) {
+      DrawProgress(phase, done, total,
+                   std::chrono::duration<double>(Clock::now() - start).count());
+    }
+  });
+  if (bar) std::fprintf(stderr, "\n");
+  if (!r.ok()) {
+    std::fprintf(stderr, "raftkv-bench: %s\n", r.status().ToString().c_str());
+    return 1;
+  }
+  const uint64_t leader_changes =
+      status_client ? MaxTerm(*status_client) - term_before : 0;
+  // The longest stall of each node's event loop (since it started: the
+  // whole run for a cluster started here), and how much of it was spent
+  // waiting for a CPU.
+  json stall_ms = json::array(), stall_cpu_wait_ms = json::array();
+  if (status_client) {
+    for (const NodeInfo& n : status_client->ClusterStatus()) {
+      stall_ms.push_back(n.error.ok() ? json(n.loop_stall_max_ms) : json());
+      stall_cpu_wait_ms.push_back(
+          n.error.ok() ? json(n.loop_stall_max_cpu_wait_ms) : json());
+    }
+  }
+  if (FLAGS_json) {
+    json j = bench::WatchResultJson(*r);
+    j["loop_stall_max_ms"] = stall_ms;
+    j["loop_stall_max_cpu_wait_ms"] = stall_cpu_wait_ms;
+    j["op"] = "watch";
+    j["streams"] = o.streams;
+    j["watchers_per_stream"] = o.watchers_per_stream;
+    j["puts"] = o.puts;
+    j["put_rate"] = o.put_rate;
+    j["key_size"] = o.key_size;
+    j["val_size"] = o.val_size;
+    j["watch_on"] = FLAGS_watch_on;
+    j["watch_member"] = *member;
+    j["leader"] = target.LeaderId();
+    j["leader_changes"] = leader_changes;
+    AddNodeStats(target, j);
+    std::printf("%s\n", raftkv::DumpJson(j).c_str());
+  } else {
+    std::printf("%zu watchers (%u streams x %u) on %s; %llu puts at %.0f/s\n",
+                static_cast<size_t>(r->watchers), o.streams,
+                o.watchers_per_stream,
+                member->empty() ? "every member (the client's choice)"
+                                : (FLAGS_watch_on + " " + *member).c_str(),
+                static_cast<unsigned long long>(o.puts), o.put_rate);
+    std::printf("%s", bench::FormatWatchResult(*r).c_str());
+    std::printf("Leader:\t%llu; leader changes: %llu\n",
+                static_cast<unsigned long long>(target.LeaderId()),
+                static_cast<unsigned long long>(leader_changes));
+    std::printf(
+        "Longest loop stall per node (of it waiting for a CPU), "
+        "ms:\t%s (%s)\n",
+        stall_ms.dump().c_str(), stall_cpu_wait_ms.dump().c_str());
+  }
+  const bool complete = r->from_send_ms.size() == r->expected_events;
+  return complete && r->watch_errors == 0 && r->put_errors == 0 &&
+                 leader_changes == 0
+             ? 0
+             : 1;
+}
+
+int RunWatchCapacity() {
+  if (!FLAGS_endpoints.empty()) {
+    std::fprintf(stderr,
+                 "raftkv-bench: watch-capacity reads the member's RSS from "
+                 "/proc: it needs a cluster it starts itself, not "
+                 "--endpoints\n");
+    return 2;
+  }
+  Target target;
+  if (Status s = target.Open(); !s.ok()) {
+    std::fprintf(stderr, "raftkv-bench: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  auto member =
+      target.Member(FLAGS_watch_on == "any" ? "leader" : FLAGS_watch_on);
+  if (!member.ok()) {
+    std::fprintf(stderr, "raftkv-bench: %s\n",
+                 member.status().ToString().c_str());
+    return 2;
+  }
+  const int node = target.NodeAt(*member);
+  bench::WatchCapacityOptions o;
+  o.endpoints = target.endpoints();
+  o.member = *member;
+  o.member_pid = target.cluster()->pid(node);
+  o.streams = FLAGS_streams;
+  o.step = FLAGS_step;
+  o.max_watchers = FLAGS_max_watchers;
+  o.rss_limit_mb = FLAGS_rss_limit_mb;
+  if (!FLAGS_json) {
+    std::printf(
+        "watches on node %d (%s), in steps of %llu, until its RSS "
+        "grew by %.0f MB\n",
+        node, FLAGS_watch_on == "any" ? "leader" : FLAGS_watch_on.c_str(),
+        static_cast<unsigned long long>(o.step), o.rss_limit_mb);
+    std::fflush(stdout);
+  }
+  auto r = bench::RunWatchCapacity(o, [&](const bench::WatchCapacityStep& s) {
+    if (!FLAGS_json) {
+      std::printf("%s", bench::FormatCapacityStep(s).c_str());
+      std::fflush(stdout);
+    }
+  });
+  if (!r.ok()) {
+    std::fprintf(stderr, "raftkv-bench: %s\n", r.status().ToString().c_str());
+    return 1;
+  }
+  if (FLAGS_json) {
+    json j = bench::CapacityResultJson(*r);
+    j["op"] = "watch-capacity";
+    j["node"] = node;
+    j["watch_on"] = FLAGS_watch_on == "any" ? "leader" : FLAGS_watch_on;
+    j["streams"] = o.streams;
+    j["step"] = o.step;
+    j["rss_limit_mb"] = o.rss_limit_mb;
+    std::printf("%s\n", raftkv::DumpJson(j).c_str());
+  } else {
+    std::printf(
+        "base RSS %.1f MB; most watches with growth under %.0f MB: "
+        "%llu (stopped: %s)\n",
+        r->base_rss_mb, o.rss_limit_mb,
+        static_cast<unsigned long long>(r->most_under_limit),
+        r->stopped_by.c_str());
+  }
+  return r->steps.empty() ? 1 : 0;
+}
+
+int RunLeaseKeepAlive() {
+  Target target;
+  if (Status s = target.Open(); !s.ok()) {
+    std::fprintf(stderr, "raftkv-bench: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  bench::KeepAliveLoopOptions o;
+  o.endpoints = target.endpoints();
+  o.conns = FLAGS_conns;
+  o.clients = FLAGS_clients;
+  o.total = FLAGS_total;
+  o.ttl_s = FLAGS_lease_ttl > 0 ? FLAGS_lease_ttl : 100;
+  o.cpu_seconds = target.CpuSampler();
+  const bool bar = !FLAGS_json && ::isatty(STDERR_FILENO);
+  auto r = bench::RunKeepAliveLoop(o, [&](uint64_t answered, double s) {
+    if (bar) DrawProgress("keepalive", answered, o.total, s);
+  });
+  if (bar) std::fprintf(stderr, "\n");
+  if (!r.ok()) {
+    std::fprintf(stderr, "raftkv-bench: %s\n", r.status().ToString().c_str());
+    return 1;
+  }
+  const bench::LatencySummary summary =
+      bench::Summarize(r->latencies_ms, r->errors, r->elapsed_s);
+  json cpu_per_1k = json::array();
+  for (double cpu : r->node_cpu_s) {
+    cpu_per_1k.push_back(summary.count == 0 ? 0.0
+                                            : cpu / (summary.count / 1000.0));
+  }
+  if (FLAGS_json) {
+    json j = bench::SummaryJson(summary);
+    j["op"] = "lease-keepalive";
+    j["leader"] = target.LeaderId();
+    j["clients"] = o.clients;
+    j["conns"] = o.conns;
+    j["total"] = o.total;
+    j["ttl_s"] = o.ttl_s;
+    j["first_error"] = r->first_error;
+    j["leader_changes"] = 0;
+    j["cpu_s_per_1k"] = r->node_cpu_s.empty() ? json(nullptr) : cpu_per_1k;
+    AddNodeStats(target, j);
+    std::printf("%s\n", raftkv::DumpJson(j).c_str());
+  } else {
+    std::printf("%s", bench::FormatSummary(summary).c_str());
+    if (!r->first_error.empty()) {
+      std::printf("First error:\t%s\n", r->first_error.c_str());
+    }
+    for (size_t i = 0; i < cpu_per_1k.size(); ++i) {
+      std::printf("Node %zu:\t%.3f CPU-s per 1,000 keep-alives\n", i + 1,
+                  cpu_per_1k[i].get<double>());
+    }
+    std::printf("Leader:\t%llu\n",
+                static_cast<unsigned long long>(target.LeaderId()));
+  }
+  return r->errors == 0 ? 0 : 1;
+}
+
+int RunLeaseKeepers() {
+  Target target;
+  if (Status s = target.Open(); !s.ok()) {
+    std::fprintf(stderr, "raftkv-bench: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  bench::KeepersOptions o;
+  o.endpoints = target.endpoints();
+  o.leases = FLAGS_leases;
+  o.ttl_s = FLAGS_lease_ttl > 0 ? FLAGS_lease_ttl : 30;
+  o.idle = std::chrono::seconds(FLAGS_idle_s);
+  o.duration = std::chrono::seconds(FLAGS_keep_s);
+  o.cpu_seconds = target.CpuSampler();
+  auto r = bench::RunKeepers(o, [&](const char* phase) {
+    if (!FLAGS_json && ::isatty(STDERR_FILENO)) {
+      std::fprintf(stderr, "lease-keepers: %s\n", phase);
+    }
+  });
+  if (!r.ok()) {
+    std::fprintf(stderr, "raftkv-bench: %s\n", r.status().ToString().c_str());
+    return 1;
+  }
+  if (FLAGS_json) {
+    json j = bench::KeepersResultJson(o, *r);
+    j["op"] = "lease-keepers";
+    j["leader"] = target.LeaderId();
+    AddNodeStats(target, j);
+    std::printf("%s\n", raftkv::DumpJson(j).c_str());
+  } else {
+    std::printf("%s", bench::FormatKeepersResult(o, *r).c_str());
+    std::printf("Leader:\t%llu\n",
+                static_cast<unsigned long long>(target.LeaderId()));
+  }
+  return r->grant_errors == 0 && r->lost == 0 ? 0 : 1;
+}
+
 // etcd's tool spells its flags with dashes (--val-size); gflags wants
 // underscores. Rewrites the flag names, leaving values alone.
 void UnderscoreFlagNames(int argc, char** argv) {
@@ -475,24 +836,49 @@ void UnderscoreFlagNames(int argc, char** argv) {
   }
 }
 
+// etcd's names for flags that have raftkv-bench names (after
+// UnderscoreFlagNames): --watch-per-stream, --put-total, --value-size.
+void RenameFlagAliases(int argc, char** argv) {
+  static const std::pair<const char*, const char*> kAliases[] = {
+      {"watch_per_stream", "watchers_per_stream"},
+      {"put_total", "puts"},
+      {"value_size", "val_size"}};
+  static std::vector<std::string> renamed;
+  renamed.reserve(argc);
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--", 0) != 0) continue;
+    const size_t end = std::min(a.find('='), a.size());
+    const std::string name = a.substr(2, end - 2);
+    for (const auto& [alias, flag] : kAliases) {
+      if (name != alias) continue;
+      renamed.push_back("--" + std::string(flag) + a.substr(end));
+      argv[i] = renamed.back().data();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace raftkv
 
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "raftkv-bench [--endpoints=...] [--conns=N] [--clients=M] [--json] "
-      "put|range KEY|txn-put|failover|writer [flags]");
+      "put|range KEY|txn-put|failover|writer|watch|watch-capacity|"
+      "lease-keepalive|lease-keepers [flags]");
   FLAGS_logtostderr = true;
   FLAGS_minloglevel = 1;
   static char help_on[] = "--helpon=raftkv_bench";
   raftkv::RestrictHelpToOwnFlags(argc, argv, help_on);
   raftkv::UnderscoreFlagNames(argc, argv);
+  raftkv::RenameFlagAliases(argc, argv);
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   google::InitGoogleLogging(argv[0]);
   if (argc < 2) {
     std::fprintf(stderr,
                  "raftkv-bench: no command (put, range, txn-put, "
-                 "failover, writer); --help for the flags\n");
+                 "failover, writer, watch, watch-capacity, lease-keepalive, "
+                 "lease-keepers); --help for the flags\n");
     return 2;
   }
   const std::string command = argv[1];
@@ -502,6 +888,10 @@ int main(int argc, char** argv) {
   }
   if (command == "failover") return raftkv::RunFailover();
   if (command == "writer") return raftkv::RunWriter();
+  if (command == "watch") return raftkv::RunWatch();
+  if (command == "watch-capacity") return raftkv::RunWatchCapacity();
+  if (command == "lease-keepalive") return raftkv::RunLeaseKeepAlive();
+  if (command == "lease-keepers") return raftkv::RunLeaseKeepers();
   std::fprintf(stderr, "raftkv-bench: unknown command %s\n", command.c_str());
   return 2;
 }
