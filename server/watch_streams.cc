@@ -4,6 +4,8 @@
 
 #include <glog/logging.h>
 
+#include <asio/post.hpp>
+
 namespace raftkv::server {
 
 uint64_t WatchStreams::StreamOf(const Responder& respond) {
@@ -61,31 +63,18 @@ void WatchStreams::ConnectionClosed(const wire::FramedConnection* connection) {
 }
 
 void WatchStreams::Send(std::vector<WatchFrame> frames) {
-  for (WatchFrame& f : frames) {
-    auto it = streams_.find(f.connection);
-    if (it == streams_.end()) continue;  // closed: the hub was told
-    Stream& s = it->second;
-    if (s.cancelled.count(f.watch_id) > 0) {
-      if (f.canceled) s.cancelled.erase(f.watch_id);
-      continue;
-    }
-    auto conn = s.connection.lock();
-    if (!conn || !conn->open()) continue;
-    const bool slow = conn->queued_bytes() >= max_unsent_bytes_;
-    if (slow || !conn->Send(f.bytes)) {
-      // A slow reader (or a connection whose queue refused the frame):
-      // this watch stops here, and resumes (from the first revision it was
-      // not sent) once its client reads again.
-      CancelSlow(s, f, *conn);
-      continue;
-    }
-    if (f.canceled) {
-      s.sent_through.erase(f.watch_id);
-    } else {
-      int64_t& through = s.sent_through[f.watch_id];
-      through = std::max(through, f.through_revision);
-    }
-    if (f.ack_requested) unacknowledged_.insert({f.connection, f.watch_id});
+  for (WatchFrame& f : frames) queued_.push_back(std::move(f));
+  if (!slice_posted_) SendSlice();
+}
+
+void WatchStreams::SendSlice() {
+  slice_posted_ = false;
+  size_t bytes = 0;
+  while (!queued_.empty() && bytes < kSliceBytes) {
+    WatchFrame f = std::move(queued_.front());
+    queued_.pop_front();
+    bytes += f.bytes.size();
+    SendFrame(f);
   }
   for (auto& weak : to_close_) {
     if (auto conn = weak.lock()) {
@@ -94,6 +83,38 @@ void WatchStreams::Send(std::vector<WatchFrame> frames) {
   }
   to_close_.clear();
   if (!unacknowledged_.empty()) AcknowledgeDrained();
+  if (!queued_.empty()) {
+    // The rest in another handler: the loop runs its tick in between.
+    slice_posted_ = true;
+    asio::post(io_, [this] { SendSlice(); });
+  }
+}
+
+void WatchStreams::SendFrame(WatchFrame& f) {
+  auto it = streams_.find(f.connection);
+  if (it == streams_.end()) return;  // closed: the hub was told
+  Stream& s = it->second;
+  if (s.cancelled.count(f.watch_id) > 0) {
+    if (f.canceled) s.cancelled.erase(f.watch_id);
+    return;
+  }
+  auto conn = s.connection.lock();
+  if (!conn || !conn->open()) return;
+  const bool slow = conn->queued_bytes() >= max_unsent_bytes_;
+  if (slow || !conn->Send(f.bytes)) {
+    // A slow reader (or a connection whose queue refused the frame): this
+    // watch stops here, and resumes (from the first revision it was not
+    // sent) once its client reads again.
+    CancelSlow(s, f, *conn);
+    return;
+  }
+  if (f.canceled) {
+    s.sent_through.erase(f.watch_id);
+  } else {
+    int64_t& through = s.sent_through[f.watch_id];
+    through = std::max(through, f.through_revision);
+  }
+  if (f.ack_requested) unacknowledged_.insert({f.connection, f.watch_id});
 }
 
 void WatchStreams::CancelSlow(Stream& s, const WatchFrame& f,

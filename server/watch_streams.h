@@ -17,6 +17,7 @@
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -33,7 +34,10 @@ namespace raftkv::server {
 class WatchStreams {
  public:
   WatchStreams(asio::io_context& io, WatchHub* hub, size_t max_unsent_bytes)
-      : hub_(hub), max_unsent_bytes_(max_unsent_bytes), drain_timer_(io) {}
+      : io_(io),
+        hub_(hub),
+        max_unsent_bytes_(max_unsent_bytes),
+        drain_timer_(io) {}
   // Where to count slow-reader cancellations (may stay null).
   void set_slow_cancellations(Counter* counter) { slow_counter_ = counter; }
 
@@ -46,7 +50,9 @@ class WatchStreams {
   void ReleaseAll(const std::string& reason) { hub_->ReleaseAll(reason); }
   // ClientService: the connection closed.
   void ConnectionClosed(const wire::FramedConnection* connection);
-  // From the hub (posted to the loop).
+  // From the hub (posted to the loop). Sent in slices of about
+  // kSliceBytes, each its own handler: a flood of frames (watchers far
+  // behind) must not hold the loop for a whole batch while ticks wait.
   void Send(std::vector<WatchFrame> frames);
 
   uint64_t slow_cancellations() const { return slow_cancellations_; }
@@ -60,6 +66,12 @@ class WatchStreams {
     std::map<uint64_t, int64_t> sent_through;
   };
 
+  static constexpr size_t kSliceBytes = 256 << 10;
+
+  // Sends queued frames, about kSliceBytes of them, then posts itself if
+  // any are left.
+  void SendSlice();
+  void SendFrame(WatchFrame& f);
   // The id of `respond`'s connection (0: it is gone).
   uint64_t StreamOf(const Responder& respond);
   // Cancels the watch of `f` (not sent) for a slow reader, telling it where
@@ -69,6 +81,7 @@ class WatchStreams {
   // again shortly while any has not.
   void AcknowledgeDrained();
 
+  asio::io_context& io_;
   WatchHub* const hub_;
   const size_t max_unsent_bytes_;
   std::map<const wire::FramedConnection*, uint64_t> ids_;
@@ -76,6 +89,9 @@ class WatchStreams {
   uint64_t next_id_ = 1;
   uint64_t slow_cancellations_ = 0;
   Counter* slow_counter_ = nullptr;
+  // Frames from the hub not sent yet, in order.
+  std::deque<WatchFrame> queued_;
+  bool slice_posted_ = false;
   // Connections to close once the frames at hand are handled.
   std::vector<std::weak_ptr<wire::FramedConnection>> to_close_;
   // History reads sent, waiting for their connection to drain.

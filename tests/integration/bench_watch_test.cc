@@ -3,7 +3,7 @@
 // cluster it starts itself, small: every event of every put must reach
 // every watch, on the leader and on a follower, every keep-alive must be
 // answered and no kept lease lost. About 15 s in all; no timing is
-// asserted (docs/api-bench.md has the figures).
+// asserted (docs/api.md, "Measured" has the figures).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
