@@ -130,9 +130,8 @@ StatusOr<int64_t> Client::Put(const std::string& key,
 
 StatusOr<int64_t> Client::Put(const std::string& key, const std::string& value,
                               const PutOptions& options) {
-  return Wait<StatusOr<int64_t>>([&](auto done) {
-    PutWithOptions(key, value, options, std::move(done));
-  });
+  return Wait<StatusOr<int64_t>>(
+      [&](auto done) { PutWithOptions(key, value, options, std::move(done)); });
 }
 
 StatusOr<kv::RangeResponse> Client::Range(const kv::RangeRequest& range) {
@@ -163,8 +162,7 @@ Status Client::Compact(int64_t revision) {
   return Command(std::move(command)).status();
 }
 
-StatusOr<LeaseGrantResult> Client::LeaseGrant(int64_t ttl_seconds,
-                                              int64_t id) {
+StatusOr<LeaseGrantResult> Client::LeaseGrant(int64_t ttl_seconds, int64_t id) {
   kv::Command command;
   command.mutable_lease_grant()->set_ttl(ttl_seconds);
   command.mutable_lease_grant()->set_id(id);
@@ -195,8 +193,7 @@ StatusOr<int64_t> Client::LeaseKeepAliveOnce(int64_t id) {
   return r->lease_keep_alive().ttl();
 }
 
-StatusOr<LeaseTimeToLiveResult> Client::LeaseTimeToLive(int64_t id,
-                                                        bool keys) {
+StatusOr<LeaseTimeToLiveResult> Client::LeaseTimeToLive(int64_t id, bool keys) {
   kv::ClientRequest request;
   request.mutable_lease_time_to_live()->set_id(id);
   request.mutable_lease_time_to_live()->set_keys(keys);

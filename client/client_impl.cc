@@ -298,8 +298,8 @@ void Client::Impl::OnConnected(size_t endpoint, const std::error_code& ec) {
   for (const kv::ClientRequest& request : streams) {
     if (e.streams.count(request.request_id()) == 0) continue;  // closed
     if (!e.connection->Send(request.SerializeAsString())) {
-      e.connection->Close(Status::Unavailable("send queue to " + e.address +
-                                              " is full"));
+      e.connection->Close(
+          Status::Unavailable("send queue to " + e.address + " is full"));
       return;
     }
   }

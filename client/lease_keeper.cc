@@ -44,11 +44,12 @@ class LeaseKeeper::Impl : public std::enable_shared_from_this<Impl> {
     request.mutable_lease_keep_alive()->set_id(id_);
     const auto sent = Clock::now();
     // Retried by the client within what is left of the lease.
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        expires_ - sent);
-    if (left.count() <= 0) return Lost(Status::Unavailable(
-        "lease " + std::to_string(id_) +
-        " could not be kept alive before it would expire"));
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(expires_ - sent);
+    if (left.count() <= 0)
+      return Lost(Status::Unavailable(
+          "lease " + std::to_string(id_) +
+          " could not be kept alive before it would expire"));
     std::weak_ptr<Impl> weak = weak_from_this();
     client_->Submit(std::move(request), left,
                     [weak, sent](StatusOr<kv::ClientResponse> r) {
@@ -72,9 +73,9 @@ class LeaseKeeper::Impl : public std::enable_shared_from_this<Impl> {
     // Not answered in time (the cluster is electing, or unreachable):
     // again soon, while the lease may still live.
     if (Clock::now() >= expires_) {
-      return Lost(Status::Unavailable("lease " + std::to_string(id_) +
-                                      " expired unrenewed: " +
-                                      answer.status().ToString()));
+      return Lost(Status::Unavailable(
+          "lease " + std::to_string(id_) +
+          " expired unrenewed: " + answer.status().ToString()));
     }
     Schedule(std::chrono::milliseconds(100));
   }

@@ -70,11 +70,12 @@ class Watcher::Impl : public std::enable_shared_from_this<Watcher::Impl> {
     if (options_.no_delete) c->add_filters(kv::WatchCreateRequest::NODELETE);
     fragments_.clear();
     std::weak_ptr<Impl> weak = weak_from_this();
-    request_id_ = client_->OpenStream(
-        endpoint_, std::move(request),
-        [weak](StatusOr<kv::ClientResponse> frame) {
-          if (auto self = weak.lock()) self->OnFrame(std::move(frame));
-        });
+    request_id_ =
+        client_->OpenStream(endpoint_, std::move(request),
+                            [weak](StatusOr<kv::ClientResponse> frame) {
+                              if (auto self = weak.lock())
+                                self->OnFrame(std::move(frame));
+                            });
   }
 
   void OnFrame(StatusOr<kv::ClientResponse> frame) {

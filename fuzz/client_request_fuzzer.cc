@@ -146,10 +146,9 @@ class Harness {
       if (c.client_id() == 0 && !c.has_register_client()) {
         const Status v = Validate(c);
         if (!v.ok() || !StateMayRefuse(c)) {
-          CHECK_EQ(invalid, !v.ok())
-              << "command " << c.ShortDebugString() << " got "
-              << r.ShortDebugString() << " but validation says "
-              << v.ToString();
+          CHECK_EQ(invalid, !v.ok()) << "command " << c.ShortDebugString()
+                                     << " got " << r.ShortDebugString()
+                                     << " but validation says " << v.ToString();
         }
       }  // a session's retry gets the first attempt's result: no check
       if (r.error() == kv::CommandResult::OK) any_written = true;

@@ -32,7 +32,10 @@ std::chrono::milliseconds CheckInterval(const AutoCompactionOptions& o) {
 AutoCompactor::AutoCompactor(AutoCompactionOptions options,
                              asio::io_context& io, RaftLoop* loop,
                              int64_t compacted_revision)
-    : options_(options), loop_(loop), timer_(io), compacted_(compacted_revision) {}
+    : options_(options),
+      loop_(loop),
+      timer_(io),
+      compacted_(compacted_revision) {}
 
 void AutoCompactor::Start() { OnCheck(); }
 
@@ -58,7 +61,8 @@ int64_t AutoCompactor::Target(Clock::time_point now) {
   samples_.emplace_back(now, revision);
   // The newest sample at least a period old is the revision to keep from.
   int64_t target = 0;
-  while (!samples_.empty() && now - samples_.front().first >= options_.retain_for) {
+  while (!samples_.empty() &&
+         now - samples_.front().first >= options_.retain_for) {
     target = samples_.front().second;
     samples_.pop_front();
   }

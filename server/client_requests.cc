@@ -231,9 +231,9 @@ void ClientRequests::OnClientRequest(kv::ClientRequest request,
       return;
     case kv::ClientRequest::kWatchCreate:
       if (Leaderless()) {
-        respond(ErrorResponse(
-            kv::UNAVAILABLE, "member " + std::to_string(config_.id) +
-                                 " has no leader: watch another member"));
+        respond(ErrorResponse(kv::UNAVAILABLE,
+                              "member " + std::to_string(config_.id) +
+                                  " has no leader: watch another member"));
         return;
       }
       if (watches_ != nullptr) {
@@ -617,8 +617,8 @@ void ClientRequests::HandleStatus(Responder respond) {
   respond(std::move(response));
 }
 
-void ClientRequests::HandleTimeToLive(
-    const kv::LeaseTimeToLiveRequest& request, Responder respond) {
+void ClientRequests::HandleTimeToLive(const kv::LeaseTimeToLiveRequest& request,
+                                      Responder respond) {
   kv::ClientResponse answer = lessor_.TimeToLive(request.id());
   if (answer.error() != kv::OK || !request.keys()) {
     if (answer.has_lease_time_to_live()) {

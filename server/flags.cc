@@ -73,11 +73,12 @@ DEFINE_uint64(max_unapplied_entries, 10000,
               "a leader holds new writes back until its applier catches up. "
               "Bounds the work before serving after a restart or a "
               "failover.");
-DEFINE_string(auto_compaction_mode, "revision",
-              "How the history kept for watches and reads at a revision is "
-              "compacted: 'revision' keeps the last --auto_compaction_retention "
-              "revisions, 'periodic' those of the last "
-              "--auto_compaction_retention (a duration).");
+DEFINE_string(
+    auto_compaction_mode, "revision",
+    "How the history kept for watches and reads at a revision is "
+    "compacted: 'revision' keeps the last --auto_compaction_retention "
+    "revisions, 'periodic' those of the last "
+    "--auto_compaction_retention (a duration).");
 DEFINE_string(auto_compaction_retention, "100000",
               "revision mode: revisions to keep (0: keep all); periodic mode: "
               "a duration such as 90s, 30m, 1h (a bare number is hours, as "
@@ -152,7 +153,8 @@ Status ParseAutoCompaction(AutoCompactionOptions* options) {
     if (retention.empty() || *end != '\0' || n < 0) {
       return Status::InvalidArgument(
           "--auto_compaction_retention: in revision mode, a number of "
-          "revisions (got '" + retention + "')");
+          "revisions (got '" +
+          retention + "')");
     }
     options->retain_revisions = n;
     return Status::OK();

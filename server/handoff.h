@@ -149,8 +149,8 @@ struct SnapshotStaged {
 };
 
 // Everything that comes back to the loop.
-using ToLoop = std::variant<Persisted, Applied, ReadsServed, SnapshotPoint,
-                            SnapshotSent, SnapshotStaged, LeasesListed,
-                            WatchFrames>;
+using ToLoop =
+    std::variant<Persisted, Applied, ReadsServed, SnapshotPoint, SnapshotSent,
+                 SnapshotStaged, LeasesListed, WatchFrames>;
 
 }  // namespace raftkv::server

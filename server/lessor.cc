@@ -28,8 +28,7 @@ kv::ClientResponse LeaseNotFound(int64_t id) {
 }  // namespace
 
 Lessor::Lessor(LessorOptions options, asio::io_context& io, RaftLoop* loop,
-               Applier* applier,
-               std::function<kv::ClientResponse()> not_leader)
+               Applier* applier, std::function<kv::ClientResponse()> not_leader)
     : options_(options),
       loop_(loop),
       applier_(applier),
@@ -95,10 +94,9 @@ void Lessor::OnLeasesListed(const LeasesListed& listed) {
   }
   const Clock::time_point now = Clock::now();
   for (const storage::LeaseInfo& l : listed.leases) {
-    leases_[l.id] = {l.ttl,
-                     now + std::chrono::seconds(l.ttl) +
-                         options_.election_timeout,
-                     std::nullopt};
+    leases_[l.id] = {
+        l.ttl, now + std::chrono::seconds(l.ttl) + options_.election_timeout,
+        std::nullopt};
   }
   state_ = State::kServing;
   LOG(INFO) << "lessor: leading with " << leases_.size()

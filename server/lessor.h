@@ -9,10 +9,10 @@
 // predecessor answered is known), it loads the leases and gives every one
 // its full TTL plus an election timeout from then (as etcd's Promote does),
 // so a failover never expires a lease that was kept alive. Until then it
-// answers lease requests UNAVAILABLE (the client retries). Keep-alives are answered only while a quorum
-// of voters was heard within an election timeout: a leader cut off from
-// the majority (about to be replaced) does not promise time it cannot
-// keep.
+// answers lease requests UNAVAILABLE (the client retries). Keep-alives are
+// answered only while a quorum of voters was heard within an election timeout:
+// a leader cut off from the majority (about to be replaced) does not promise
+// time it cannot keep.
 //
 // Must never: expire a lease by a clock other than the leader's monotonic
 // one, revoke anything except through the log, or answer a keep-alive

@@ -226,9 +226,9 @@ Status Node::Open() {
       io_, watch_hub_.get(), config_.watch_max_unsent_bytes);
   requests_->set_watches(watch_streams_.get());
   watch_streams_->set_slow_cancellations(metrics_.watch_slow_cancellations);
-  compactor_ = std::make_unique<AutoCompactor>(
-      config_.auto_compaction, io_, loop_.get(),
-      state_machine_->compacted_revision());
+  compactor_ =
+      std::make_unique<AutoCompactor>(config_.auto_compaction, io_, loop_.get(),
+                                      state_machine_->compacted_revision());
   loop_->set_removed_handler([this] { Stop(); });
   PeerTransport::MembershipHooks hooks;
   hooks.was_removed = [this](uint64_t id) { return members_.WasRemoved(id); };

@@ -11,9 +11,9 @@ constexpr const char* kSnapshotsSentHelp = "Snapshots streamed to followers.";
 constexpr const char* kRequestsHelp =
     "Client requests answered, by operation and outcome.";
 
-constexpr const char* kOps[] = {"put",     "delete",   "txn",    "range",
-                                "status",  "other",    "register", "member",
-                                "compact", "lease",    "keepalive", "watch"};
+constexpr const char* kOps[] = {"put",     "delete", "txn",       "range",
+                                "status",  "other",  "register",  "member",
+                                "compact", "lease",  "keepalive", "watch"};
 
 }  // namespace
 
@@ -97,11 +97,10 @@ NodeMetrics::NodeMetrics(MetricsRegistry* r, uint64_t self,
                         "Snapshots received from a leader and installed.")),
       revision(r->AddGauge("raftkv_revision",
                            "The store revision this node has applied.")),
-      compacted_revision(r->AddGauge(
-          "raftkv_compacted_revision",
-          "History at and below this revision is forgotten.")),
-      watches(r->AddGauge("raftkv_watches",
-                          "Watches open on this node.")),
+      compacted_revision(
+          r->AddGauge("raftkv_compacted_revision",
+                      "History at and below this revision is forgotten.")),
+      watches(r->AddGauge("raftkv_watches", "Watches open on this node.")),
       watch_slow_cancellations(r->AddCounter(
           "raftkv_watch_slow_cancellations_total",
           "Watches cancelled (to resume) because their connection had too "

@@ -34,8 +34,7 @@ std::string EncodeEvents(const std::vector<const kv::Event*>& events,
     }
     const std::string bytes = one->SerializeAsString();
     WireFormatLite::WriteTag(kv::WatchResponse::kEventsFieldNumber,
-                             WireFormatLite::WIRETYPE_LENGTH_DELIMITED,
-                             &coded);
+                             WireFormatLite::WIRETYPE_LENGTH_DELIMITED, &coded);
     coded.WriteVarint32(static_cast<uint32_t>(bytes.size()));
     coded.WriteString(bytes);
   }
@@ -54,10 +53,10 @@ std::string EncodeFrame(uint64_t request_id, const kv::WatchResponse& head,
     google::protobuf::io::CodedOutputStream coded(&raw);
     WireFormatLite::WriteUInt64(kv::ClientResponse::kRequestIdFieldNumber,
                                 request_id, &coded);
-    WireFormatLite::WriteTag(
-        kv::ClientResponse::kWatchFieldNumber,
-        WireFormatLite::WIRETYPE_LENGTH_DELIMITED, &coded);
-    coded.WriteVarint32(static_cast<uint32_t>(head_bytes.size() + events.size()));
+    WireFormatLite::WriteTag(kv::ClientResponse::kWatchFieldNumber,
+                             WireFormatLite::WIRETYPE_LENGTH_DELIMITED, &coded);
+    coded.WriteVarint32(
+        static_cast<uint32_t>(head_bytes.size() + events.size()));
     coded.WriteString(head_bytes);
     coded.WriteString(events);
   }
@@ -143,8 +142,8 @@ void WatchHub::Acknowledge(uint64_t connection, uint64_t watch_id) {
 
 void WatchHub::Run() {
   // Progress is looked at this often (and whenever work arrives).
-  const int tick_ms = static_cast<int>(std::clamp<int64_t>(
-      options_.progress_interval.count() / 4, 10, 1000));
+  const int tick_ms = static_cast<int>(
+      std::clamp<int64_t>(options_.progress_interval.count() / 4, 10, 1000));
   while (!stopping_) {
     std::vector<WatchFrame> out;
     for (Work& work : inbox_.Take()) Handle(work, &out);
@@ -186,9 +185,9 @@ void WatchHub::Handle(Work& work, std::vector<WatchFrame>* out) {
     for (const Key& key : all) {
       Watch* w = watches_.at(key).get();
       // Everything before was emitted ahead of this frame.
-      const int64_t resume =
-          w->following ? std::max(w->next_revision, revision_ + 1)
-                       : w->next_revision;
+      const int64_t resume = w->following
+                                 ? std::max(w->next_revision, revision_ + 1)
+                                 : w->next_revision;
       kv::WatchResponse response;
       response.set_canceled(true);
       response.set_resume_revision(resume);
@@ -233,8 +232,7 @@ void WatchHub::DoPublish(PublishWork& work, std::vector<WatchFrame>* out) {
   }
   // Watches that matched the same events (many watch one key) share one
   // encoding of them.
-  std::map<std::pair<std::vector<const kv::Event*>, bool>, std::string>
-      encoded;
+  std::map<std::pair<std::vector<const kv::Event*>, bool>, std::string> encoded;
   for (auto& [w, events] : matched) {
     std::string& bytes = encoded[{events, w->prev_kv}];
     if (bytes.empty()) bytes = EncodeEvents(events, w->prev_kv);
@@ -357,9 +355,9 @@ bool WatchHub::CatchUp(std::vector<WatchFrame>* out) {
     }
     std::vector<kv::Event> events;
     int64_t next = 0;
-    Status s = storage::ReadHistory(*engine_, w->next_revision, revision_,
-                                    options_.history_batch_events, &events,
-                                    &next);
+    Status s =
+        storage::ReadHistory(*engine_, w->next_revision, revision_,
+                             options_.history_batch_events, &events, &next);
     if (s.code() == Status::Code::kCompacted) {
       kv::WatchResponse response;
       response.set_canceled(true);
@@ -376,8 +374,8 @@ bool WatchHub::CatchUp(std::vector<WatchFrame>* out) {
       continue;
     }
     if (!s.ok()) {
-      LOG(ERROR) << "watch " << w->key.second << ": history read failed: "
-                 << s.ToString();
+      LOG(ERROR) << "watch " << w->key.second
+                 << ": history read failed: " << s.ToString();
       const Key key = w->key;
       DoCancel(key, "the member cannot read its history: " + s.ToString(),
                /*silent=*/false, out);
@@ -438,9 +436,8 @@ void WatchHub::Emit(Watch* w, const std::vector<const kv::Event*>& events,
     }
     if (response.events_size() > 0 &&
         bytes + revision_bytes > options_.frame_bytes) {
-      flush(false, response.events(response.events_size() - 1)
-                       .kv()
-                       .mod_revision());
+      flush(false,
+            response.events(response.events_size() - 1).kv().mod_revision());
     }
     for (kv::Event& e : revision) {
       if (response.events_size() > 0 && bytes >= options_.frame_bytes) {

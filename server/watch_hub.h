@@ -163,8 +163,8 @@ class WatchHub {
   // A frame of `head` (header and id filled in here) and `events`, the
   // events field already encoded (shared by the watches that matched the
   // same events).
-  void EmitEncoded(Watch* w, kv::WatchResponse& head,
-                   const std::string& events, int64_t first, int64_t through,
+  void EmitEncoded(Watch* w, kv::WatchResponse& head, const std::string& events,
+                   int64_t first, int64_t through,
                    std::vector<WatchFrame>* out);
   void FillHead(const Watch* w, int64_t through,
                 kv::WatchResponse* response) const;

@@ -121,10 +121,9 @@ void WatchStreams::CancelSlow(Stream& s, const WatchFrame& f,
                               wire::FramedConnection& conn) {
   auto sent = s.sent_through.find(f.watch_id);
   // Nothing sent yet (the frame is its first): from the frame's start.
-  const int64_t resume =
-      sent != s.sent_through.end() ? sent->second + 1
-      : f.first_revision > 0       ? f.first_revision
-                                   : f.through_revision + 1;
+  const int64_t resume = sent != s.sent_through.end() ? sent->second + 1
+                         : f.first_revision > 0       ? f.first_revision
+                                                      : f.through_revision + 1;
   kv::ClientResponse cancel;
   cancel.set_request_id(f.watch_id);
   kv::WatchResponse* w = cancel.mutable_watch();

@@ -32,8 +32,8 @@ namespace fs = std::filesystem;
 constexpr char kFormatKey[] = "raftkv_format_version";
 // The column families of kFormatVersion, in handle order (see Rep).
 constexpr const char* kColumnFamilies[] = {
-    "default", "raft_log",   "raft_meta", "kv",
-    "kv_sessions", "kv_meta", "kv_history", "kv_leases"};
+    "default",     "raft_log", "raft_meta",  "kv",
+    "kv_sessions", "kv_meta",  "kv_history", "kv_leases"};
 // Format 1 had the first six; Open() upgrades it by creating the others.
 constexpr size_t kFormat1ColumnFamilies = 6;
 constexpr size_t kNumColumnFamilies =
@@ -267,7 +267,8 @@ rocksdb::Status StartHistoryHere(rocksdb::DB* db,
                                  rocksdb::ColumnFamilyHandle* kv_meta,
                                  rocksdb::WriteBatch* batch) {
   std::string value;
-  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), kv_meta, "applied", &value);
+  rocksdb::Status s =
+      db->Get(rocksdb::ReadOptions(), kv_meta, "applied", &value);
   if (s.IsNotFound()) return rocksdb::Status::OK();  // nothing applied yet
   if (!s.ok()) return s;
   AppliedState applied;
@@ -321,7 +322,8 @@ Status CheckFormatRecord(Engine::Rep* rep) {
 Status UpgradeFormat1(const std::string& dir, const EngineOptions& options) {
   auto cache = rocksdb::NewLRUCache(1 << 20);
   const rocksdb::DBOptions db_options = MakeDbOptions(options, cache);
-  std::vector<rocksdb::ColumnFamilyDescriptor> all = Descriptors(options, cache);
+  std::vector<rocksdb::ColumnFamilyDescriptor> all =
+      Descriptors(options, cache);
   std::vector<rocksdb::ColumnFamilyDescriptor> old(
       all.begin(), all.begin() + kFormat1ColumnFamilies);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;

@@ -147,8 +147,8 @@ std::string CompactedMessage(int64_t asked, int64_t compacted) {
 
 std::string FutureRevisionMessage(int64_t asked, int64_t current) {
   return "mvcc: required revision is a future revision (revision " +
-         std::to_string(asked) + "; the current is " +
-         std::to_string(current) + ")";
+         std::to_string(asked) + "; the current is " + std::to_string(current) +
+         ")";
 }
 
 }  // namespace raftkv::storage

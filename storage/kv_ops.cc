@@ -234,8 +234,7 @@ Status ExecRange(WriteView* view, const Revisions& revisions,
   int64_t count = 0;
   auto take = [&](kv::KeyValue&& kv) {
     ++count;
-    if (!request.count_only() &&
-        (limit == 0 || response->kvs_size() < limit)) {
+    if (!request.count_only() && (limit == 0 || response->kvs_size() < limit)) {
       if (request.keys_only()) kv.clear_value();
       *response->add_kvs() = std::move(kv);
     }
@@ -250,13 +249,12 @@ Status ExecRange(WriteView* view, const Revisions& revisions,
   } else {
     // The range now, then every later change undone.
     std::map<std::string, kv::KeyValue> state;
-    RAFTKV_RETURN_IF_ERROR(ScanRange(view, request.key(), request.range_end(),
-                                     [&](kv::KeyValue&& kv) {
-                                       std::string key = kv.key();
-                                       state.emplace(std::move(key),
-                                                     std::move(kv));
-                                       return true;
-                                     }));
+    RAFTKV_RETURN_IF_ERROR(ScanRange(
+        view, request.key(), request.range_end(), [&](kv::KeyValue&& kv) {
+          std::string key = kv.key();
+          state.emplace(std::move(key), std::move(kv));
+          return true;
+        }));
     // A transaction's own writes so far first, newest first.
     if (uncommitted != nullptr) {
       for (auto it = uncommitted->rbegin(); it != uncommitted->rend(); ++it) {
@@ -297,8 +295,8 @@ Status CheckCommand(WriteView* view, const Revisions& revisions,
     if (put.ignore_value() || put.ignore_lease()) {
       std::string value;
       bool found = false;
-      RAFTKV_RETURN_IF_ERROR(view->Get(view->rep()->kv, put.key(), &value,
-                                       &found));
+      RAFTKV_RETURN_IF_ERROR(
+          view->Get(view->rep()->kv, put.key(), &value, &found));
       if (!found) return Status::InvalidArgument("etcdserver: key not found");
     }
     return Status::OK();
@@ -439,9 +437,9 @@ Status ExecTxn(OpContext* ctx, const kv::TxnRequest& request,
     kv::ResponseOp* out = response->add_responses();
     switch (op.request_case()) {
       case kv::RequestOp::kRequestRange:
-        RAFTKV_RETURN_IF_ERROR(ExecRange(
-            ctx->view, ctx->revisions, op.request_range(),
-            out->mutable_response_range(), &ctx->events));
+        RAFTKV_RETURN_IF_ERROR(
+            ExecRange(ctx->view, ctx->revisions, op.request_range(),
+                      out->mutable_response_range(), &ctx->events));
         break;
       case kv::RequestOp::kRequestPut:
         RAFTKV_RETURN_IF_ERROR(

@@ -27,8 +27,8 @@ struct Revisions {
 struct OpContext {
   WriteView* view = nullptr;
   Revisions revisions;
-  int64_t write_revision = 0;  // the revision this command's writes get
-  bool wrote = false;          // set once anything was written
+  int64_t write_revision = 0;     // the revision this command's writes get
+  bool wrote = false;             // set once anything was written
   std::vector<kv::Event> events;  // every change, in order
 };
 

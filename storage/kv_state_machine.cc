@@ -153,7 +153,8 @@ class KvStateMachine::Applier {
       view_.Put(view_.rep()->kv_meta, kMembershipKey,
                 membership_->SerializeAsString());
     }
-    if (next_.compacted_revision() > sm_->state_->applied.compacted_revision()) {
+    if (next_.compacted_revision() >
+        sm_->state_->applied.compacted_revision()) {
       ForgetHistory(&view_, next_.compacted_revision());
       // Published before the write: a watcher's history read that began
       // before it sees every record it needs, one that begins after it
@@ -283,7 +284,8 @@ class KvStateMachine::Applier {
       next_.set_revision(ctx.write_revision);
       RecordHistory(&view_, ctx.events);
       if (effects_) {
-        for (kv::Event& e : ctx.events) effects_->events.push_back(std::move(e));
+        for (kv::Event& e : ctx.events)
+          effects_->events.push_back(std::move(e));
       }
     }
     SetRevision(next_.revision(), result);
@@ -424,7 +426,8 @@ StatusOr<std::unique_ptr<KvStateMachine::State>> KvStateMachine::LoadState(
   std::unique_ptr<rocksdb::Iterator> first(
       rep->db->NewIterator(rocksdb::ReadOptions(), rep->kv_history));
   first->SeekToFirst();
-  if (first->Valid() && first->key().compare(HistoryKey(compacted + 1, 0)) < 0) {
+  if (first->Valid() &&
+      first->key().compare(HistoryKey(compacted + 1, 0)) < 0) {
     // A compaction whose range deletion was lost (or a snapshot's records
     // at or below it): forget them now.
     rocksdb::WriteBatch batch = NewWriteBatch();

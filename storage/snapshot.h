@@ -8,8 +8,9 @@
 // carries the header (format version, index, term, the "applied" and
 // "membership" records),
 // then come the records (every "kv_sessions", "kv", "kv_history" and
-// "kv_leases" record, family by family, each in key order), and the last chunk carries the trailer (record
-// count and a CRC32C over all records). Chunks are numbered 0, 1, 2, ...
+// "kv_leases" record, family by family, each in key order), and the last chunk
+// carries the trailer (record count and a CRC32C over all records). Chunks are
+// numbered 0, 1, 2, ...
 //
 // A SnapshotSource holds a RocksDB snapshot, so the image is exactly the
 // state at its index however long the transfer takes and whatever the

@@ -783,9 +783,9 @@ void CheckWatch(LocalCluster& cluster, Monitor& monitor) {
   whole.range_end = PrefixRangeEnd("key/");
   for (uint32_t i = 0; i < FLAGS_watchers; ++i) {
     Client& c = *watch_clients[i % watch_clients.size()];
-    watches.push_back(c.Watch("key/", whole, [&tally, i](StatusOr<WatchUpdate> u) {
-      tally.Add(i, u);
-    }));
+    watches.push_back(
+        c.Watch("key/", whole,
+                [&tally, i](StatusOr<WatchUpdate> u) { tally.Add(i, u); }));
   }
   std::mt19937_64 rng(7);
   for (uint32_t i = 0; i < FLAGS_watch_keys; ++i) {

@@ -97,8 +97,9 @@ TEST(LeaseTest, KeepAlivesKeepALeaseAndRevokeDeletesItsKeys) {
   ASSERT_TRUE(client->LeaseRevoke(lease->id).ok());
   EXPECT_EQ(client->Get("k").status().code(), Status::Code::kNotFound);
   EXPECT_EQ(client->LeaseRevoke(lease->id).code(), Status::Code::kNotFound);
-  EXPECT_EQ(client->Put("k2", "v", PutOptions{.lease = lease->id}).status().code(),
-            Status::Code::kNotFound);
+  EXPECT_EQ(
+      client->Put("k2", "v", PutOptions{.lease = lease->id}).status().code(),
+      Status::Code::kNotFound);
   EXPECT_EQ(client->LeaseKeepAliveOnce(lease->id).status().code(),
             Status::Code::kNotFound);
 }

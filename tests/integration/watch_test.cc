@@ -37,8 +37,8 @@ class Collector {
     };
   }
   // Waits until `n` events arrived (false on timeout).
-  bool WaitForEvents(size_t n, std::chrono::seconds timeout =
-                                   std::chrono::seconds(30)) {
+  bool WaitForEvents(size_t n,
+                     std::chrono::seconds timeout = std::chrono::seconds(30)) {
     std::unique_lock<std::mutex> lock(mu_);
     return cv_.wait_for(lock, timeout, [&] { return events_.size() >= n; });
   }
