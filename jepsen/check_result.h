@@ -60,4 +60,14 @@ struct CheckResult {
   std::string summary;
 };
 
+// The result for a history whose operations do not pair (PairOperations
+// failed with `why`): unknown, with one "malformed-history" anomaly.
+inline CheckResult MalformedHistory(const std::string& why) {
+  CheckResult result;
+  result.validity = Validity::kUnknown;
+  result.anomalies.push_back({"malformed-history", "", why, {}, ""});
+  result.summary = "unknown: malformed history: " + why;
+  return result;
+}
+
 }  // namespace raftkv::jepsen

@@ -600,14 +600,7 @@ CheckResult LeaseCheck::Run() {
 
 CheckResult CheckLease(const History& history) {
   StatusOr<std::vector<Operation>> paired = PairOperations(history);
-  if (!paired.ok()) {
-    CheckResult result;
-    result.validity = Validity::kUnknown;
-    result.anomalies.push_back(
-        {"malformed-history", "", paired.status().message(), {}, ""});
-    result.summary = "unknown: malformed history: " + paired.status().message();
-    return result;
-  }
+  if (!paired.ok()) return MalformedHistory(paired.status().message());
   LeaseCheck check(history, paired.value());
   return check.Run();
 }

@@ -962,13 +962,7 @@ CheckResult CheckRegisters(const History& history,
   Clock::time_point start = Clock::now();
   CheckResult result;
   StatusOr<std::vector<Operation>> paired = PairOperations(history);
-  if (!paired.ok()) {
-    result.validity = Validity::kUnknown;
-    result.anomalies.push_back(
-        {"malformed-history", "", paired.status().message(), {}, ""});
-    result.summary = "unknown: malformed history: " + paired.status().message();
-    return result;
-  }
+  if (!paired.ok()) return MalformedHistory(paired.status().message());
   CountOutcomes(paired.value(), &result);
   RegisterKeys keys = GroupByKey(paired.value());
   Clock::time_point deadline =

@@ -332,13 +332,7 @@ StatusOr<std::vector<SetTally>> TallySets(const History& history) {
 CheckResult CheckSet(const History& history) {
   CheckResult result;
   StatusOr<std::vector<Operation>> paired = PairOperations(history);
-  if (!paired.ok()) {
-    result.validity = Validity::kUnknown;
-    result.anomalies.push_back(
-        {"malformed-history", "", paired.status().message(), {}, ""});
-    result.summary = "unknown: malformed history: " + paired.status().message();
-    return result;
-  }
+  if (!paired.ok()) return MalformedHistory(paired.status().message());
   uint64_t adds = 0, adds_ok = 0, lost = 0, unexpected = 0, duplicated = 0,
            failed_present = 0, recovered = 0;
   std::vector<std::string> unread, unsupported;

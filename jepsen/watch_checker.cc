@@ -605,14 +605,7 @@ CheckResult WatchCheck::Run() {
 
 CheckResult CheckWatch(const History& history) {
   StatusOr<std::vector<Operation>> paired = PairOperations(history);
-  if (!paired.ok()) {
-    CheckResult result;
-    result.validity = Validity::kUnknown;
-    result.anomalies.push_back(
-        {"malformed-history", "", paired.status().message(), {}, ""});
-    result.summary = "unknown: malformed history: " + paired.status().message();
-    return result;
-  }
+  if (!paired.ok()) return MalformedHistory(paired.status().message());
   WatchCheck check(history, paired.value());
   return check.Run();
 }
