@@ -497,34 +497,54 @@ void CheckWipe(LocalCluster& cluster, Monitor& monitor) {
                  wall_start);
 }
 
+// What a run of saturating writes over the key space got.
+struct Saturation {
+  uint64_t acked = 0, errors = 0;
+  double max_ms = 0;  // the longest write
+  std::string first_error;
+  double secs = 0;
+};
+
+// Saturating writes for `seconds`, with a progress line every 10 s: the
+// figures of the last 10 s, then what `more` adds.
+Saturation Saturate(LocalCluster& cluster, Monitor& monitor, uint32_t seconds,
+                    const char* doing,
+                    const std::function<std::string()>& more) {
+  Saturation t;
+  Load load(cluster, FLAGS_load_clients, FLAGS_load_inflight, RandomKeys());
+  const auto start = Clock::now();
+  auto add = [&t](const Load::Stats& s) {
+    t.acked += s.acked;
+    t.errors += s.errors;
+    t.max_ms = std::max(t.max_ms, s.max_ms);
+    if (t.first_error.empty()) t.first_error = s.first_error;
+  };
+  while (Clock::now() - start < std::chrono::seconds(seconds)) {
+    std::this_thread::sleep_for(std::chrono::seconds(10));
+    const Load::Stats s = load.Take();
+    add(s);
+    std::fprintf(stderr,
+                 "soak: %s: %.0f s, %.0f writes/s, %llu errors, %sloop stall "
+                 "%llu ms\n",
+                 doing, Seconds(Clock::now() - start), s.acked / 10.0,
+                 static_cast<unsigned long long>(t.errors), more().c_str(),
+                 static_cast<unsigned long long>(monitor.max_stall().ms));
+  }
+  load.Stop();
+  add(load.Take());
+  t.secs = Seconds(Clock::now() - start);
+  return t;
+}
+
 void CheckSaturate(LocalCluster& cluster, Monitor& monitor) {
   monitor.TakeLeaderChanges();
   monitor.ResetStall();
   const auto wall_start = std::chrono::system_clock::now();
-  Load load(cluster, FLAGS_load_clients, FLAGS_load_inflight, RandomKeys());
-  const auto start = Clock::now();
-  uint64_t acked = 0, errors = 0;
-  double max_ms = 0;
-  std::string first_error;
-  while (Clock::now() - start < std::chrono::seconds(FLAGS_saturate_s)) {
-    std::this_thread::sleep_for(std::chrono::seconds(10));
-    const Load::Stats s = load.Take();
-    acked += s.acked;
-    errors += s.errors;
-    max_ms = std::max(max_ms, s.max_ms);
-    if (first_error.empty()) first_error = s.first_error;
-    std::fprintf(stderr,
-                 "soak: saturating: %.0f s, %.0f writes/s, %llu errors, "
-                 "loop stall %llu ms\n",
-                 Seconds(Clock::now() - start), s.acked / 10.0,
-                 static_cast<unsigned long long>(errors),
-                 static_cast<unsigned long long>(monitor.max_stall().ms));
-  }
-  load.Stop();
-  const Load::Stats s = load.Take();
-  acked += s.acked;
-  errors += s.errors;
-  const double secs = Seconds(Clock::now() - start);
+  const Saturation t = Saturate(cluster, monitor, FLAGS_saturate_s,
+                                "saturating", [] { return std::string(); });
+  const uint64_t acked = t.acked, errors = t.errors;
+  const double max_ms = t.max_ms, secs = t.secs;
+  const std::string& first_error = t.first_error;
   const uint64_t changes = monitor.TakeLeaderChanges();
   Check("saturating writes " + std::to_string(FLAGS_saturate_s) + " s",
         Format("%.0f writes/s, ", acked / secs) +
@@ -797,32 +817,15 @@ void CheckWatch(LocalCluster& cluster, Monitor& monitor) {
   }
   std::this_thread::sleep_for(std::chrono::seconds(2));  // created
   const auto wall_start = std::chrono::system_clock::now();
-  Load load(cluster, FLAGS_load_clients, FLAGS_load_inflight, RandomKeys());
   const auto start = Clock::now();
-  uint64_t acked = 0, errors = 0;
-  double max_ms = 0;
-  std::string first_error;
-  while (Clock::now() - start < std::chrono::seconds(FLAGS_watch_s)) {
-    std::this_thread::sleep_for(std::chrono::seconds(10));
-    const Load::Stats s = load.Take();
-    acked += s.acked;
-    errors += s.errors;
-    max_ms = std::max(max_ms, s.max_ms);
-    if (first_error.empty()) first_error = s.first_error;
-    std::fprintf(stderr,
-                 "soak: watching: %.0f s, %.0f writes/s, %llu events "
-                 "delivered, %llu leases lost, loop stall %llu ms\n",
-                 Seconds(Clock::now() - start), s.acked / 10.0,
-                 static_cast<unsigned long long>(tally.events()),
-                 static_cast<unsigned long long>(leases_lost.load()),
-                 static_cast<unsigned long long>(monitor.max_stall().ms));
-  }
-  load.Stop();
-  const Load::Stats s = load.Take();
-  acked += s.acked;
-  errors += s.errors;
-  max_ms = std::max(max_ms, s.max_ms);
-  const double secs = Seconds(Clock::now() - start);
+  const Saturation t =
+      Saturate(cluster, monitor, FLAGS_watch_s, "watching", [&] {
+        return std::to_string(tally.events()) + " events delivered, " +
+               std::to_string(leases_lost.load()) + " leases lost, ";
+      });
+  const uint64_t acked = t.acked, errors = t.errors;
+  const double max_ms = t.max_ms, secs = t.secs;
+  const std::string& first_error = t.first_error;
   // The watches catch up with the last write.
   auto reader = cluster.NewClient(std::chrono::seconds(30));
   auto now = reader->GetPrefix("key/", 1);
