@@ -59,12 +59,8 @@ LeaseWorkload::~LeaseWorkload() { Stop(); }
 
 StatusOr<std::unique_ptr<Client>> LeaseWorkload::NewClient(
     std::vector<std::string> endpoints, uint64_t seed) const {
-  ClientOptions o;
-  o.endpoints = std::move(endpoints);
-  o.deadline = options_.op_timeout;
-  o.attempt_timeout = options_.attempt_timeout;
-  o.seed = seed;
-  return Client::Create(o);
+  return NewWorkloadClient(std::move(endpoints), options_.op_timeout,
+                           options_.attempt_timeout, seed);
 }
 
 std::vector<std::string> LeaseWorkload::endpoints() {

@@ -58,12 +58,8 @@ WatchWorkload::~WatchWorkload() {
 
 StatusOr<std::unique_ptr<Client>> WatchWorkload::NewClient(
     std::vector<std::string> endpoints, uint64_t seed) const {
-  ClientOptions o;
-  o.endpoints = std::move(endpoints);
-  o.deadline = options_.op_timeout;
-  o.attempt_timeout = options_.attempt_timeout;
-  o.seed = seed;
-  return Client::Create(o);
+  return NewWorkloadClient(std::move(endpoints), options_.op_timeout,
+                           options_.attempt_timeout, seed);
 }
 
 std::vector<std::string> WatchWorkload::endpoints() {

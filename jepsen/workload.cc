@@ -103,14 +103,21 @@ bool Workload::SleepUntil(Clock::time_point until) {
   return !stopping_;
 }
 
-StatusOr<std::unique_ptr<Client>> Workload::NewClient(
-    std::vector<std::string> endpoints, uint64_t seed) const {
+StatusOr<std::unique_ptr<Client>> NewWorkloadClient(
+    std::vector<std::string> endpoints, std::chrono::milliseconds op_timeout,
+    std::chrono::milliseconds attempt_timeout, uint64_t seed) {
   ClientOptions o;
   o.endpoints = std::move(endpoints);
-  o.deadline = options_.op_timeout;
-  o.attempt_timeout = options_.attempt_timeout;
+  o.deadline = op_timeout;
+  o.attempt_timeout = attempt_timeout;
   o.seed = seed;
   return Client::Create(o);
+}
+
+StatusOr<std::unique_ptr<Client>> Workload::NewClient(
+    std::vector<std::string> endpoints, uint64_t seed) const {
+  return NewWorkloadClient(std::move(endpoints), options_.op_timeout,
+                           options_.attempt_timeout, seed);
 }
 
 void Workload::Observed(const std::string& key, const std::string& value) {

@@ -59,6 +59,12 @@
 
 namespace raftkv::jepsen {
 
+// A client of the cluster under test, as every workload makes them: calls
+// end after `op_timeout`, one try on one node after `attempt_timeout`.
+StatusOr<std::unique_ptr<Client>> NewWorkloadClient(
+    std::vector<std::string> endpoints, std::chrono::milliseconds op_timeout,
+    std::chrono::milliseconds attempt_timeout, uint64_t seed);
+
 struct WorkloadOptions {
   // register | set (this file), watch (watch_workload.h), lease
   // (lease_workload.h).
