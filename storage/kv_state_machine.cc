@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "storage/auth.h"
 #include "storage/coding.h"
 #include "storage/history.h"
 #include "storage/kv_ops.h"
@@ -19,6 +20,7 @@ namespace {
 
 constexpr char kAppliedKey[] = "applied";
 constexpr char kMembershipKey[] = "membership";
+constexpr char kAuthKey[] = "auth";
 
 void SetError(kv::CommandResult::Error error, const std::string& message,
               kv::CommandResult* result) {
@@ -65,6 +67,17 @@ void SetRevision(int64_t revision, kv::CommandResult* result) {
       result->mutable_lease_revoke()->mutable_header()->set_revision(revision);
       break;
     default:
+      // An auth response: every one has a header as its field 1.
+      if (result->result_case() != kv::CommandResult::RESULT_NOT_SET) {
+        const auto* field =
+            kv::CommandResult::descriptor()->FindFieldByNumber(
+                result->result_case());
+        auto* response = result->GetReflection()->MutableMessage(result, field);
+        auto* header = static_cast<kv::ResponseHeader*>(
+            response->GetReflection()->MutableMessage(
+                response, response->GetDescriptor()->FindFieldByNumber(1)));
+        header->set_revision(revision);
+      }
       break;
   }
 }
@@ -76,6 +89,7 @@ struct KvStateMachine::State {
   SessionTable sessions;
   kv::Membership membership;
   bool has_membership = false;
+  kv::AuthState auth;
 };
 
 // The result error of a command the state refuses (CheckCommand).
@@ -153,6 +167,9 @@ class KvStateMachine::Applier {
       view_.Put(view_.rep()->kv_meta, kMembershipKey,
                 membership_->SerializeAsString());
     }
+    if (auth_) {
+      view_.Put(view_.rep()->kv_meta, kAuthKey, auth_->SerializeAsString());
+    }
     if (next_.compacted_revision() >
         sm_->state_->applied.compacted_revision()) {
       ForgetHistory(&view_, next_.compacted_revision());
@@ -168,6 +185,7 @@ class KvStateMachine::Applier {
       sm_->state_->membership = std::move(*membership_);
       sm_->state_->has_membership = true;
     }
+    if (auth_) sm_->state_->auth = std::move(*auth_);
     return Status::OK();
   }
 
@@ -247,6 +265,13 @@ class KvStateMachine::Applier {
       SetError(ErrorOf(invalid), invalid.message(), result);
       return Status::OK();
     }
+    if (IsAuthCommand(command)) return ExecuteAuth(command, result);
+    bool permitted = true;
+    RAFTKV_RETURN_IF_ERROR(CheckLeasePermissions(command, &permitted));
+    if (!permitted) {
+      SetAuthError(kv::PERMISSION_DENIED, result);
+      return Status::OK();
+    }
     Status s;
     switch (command.op_case()) {
       case kv::Command::kPut:
@@ -292,6 +317,70 @@ class KvStateMachine::Applier {
     return Status::OK();
   }
 
+  static void SetAuthError(kv::ErrorCode code, kv::CommandResult* result) {
+    result->Clear();
+    result->set_error(kv::CommandResult::AUTH);
+    result->set_auth_error(code);
+    result->set_error_message(AuthErrorMessage(code));
+  }
+
+  const kv::AuthState& auth() const {
+    return auth_ ? *auth_ : sm_->state_->auth;
+  }
+
+  Status ExecuteAuth(const kv::Command& command, kv::CommandResult* result) {
+    kv::AuthState next = auth();
+    const kv::ErrorCode code = ApplyAuthCommand(command, &next, result);
+    if (code == kv::INVALID) {
+      SetError(kv::CommandResult::INVALID, "malformed auth command", result);
+      return Status::OK();
+    }
+    if (code != kv::OK) {
+      SetAuthError(code, result);
+      return Status::OK();
+    }
+    if (next.revision() != auth().revision()) {
+      auth_ = std::move(next);
+      if (effects_) effects_->auth_changed = true;
+    }
+    SetRevision(next_.revision(), result);
+    return Status::OK();
+  }
+
+  // etcd's lease rules while auth is enabled: revoking a lease, or putting
+  // a key with one, needs WRITE on every key the lease holds (the server
+  // checks the keys of the request itself before proposing).
+  Status CheckLeasePermissions(const kv::Command& command, bool* permitted) {
+    *permitted = true;
+    if (!auth().enabled() || command.auth_user().empty()) return Status::OK();
+    std::vector<int64_t> leases;
+    if (command.has_lease_revoke()) leases.push_back(command.lease_revoke().id());
+    if (command.has_put()) leases.push_back(command.put().lease());
+    if (command.has_txn()) {
+      for (const auto* ops :
+           {&command.txn().success(), &command.txn().failure()}) {
+        for (const kv::RequestOp& op : *ops) {
+          if (op.has_request_put()) leases.push_back(op.request_put().lease());
+        }
+      }
+    }
+    if (leases.empty()) return Status::OK();
+    AuthChecker checker(std::make_shared<const kv::AuthState>(auth()));
+    for (int64_t id : leases) {
+      if (id == 0) continue;
+      std::vector<std::string> keys;
+      RAFTKV_RETURN_IF_ERROR(storage::LeaseKeys(&view_, id, &keys));
+      for (const std::string& key : keys) {
+        if (!checker.Permitted(command.auth_user(), kv::Permission::WRITE, key,
+                               "")) {
+          *permitted = false;
+          return Status::OK();
+        }
+      }
+    }
+    return Status::OK();
+  }
+
   // What needs no state: the request's own shape.
   Status Validate(const kv::Command& command) const {
     switch (command.op_case()) {
@@ -329,6 +418,7 @@ class KvStateMachine::Applier {
       case kv::Command::kLeaseRevoke:
         return Status::OK();
       default:
+        if (IsAuthCommand(command)) return Status::OK();
         return Status::InvalidArgument("command has no operation");
     }
   }
@@ -359,6 +449,7 @@ class KvStateMachine::Applier {
   KvStateMachine* sm_;
   ApplyEffects* effects_;
   std::optional<kv::Membership> membership_;  // changed by this batch
+  std::optional<kv::AuthState> auth_;         // changed by this batch
   WriteView view_;
   AppliedState next_;
 };
@@ -412,6 +503,15 @@ StatusOr<std::unique_ptr<KvStateMachine::State>> KvStateMachine::LoadState(
     state->has_membership = true;
   } else if (!s.IsNotFound()) {
     return rep->Error(s, "read membership");
+  }
+  s = rep->db->Get(rocksdb::ReadOptions(), rep->kv_meta, kAuthKey, &value);
+  if (s.ok()) {
+    if (!state->auth.ParseFromString(value)) {
+      return Status::Corruption(rep->dir +
+                                ": kv_meta/auth record does not parse");
+    }
+  } else if (!s.IsNotFound()) {
+    return rep->Error(s, "read auth state");
   }
   std::unique_ptr<rocksdb::Iterator> it(
       rep->db->NewIterator(rocksdb::ReadOptions(), rep->kv_sessions));
@@ -553,6 +653,8 @@ uint64_t KvStateMachine::log_time_ms() const {
 }
 
 size_t KvStateMachine::session_count() const { return state_->sessions.size(); }
+
+const kv::AuthState& KvStateMachine::auth() const { return state_->auth; }
 
 const kv::Membership* KvStateMachine::membership() const {
   return state_->has_membership ? &state_->membership : nullptr;

@@ -28,6 +28,8 @@
 //   kv_meta      "applied" -> AppliedState (index, term, revision, log time,
 //                compacted revision)
 //                "membership" -> kv::Membership (storage/membership.h)
+//                "auth" -> kv::AuthState (storage/auth.h; absent: never
+//                changed)
 //   kv_history   revision + position -> kv::Event (storage/history.h)
 //   kv_leases    leases and their keys (storage/leases.h)
 //
@@ -82,6 +84,7 @@ struct ApplyEffects {
   std::vector<kv::Event> events;  // every change, in revision order
   std::vector<LeaseInfo> leases_granted;
   std::vector<int64_t> leases_revoked;
+  bool auth_changed = false;  // an auth command changed the auth state
 };
 
 // Corruption (naming `what`) unless `applied` can be a state machine's
@@ -137,6 +140,10 @@ class KvStateMachine {
   // until one is recorded: a new cluster's founding members, or the one a
   // snapshot brings to a node that joined.
   const kv::Membership* membership() const;
+  // The auth state as of the applied index (storage/auth.h): users, roles,
+  // permissions, enabled, auth revision.
+  const kv::AuthState& auth() const;
+
   // Records the founding members of a new cluster (synced): only on a
   // state machine that has applied nothing; a no-op once one is recorded.
   Status RecordFoundingMembership(const kv::Membership& membership);

@@ -17,6 +17,7 @@ namespace {
 
 constexpr char kAppliedKey[] = "applied";  // kv_meta, as kv_state_machine.cc
 constexpr char kMembershipKey[] = "membership";
+constexpr char kAuthKey[] = "auth";
 
 void PutFixed32(uint32_t v, std::string* out) {
   for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
@@ -65,6 +66,7 @@ struct SnapshotSource::Rep {
   const rocksdb::Snapshot* snapshot = nullptr;
   AppliedState applied;
   std::string membership;  // serialized kv::Membership ("": none)
+  std::string auth;        // serialized kv::AuthState ("": none)
   ~Rep() {
     if (snapshot != nullptr) engine->db->ReleaseSnapshot(snapshot);
   }
@@ -93,7 +95,13 @@ StatusOr<std::shared_ptr<const SnapshotSource>> SnapshotSource::Create(
     return rep->engine->Error(s, "snapshot read");
   }
   kv::Membership membership;
-  if (s.ok() && !membership.ParseFromString(rep->membership)) {
+  const bool has_membership = s.ok();
+  s = rep->engine->db->Get(ro, rep->engine->kv_meta, kAuthKey, &rep->auth);
+  if (!s.ok() && !s.IsNotFound()) {
+    return rep->engine->Error(s, "snapshot read");
+  }
+  if (s.IsNotFound()) rep->auth.clear();
+  if (has_membership && !membership.ParseFromString(rep->membership)) {
     return Status::Corruption(rep->engine->dir +
                               ": kv_meta/membership record does not parse");
   }
@@ -124,6 +132,7 @@ Status SnapshotSource::Stream(
   header->set_term(term_);
   *header->mutable_applied() = rep_->applied;
   header->set_membership(rep_->membership);
+  header->set_auth(rep_->auth);
   RAFTKV_RETURN_IF_ERROR(emit(EncodeSnapshotChunk(chunk)));
 
   uint64_t records = 0;

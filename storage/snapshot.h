@@ -5,7 +5,7 @@
 //
 // Chunk format: a chunk is CRC32C(payload) as 4 bytes little-endian followed
 // by the payload, a serialized storage.SnapshotChunk (storage.proto): chunk 0
-// carries the header (format version, index, term, the "applied" and
+// carries the header (format version, index, term, the "applied", "auth" and
 // "membership" records),
 // then come the records (every "kv_sessions", "kv", "kv_history" and
 // "kv_leases" record, family by family, each in key order), and the last chunk

@@ -23,6 +23,7 @@ namespace fs = std::filesystem;
 constexpr char kPendingKey[] = "install_pending";  // raft_meta
 constexpr char kAppliedKey[] = "applied";          // kv_meta
 constexpr char kMembershipKey[] = "membership";    // kv_meta
+constexpr char kAuthKey[] = "auth";                // kv_meta
 
 // Adds to `batch` the deletion of every key of `cf`.
 Status StageClear(Engine::Rep* rep, rocksdb::ColumnFamilyHandle* cf,
@@ -152,6 +153,7 @@ Status InstallStagedSnapshot(const std::string& staging_dir,
   if (s.ok()) s = StageClear(rep, rep->kv_leases, &batch);
   if (s.ok()) CHECK(batch.Delete(rep->kv_meta, kAppliedKey).ok());
   if (s.ok()) CHECK(batch.Delete(rep->kv_meta, kMembershipKey).ok());
+  if (s.ok()) CHECK(batch.Delete(rep->kv_meta, kAuthKey).ok());
   PendingInstall pending;
   pending.set_staging_dir(staging_dir);
   pending.set_index(meta.index());

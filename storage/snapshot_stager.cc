@@ -29,6 +29,7 @@ namespace fs = std::filesystem;
 constexpr char kStagedFile[] = "STAGED";
 constexpr char kAppliedKey[] = "applied";  // kv_meta, as kv_state_machine.cc
 constexpr char kMembershipKey[] = "membership";
+constexpr char kAuthKey[] = "auth";
 
 const char* FileOf(int family) {
   switch (family) {
@@ -139,6 +140,10 @@ Status SnapshotStager::Add(std::string_view encoded_chunk) {
     if (!membership.ParseFromString(chunk.header().membership())) {
       return Status::Corruption(what_ +
                                 ": snapshot membership record does not parse");
+    }
+    kv::AuthState auth;
+    if (!auth.ParseFromString(chunk.header().auth())) {
+      return Status::Corruption(what_ + ": snapshot auth record does not parse");
     }
     header_ = std::make_unique<SnapshotHeader>(chunk.header());
   }
@@ -277,7 +282,10 @@ Status SnapshotStager::Finish() {
   std::string applied;
   CHECK(header_->applied().SerializeToString(&applied));
   if (s.ok()) s = writer.Put(kAppliedKey, applied);
-  // Keys in order: "applied" < "membership".
+  // Keys in order: "applied" < "auth" < "membership".
+  if (s.ok() && !header_->auth().empty()) {
+    s = writer.Put(kAuthKey, header_->auth());
+  }
   if (s.ok() && !header_->membership().empty()) {
     s = writer.Put(kMembershipKey, header_->membership());
   }
