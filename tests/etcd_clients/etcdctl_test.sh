@@ -282,9 +282,9 @@ if [[ $RC -eq 0 && $(json 'format(d["kvs"][0]["lease"], "x")') == "$lease" ]]; t
   ok "the key carries the lease id"
 else fail "put --lease: expected lease $lease on the key, got [$OUT]"; fi
 run lease timetolive "$lease"
-expect_re "lease timetolive" "lease $lease granted with TTL\(30s\), remaining\((29|30)s\)"
+expect_re "lease timetolive" "lease $lease granted with TTL\(30s\), remaining\((2[0-9]|30)s\)"
 run lease timetolive "$lease" --keys
-expect_re "lease timetolive --keys" "lease $lease granted with TTL\(30s\), remaining\((29|30)s\), attached keys\(\[$p/l/k\]\)"
+expect_re "lease timetolive --keys" "lease $lease granted with TTL\(30s\), remaining\((2[0-9]|30)s\), attached keys\(\[$p/l/k\]\)"
 run lease timetolive "$lease" -w json
 if [[ $RC -eq 0 && $(json 'format(d["id"], "x"), d["granted-ttl"], 25 <= d["ttl"] <= 30') == "('$lease', 30, True)" ]]; then
   ok "lease timetolive -w json"
@@ -486,12 +486,16 @@ if [[ -n $perf_pid ]]; then
   wait "$perf_pid"; perf_rc=$?
   set -e
   bg_pids=("${bg_pids[@]/$perf_pid}")
-  # Only that it ran and printed its verdicts: a slow machine may FAIL.
-  verdicts=$(grep -cE '^(PASS|FAIL): (Throughput|Slowest request|Stddev)' "$work/perf.out" || true)
+  # Only that it ran its 60 s and printed its verdict: a slow machine may
+  # FAIL. (Its lines: "PASS: Throughput is N writes/s" or "FAIL: Throughput
+  # too low: ...", "PASS: Slowest request took ..." or "Slowest request took
+  # too long: ...", the stddev, then PASS or FAIL alone; on a loaded machine
+  # etcd 3.4 itself was seen printing the bare FAIL only.)
+  verdicts=$(tr '\r' '\n' <"$work/perf.out" | grep -E '^(PASS|FAIL|Slowest|Stddev)' | paste -sd';' || true)
   final=$(tail -1 "$work/perf.out")
-  if [[ $verdicts == 3 && ( $final == PASS || $final == FAIL ) && ( $perf_rc == 0 || $perf_rc == 1 ) ]]; then
-    ok "check perf --load=s ran: $(tr '\n' ';' <"$work/perf.out" | sed 's/;$//')"
-  else fail "check perf: expected 3 PASS/FAIL lines and a verdict, got exit $perf_rc [$(cat "$work/perf.out")] [$(tail -c 500 "$work/perf.err")]"; fi
+  if grep -q '60 / 60' "$work/perf.out" && [[ ( $final == PASS || $final == FAIL ) && ( $perf_rc == 0 || $perf_rc == 1 ) ]]; then
+    ok "check perf --load=s ran 60 s: $verdicts"
+  else fail "check perf: expected 60 / 60 and a PASS or FAIL verdict, got exit $perf_rc [$(tr '\r' '\n' <"$work/perf.out" | tail -5)] [$(tail -c 500 "$work/perf.err")]"; fi
   run get "/$p-check-perf/" --prefix --keys-only
   if [[ $RC -eq 0 && -z $OUT ]]; then ok "check perf cleaned up its keys"
   else fail "check perf: expected its prefix empty afterwards, got [$OUT]"; fi
