@@ -59,6 +59,16 @@ LocalCluster::LocalCluster(LocalClusterOptions options)
                                  std::move(client_port).value(),
                                  root_ + "/" + std::to_string(i + 1),
                                  root_ + "/" + std::to_string(i + 1) + ".log"});
+    if (options_.etcd_api) {
+      auto etcd_port = ReservedPort::Take();
+      CHECK(etcd_port.ok()) << etcd_port.status().ToString();
+      nodes_.back().etcd_port = std::move(etcd_port).value();
+    }
+    if (options_.etcd_gateway) {
+      auto gateway_port = ReservedPort::Take();
+      CHECK(gateway_port.ok()) << gateway_port.status().ToString();
+      nodes_.back().etcd_gateway_port = std::move(gateway_port).value();
+    }
   }
   founding_ = nodes;
   for (int id = 1; id <= nodes; ++id) Start(id);
@@ -73,6 +83,16 @@ int LocalCluster::AddNode() {
   nodes_.push_back(NodeProcess{
       0, std::move(peer_port).value(), std::move(client_port).value(),
       root_ + "/" + name, root_ + "/" + name + ".log"});
+  if (options_.etcd_api) {
+    auto etcd_port = ReservedPort::Take();
+    CHECK(etcd_port.ok()) << etcd_port.status().ToString();
+    nodes_.back().etcd_port = std::move(etcd_port).value();
+  }
+  if (options_.etcd_gateway) {
+    auto gateway_port = ReservedPort::Take();
+    CHECK(gateway_port.ok()) << gateway_port.status().ToString();
+    nodes_.back().etcd_gateway_port = std::move(gateway_port).value();
+  }
   return size();
 }
 
@@ -111,6 +131,22 @@ std::vector<std::string> LocalCluster::endpoints() const {
   return out;
 }
 
+std::string LocalCluster::etcd_address(int id) const {
+  const auto& port = nodes_[id - 1].etcd_port;
+  return port ? host(id) + ":" + std::to_string(port->port()) : "";
+}
+
+std::string LocalCluster::etcd_gateway_address(int id) const {
+  const auto& port = nodes_[id - 1].etcd_gateway_port;
+  return port ? host(id) + ":" + std::to_string(port->port()) : "";
+}
+
+std::vector<std::string> LocalCluster::etcd_endpoints() const {
+  std::vector<std::string> out;
+  for (int id = 1; id <= size(); ++id) out.push_back(etcd_address(id));
+  return out;
+}
+
 void LocalCluster::Start(int id, const std::vector<std::string>& more_flags) {
   NodeProcess& n = nodes_[id - 1];
   CHECK_EQ(n.pid, 0) << "node " << id << " is already running";
@@ -133,6 +169,10 @@ void LocalCluster::Start(int id, const std::vector<std::string>& more_flags) {
       "--data_dir=" + n.data,
   };
   if (joins) spawn.argv.push_back("--join");
+  if (n.etcd_port) spawn.argv.push_back("--listen_etcd=" + etcd_address(id));
+  if (n.etcd_gateway_port) {
+    spawn.argv.push_back("--listen_etcd_gateway=" + etcd_gateway_address(id));
+  }
   spawn.argv.insert(spawn.argv.end(), options_.extra_flags.begin(),
                     options_.extra_flags.end());
   spawn.argv.insert(spawn.argv.end(), more_flags.begin(), more_flags.end());

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,12 @@ struct LocalClusterOptions {
   // If non-zero, node N runs with first_gid + N as its only group (needs
   // root), so a rule can match what its process sends.
   gid_t first_gid = 0;
+  // Every node also serves etcd's v3 API (--listen_etcd) on a port of its
+  // own: etcd_address(id).
+  bool etcd_api = false;
+  // Every node also serves etcd's JSON gateway (--listen_etcd_gateway) on a
+  // port of its own: etcd_gateway_address(id).
+  bool etcd_gateway = false;
 };
 
 class LocalCluster {
@@ -74,6 +81,11 @@ class LocalCluster {
   std::string client_address(int id) const;
   std::string peer_address(int id) const;
   std::vector<std::string> endpoints() const;
+  // With etcd_api: node `id`'s --listen_etcd address, and every node's.
+  std::string etcd_address(int id) const;
+  std::vector<std::string> etcd_endpoints() const;
+  // With etcd_gateway: node `id`'s --listen_etcd_gateway address.
+  std::string etcd_gateway_address(int id) const;
   const std::string& data_dir(int id) const { return nodes_[id - 1].data; }
   const std::string& log_path(int id) const { return nodes_[id - 1].log; }
 
@@ -96,6 +108,8 @@ class LocalCluster {
     ReservedPort client_port;
     std::string data;
     std::string log;
+    std::optional<ReservedPort> etcd_port;  // with etcd_api
+    std::optional<ReservedPort> etcd_gateway_port;  // with etcd_gateway
   };
   int Reap(int id);  // the exit code, as Stop's
   // Logs a warning with the last lines of node `id`'s log if it has exited
