@@ -5,6 +5,8 @@
 //       --total=T --val-size=256 --key-space-size=100000 [--sequential-keys]
 //   raftkv-bench ... range KEY [--consistency=l|s] --total=T
 //   raftkv-bench ... txn-put --total=T --val-size=256 [--txn-ops=1]
+//   raftkv-bench --api=etcd [--etcd-endpoints=H:P,...] [--target-leader]
+//       [--pids=P,...] --conns=N --clients=M put|range KEY ...
 //   raftkv-bench failover --fault=kill|pause|partition [--faults=20]
 //   raftkv-bench writer --endpoints=... --duration-s=S [--ack-log=F]
 //   raftkv-bench watch --streams=10 --watchers-per-stream=100 --puts=2000
@@ -45,6 +47,15 @@
 // member and spreads its watches over them). watch-capacity adds watches
 // to one member in --step steps until its RSS has grown by --rss-limit-mb
 // (a cluster it starts itself only: it reads the member's /proc).
+// --api=etcd (tools/bench_etcd.h): put and range through etcd's v3 API
+// over gRPC instead of the native protocol, the same keys, values and
+// report: against the --etcd-endpoints of raftkvd's --listen_etcd or of a
+// real etcd, or without them a cluster started here with --listen_etcd on
+// every node. Connection i goes to endpoint i mod the endpoints, as etcd's
+// tool does (--target-leader: every one to the leader). --pids names the
+// server processes of a cluster not started here, for CPU-seconds per
+// 1,000 requests and peak RSS. The JSON adds distinct_revisions for puts
+// (every acknowledged put made a revision of its own).
 // lease-keepalive, lease-keepers (tools/bench_lease.h): etcd's `benchmark
 // lease-keepalive`, and --leases leases kept alive by one client's
 // LeaseKeepers, with each node's CPU-seconds per minute against an idle
@@ -59,6 +70,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client/client.h"
+#include "tools/bench_etcd.h"
 #include "tools/bench_failover.h"
 #include "tools/bench_lease.h"
 #include "tools/bench_load.h"
@@ -88,6 +100,20 @@ DEFINE_bool(sequential_keys, false,
             "Write keys in order instead of at random (put, txn-put).");
 DEFINE_uint32(txn_ops, 1, "Puts per transaction (txn-put).");
 DEFINE_string(consistency, "l", "range: l (linearizable) or s (serializable).");
+DEFINE_string(api, "native",
+              "put, range: the front door: native (raftkv's protocol) or "
+              "etcd (etcd's v3 API over gRPC).");
+DEFINE_string(etcd_endpoints, "",
+              "--api=etcd: etcd-API addresses (raftkvd's --listen_etcd, or a "
+              "real etcd's client URLs as HOST:PORT), comma-separated; "
+              "empty: start a cluster with --listen_etcd on every node.");
+DEFINE_bool(target_leader, false,
+            "--api=etcd: every connection to the leader (etcd's "
+            "--target-leader); otherwise connection i to endpoint i mod N.");
+DEFINE_string(pids, "",
+              "Process ids of the servers of --endpoints or "
+              "--etcd-endpoints, comma-separated: reported (CPU-seconds per "
+              "1,000 requests, peak RSS) as for a cluster started here.");
 DEFINE_string(fault, "kill",
               "failover: kill (SIGKILL), pause (SIGSTOP) or partition (the "
               "leader cut off from its peers and clients; needs root).");
@@ -145,17 +171,37 @@ std::vector<std::string> SplitOn(const std::string& s, char sep) {
 // here (whose processes /proc can tell about).
 class Target {
  public:
-  Status Open() {
+  // With etcd_api: the etcd-API endpoints are --etcd-endpoints (a cluster
+  // that may not be raftkv: then no native endpoints), or those of a
+  // cluster started here with --listen_etcd.
+  Status Open(bool etcd_api = false) {
     endpoints_ = SplitOn(FLAGS_endpoints, ',');
-    if (endpoints_.empty()) {
-      cluster_ = std::make_unique<LocalCluster>(
-          FLAGS_nodes, SplitOn(FLAGS_server_flags, ' '));
+    etcd_endpoints_ = SplitOn(FLAGS_etcd_endpoints, ',');
+    for (const std::string& p : SplitOn(FLAGS_pids, ',')) {
+      pids_.push_back(static_cast<pid_t>(std::stol(p)));
+    }
+    const bool given =
+        etcd_api ? !etcd_endpoints_.empty() : !endpoints_.empty();
+    if (!given) {
+      LocalClusterOptions options;
+      options.nodes = static_cast<int>(FLAGS_nodes);
+      options.extra_flags = SplitOn(FLAGS_server_flags, ' ');
+      options.etcd_api = etcd_api;
+      cluster_ = std::make_unique<LocalCluster>(std::move(options));
       if (cluster_->WaitForLeader() == 0) {
         return Status::Unavailable("no leader elected");
       }
       endpoints_ = cluster_->endpoints();
+      if (etcd_api) etcd_endpoints_ = cluster_->etcd_endpoints();
+      pids_.clear();
+      for (int id = 1; id <= cluster_->size(); ++id) {
+        pids_.push_back(cluster_->pid(id));
+      }
     }
     return Status::OK();
+  }
+  const std::vector<std::string>& etcd_endpoints() const {
+    return etcd_endpoints_;
   }
   StatusOr<std::unique_ptr<Client>> NewClient(milliseconds deadline) const {
     ClientOptions options;
@@ -213,26 +259,23 @@ class Target {
     }
     return 0;
   }
-  // CPU seconds of each node started here (empty otherwise).
+  // CPU seconds of each node started here, or of each process of --pids
+  // (empty otherwise).
   std::vector<double> CpuSeconds() const {
     std::vector<double> out;
-    if (!cluster_) return out;
-    for (int id = 1; id <= cluster_->size(); ++id) {
-      out.push_back(ProcCpuSeconds(cluster_->pid(id)));
-    }
+    for (pid_t pid : pids_) out.push_back(ProcCpuSeconds(pid));
     return out;
   }
   std::vector<double> PeakRssMb() const {
     std::vector<double> out;
-    if (!cluster_) return out;
-    for (int id = 1; id <= cluster_->size(); ++id) {
-      out.push_back(ProcStatusKb(cluster_->pid(id), "VmHWM") / 1024.0);
-    }
+    for (pid_t pid : pids_) out.push_back(ProcStatusKb(pid, "VmHWM") / 1024.0);
     return out;
   }
 
  private:
   std::vector<std::string> endpoints_;
+  std::vector<std::string> etcd_endpoints_;
+  std::vector<pid_t> pids_;  // the servers' processes, if known
   std::unique_ptr<LocalCluster> cluster_;
 };
 
@@ -286,14 +329,23 @@ int RunLoad(const std::string& command, const std::vector<std::string>& args) {
     }
     options.serializable = FLAGS_consistency == "s";
   }
+  const bool etcd = FLAGS_api == "etcd";
+  if (!etcd && FLAGS_api != "native") {
+    std::fprintf(stderr, "raftkv-bench: --api must be native or etcd\n");
+    return 2;
+  }
+  if (etcd && options.op == bench::Op::kTxnPut) {
+    std::fprintf(stderr, "raftkv-bench: --api=etcd runs put and range\n");
+    return 2;
+  }
 
   Target target;
-  if (Status s = target.Open(); !s.ok()) {
+  if (Status s = target.Open(etcd); !s.ok()) {
     std::fprintf(stderr, "raftkv-bench: %s\n", s.ToString().c_str());
     return 1;
   }
   std::vector<std::unique_ptr<Client>> conns;
-  for (uint32_t i = 0; i < std::max<uint32_t>(1, FLAGS_conns); ++i) {
+  for (uint32_t i = 0; !etcd && i < std::max<uint32_t>(1, FLAGS_conns); ++i) {
     auto c = target.NewClient(std::chrono::seconds(30));
     if (!c.ok()) {
       std::fprintf(stderr, "raftkv-bench: %s\n", c.status().ToString().c_str());
@@ -301,33 +353,61 @@ int RunLoad(const std::string& command, const std::vector<std::string>& args) {
     }
     conns.push_back(std::move(c).value());
   }
-  Client& first = *conns[0];
-  if (options.op == bench::Op::kRange && !first.Get(options.range_key).ok()) {
-    auto r = first.Put(options.range_key, std::string(FLAGS_val_size, 'v'));
-    if (!r.ok()) {
+  if (options.op == bench::Op::kRange) {
+    const std::string value(FLAGS_val_size, 'v');
+    Status s;
+    if (etcd) {
+      s = bench::EtcdPutOnce(target.etcd_endpoints(), options.range_key, value);
+    } else if (!conns[0]->Get(options.range_key).ok()) {
+      s = conns[0]->Put(options.range_key, value).status();
+    }
+    if (!s.ok()) {
       std::fprintf(stderr, "raftkv-bench: cannot write %s: %s\n",
-                   options.range_key.c_str(), r.status().ToString().c_str());
+                   options.range_key.c_str(), s.ToString().c_str());
       return 1;
     }
   }
   std::vector<Client*> raw;
   for (auto& c : conns) raw.push_back(c.get());
+  // Leader changes: the highest term before and after, as either front
+  // door reports it.
+  auto max_term = [&]() -> uint64_t {
+    return etcd ? bench::EtcdMaxTerm(target.etcd_endpoints())
+                : MaxTerm(*conns[0]);
+  };
 
-  const uint64_t term_before = MaxTerm(first);
+  const uint64_t term_before = max_term();
   const std::vector<double> cpu_before = target.CpuSeconds();
+  const double bench_cpu_before = ProcCpuSeconds(::getpid());
   const bool bar = !FLAGS_json && ::isatty(STDERR_FILENO);
-  bench::LoadResult result = bench::RunClosedLoop(
-      raw, options, [&](uint64_t answered, double elapsed_s) {
-        if (bar)
-          DrawProgress(command.c_str(), answered, options.total, elapsed_s);
-      });
+  const bench::ProgressFn progress = [&](uint64_t answered, double elapsed_s) {
+    if (bar) DrawProgress(command.c_str(), answered, options.total, elapsed_s);
+  };
+  bench::LoadResult result;
+  bench::EtcdLoadOptions etcd_options;
+  bench::EtcdLoadResult etcd_result;
+  if (etcd) {
+    etcd_options.endpoints = target.etcd_endpoints();
+    etcd_options.conns = std::max<uint32_t>(1, FLAGS_conns);
+    etcd_options.target_leader = FLAGS_target_leader;
+    auto r = bench::RunEtcdClosedLoop(etcd_options, options, progress);
+    if (!r.ok()) {
+      std::fprintf(stderr, "raftkv-bench: %s\n", r.status().ToString().c_str());
+      return 1;
+    }
+    etcd_result = std::move(r).value();
+    result = std::move(etcd_result.load);
+  } else {
+    result = bench::RunClosedLoop(raw, options, progress);
+  }
   if (bar) {
     DrawProgress(command.c_str(), options.total, options.total,
                  result.elapsed_s);
     std::fprintf(stderr, "\n");
   }
   const std::vector<double> cpu_after = target.CpuSeconds();
-  const uint64_t leader_changes = MaxTerm(first) - term_before;
+  const double bench_cpu_s = ProcCpuSeconds(::getpid()) - bench_cpu_before;
+  const uint64_t leader_changes = max_term() - term_before;
   const bench::LatencySummary summary = bench::Summarize(
       std::move(result.latencies_ms), result.errors, result.elapsed_s);
 
@@ -342,8 +422,19 @@ int RunLoad(const std::string& command, const std::vector<std::string>& args) {
     json j = bench::SummaryJson(summary);
     j["op"] = command;
     j["clients"] = options.clients;
-    j["conns"] = conns.size();
+    j["conns"] = std::max<uint32_t>(1, FLAGS_conns);
     j["total"] = options.total;
+    j["api"] = FLAGS_api;
+    // The benchmark's own CPU (its clients share the machine's cores).
+    j["bench_cpu_s_per_1k"] =
+        summary.count == 0 ? 0.0 : bench_cpu_s / (summary.count / 1000.0);
+    if (etcd) {
+      j["target_leader"] = FLAGS_target_leader;
+      j["conn_endpoints"] = etcd_result.conn_endpoints;
+      if (options.op == bench::Op::kPut) {
+        j["distinct_revisions"] = etcd_result.distinct_revisions;
+      }
+    }
     if (options.op == bench::Op::kRange) {
       j["consistency"] = FLAGS_consistency;
     } else {
@@ -363,13 +454,22 @@ int RunLoad(const std::string& command, const std::vector<std::string>& args) {
     if (!result.first_error.empty()) {
       std::printf("First error:\t%s\n", result.first_error.c_str());
     }
+    if (etcd && options.op == bench::Op::kPut) {
+      std::printf(
+          "Distinct revisions acknowledged:\t%llu\n",
+          static_cast<unsigned long long>(etcd_result.distinct_revisions));
+    }
     for (size_t i = 0; i < rss.size(); ++i) {
       std::printf(
           "Node %zu:\t%.3f CPU-s per 1,000 requests, peak RSS %.0f MB\n", i + 1,
           cpu_per_1k[i].get<double>(), rss[i]);
     }
   }
-  return result.errors == 0 && leader_changes == 0 ? 0 : 1;
+  // Through etcd's API every acknowledged put must have made a revision of
+  // its own.
+  const bool revisions_ok = !etcd || options.op != bench::Op::kPut ||
+                            etcd_result.distinct_revisions == summary.count;
+  return result.errors == 0 && leader_changes == 0 && revisions_ok ? 0 : 1;
 }
 
 int RunWriter() {
