@@ -44,6 +44,11 @@ StatusOr<kv::CommandResult> CommandResultOf(const Response& r) {
       return Status::Compacted(result.error_message());
     case kv::CommandResult::FUTURE_REVISION:
       return Status::FailedPrecondition(result.error_message());
+    case kv::CommandResult::AUTH:
+      if (result.auth_error() == kv::PERMISSION_DENIED) {
+        return Status::PermissionDenied(result.error_message());
+      }
+      return Status::FailedPrecondition(result.error_message());
     default:
       return Status::InvalidArgument(result.error_message());
   }
@@ -469,6 +474,156 @@ StatusOr<std::vector<MemberInfo>> Client::MemberRemove(uint64_t id) {
   return ToMembers(Wait<Response>([&](auto done) {
     impl_->Submit(std::move(request), impl_->deadline(), std::move(done));
   }));
+}
+
+}  // namespace raftkv
+
+// --- Authentication ---------------------------------------------------------
+
+namespace raftkv {
+
+Status Client::Authenticate(const std::string& user,
+                            const std::string& password) {
+  return Wait<Status>([&](auto done) {
+    impl_->Authenticate(user, password, [done](Status s) { done(s); });
+  });
+}
+
+Status Client::AuthEnable() {
+  kv::ClientRequest request;
+  request.mutable_auth_enable();
+  return Call(std::move(request)).status();
+}
+
+Status Client::AuthDisable() {
+  kv::ClientRequest request;
+  request.mutable_auth_disable();
+  return Call(std::move(request)).status();
+}
+
+StatusOr<AuthStatusResult> Client::AuthStatus() {
+  kv::ClientRequest request;
+  request.mutable_auth_status();
+  auto r = Call(std::move(request));
+  if (!r.ok()) return r.status();
+  return AuthStatusResult{r->auth_status().enabled(),
+                          r->auth_status().auth_revision()};
+}
+
+Status Client::UserAdd(const std::string& name, const std::string& password,
+                       bool no_password) {
+  kv::ClientRequest request;
+  kv::AuthUserAddRequest* add = request.mutable_auth_user_add();
+  add->set_name(name);
+  add->set_password(password);
+  add->mutable_options()->set_no_password(no_password);
+  return Call(std::move(request)).status();
+}
+
+StatusOr<std::vector<std::string>> Client::UserGet(const std::string& name) {
+  kv::ClientRequest request;
+  request.mutable_auth_user_get()->set_name(name);
+  auto r = Call(std::move(request));
+  if (!r.ok()) return r.status();
+  const auto& roles = r->auth_user_get().roles();
+  return std::vector<std::string>(roles.begin(), roles.end());
+}
+
+StatusOr<std::vector<std::string>> Client::UserList() {
+  kv::ClientRequest request;
+  request.mutable_auth_user_list();
+  auto r = Call(std::move(request));
+  if (!r.ok()) return r.status();
+  const auto& users = r->auth_user_list().users();
+  return std::vector<std::string>(users.begin(), users.end());
+}
+
+Status Client::UserDelete(const std::string& name) {
+  kv::ClientRequest request;
+  request.mutable_auth_user_delete()->set_name(name);
+  return Call(std::move(request)).status();
+}
+
+Status Client::UserChangePassword(const std::string& name,
+                                  const std::string& password) {
+  kv::ClientRequest request;
+  request.mutable_auth_user_change_password()->set_name(name);
+  request.mutable_auth_user_change_password()->set_password(password);
+  return Call(std::move(request)).status();
+}
+
+Status Client::UserGrantRole(const std::string& user, const std::string& role) {
+  kv::ClientRequest request;
+  request.mutable_auth_user_grant_role()->set_user(user);
+  request.mutable_auth_user_grant_role()->set_role(role);
+  return Call(std::move(request)).status();
+}
+
+Status Client::UserRevokeRole(const std::string& user,
+                              const std::string& role) {
+  kv::ClientRequest request;
+  request.mutable_auth_user_revoke_role()->set_name(user);
+  request.mutable_auth_user_revoke_role()->set_role(role);
+  return Call(std::move(request)).status();
+}
+
+Status Client::RoleAdd(const std::string& name) {
+  kv::ClientRequest request;
+  request.mutable_auth_role_add()->set_name(name);
+  return Call(std::move(request)).status();
+}
+
+StatusOr<std::vector<Permission>> Client::RoleGet(const std::string& name) {
+  kv::ClientRequest request;
+  request.mutable_auth_role_get()->set_role(name);
+  auto r = Call(std::move(request));
+  if (!r.ok()) return r.status();
+  std::vector<Permission> perms;
+  for (const kv::Permission& p : r->auth_role_get().perm()) {
+    perms.push_back({static_cast<Permission::Type>(p.perm_type()), p.key(),
+                     p.range_end()});
+  }
+  return perms;
+}
+
+StatusOr<std::vector<std::string>> Client::RoleList() {
+  kv::ClientRequest request;
+  request.mutable_auth_role_list();
+  auto r = Call(std::move(request));
+  if (!r.ok()) return r.status();
+  const auto& roles = r->auth_role_list().roles();
+  return std::vector<std::string>(roles.begin(), roles.end());
+}
+
+Status Client::RoleDelete(const std::string& name) {
+  kv::ClientRequest request;
+  request.mutable_auth_role_delete()->set_role(name);
+  return Call(std::move(request)).status();
+}
+
+Status Client::RoleGrantPermission(const std::string& name,
+                                   const Permission& permission) {
+  kv::ClientRequest request;
+  kv::AuthRoleGrantPermissionRequest* grant =
+      request.mutable_auth_role_grant_permission();
+  grant->set_name(name);
+  grant->mutable_perm()->set_perm_type(
+      static_cast<kv::Permission::Type>(permission.type));
+  grant->mutable_perm()->set_key(permission.key);
+  grant->mutable_perm()->set_range_end(permission.range_end);
+  return Call(std::move(request)).status();
+}
+
+Status Client::RoleRevokePermission(const std::string& name,
+                                    const std::string& key,
+                                    const std::string& range_end) {
+  kv::ClientRequest request;
+  kv::AuthRoleRevokePermissionRequest* revoke =
+      request.mutable_auth_role_revoke_permission();
+  revoke->set_role(name);
+  revoke->set_key(key);
+  revoke->set_range_end(range_end);
+  return Call(std::move(request)).status();
 }
 
 }  // namespace raftkv

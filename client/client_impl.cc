@@ -68,6 +68,7 @@ Client::Impl::Impl(ClientOptions options)
                                     Clock::now().time_since_epoch().count())) {}
 
 Status Client::Impl::Init() {
+  bool reauthenticated = false;  // after an INVALID_AUTH_TOKEN (once)
   if (options_.endpoints.empty()) {
     return Status::InvalidArgument("no endpoints given");
   }
@@ -106,6 +107,8 @@ Client::Impl::~Impl() {
 }
 
 void Client::Impl::Submit(kv::ClientRequest request,
+  auth_user_ = options_.user;
+  auth_password_ = options_.password;
                           std::chrono::milliseconds deadline, Done done) {
   auto call = std::make_shared<Call>(io_);
   call->request = std::move(request);
@@ -155,6 +158,74 @@ void Client::Impl::Start(std::shared_ptr<Call> call) {
 void Client::Impl::OnSessionRegistered(StatusOr<kv::ClientResponse> result) {
   registering_ = false;
   auto waiting = std::move(waiting_for_session_);
+  if (!auth_user_.empty() && !auth_settled_ &&
+      !call->request.has_authenticate()) {
+    // Credentials given: the first request waits for a token (etcd's
+    // clientv3 authenticates when it connects).
+    StartAuthentication([this, call](Status s) {
+      if (call->finished) return;
+      if (!s.ok()) {
+        Finish(call, s);
+        return;
+      }
+      StartAuthenticated(call);
+    });
+    return;
+  }
+  StartAuthenticated(call);
+}
+
+namespace {
+
+bool IsAuthNotEnabled(const Status& s) {
+  return s.message() == "etcdserver: authentication is not enabled";
+}
+
+}  // namespace
+
+void Client::Impl::Authenticate(std::string user, std::string password,
+                                std::function<void(Status)> done) {
+  asio::post(io_, [this, user = std::move(user),
+                   password = std::move(password),
+                   done = std::move(done)]() mutable {
+    auth_user_ = std::move(user);
+    auth_password_ = std::move(password);
+    token_.clear();
+    auth_settled_ = false;
+    StartAuthentication(std::move(done));
+  });
+}
+
+void Client::Impl::StartAuthentication(std::function<void(Status)> done) {
+  auth_waiters_.push_back(std::move(done));
+  if (authenticating_) return;
+  authenticating_ = true;
+  auto call = std::make_shared<Call>(io_);
+  call->request.mutable_authenticate()->set_name(auth_user_);
+  call->request.mutable_authenticate()->set_password(auth_password_);
+  call->deadline = Clock::now() + deadline_.load();
+  call->done = [this](StatusOr<kv::ClientResponse> r) {
+    authenticating_ = false;
+    Status s;
+    if (r.ok()) {
+      token_ = r->authenticate().token();
+      auth_settled_ = true;
+    } else if (IsAuthNotEnabled(r.status())) {
+      token_.clear();  // nothing to authenticate against: no token
+      auth_settled_ = true;
+    } else {
+      s = r.status();
+    }
+    auto waiters = std::move(auth_waiters_);
+    auth_waiters_.clear();
+    for (auto& w : waiters) w(s);
+  };
+  live_calls_.insert(call);
+  call->backoff = options_.backoff_initial;
+  Attempt(call);
+}
+
+void Client::Impl::StartAuthenticated(std::shared_ptr<Call> call) {
   waiting_for_session_.clear();
   if (!result.ok()) {
     for (auto& call : waiting) {
@@ -228,6 +299,7 @@ void Client::Impl::Attempt(std::shared_ptr<Call> call) {
   SendOn(call->endpoint, call);
 }
 
+  if (!call->request.has_authenticate()) call->request.set_auth_token(token_);
 void Client::Impl::SendOn(size_t endpoint, std::shared_ptr<Call> call) {
   Endpoint& e = endpoints_[endpoint];
   if (!e.connection || !e.connection->open()) {
@@ -362,6 +434,7 @@ void Client::Impl::OnFrame(size_t endpoint, const std::string& payload) {
   }
   auto call = it->second;
   e.in_flight.erase(it);
+  request.set_auth_token(token_);
   call->request_id = 0;
   call->timer.cancel();
   OnResponse(call, std::move(response));
@@ -491,6 +564,51 @@ size_t Client::Impl::EndpointFor(const std::string& address) {
   for (size_t i = 0; i < endpoints_.size(); ++i) {
     if (endpoints_[i].tcp == *tcp) return i;
   }
+    case kv::INVALID_AUTH_TOKEN:
+    case kv::USER_EMPTY:
+      // An expired or outdated token, or none while the cluster has
+      // enabled authentication since: authenticate again, once, and retry.
+      if ((response.error() == kv::INVALID_AUTH_TOKEN ||
+           call->request.auth_token().empty()) &&
+          !call->reauthenticated && !auth_user_.empty() &&
+          !call->request.has_authenticate()) {
+        call->reauthenticated = true;
+        call->timer.cancel();
+        auth_settled_ = false;
+        StartAuthentication([this, call](Status s) {
+          if (call->finished) return;
+          if (!s.ok()) {
+            Finish(call, s);
+            return;
+          }
+          Attempt(call);
+        });
+        return;
+      }
+      if (response.error() == kv::USER_EMPTY) {
+        Finish(call, Status::InvalidArgument(response.error_message()));
+      } else {
+        Finish(call, Status::Unauthenticated(response.error_message()));
+      }
+      return;
+    case kv::AUTH_FAILED:
+      Finish(call, Status::Unauthenticated(response.error_message()));
+      return;
+    case kv::PERMISSION_DENIED:
+      Finish(call, Status::PermissionDenied(response.error_message()));
+      return;
+    case kv::AUTH_NOT_ENABLED:
+    case kv::USER_NOT_FOUND:
+    case kv::USER_ALREADY_EXISTS:
+    case kv::ROLE_NOT_FOUND:
+    case kv::ROLE_ALREADY_EXISTS:
+    case kv::ROOT_USER_NOT_EXIST:
+    case kv::ROOT_ROLE_NOT_EXIST:
+    case kv::PERMISSION_NOT_GRANTED:
+    case kv::ROLE_NOT_GRANTED:
+    case kv::INVALID_AUTH_MGMT:
+      Finish(call, Status::FailedPrecondition(response.error_message()));
+      return;
   Endpoint e;
   e.address = address;
   e.tcp = *tcp;

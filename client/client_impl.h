@@ -45,6 +45,11 @@ class Client::Impl {
   void Submit(kv::ClientRequest request, std::chrono::milliseconds deadline,
               Done done);
   // Sends once to one endpoint, without retries (status of that node).
+  // Authenticates as `user` (remembered: a request refused for an invalid
+  // token re-authenticates once and is retried), and sends the token with
+  // every later request. `done` runs once, on the I/O thread.
+  void Authenticate(std::string user, std::string password,
+                    std::function<void(Status)> done);
   void SubmitTo(size_t endpoint, kv::ClientRequest request,
                 std::chrono::milliseconds deadline, Done done);
 
@@ -98,6 +103,9 @@ class Client::Impl {
   void Start(std::shared_ptr<Call> call);
   void StartWrite(std::shared_ptr<Call> call);
   void Attempt(std::shared_ptr<Call> call);
+  void StartAuthenticated(std::shared_ptr<Call> call);
+  // One authenticate request for every waiter (ClientOptions::user).
+  void StartAuthentication(std::function<void(Status)> done);
   void SendOn(size_t endpoint, std::shared_ptr<Call> call);
   void Connect(size_t endpoint);
   void OnConnected(size_t endpoint, const std::error_code& ec);
@@ -143,6 +151,14 @@ class Client::Impl {
   std::vector<std::shared_ptr<Call>> waiting_for_session_;
   uint64_t next_sequence_ = 1;
   std::set<uint64_t> outstanding_;  // sequences without a final answer
+  // Authentication (ClientOptions::user or Authenticate()).
+  std::string auth_user_;
+  std::string auth_password_;
+  std::string token_;          // sent with every request ("": none)
+  bool auth_settled_ = false;  // authenticated once, or auth not enabled
+  bool authenticating_ = false;
+  std::vector<std::function<void(Status)>> auth_waiters_;
+
   std::set<std::shared_ptr<Call>> live_calls_;
   bool closing_ = false;  // the Client is being destroyed
 };

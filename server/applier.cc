@@ -179,6 +179,9 @@ void Applier::DoApply(ApplyWork& work) {
   out.compacted_revision = state_machine_->compacted_revision();
   out.leases_granted = std::move(effects.leases_granted);
   out.leases_revoked = std::move(effects.leases_revoked);
+  if (effects.auth_changed) {
+    out.auth = std::make_shared<const kv::AuthState>(state_machine_->auth());
+  }
   if (hooks_.published) {
     hooks_.published(out.revision, std::move(effects.events));
   }

@@ -8,14 +8,20 @@
 #include <algorithm>
 
 #include "server/applier.h"
+#include "server/auth_crypto.h"
 #include "server/member_directory.h"
 #include "server/raft_loop.h"
 #include "server/snapshot_transfer.h"
 #include "server/watch_streams.h"
+#include "storage/auth.h"
 #include "storage/snapshot.h"
 
 namespace raftkv::server {
 namespace {
+
+// Password hashes and checks waiting for the PasswordWorker at most; more
+// are refused (UNAVAILABLE) rather than queued.
+constexpr size_t kMaxPasswordJobs = 64;
 
 uint64_t WallClockMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -35,17 +41,21 @@ ClientRequests::ClientRequests(const ServerConfig& config, asio::io_context& io,
       member_requests_(config, loop, members),
       lessor_(LessorOptions{config.tick * config.election_ticks}, io, loop,
               applier, [this] { return NotLeaderResponse(); }),
+      auth_(config.id),
+      passwords_(io, kMaxPasswordJobs),
       sweep_timer_(io) {}
 
 void ClientRequests::Start() {
   OnSweep();
   lessor_.Start();
+  passwords_.Start();
 }
 
 void ClientRequests::Stop() {
   stopped_ = true;
   sweep_timer_.cancel();
   lessor_.Stop();
+  passwords_.Stop();
 }
 
 size_t ClientRequests::pending() const {
@@ -210,6 +220,21 @@ void ClientRequests::OnClientRequest(kv::ClientRequest request,
                           "server overloaded: too many pending requests"));
     return;
   }
+  std::string user;
+  const kv::ErrorCode denied = auth_.Authorize(request, WallClockMs(), &user);
+  if (denied != kv::OK) {
+    respond(ErrorResponse(denied, storage::AuthErrorMessage(denied)));
+    return;
+  }
+  if (request.has_command()) {
+    if (storage::IsAuthCommand(request.command())) {
+      respond(ErrorResponse(
+          kv::MALFORMED,
+          "auth commands are made by the server: send the auth request"));
+      return;
+    }
+    request.mutable_command()->set_auth_user(user);
+  }
   switch (request.request_case()) {
     case kv::ClientRequest::kCommand:
       HandleWrite(request, std::move(respond));
@@ -257,6 +282,25 @@ void ClientRequests::OnClientRequest(kv::ClientRequest request,
     case kv::ClientRequest::kLeaseLeases:
       respond(lessor_.Leases());
       return;
+    case kv::ClientRequest::kAuthEnable:
+    case kv::ClientRequest::kAuthDisable:
+    case kv::ClientRequest::kAuthStatus:
+    case kv::ClientRequest::kAuthenticate:
+    case kv::ClientRequest::kAuthUserAdd:
+    case kv::ClientRequest::kAuthUserGet:
+    case kv::ClientRequest::kAuthUserList:
+    case kv::ClientRequest::kAuthUserDelete:
+    case kv::ClientRequest::kAuthUserChangePassword:
+    case kv::ClientRequest::kAuthUserGrantRole:
+    case kv::ClientRequest::kAuthUserRevokeRole:
+    case kv::ClientRequest::kAuthRoleAdd:
+    case kv::ClientRequest::kAuthRoleGet:
+    case kv::ClientRequest::kAuthRoleList:
+    case kv::ClientRequest::kAuthRoleDelete:
+    case kv::ClientRequest::kAuthRoleGrantPermission:
+    case kv::ClientRequest::kAuthRoleRevokePermission:
+      HandleAuth(request, std::move(respond));
+      return;
     default:
       respond(ErrorResponse(kv::MALFORMED, "empty or unknown request"));
       return;
@@ -266,6 +310,15 @@ void ClientRequests::OnClientRequest(kv::ClientRequest request,
 void ClientRequests::OnBackupRequest(const kv::ClientRequest& request, int fd) {
   if (stopped_ || transfers_ == nullptr) {
     ::close(fd);
+    return;
+  }
+  std::string user;
+  const kv::ErrorCode denied = auth_.Authorize(request, WallClockMs(), &user);
+  if (denied != kv::OK) {
+    kv::ClientResponse refused =
+        ErrorResponse(denied, storage::AuthErrorMessage(denied));
+    refused.set_request_id(request.request_id());
+    transfers_->SendBackup(fd, refused.SerializeAsString(), nullptr);
     return;
   }
   raft::RawNode& raft = loop_->raft();
@@ -467,7 +520,7 @@ void ClientRequests::Propose(kv::ClientRequest& request, Responders respond,
   const SessionKey session{command->client_id(), command->sequence()};
   pending_writes_.emplace(
       *index, PendingWrite{raft.term(), std::move(respond), deadline,
-                           Clock::now(), session});
+                           Clock::now(), session, command->auth_user()});
   if (session.first != 0) pending_by_session_[session] = *index;
 }
 
@@ -549,6 +602,7 @@ void ClientRequests::OnReadsServed(ReadsServed served) {
 }
 
 void ClientRequests::OnApplied(const Applied& applied) {
+  if (applied.auth) auth_.SetState(applied.auth, applied.index);
   member_requests_.OnApplied(applied);
   lessor_.OnApplied(applied);
   const auto now = Clock::now();
@@ -561,9 +615,7 @@ void ClientRequests::OnApplied(const Applied& applied) {
           kv::UNAVAILABLE, "leadership changed before the write committed"));
       if (metrics_) metrics_->proposals_lost->Inc();
     } else {
-      kv::ClientResponse response;
-      *response.mutable_command() = r.result;
-      it->second.respond(std::move(response));
+      it->second.respond(ResponseFor(it->second, r.result));
       if (metrics_) {
         metrics_->proposals_applied->Inc();
         metrics_->proposal->Observe(
@@ -658,6 +710,210 @@ void ClientRequests::HandleTransferLeader(const kv::ClientRequest& request,
   kv::ClientResponse response;
   response.mutable_transfer_leader();
   respond(std::move(response));
+}
+
+}  // namespace raftkv::server
+
+namespace raftkv::server {
+
+void ClientRequests::FillHeader(kv::ResponseHeader* header) const {
+  header->set_cluster_id(config_.cluster_id);
+  header->set_member_id(config_.id);
+  header->set_raft_term(loop_->raft().term());
+  header->set_revision(loop_->revision());
+}
+
+kv::ClientResponse ClientRequests::ResponseFor(
+    const PendingWrite& write, const kv::CommandResult& result) {
+  if (result.error() == kv::CommandResult::AUTH) {
+    // Refused at apply (the keys of a lease, or the auth store's rules).
+    if (result.auth_error() == kv::PERMISSION_DENIED) {
+      auth_.LogDenial(write.auth_user, "a write with a lease's keys",
+                      result.auth_error());
+    }
+    return ErrorResponse(result.auth_error(), result.error_message());
+  }
+  kv::ClientResponse response;
+  const auto* from = kv::CommandResult::descriptor()->FindFieldByNumber(
+      result.result_case());
+  const auto* to =
+      from == nullptr
+          ? nullptr
+          : kv::ClientResponse::descriptor()->FindFieldByName(from->name());
+  if (from != nullptr && from->name().rfind("auth_", 0) == 0 && to != nullptr) {
+    // An auth command's response goes in the field of the same name.
+    response.GetReflection()
+        ->MutableMessage(&response, to)
+        ->CopyFrom(result.GetReflection()->GetMessage(result, from));
+    return response;
+  }
+  *response.mutable_command() = result;
+  return response;
+}
+
+void ClientRequests::HandleAuth(kv::ClientRequest& request, Responder respond) {
+  kv::Command command;
+  switch (request.request_case()) {
+    case kv::ClientRequest::kAuthenticate:
+      HandleAuthenticate(request.authenticate(), std::move(respond));
+      return;
+    case kv::ClientRequest::kAuthEnable:
+      command.mutable_auth_enable()->set_token_secret(RandomBytes(32));
+      break;
+    case kv::ClientRequest::kAuthDisable:
+      command.mutable_auth_disable();
+      break;
+    case kv::ClientRequest::kAuthUserAdd:
+      *command.mutable_auth_user_add() = request.auth_user_add();
+      break;
+    case kv::ClientRequest::kAuthUserDelete:
+      *command.mutable_auth_user_delete() = request.auth_user_delete();
+      break;
+    case kv::ClientRequest::kAuthUserChangePassword:
+      *command.mutable_auth_user_change_password() =
+          request.auth_user_change_password();
+      break;
+    case kv::ClientRequest::kAuthUserGrantRole:
+      *command.mutable_auth_user_grant_role() = request.auth_user_grant_role();
+      break;
+    case kv::ClientRequest::kAuthUserRevokeRole:
+      *command.mutable_auth_user_revoke_role() =
+          request.auth_user_revoke_role();
+      break;
+    case kv::ClientRequest::kAuthRoleAdd:
+      *command.mutable_auth_role_add() = request.auth_role_add();
+      break;
+    case kv::ClientRequest::kAuthRoleDelete:
+      *command.mutable_auth_role_delete() = request.auth_role_delete();
+      break;
+    case kv::ClientRequest::kAuthRoleGrantPermission:
+      *command.mutable_auth_role_grant_permission() =
+          request.auth_role_grant_permission();
+      break;
+    case kv::ClientRequest::kAuthRoleRevokePermission:
+      *command.mutable_auth_role_revoke_permission() =
+          request.auth_role_revoke_permission();
+      break;
+    default: {
+      // auth_status, user and role queries: the applied auth state.
+      kv::ClientResponse response;
+      const kv::ErrorCode code =
+          storage::AnswerAuthQuery(auth_.state(), request, &response);
+      if (code != kv::OK) {
+        respond(ErrorResponse(code, storage::AuthErrorMessage(code)));
+        return;
+      }
+      const auto* field = kv::ClientResponse::descriptor()->FindFieldByNumber(
+          response.response_case());
+      auto* answer = response.GetReflection()->MutableMessage(&response, field);
+      FillHeader(static_cast<kv::ResponseHeader*>(
+          answer->GetReflection()->MutableMessage(
+              answer, answer->GetDescriptor()->FindFieldByNumber(1))));
+      respond(std::move(response));
+      return;
+    }
+  }
+  // Passwords are hashed before proposing (no clear password in the log),
+  // on the PasswordWorker.
+  std::string* password = nullptr;
+  kv::AuthUserAddRequest* add = nullptr;
+  kv::AuthUserChangePasswordRequest* change = nullptr;
+  if (command.has_auth_user_add()) {
+    add = command.mutable_auth_user_add();
+    add->clear_hashed_password();
+    add->clear_salt();
+    add->clear_iterations();
+    if (!add->options().no_password()) password = add->mutable_password();
+  } else if (command.has_auth_user_change_password()) {
+    change = command.mutable_auth_user_change_password();
+    password = change->mutable_password();
+  }
+  const uint64_t timeout_ms = request.timeout_ms();
+  if (password == nullptr) {
+    if (add != nullptr) add->clear_password();
+    ProposeAuth(timeout_ms, std::move(command), std::move(respond));
+    return;
+  }
+  if (loop_->raft().role() != raft::Role::kLeader) {
+    respond(NotLeaderResponse());  // before spending a hash on it
+    return;
+  }
+  std::string clear = std::move(*password);
+  password->clear();
+  auto job = [this, clear = std::move(clear), command = std::move(command),
+              timeout_ms, respond]() mutable -> PasswordWorker::Continuation {
+    PasswordHash hash = HashPassword(clear, kPasswordIterations);
+    if (command.has_auth_user_add()) {
+      kv::AuthUserAddRequest* r = command.mutable_auth_user_add();
+      r->set_hashed_password(hash.hashed_password);
+      r->set_salt(hash.salt);
+      r->set_iterations(hash.iterations);
+    } else {
+      kv::AuthUserChangePasswordRequest* r =
+          command.mutable_auth_user_change_password();
+      r->set_hashed_password(hash.hashed_password);
+      r->set_salt(hash.salt);
+      r->set_iterations(hash.iterations);
+    }
+    return [this, command = std::move(command), timeout_ms,
+            respond]() mutable {
+      if (!stopped_) ProposeAuth(timeout_ms, std::move(command), respond);
+    };
+  };
+  if (!passwords_.Submit(std::move(job))) {
+    respond(ErrorResponse(kv::UNAVAILABLE,
+                          "too many password operations in progress"));
+  }
+}
+
+void ClientRequests::ProposeAuth(uint64_t timeout_ms, kv::Command command,
+                                 Responder respond) {
+  kv::ClientRequest request;
+  request.set_timeout_ms(timeout_ms);
+  *request.mutable_command() = std::move(command);
+  HandleWrite(request, std::move(respond));
+}
+
+void ClientRequests::HandleAuthenticate(const kv::AuthenticateRequest& request,
+                                        Responder respond) {
+  if (!auth_.enabled()) {
+    respond(ErrorResponse(kv::AUTH_NOT_ENABLED,
+                          storage::AuthErrorMessage(kv::AUTH_NOT_ENABLED)));
+    return;
+  }
+  auto fail = [this](const std::string& name, const Responder& r) {
+    auth_.LogDenial(name, "authenticate", kv::AUTH_FAILED);
+    r(ErrorResponse(kv::AUTH_FAILED,
+                    storage::AuthErrorMessage(kv::AUTH_FAILED)));
+  };
+  const kv::AuthUser* user = storage::FindUser(auth_.state(), request.name());
+  if (user == nullptr || user->no_password()) {
+    fail(request.name(), respond);
+    return;
+  }
+  auto job = [this, user = *user, password = request.password(), respond,
+              fail]() -> PasswordWorker::Continuation {
+    const bool ok = CheckPassword(password, user);
+    return [this, ok, user, respond, fail] {
+      if (stopped_) return;
+      const kv::AuthUser* now = storage::FindUser(auth_.state(), user.name());
+      // The user may have changed while its password was checked.
+      if (!ok || !auth_.enabled() || now == nullptr ||
+          now->token_revision() != user.token_revision()) {
+        fail(user.name(), respond);
+        return;
+      }
+      kv::ClientResponse response;
+      kv::AuthenticateResponse* answer = response.mutable_authenticate();
+      answer->set_token(auth_.IssueToken(user.name(), WallClockMs()));
+      FillHeader(answer->mutable_header());
+      respond(std::move(response));
+    };
+  };
+  if (!passwords_.Submit(std::move(job))) {
+    respond(ErrorResponse(kv::UNAVAILABLE,
+                          "too many authentication requests in progress"));
+  }
 }
 
 }  // namespace raftkv::server

@@ -20,6 +20,12 @@
 // entries slowed it further (a write backlog 10x the writes, answers
 // timing out after 119 attempts).
 //
+// While authentication is enabled, AuthGuard (auth_guard.h) checks each
+// request's token and permissions first; auth, user and role requests
+// that change the auth state become commands (passwords hashed on the
+// PasswordWorker first, never on this thread), the others are answered
+// from the applied auth state.
+//
 // Writes are answered only after their entry is committed and applied.
 // Must never answer a write whose entry was replaced by another leader's,
 // or serve a linearizable read below its read index.
@@ -39,11 +45,13 @@
 
 #include "client/kv.pb.h"
 #include "raft/ready.h"
+#include "server/auth_guard.h"
 #include "server/client_service.h"
 #include "server/handoff.h"
 #include "server/lessor.h"
 #include "server/member_requests.h"
 #include "server/node_metrics.h"
+#include "server/password_worker.h"
 #include "server/server_config.h"
 
 namespace raftkv::server {
@@ -89,6 +97,13 @@ class ClientRequests {
   void OnLeasesListed(const LeasesListed& listed) {
     lessor_.OnLeasesListed(listed);
   }
+  // The auth state as applied through log index `index` (at start-up, and
+  // after a snapshot install).
+  void OnAuthState(std::shared_ptr<const kv::AuthState> state,
+                   uint64_t index) {
+    auth_.SetState(std::move(state), index);
+  }
+  const AuthGuard& auth() const { return auth_; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -113,6 +128,7 @@ class ClientRequests {
     Clock::time_point deadline;
     Clock::time_point proposed_at;
     SessionKey session;
+    std::string auth_user;  // for the log of a denial at apply
   };
   struct PendingRead {
     kv::RangeRequest request;
@@ -154,6 +170,18 @@ class ClientRequests {
   void HandleTransferLeader(const kv::ClientRequest& request,
                             Responder respond);
   Status CheckSizes(const kv::Command& command) const;
+  // Auth, user and role requests (auth_guard.h checked them).
+  void HandleAuth(kv::ClientRequest& request, Responder respond);
+  void HandleAuthenticate(const kv::AuthenticateRequest& request,
+                          Responder respond);
+  // Proposes an auth command as a write of its own.
+  void ProposeAuth(uint64_t timeout_ms, kv::Command command,
+                   Responder respond);
+  // The client's answer to an applied command's result (auth results in
+  // their own ClientResponse fields, auth errors as error codes).
+  kv::ClientResponse ResponseFor(const PendingWrite& write,
+                                 const kv::CommandResult& result);
+  void FillHeader(kv::ResponseHeader* header) const;
   // Hands reads to the applier, to serve once it applied `read_index`.
   void ReadAt(uint64_t read_index, std::vector<PendingRead> reads);
   kv::ClientResponse NotLeaderResponse() const;
@@ -169,6 +197,8 @@ class ClientRequests {
   SnapshotTransfers* transfers_ = nullptr;
   WatchStreams* watches_ = nullptr;
   Lessor lessor_;
+  AuthGuard auth_;
+  PasswordWorker passwords_;
   asio::steady_timer sweep_timer_;
 
   std::map<uint64_t, PendingWrite> pending_writes_;  // by log index

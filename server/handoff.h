@@ -62,6 +62,10 @@ struct Persisted {
   int64_t write_us = 0;  // the write and fsync
   // After a snapshot install: the membership the snapshot brought.
   std::optional<kv::Membership> membership;
+  // After a snapshot install: the auth state the snapshot brought, as of
+  // log index `auth_index`.
+  std::shared_ptr<const kv::AuthState> auth;
+  uint64_t auth_index = 0;
 };
 
 // A linearizable or serializable read the applier serves once it has
@@ -90,6 +94,8 @@ struct Applied {
   std::vector<storage::LeaseInfo> leases_granted;
   std::vector<int64_t> leases_revoked;
   int64_t compacted_revision = 0;
+  // The auth state after the batch, when an auth command changed it.
+  std::shared_ptr<const kv::AuthState> auth;
   int64_t apply_us = 0;  // the batch's write to the state machine
   Status status;         // a storage failure stops the applier
 };

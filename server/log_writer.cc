@@ -155,11 +155,16 @@ bool LogWriter::Install(const PersistTask& task) {
   if (s.ok() && state_machine_->membership()) {
     membership = *state_machine_->membership();
   }
+  std::shared_ptr<const kv::AuthState> auth;
+  const uint64_t auth_index = state_machine_->applied_index();
+  if (s.ok()) auth = std::make_shared<const kv::AuthState>(state_machine_->auth());
   applier_->Resume();
   if (!s.ok() && failed_hook_) failed_hook_(s);
   Persisted done;
   done.status = s;
   done.membership = std::move(membership);
+  done.auth = std::move(auth);
+  done.auth_index = auth_index;
   done.tasks = 1;
   done.wrote = true;
   done.through_seq = task.seq;

@@ -229,6 +229,9 @@ Status Node::Open() {
   compactor_ =
       std::make_unique<AutoCompactor>(config_.auto_compaction, io_, loop_.get(),
                                       state_machine_->compacted_revision());
+  requests_->OnAuthState(
+      std::make_shared<const kv::AuthState>(state_machine_->auth()),
+      state_machine_->applied_index());
   loop_->set_removed_handler([this] { Stop(); });
   PeerTransport::MembershipHooks hooks;
   hooks.was_removed = [this](uint64_t id) { return members_.WasRemoved(id); };
@@ -374,6 +377,7 @@ void Node::Deliver(ToLoop& item) {
     metrics_.compacted_revision->Set(a->compacted_revision);
     metrics_.watches->Set(watch_hub_->watch_count());
     metrics_.leases->Set(requests_->lease_count());
+    if (p->auth) requests_->OnAuthState(p->auth, p->auth_index);
   } else if (auto* w = std::get_if<WatchFrames>(&item)) {
     watch_streams_->Send(std::move(w->frames));
   } else if (auto* l = std::get_if<LeasesListed>(&item)) {

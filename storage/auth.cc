@@ -265,7 +265,7 @@ std::string AuthErrorMessage(kv::ErrorCode code) {
     case kv::ROOT_ROLE_NOT_EXIST:
       return "etcdserver: root user does not have root role";
     case kv::PERMISSION_NOT_GRANTED:
-      return "etcdserver: permission not granted to the role";
+      return "etcdserver: permission is not granted to the role";
     case kv::ROLE_NOT_GRANTED:
       return "etcdserver: role is not granted to the user";
     case kv::INVALID_AUTH_MGMT:

@@ -44,6 +44,10 @@
 //     snapshot save FILE   a consistent backup of one member's data, checked
 //                          chunk by chunk (start a new cluster from it with
 //                          raftkvd --restore_from=FILE)
+//     auth enable|disable|status, user ..., role ...
+//                          users, roles and permissions with etcdctl's
+//                          syntax and output (tools/raftkvctl_auth.h);
+//                          --user=NAME[:PASSWORD] authenticates any command
 //     endpoint health      per node: knows a leader, takes part, has applied
 //                          what is committed, and serves a linearizable read
 //                          (timed), as etcdctl endpoint health does
@@ -77,6 +81,7 @@
 #include <vector>
 
 #include "client/client.h"
+#include "tools/raftkvctl_auth.h"
 #include "tools/raftkvctl_common.h"
 #include "tools/raftkvctl_concurrency.h"
 #include "tools/raftkvctl_kv.h"
@@ -117,6 +122,17 @@ DEFINE_bool(learner, false,
 
 namespace {
 
+DEFINE_string(user, "",
+              "NAME[:PASSWORD] to authenticate as (the password is prompted "
+              "for, or read from stdin, when not given), as etcdctl's --user.");
+DEFINE_string(password, "", "The password of --user (etcdctl's --password).");
+DEFINE_bool(no_password, false, "user add: a user without a password.");
+DEFINE_bool(interactive, true,
+            "user add, user passwd: prompt on the terminal for the password "
+            "(false: read it from stdin).");
+DEFINE_bool(from_key, false,
+            "role grant-permission, role revoke-permission: every key >= KEY.");
+DEFINE_bool(detail, false, "user get: each role's permissions too.");
 using ::raftkv::ctl::Fail;
 using ::raftkv::ctl::Json;
 using ::raftkv::ctl::kOk;
@@ -144,7 +160,10 @@ constexpr char kCommands[] =
     "lease timetolive ID [--keys] | lease list | elect NAME [PROPOSAL] | "
     "lock NAME [COMMAND...] | status | endpoint health | leader | "
     "transfer-leader ID | member list | member add ID PEER_ADDR CLIENT_ADDR "
-    "[--learner] | member promote ID | member remove ID | snapshot save FILE";
+    "[--learner] | member promote ID | member remove ID | snapshot save FILE "
+    "| auth enable|disable|status | user add|get|list|delete|passwd|"
+    "grant-role|revoke-role ... | role add|get|list|delete|grant-permission|"
+    "revoke-permission ... (etcdctl's syntax; --user=NAME[:PASSWORD])";
 
 int Usage() {
   std::cerr << "usage: raftkvctl [--endpoints=H:P,...] [--json] " << kCommands
@@ -449,6 +468,17 @@ bool TakesValue(std::string name) {
   std::replace(name.begin(), name.end(), '-', '_');
   gflags::CommandLineFlagInfo info;
   return gflags::GetCommandLineFlagInfo(name.c_str(), &info) &&
+  if (cmd == "auth" || cmd == "user" || cmd == "role") {
+    raftkv::ctl::AuthOptions o;
+    o.no_password = FLAGS_no_password;
+    o.interactive = FLAGS_interactive;
+    o.prefix = FLAGS_prefix;
+    o.from_key = FLAGS_from_key;
+    o.detail = FLAGS_detail;
+    if (cmd == "auth") return raftkv::ctl::RunAuth(client, args, o);
+    if (cmd == "user") return raftkv::ctl::RunUser(client, args, o);
+    return raftkv::ctl::RunRole(client, args, o);
+  }
          info.type != "bool";
 }
 
@@ -512,3 +542,9 @@ int main(int argc, char** argv) {
   }
   return Run(**client, args);
 }
+  if (!FLAGS_user.empty() &&
+      !raftkv::ctl::ParseUserFlag(FLAGS_user, FLAGS_password, &options.user,
+                                  &options.password)) {
+    std::cerr << "raftkvctl: --user: no password given\n";
+    return kUsage;
+  }

@@ -22,6 +22,8 @@ int ExitCodeOf(const Status& s) {
     case Status::Code::kInvalidArgument:
     case Status::Code::kCompacted:           // a revision compacted
     case Status::Code::kFailedPrecondition:  // a revision not reached yet
+    case Status::Code::kPermissionDenied:
+    case Status::Code::kUnauthenticated:
       return kRefused;
     default:
       return kUnavailable;

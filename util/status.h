@@ -29,6 +29,8 @@ class Status {
     kProposalDropped,  // the proposal was not accepted; retry later
     kFailedPrecondition,
     kAborted,
+    kPermissionDenied,  // authenticated, not allowed (etcd's permissions)
+    kUnauthenticated,   // no valid auth token, or wrong user or password
   };
 
   Status() = default;
@@ -67,6 +69,12 @@ class Status {
   }
   static Status Aborted(std::string msg) {
     return {Code::kAborted, std::move(msg)};
+  }
+  static Status PermissionDenied(std::string msg) {
+    return {Code::kPermissionDenied, std::move(msg)};
+  }
+  static Status Unauthenticated(std::string msg) {
+    return {Code::kUnauthenticated, std::move(msg)};
   }
 
   bool ok() const { return code_ == Code::kOk; }
@@ -120,6 +128,10 @@ inline const char* Status::CodeName(Code code) {
       return "FailedPrecondition";
     case Code::kAborted:
       return "Aborted";
+    case Code::kPermissionDenied:
+      return "PermissionDenied";
+    case Code::kUnauthenticated:
+      return "Unauthenticated";
   }
   return "Unknown";
 }
