@@ -1,4 +1,5 @@
-// Blocking framed I/O on a plain socket descriptor (see blocking_frames.h).
+// Blocking framed I/O on a socket descriptor, plain or TLS (see
+// blocking_frames.h).
 // No state.
 #include "client/blocking_frames.h"
 
@@ -15,6 +16,7 @@
 #include <cstring>
 
 #include "client/frame.h"
+#include "client/tls.h"
 
 namespace raftkv::wire {
 namespace {
@@ -33,7 +35,12 @@ void SetTimeouts(int fd, std::chrono::milliseconds timeout) {
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
-Status WriteAll(int fd, std::string_view data, const std::string& what) {
+Status WriteAll(Channel channel, std::string_view data,
+                const std::string& what) {
+  if (channel.tls != nullptr) {
+    return channel.tls->WriteBlocking(data.data(), data.size(), what);
+  }
+  const int fd = channel.fd;
   size_t done = 0;
   while (done < data.size()) {
     const ssize_t n =
@@ -50,11 +57,15 @@ Status WriteAll(int fd, std::string_view data, const std::string& what) {
   return Status::OK();
 }
 
-Status ReadExact(int fd, std::string* pending, char* out, size_t size,
+Status ReadExact(Channel channel, std::string* pending, char* out, size_t size,
                  const std::string& what) {
   size_t done = std::min(size, pending->size());
   std::memcpy(out, pending->data(), done);
   pending->erase(0, done);
+  if (channel.tls != nullptr) {
+    return channel.tls->ReadBlocking(out + done, size - done, what);
+  }
+  const int fd = channel.fd;
   while (done < size) {
     const ssize_t n = ::recv(fd, out + done, size - done, 0);
     if (n == 0) return Status::Unavailable(what + ": connection closed");
@@ -70,18 +81,19 @@ Status ReadExact(int fd, std::string* pending, char* out, size_t size,
   return Status::OK();
 }
 
-Status WriteFrame(int fd, std::string_view payload, const std::string& what) {
+Status WriteFrame(Channel channel, std::string_view payload,
+                  const std::string& what) {
   std::string frame;
   frame.reserve(payload.size() + kFrameHeaderBytes);
   AppendFrame(payload, &frame);
-  return WriteAll(fd, frame, what);
+  return WriteAll(channel, frame, what);
 }
 
-Status ReadFrame(int fd, std::string* pending, size_t max_bytes,
+Status ReadFrame(Channel channel, std::string* pending, size_t max_bytes,
                  std::string* payload, const std::string& what) {
   unsigned char header[kFrameHeaderBytes];
-  RAFTKV_RETURN_IF_ERROR(ReadExact(fd, pending, reinterpret_cast<char*>(header),
-                                   sizeof(header), what));
+  RAFTKV_RETURN_IF_ERROR(ReadExact(
+      channel, pending, reinterpret_cast<char*>(header), sizeof(header), what));
   uint64_t length = 0;
   for (unsigned char b : header) length = (length << 8) | b;
   if (length > max_bytes) {
@@ -90,7 +102,7 @@ Status ReadFrame(int fd, std::string* pending, size_t max_bytes,
                             std::to_string(max_bytes));
   }
   payload->resize(length);
-  return ReadExact(fd, pending, payload->data(), length, what);
+  return ReadExact(channel, pending, payload->data(), length, what);
 }
 
 StatusOr<int> Dial(const std::string& address, const std::string& self_ip,

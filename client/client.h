@@ -40,10 +40,28 @@ class TxnResponse;
 class StatusResponse;
 }  // namespace kv
 
+// TLS to the cluster's client listeners (raftkvd --cert-file ...).
+struct ClientTlsOptions {
+  bool enabled = false;  // also on with an "https://" endpoint
+  // PEM CAs the servers' certificates must chain to ("": the system's).
+  std::string ca_file;
+  // A client certificate and its key, for servers that require one
+  // (raftkvd --client-cert-auth).
+  std::string cert_file;
+  std::string key_file;
+  // The name the servers' certificates must carry ("": each endpoint's
+  // host, an IP address or a DNS name).
+  std::string server_name;
+  // Accept any server certificate (etcdctl's --insecure-skip-tls-verify).
+  bool insecure_skip_verify = false;
+};
+
 struct ClientOptions {
   // "host:port" client addresses of the cluster's nodes (any subset works,
-  // but writes need the leader among them).
+  // but writes need the leader among them); "https://host:port" turns TLS
+  // on.
   std::vector<std::string> endpoints;
+  ClientTlsOptions tls;
   // Default deadline of a call.
   std::chrono::milliseconds deadline{5000};
   // One attempt on one node is abandoned after this long (then retried,

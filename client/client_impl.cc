@@ -9,9 +9,21 @@
 #include <algorithm>
 #include <asio/connect.hpp>
 #include <asio/post.hpp>
+#include <cstring>
 
 namespace raftkv {
 namespace {
+
+// "https://" (TLS) or "http://" before host:port, as etcdctl's endpoints.
+bool StripScheme(std::string* address) {
+  for (const char* scheme : {"https://", "http://"}) {
+    if (address->rfind(scheme, 0) == 0) {
+      address->erase(0, std::strlen(scheme));
+      return scheme[4] == 's';
+    }
+  }
+  return false;
+}
 
 StatusOr<asio::ip::tcp::endpoint> ParseEndpoint(const std::string& address) {
   const size_t colon = address.rfind(':');
@@ -72,6 +84,20 @@ Status Client::Impl::Init() {
   if (options_.endpoints.empty()) {
     return Status::InvalidArgument("no endpoints given");
   }
+  for (std::string& address : options_.endpoints) {
+    if (StripScheme(&address)) options_.tls.enabled = true;
+  }
+  if (options_.tls.enabled) {
+    wire::TlsConfig config;
+    config.role = wire::TlsConfig::Role::kClient;
+    config.ca_file = options_.tls.ca_file;
+    config.cert_file = options_.tls.cert_file;
+    config.key_file = options_.tls.key_file;
+    config.verify_peer = !options_.tls.insecure_skip_verify;
+    auto context = wire::TlsContext::Load(config);
+    if (!context.ok()) return context.status();
+    tls_ = *context;
+  }
   for (const std::string& address : options_.endpoints) {
     auto tcp = ParseEndpoint(address);
     if (!tcp.ok()) return tcp.status();
@@ -98,6 +124,7 @@ Client::Impl::~Impl() {
       if (e.connection) e.connection->Close(Status::Aborted("client closed"));
       if (e.connecting_socket) {
         std::error_code ec;
+      if (e.abort_handshake) e.abort_handshake();
         e.connecting_socket->close(ec);
       }
     }
@@ -337,13 +364,42 @@ void Client::Impl::Connect(size_t endpoint) {
 
 void Client::Impl::OnConnected(size_t endpoint, const std::error_code& ec) {
   Endpoint& e = endpoints_[endpoint];
+  std::unique_ptr<asio::ip::tcp::socket> socket =
+      std::move(e.connecting_socket);
+  if (ec) {
+    Connected(
+        endpoint,
+        Status::Unavailable("connect to " + e.address + ": " + ec.message()),
+        asio::ip::tcp::socket(io_), nullptr);
+    return;
+  }
+  if (!tls_) {
+    Connected(endpoint, Status::OK(), std::move(*socket), nullptr);
+    return;
+  }
+  const std::string name = !options_.tls.server_name.empty()
+                               ? options_.tls.server_name
+                               : e.tcp.address().to_string();
+  e.abort_handshake = wire::AsyncTlsHandshake(
+      std::move(*socket), tls_, name, options_.attempt_timeout,
+      [this, endpoint](Status s, asio::ip::tcp::socket socket,
+                       std::unique_ptr<wire::TlsSession> session) {
+        endpoints_[endpoint].abort_handshake = nullptr;
+        Connected(endpoint, std::move(s), std::move(socket),
+                  std::move(session));
+      });
+}
+
+void Client::Impl::Connected(size_t endpoint, Status status,
+                             asio::ip::tcp::socket socket,
+                             std::unique_ptr<wire::TlsSession> tls) {
+  Endpoint& e = endpoints_[endpoint];
   e.connecting = false;
   auto waiting = std::move(e.waiting);
   e.waiting.clear();
-  if (ec) {
-    e.connecting_socket.reset();
+  if (!status.ok()) {
     const Status error =
-        Status::Unavailable("connect to " + e.address + ": " + ec.message());
+        status.IsUnavailable() ? status : Status::Unavailable(status.message());
     ForgetLeaderAt(endpoint);
     for (auto& call : waiting) {
       if (call->finished) continue;
@@ -357,8 +413,7 @@ void Client::Impl::OnConnected(size_t endpoint, const std::error_code& ec) {
   wire::ConnectionLimits limits;
   limits.max_frame_bytes = options_.max_value_bytes * 2 + (1 << 20);
   e.connection = std::make_shared<wire::FramedConnection>(
-      std::move(*e.connecting_socket), limits);
-  e.connecting_socket.reset();
+      std::move(socket), limits, std::move(tls));
   e.connection->Start(
       [this, endpoint](std::string payload) { OnFrame(endpoint, payload); },
       [this, endpoint](const Status& reason) { OnClosed(endpoint, reason); });

@@ -26,6 +26,7 @@
 #include "client/client.h"
 #include "client/framed_connection.h"
 #include "client/kv.pb.h"
+#include "client/tls.h"
 
 namespace raftkv {
 
@@ -90,7 +91,8 @@ class Client::Impl {
     std::shared_ptr<wire::FramedConnection> connection;
     bool connecting = false;
     std::unique_ptr<asio::ip::tcp::socket> connecting_socket;
-    std::vector<std::shared_ptr<Call>> waiting;           // for the connection
+    std::function<void()> abort_handshake;       // TLS: while it is under way
+    std::vector<std::shared_ptr<Call>> waiting;  // for the connection
     std::map<uint64_t, std::shared_ptr<Call>> in_flight;  // by request id
     std::map<uint64_t, StreamHandler> streams;            // by request id
     // Streams opened before the connection was up: sent once it is.
@@ -109,6 +111,10 @@ class Client::Impl {
   void SendOn(size_t endpoint, std::shared_ptr<Call> call);
   void Connect(size_t endpoint);
   void OnConnected(size_t endpoint, const std::error_code& ec);
+  // The connection attempt ended: `socket` is ready (and its `tls`
+  // session, if any) if `status` is OK.
+  void Connected(size_t endpoint, Status status, asio::ip::tcp::socket socket,
+                 std::unique_ptr<wire::TlsSession> tls);
   void OnFrame(size_t endpoint, const std::string& payload);
   void OnClosed(size_t endpoint, const Status& reason);
   void OnResponse(std::shared_ptr<Call> call, kv::ClientResponse response);
@@ -127,6 +133,7 @@ class Client::Impl {
   std::chrono::milliseconds NextBackoff(Call& call);
 
   ClientOptions options_;
+  std::shared_ptr<const wire::TlsContext> tls_;  // null: plain TCP
   std::atomic<std::chrono::milliseconds> deadline_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;

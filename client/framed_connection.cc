@@ -4,12 +4,17 @@
 #include <glog/logging.h>
 
 #include <asio/buffer.hpp>
+#include <asio/post.hpp>
 #include <asio/write.hpp>
+
+#include "client/tls.h"
 
 namespace raftkv::wire {
 namespace {
 
 constexpr size_t kReadChunkBytes = 64 << 10;
+// TLS: frames are gathered into one buffer of about this size per write.
+constexpr size_t kTlsWriteBytes = 256 << 10;
 
 std::string RemoteOf(const asio::ip::tcp::socket& socket) {
   std::error_code ec;
@@ -31,6 +36,13 @@ FramedConnection::FramedConnection(asio::ip::tcp::socket socket,
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
 }
 
+FramedConnection::FramedConnection(asio::ip::tcp::socket socket,
+                                   ConnectionLimits limits,
+                                   std::unique_ptr<TlsSession> tls)
+    : FramedConnection(std::move(socket), limits) {
+  tls_ = std::move(tls);
+}
+
 FramedConnection::~FramedConnection() {
   std::error_code ec;
   socket_.close(ec);
@@ -45,6 +57,10 @@ void FramedConnection::Start(FrameHandler on_frame, CloseHandler on_close) {
 }
 
 void FramedConnection::ReadMore() {
+  if (tls_) {
+    TlsRead();
+    return;
+  }
   socket_.async_read_some(
       asio::buffer(read_buffer_),
       [self = shared_from_this()](const std::error_code& ec, size_t n) {
@@ -61,6 +77,10 @@ void FramedConnection::OnRead(const std::error_code& ec, size_t bytes) {
     return;
   }
   reader_.Append(read_buffer_.data(), bytes);
+  if (DeliverFrames()) ReadMore();
+}
+
+bool FramedConnection::DeliverFrames() {
   std::string payload;
   while (open_) {
     switch (reader_.Next(&payload)) {
@@ -69,14 +89,90 @@ void FramedConnection::OnRead(const std::error_code& ec, size_t bytes) {
         payload.clear();
         continue;
       case FrameReader::Result::kNeedMore:
-        ReadMore();
-        return;
+        return true;
       case FrameReader::Result::kTooLarge:
         Close(Status::TooLarge(
             "frame of " + std::to_string(reader_.rejected_length()) +
             " bytes from " + remote_ + " exceeds the limit of " +
             std::to_string(limits_.max_frame_bytes)));
-        return;
+        return false;
+    }
+  }
+  return false;
+}
+
+void FramedConnection::TlsRead() {
+  size_t turn = 0;
+  while (open_) {
+    size_t n = 0;
+    switch (tls_->Read(read_buffer_.data(), read_buffer_.size(), &n)) {
+      case TlsSession::Result::kOk:
+        reader_.Append(read_buffer_.data(), n);
+        if (!DeliverFrames()) return;
+        turn += n;
+        if (turn >= kReadChunkBytes) {
+          // Other handlers get their turn; the session may hold decrypted
+          // bytes the socket's readiness would not announce.
+          asio::post(socket_.get_executor(), [self = shared_from_this()] {
+            if (self->open_) self->TlsRead();
+          });
+          return;
+        }
+        continue;
+      case TlsSession::Result::kWantRead:
+        return TlsWait(/*readable=*/true, &FramedConnection::TlsRead);
+      case TlsSession::Result::kWantWrite:
+        return TlsWait(/*readable=*/false, &FramedConnection::TlsRead);
+      case TlsSession::Result::kClosed:
+        return Close(Status::Unavailable("connection closed by " + remote_));
+      case TlsSession::Result::kError:
+        return Close(
+            Status::IOError("TLS read from " + remote_ + ": " + tls_->error()));
+    }
+  }
+}
+
+void FramedConnection::TlsWait(bool readable,
+                               void (FramedConnection::*then)()) {
+  socket_.async_wait(
+      readable ? asio::ip::tcp::socket::wait_read
+               : asio::ip::tcp::socket::wait_write,
+      [self = shared_from_this(), then](const std::error_code& ec) {
+        if (!self->open_) return;
+        if (ec) {
+          return self->Close(Status::IOError("wait on " + self->remote_ + ": " +
+                                             ec.message()));
+        }
+        ((*self).*then)();
+      });
+}
+
+void FramedConnection::TlsWrite() {
+  while (open_) {
+    if (tls_out_done_ == tls_out_.size()) {
+      queued_bytes_ -= std::min(queued_bytes_, tls_out_.size());
+      tls_out_.clear();
+      tls_out_done_ = 0;
+      if (queue_.empty()) return;
+      while (!queue_.empty() && tls_out_.size() < kTlsWriteBytes) {
+        tls_out_ += queue_.front();
+        queue_.pop_front();
+      }
+    }
+    size_t n = 0;
+    switch (tls_->Write(tls_out_.data() + tls_out_done_,
+                        tls_out_.size() - tls_out_done_, &n)) {
+      case TlsSession::Result::kOk:
+        tls_out_done_ += n;
+        continue;
+      case TlsSession::Result::kWantWrite:
+        return TlsWait(/*readable=*/false, &FramedConnection::TlsWrite);
+      case TlsSession::Result::kWantRead:
+        return TlsWait(/*readable=*/true, &FramedConnection::TlsWrite);
+      case TlsSession::Result::kClosed:
+      case TlsSession::Result::kError:
+        return Close(
+            Status::IOError("TLS write to " + remote_ + ": " + tls_->error()));
     }
   }
 }
@@ -90,12 +186,16 @@ bool FramedConnection::Send(std::string_view payload) {
   AppendFrame(payload, &frame);
   queue_.push_back(std::move(frame));
   queued_bytes_ += size;
-  if (writing_.empty()) WriteMore();
+  if (writing_.empty() && tls_out_.empty()) WriteMore();
   return true;
 }
 
 void FramedConnection::WriteMore() {
   if (queue_.empty() || !open_) return;
+  if (tls_) {
+    TlsWrite();
+    return;
+  }
   while (!queue_.empty() && writing_.size() < 256) {
     writing_.push_back(std::move(queue_.front()));
     queue_.pop_front();
@@ -131,12 +231,15 @@ int FramedConnection::Release(std::string* buffered) {
   *buffered = reader_.TakeBuffered();
   std::error_code ec;
   const int fd = socket_.release(ec);
-  return ec ? -1 : fd;
+  if (ec) return -1;
+  if (tls_) ParkTlsSession(fd, std::move(tls_));
+  return fd;
 }
 
 void FramedConnection::Close(const Status& reason) {
   if (!open_) return;
   open_ = false;
+  if (tls_) tls_->Shutdown();
   std::error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   socket_.close(ec);

@@ -8,6 +8,9 @@
 // limit, an I/O error or EOF closes the connection and calls the close
 // handler exactly once.
 //
+// Over TLS (a TlsSession, handshake done, tls.h) the same frames travel
+// encrypted; without one no TLS code runs at all.
+//
 // Thread-safety: every method must be called on the thread running the
 // io_context that owns the socket. Keep a shared_ptr while in use; pending
 // handlers keep the object alive until they complete.
@@ -26,6 +29,8 @@
 
 namespace raftkv::wire {
 
+class TlsSession;
+
 struct ConnectionLimits {
   size_t max_frame_bytes = 4 << 20;
   size_t max_queued_bytes = 64 << 20;
@@ -37,6 +42,10 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   using CloseHandler = std::function<void(const Status& reason)>;
 
   FramedConnection(asio::ip::tcp::socket socket, ConnectionLimits limits);
+  // Over `tls`, a session on `socket` whose handshake is done (nullptr:
+  // plain TCP).
+  FramedConnection(asio::ip::tcp::socket socket, ConnectionLimits limits,
+                   std::unique_ptr<TlsSession> tls);
   ~FramedConnection();
   FramedConnection(const FramedConnection&) = delete;
   FramedConnection& operator=(const FramedConnection&) = delete;
@@ -51,7 +60,8 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   // Hands the socket over (e.g. to a thread doing blocking I/O): stops
   // reading and writing without closing it, returns its descriptor and, in
   // *buffered, the bytes already read but not yet handed out as frames. The
-  // close handler never runs. May be called from the frame handler.
+  // close handler never runs. May be called from the frame handler. Over
+  // TLS the session goes with the descriptor (TakeTlsSession(fd), tls.h).
   int Release(std::string* buffered);
 
   bool open() const { return open_; }
@@ -64,6 +74,14 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   void OnRead(const std::error_code& ec, size_t bytes);
   void WriteMore();
   void OnWrite(const std::error_code& ec, size_t bytes);
+  // Hands out the complete frames read; false once the connection was
+  // closed or released meanwhile (stop reading).
+  bool DeliverFrames();
+  // TLS: reads what the session has (at most a chunk per turn), then waits
+  // for the readiness it asks for; writes the queue the same way.
+  void TlsRead();
+  void TlsWrite();
+  void TlsWait(bool readable, void (FramedConnection::*then)());
 
   asio::ip::tcp::socket socket_;
   ConnectionLimits limits_;
@@ -77,6 +95,9 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   FrameHandler on_frame_;
   CloseHandler on_close_;
   std::string remote_;
+  std::unique_ptr<TlsSession> tls_;  // null: plain TCP
+  std::string tls_out_;              // TLS: the frames being written
+  size_t tls_out_done_ = 0;          // of tls_out_, already written
 };
 
 }  // namespace raftkv::wire

@@ -4,6 +4,9 @@
 
 #include <glog/logging.h>
 
+#include "client/tls.h"
+#include "server/server_tls.h"
+
 namespace raftkv::server {
 
 kv::ClientResponse ErrorResponse(kv::ErrorCode error, std::string message) {
@@ -54,6 +57,12 @@ ClientService::~ClientService() { Stop(); }
 Status ClientService::Start(const asio::ip::tcp::endpoint& listen,
                             Handler handler) {
   handler_ = std::move(handler);
+  if (tls_files_.enabled()) {
+    auto tls = wire::ReloadingTlsContext::Create(ListenerTlsConfig(tls_files_),
+                                                 "client listener");
+    if (!tls.ok()) return tls.status();
+    tls_ = *tls;
+  }
   std::error_code ec;
   acceptor_.open(listen.protocol(), ec);
   if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
@@ -79,36 +88,69 @@ void ClientService::Stop() {
 }
 
 void ClientService::Accept() {
-  acceptor_.async_accept([this](const std::error_code& ec,
-                                asio::ip::tcp::socket socket) {
-    if (stopped_) return;
-    if (ec) {
-      LOG(WARNING) << "client accept failed: " << ec.message();
-    } else {
-      wire::ConnectionLimits limits;
-      limits.max_frame_bytes = max_frame_bytes_;
-      auto conn =
-          std::make_shared<wire::FramedConnection>(std::move(socket), limits);
-      connections_.insert(conn);
-      std::weak_ptr<wire::FramedConnection> weak = conn;
-      conn->Start(
-          [this, weak](std::string payload) {
-            if (auto c = weak.lock()) OnFrame(c, payload);
-          },
-          [this, weak](const Status& reason) {
-            auto c = weak.lock();
-            if (!c) return;
-            if (!reason.IsUnavailable() &&
-                reason.code() != Status::Code::kAborted) {
-              LOG(WARNING) << "client " << c->remote()
-                           << " disconnected: " << reason.ToString();
-            }
-            if (close_handler_) close_handler_(c.get());
-            connections_.erase(c);
-          });
-    }
-    Accept();
-  });
+  acceptor_.async_accept(
+      [this](const std::error_code& ec, asio::ip::tcp::socket socket) {
+        if (stopped_) return;
+        if (ec) {
+          LOG(WARNING) << "client accept failed: " << ec.message();
+        } else if (tls_) {
+          std::weak_ptr<char> alive = alive_;
+          wire::AsyncTlsHandshake(
+              std::move(socket), tls_->Current(), "", kTlsHandshakeTimeout,
+              [this, alive](Status s, asio::ip::tcp::socket socket,
+                            std::unique_ptr<wire::TlsSession> session) {
+                if (alive.expired() || stopped_) return;
+                if (!s.ok()) {
+                  LogRefusal(s);
+                  return;
+                }
+                Serve(std::move(socket), std::move(session));
+              });
+        } else {
+          Serve(std::move(socket), nullptr);
+        }
+        Accept();
+      });
+}
+
+void ClientService::LogRefusal(const Status& why) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_refusal_logged_ < std::chrono::seconds(10)) {
+    ++refusals_unlogged_;
+    return;
+  }
+  LOG(WARNING) << "client connection refused: " << why.ToString()
+               << (refusals_unlogged_ == 0
+                       ? ""
+                       : " (and " + std::to_string(refusals_unlogged_) +
+                             " more since the last one logged)");
+  last_refusal_logged_ = now;
+  refusals_unlogged_ = 0;
+}
+
+void ClientService::Serve(asio::ip::tcp::socket socket,
+                          std::unique_ptr<wire::TlsSession> tls) {
+  wire::ConnectionLimits limits;
+  limits.max_frame_bytes = max_frame_bytes_;
+  auto conn = std::make_shared<wire::FramedConnection>(std::move(socket),
+                                                       limits, std::move(tls));
+  connections_.insert(conn);
+  std::weak_ptr<wire::FramedConnection> weak = conn;
+  conn->Start(
+      [this, weak](std::string payload) {
+        if (auto c = weak.lock()) OnFrame(c, payload);
+      },
+      [this, weak](const Status& reason) {
+        auto c = weak.lock();
+        if (!c) return;
+        if (!reason.IsUnavailable() &&
+            reason.code() != Status::Code::kAborted) {
+          LOG(WARNING) << "client " << c->remote()
+                       << " disconnected: " << reason.ToString();
+        }
+        if (close_handler_) close_handler_(c.get());
+        connections_.erase(c);
+      });
 }
 
 void ClientService::OnFrame(const std::shared_ptr<wire::FramedConnection>& conn,

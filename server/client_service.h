@@ -2,7 +2,10 @@
 // ClientRequests for the node, and the node's answers back into frames.
 //
 // A frame that does not parse, or that exceeds the frame limit, closes that
-// connection (logged); nothing else is affected. Many requests may be in
+// connection (logged); nothing else is affected. With TLS (set_tls) every
+// connection first completes a handshake; one that fails (an untrusted or
+// missing client certificate, a plain client) is logged with the remote
+// address and closed. Many requests may be in
 // flight per connection; responses carry the request id, in any order.
 //
 // Thread-safety: everything runs on the io_context's thread.
@@ -18,7 +21,13 @@
 #include "client/framed_connection.h"
 #include "client/kv.pb.h"
 #include "server/node_metrics.h"
+#include "server/server_config.h"
 #include "util/status.h"
+
+namespace raftkv::wire {
+class ReloadingTlsContext;
+class TlsSession;
+}  // namespace raftkv::wire
 
 namespace raftkv::server {
 
@@ -68,6 +77,10 @@ class ClientService {
   // on it after the response): the handler owns `fd` from then on.
   using StreamHandler = std::function<void(kv::ClientRequest request, int fd)>;
 
+  // TLS on this listener (before Start; files.enabled(): on). The files are
+  // loaded by Start (an error if they do not load) and again whenever they
+  // change, for new connections.
+  void set_tls(const TlsFiles& files) { tls_files_ = files; }
   Status Start(const asio::ip::tcp::endpoint& listen, Handler handler);
   void set_stream_handler(StreamHandler handler) {
     stream_handler_ = std::move(handler);
@@ -82,6 +95,10 @@ class ClientService {
 
  private:
   void Accept();
+  void Serve(asio::ip::tcp::socket socket,
+             std::unique_ptr<wire::TlsSession> tls);
+  // A failed handshake, logged at most every 10 s (with how many more).
+  void LogRefusal(const Status& why);
   void OnFrame(const std::shared_ptr<wire::FramedConnection>& conn,
                const std::string& payload);
 
@@ -93,6 +110,12 @@ class ClientService {
   StreamHandler stream_handler_;
   CloseHandler close_handler_;
   bool stopped_ = false;
+  TlsFiles tls_files_;
+  std::shared_ptr<wire::ReloadingTlsContext> tls_;  // null: plain TCP
+  std::chrono::steady_clock::time_point last_refusal_logged_;
+  uint64_t refusals_unlogged_ = 0;
+  // Handshakes in progress hold a weak reference: gone once destroyed.
+  std::shared_ptr<char> alive_ = std::make_shared<char>();
 };
 
 }  // namespace raftkv::server

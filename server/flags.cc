@@ -109,6 +109,28 @@ DEFINE_string(testonly_snapshot_fault, "",
               "second connection before the first is acknowledged; or "
               "slow:N sleeps N ms before each chunk of every snapshot it "
               "sends.");
+// TLS, with etcd's names (gflags reads --cert-file as --cert_file).
+DEFINE_string(cert_file, "",
+              "TLS on the client listener: PEM certificate (chain) it "
+              "presents. Reloaded when it changes on disk.");
+DEFINE_string(key_file, "", "TLS on the client listener: PEM private key.");
+DEFINE_string(trusted_ca_file, "",
+              "TLS on the client listener: PEM CAs that client "
+              "certificates must chain to (with --client-cert-auth).");
+DEFINE_bool(client_cert_auth, false,
+            "TLS on the client listener: require a client certificate "
+            "signed by --trusted-ca-file.");
+DEFINE_string(peer_cert_file, "",
+              "TLS between peers (mutual): PEM certificate this node "
+              "presents to peers, as server and as client. Reloaded when it "
+              "changes on disk.");
+DEFINE_string(peer_key_file, "", "TLS between peers: PEM private key.");
+DEFINE_string(peer_trusted_ca_file, "",
+              "TLS between peers: PEM CAs that peers' certificates must "
+              "chain to (required with --peer-cert-file).");
+DEFINE_bool(peer_client_cert_auth, true,
+            "TLS between peers: require a certificate from peers that dial "
+            "this node (false: only dialing nodes check the listener's).");
 DEFINE_uint32(testonly_apply_delay_us, 0,
               "TEST ONLY: the applier sleeps this long per entry (a node "
               "that cannot apply as fast as the cluster commits).");
@@ -177,6 +199,33 @@ StatusOr<ServerConfig> ConfigFromFlags() {
   config.id = FLAGS_id;
   if (FLAGS_cluster.empty()) {
     return Status::InvalidArgument("--cluster must list every node");
+// --cert-file ... (`prefix` "") or --peer-cert-file ... (`prefix` "peer-").
+StatusOr<TlsFiles> TlsFromFlags(const std::string& prefix,
+                                const std::string& cert, const std::string& key,
+                                const std::string& ca, bool client_cert_auth,
+                                bool need_ca) {
+  TlsFiles tls{cert, key, ca, client_cert_auth};
+  if (cert.empty() != key.empty()) {
+    return Status::InvalidArgument("--" + prefix + "cert-file and --" + prefix +
+                                   "key-file go together");
+  }
+  if (cert.empty()) {
+    if (!ca.empty()) {
+      return Status::InvalidArgument(
+          "--" + prefix + "trusted-ca-file needs --" + prefix + "cert-file");
+    }
+    tls.client_cert_auth = false;  // no TLS
+    return tls;
+  }
+  if ((client_cert_auth || need_ca) && ca.empty()) {
+    return Status::InvalidArgument(
+        "--" + prefix + "trusted-ca-file must be set " +
+        (need_ca ? "with --" + prefix + "cert-file"
+                 : "with --" + prefix + "client-cert-auth"));
+  }
+  return tls;
+}
+
   }
   auto peers = ParseMemberList(FLAGS_cluster);
   if (!peers.ok()) {
@@ -248,3 +297,13 @@ StatusOr<ServerConfig> ConfigFromFlags() {
 }
 
 }  // namespace raftkv::server
+  auto client_tls =
+      TlsFromFlags("", FLAGS_cert_file, FLAGS_key_file, FLAGS_trusted_ca_file,
+                   FLAGS_client_cert_auth, /*need_ca=*/false);
+  if (!client_tls.ok()) return client_tls.status();
+  config.client_tls = *client_tls;
+  auto peer_tls = TlsFromFlags("peer-", FLAGS_peer_cert_file,
+                               FLAGS_peer_key_file, FLAGS_peer_trusted_ca_file,
+                               FLAGS_peer_client_cert_auth, /*need_ca=*/true);
+  if (!peer_tls.ok()) return peer_tls.status();
+  config.peer_tls = *peer_tls;

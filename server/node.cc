@@ -219,6 +219,7 @@ Status Node::Open() {
       config_, io_, std::move(raft).value(),
       RaftLoop::Stages{cache_.get(), writer_.get(), applier_.get(),
                        transfers_.get(), transport_.get(), &members_},
+  transport_options.tls = config_.peer_tls;
       state_machine_->applied_index(), state_machine_->revision());
   requests_ = std::make_unique<ClientRequests>(config_, io_, loop_.get(),
                                                applier_.get(), &members_);
@@ -284,6 +285,7 @@ Status Node::Open() {
       });
   clients_service_->set_stream_handler(
       [this](kv::ClientRequest request, int fd) {
+  clients_service_->set_tls(config_.client_tls);
         requests_->OnBackupRequest(request, fd);
       });
   RAFTKV_RETURN_IF_ERROR(clients_service_->Start(
@@ -350,6 +352,7 @@ Status Node::StartStages() {
       },
       [this](raft::Message m, std::string dir) {
         inbox_.Push(SnapshotStaged{std::move(m), std::move(dir)});
+  transfer_options.tls = config_.peer_tls;
       });
   inbox_watch_ =
       std::make_unique<asio::posix::stream_descriptor>(io_, ::dup(inbox_.fd()));

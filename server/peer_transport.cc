@@ -6,7 +6,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include "client/tls.h"
 #include "server/cluster_identity.h"
+#include "server/server_tls.h"
 #include "server/snapshot_transfer.h"
 
 namespace raftkv::server {
@@ -59,6 +61,16 @@ Status PeerTransport::Start(MessageHandler on_message, PeerHandler on_peer_down,
   on_peer_down_ = std::move(on_peer_down);
   on_unreachable_ = std::move(on_unreachable);
   on_snapshot_stream_ = std::move(on_snapshot_stream);
+  if (options_.tls.enabled()) {
+    auto listen = wire::ReloadingTlsContext::Create(
+        ListenerTlsConfig(options_.tls), "peer listener");
+    if (!listen.ok()) return listen.status();
+    auto dial = wire::ReloadingTlsContext::Create(DialerTlsConfig(options_.tls),
+                                                  "peer dialer");
+    if (!dial.ok()) return dial.status();
+    tls_listen_ = *listen;
+    tls_dial_ = *dial;
+  }
   std::error_code ec;
   acceptor_.open(listen_address_.protocol(), ec);
   if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
@@ -148,32 +160,55 @@ void PeerTransport::Accept() {
   acceptor_.async_accept([this](const std::error_code& ec,
                                 asio::ip::tcp::socket socket) {
     if (stopped_) return;
-    if (!ec) {
+    if (ec) {
+      LOG(WARNING) << "peer accept failed: " << ec.message();
+    } else if (tls_listen_) {
       ConfigureSocket(socket);
-      wire::ConnectionLimits limits{options_.max_frame_bytes,
-                                    options_.max_queued_bytes};
-      auto conn =
-          std::make_shared<wire::FramedConnection>(std::move(socket), limits);
-      // The sender's id is learned from its first message.
-      auto sender = std::make_shared<uint64_t>(raft::kNone);
-      inbound_.emplace(conn, sender);
-      std::weak_ptr<wire::FramedConnection> weak = conn;
-      conn->Start(
-          [this, weak, sender](std::string payload) {
-            if (auto c = weak.lock()) OnInboundFrame(c, sender.get(), payload);
-          },
-          [this, weak, sender](const Status& reason) {
-            if (auto c = weak.lock()) inbound_.erase(c);
-            if (*sender != raft::kNone && *sender != kRefusedSender &&
-                !stopped_) {
-              PeerDown(*sender, "inbound connection: " + reason.ToString());
+      std::weak_ptr<char> alive = alive_;
+      wire::AsyncTlsHandshake(
+          std::move(socket), tls_listen_->Current(), "", kTlsHandshakeTimeout,
+          [this, alive](Status s, asio::ip::tcp::socket socket,
+                        std::unique_ptr<wire::TlsSession> session) {
+            if (alive.expired() || stopped_) return;
+            if (!s.ok()) {
+              const auto now = std::chrono::steady_clock::now();
+              if (now - last_handshake_failure_logged_ >=
+                  std::chrono::seconds(10)) {
+                last_handshake_failure_logged_ = now;
+                LOG(WARNING) << "refusing a peer connection: " << s.ToString();
+              }
+              return;
             }
+            ServeInbound(std::move(socket), std::move(session));
           });
     } else {
-      LOG(WARNING) << "peer accept failed: " << ec.message();
+      ConfigureSocket(socket);
+      ServeInbound(std::move(socket), nullptr);
     }
     Accept();
   });
+}
+
+void PeerTransport::ServeInbound(asio::ip::tcp::socket socket,
+                                 std::unique_ptr<wire::TlsSession> tls) {
+  wire::ConnectionLimits limits{options_.max_frame_bytes,
+                                options_.max_queued_bytes};
+  auto conn = std::make_shared<wire::FramedConnection>(std::move(socket),
+                                                       limits, std::move(tls));
+  // The sender's id is learned from its first message.
+  auto sender = std::make_shared<uint64_t>(raft::kNone);
+  inbound_.emplace(conn, sender);
+  std::weak_ptr<wire::FramedConnection> weak = conn;
+  conn->Start(
+      [this, weak, sender](std::string payload) {
+        if (auto c = weak.lock()) OnInboundFrame(c, sender.get(), payload);
+      },
+      [this, weak, sender](const Status& reason) {
+        if (auto c = weak.lock()) inbound_.erase(c);
+        if (*sender != raft::kNone && *sender != kRefusedSender && !stopped_) {
+          PeerDown(*sender, "inbound connection: " + reason.ToString());
+        }
+      });
 }
 
 void PeerTransport::OnInboundFrame(
@@ -288,7 +323,7 @@ void PeerTransport::Dial(uint64_t peer) {
   auto found = outbound_.find(peer);
   if (found == outbound_.end()) return;
   Outbound& out = found->second;
-  if (out.connection || out.dialing) return;
+  if (out.connection || out.dialing || out.handshaking != 0) return;
   out.dialing = std::make_unique<asio::ip::tcp::socket>(io_);
   // Dial from our own peer address, so that every packet between two nodes
   // names both of them (logs, firewall rules). IP_BIND_ADDRESS_NO_PORT
@@ -325,10 +360,49 @@ void PeerTransport::OnDialed(uint64_t peer, const std::error_code& ec) {
     return;
   }
   ConfigureSocket(*socket);
+  if (!tls_dial_) {
+    Connected(peer, std::move(*socket), nullptr);
+    return;
+  }
+  const uint64_t dial = next_dial_++;
+  out.handshaking = dial;
+  std::weak_ptr<char> alive = alive_;
+  wire::AsyncTlsHandshake(
+      std::move(*socket), tls_dial_->Current(),
+      out.address.address().to_string(), kTlsHandshakeTimeout,
+      [this, alive, peer, dial](Status s, asio::ip::tcp::socket socket,
+                                std::unique_ptr<wire::TlsSession> session) {
+        if (alive.expired() || stopped_) return;
+        auto found = outbound_.find(peer);
+        if (found == outbound_.end() || found->second.handshaking != dial) {
+          return;  // no longer a peer (or dropped and added again)
+        }
+        Outbound& out = found->second;
+        out.handshaking = 0;
+        if (s.ok()) {
+          out.tls_error.clear();
+          Connected(peer, std::move(socket), std::move(session));
+          return;
+        }
+        const auto now = std::chrono::steady_clock::now();
+        if (s.message() != out.tls_error ||
+            now - out.tls_error_logged >= std::chrono::seconds(10)) {
+          out.tls_error = s.message();
+          out.tls_error_logged = now;
+          LOG(WARNING) << "cannot connect to peer " << peer << ": "
+                       << s.ToString();
+        }
+        ScheduleDial(peer);
+      });
+}
+
+void PeerTransport::Connected(uint64_t peer, asio::ip::tcp::socket socket,
+                              std::unique_ptr<wire::TlsSession> tls) {
+  Outbound& out = outbound_.at(peer);
   wire::ConnectionLimits limits{options_.max_frame_bytes,
                                 options_.max_queued_bytes};
-  out.connection =
-      std::make_shared<wire::FramedConnection>(std::move(*socket), limits);
+  out.connection = std::make_shared<wire::FramedConnection>(
+      std::move(socket), limits, std::move(tls));
   out.backoff = options_.reconnect_initial;
   if (out.down_reported) {
     LOG(INFO) << "connected to peer " << peer << " at "

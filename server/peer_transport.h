@@ -42,7 +42,13 @@
 #include "client/framed_connection.h"
 #include "raft/config.h"
 #include "raft/raft.pb.h"
+#include "server/server_config.h"
 #include "util/status.h"
+
+namespace raftkv::wire {
+class ReloadingTlsContext;
+class TlsSession;
+}  // namespace raftkv::wire
 
 namespace raftkv::server {
 
@@ -61,6 +67,8 @@ struct PeerTransportOptions {
   std::chrono::milliseconds reconnect_max{500};
   // Unacknowledged data for this long aborts a connection (TCP_USER_TIMEOUT).
   std::chrono::milliseconds user_timeout{3000};
+  // TLS between peers (files.enabled(): on); loaded by Start.
+  TlsFiles tls;
 };
 
 class PeerTransport {
@@ -119,6 +127,11 @@ class PeerTransport {
     std::unique_ptr<asio::steady_timer> retry_timer;
     std::chrono::milliseconds backoff{0};
     bool down_reported = true;
+    // TLS: the dial whose handshake is under way (0: none), and the last
+    // handshake failure logged (repeated only every few seconds).
+    uint64_t handshaking = 0;
+    std::string tls_error;
+    std::chrono::steady_clock::time_point tls_error_logged;
   };
 
   void Accept();
@@ -130,6 +143,11 @@ class PeerTransport {
   void Dial(uint64_t peer);
   void ScheduleDial(uint64_t peer);
   void OnDialed(uint64_t peer, const std::error_code& ec);
+  // A dialed connection is ready (its TLS handshake done, if any).
+  void Connected(uint64_t peer, asio::ip::tcp::socket socket,
+                 std::unique_ptr<wire::TlsSession> tls);
+  void ServeInbound(asio::ip::tcp::socket socket,
+                    std::unique_ptr<wire::TlsSession> tls);
   void OnInboundFrame(const std::shared_ptr<wire::FramedConnection>& conn,
                       uint64_t* sender, const std::string& payload);
   void PeerDown(uint64_t peer, const std::string& why);
@@ -159,6 +177,12 @@ class PeerTransport {
   SnapshotStreamHandler on_snapshot_stream_;
   bool stopped_ = false;
   std::chrono::steady_clock::time_point last_refusal_logged_;
+  std::chrono::steady_clock::time_point last_handshake_failure_logged_;
+  std::shared_ptr<wire::ReloadingTlsContext> tls_listen_;  // null: plain
+  std::shared_ptr<wire::ReloadingTlsContext> tls_dial_;
+  uint64_t next_dial_ = 1;  // numbers TLS dials (Outbound::handshaking)
+  // Handshakes in progress hold a weak reference: gone once destroyed.
+  std::shared_ptr<char> alive_ = std::make_shared<char>();
 };
 
 }  // namespace raftkv::server

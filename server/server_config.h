@@ -22,6 +22,20 @@ struct AutoCompactionOptions {
   std::chrono::milliseconds retain_for{0};  // periodic mode; 0: never
 };
 
+// TLS on one listener (etcd's flags; empty files: plain TCP). The client
+// listener's are --cert-file, --key-file, --trusted-ca-file and
+// --client-cert-auth, the peers' --peer-cert-file, ... (flags.cc).
+struct TlsFiles {
+  std::string cert_file;  // PEM certificate chain presented
+  std::string key_file;   // PEM private key of cert_file
+  // PEM CAs that clients' (peers': both ways) certificates must chain to.
+  std::string trusted_ca_file;
+  // Require a client certificate chaining to trusted_ca_file.
+  bool client_cert_auth = false;
+
+  bool enabled() const { return !cert_file.empty(); }
+};
+
 struct ServerConfig {
   uint64_t id = 0;
   std::map<uint64_t, std::string> peer_addresses;    // id -> host:port
@@ -52,6 +66,11 @@ struct ServerConfig {
   int election_ticks = 15;
   int heartbeat_ticks = 1;
   // Campaign as soon as the connection to the leader breaks (PreVote keeps
+  // TLS on the client listener(s) and between peers (docs/server.md "TLS").
+  // Peer TLS is mutual: a node dialing a peer presents peer_tls's
+  // certificate and checks the peer's against its trusted CA and address.
+  TlsFiles client_tls;
+  TlsFiles peer_tls;
   // this from disrupting a leader that is in fact alive).
   bool fast_failover = true;
 

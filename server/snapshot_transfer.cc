@@ -17,7 +17,9 @@
 #include <filesystem>
 
 #include "client/blocking_frames.h"
+#include "client/tls.h"
 #include "server/cluster_identity.h"
+#include "server/server_tls.h"
 #include "server/stage_thread.h"
 #include "storage/coding.h"
 #include "storage/snapshot.h"
@@ -101,6 +103,7 @@ void SnapshotTransfers::Receive(int fd, std::string preamble,
   Reap();
   std::lock_guard<std::mutex> lock(mu_);
   if (stopped_) {
+    wire::TakeTlsSession(fd);
     ::close(fd);
     return;
   }
@@ -120,6 +123,7 @@ void SnapshotTransfers::StartThread(
   auto t = std::make_unique<Transfer>();
   Transfer* raw = t.get();
   raw->fd = fd;
+  if (fd >= 0) raw->tls = wire::TakeTlsSession(fd);
   raw->thread =
       std::thread([raw, run = std::move(run)]() mutable { run(raw); });
   transfers->emplace(key, std::move(t));
@@ -131,6 +135,7 @@ void SnapshotTransfers::SendBackup(
   Reap();
   std::lock_guard<std::mutex> lock(mu_);
   if (stopped_) {
+    wire::TakeTlsSession(fd);
     ::close(fd);
     return;
   }
@@ -153,12 +158,13 @@ void SnapshotTransfers::RunBackup(
                                         "/" + std::to_string(source->index())
                                   : std::string("backup");
   uint64_t bytes = 0;
-  Status s = wire::WriteFrame(fd, first_frame, what);
+  const wire::Channel channel(fd, t->tls.get());
+  Status s = wire::WriteFrame(channel, first_frame, what);
   if (s.ok() && source) {
     LOG(INFO) << "streaming " << what << " to a client";
     s = source->Stream(options_.chunk_bytes, [&](std::string_view chunk) {
       bytes += chunk.size();
-      return wire::WriteFrame(fd, chunk, what);
+      return wire::WriteFrame(channel, chunk, what);
     });
   }
   if (source) {
@@ -166,6 +172,7 @@ void SnapshotTransfers::RunBackup(
               << " KiB in " << Seconds(start) << " s"
               << (s.ok() ? "" : " (" + s.ToString() + ")");
   }
+  if (t->tls) t->tls->Shutdown();
   ::shutdown(fd, SHUT_WR);
   t->fd = -1;
   ::close(fd);
@@ -198,17 +205,28 @@ Status SnapshotTransfers::StreamTo(Transfer* t, const raft::Message& message,
                                    const storage::SnapshotSource& source,
                                    const std::string& address, bool faulty,
                                    const std::string& what, int* fd_out,
+                                   std::unique_ptr<wire::TlsSession>* tls_out,
                                    uint64_t* bytes, uint64_t* chunks) {
   const auto start = std::chrono::steady_clock::now();
+  auto context = DialContext();
+  if (!context.ok()) return context.status();
   auto fd = wire::Dial(address, self_ip_, options_.io_timeout);
   if (!fd.ok()) return fd.status();
   *fd_out = *fd;
   t->fd = *fd;
+  if (*context) {
+    auto session = wire::TlsSession::Create(
+        **context, *fd, address.substr(0, address.rfind(':')));
+    if (!session.ok()) return session.status();
+    *tls_out = std::move(session).value();
+    RAFTKV_RETURN_IF_ERROR((*tls_out)->HandshakeBlocking(what));
+  }
+  const wire::Channel channel(*fd, tls_out->get());
   std::string preamble(1, '\0');
   preamble.append(kMagic, kMagicSize);
   storage::PutBigEndian64(&preamble, cluster_id_.load());
   preamble.append(message.SerializeAsString());
-  RAFTKV_RETURN_IF_ERROR(wire::WriteFrame(*fd, preamble, what));
+  RAFTKV_RETURN_IF_ERROR(wire::WriteFrame(channel, preamble, what));
   LOG(INFO) << "sending " << what << " to " << address;
   return source.Stream(options_.chunk_bytes, [&](std::string_view chunk) {
     *bytes += chunk.size();
@@ -224,7 +242,7 @@ Status SnapshotTransfers::StreamTo(Transfer* t, const raft::Message& message,
       LOG(WARNING) << what << ": TEST FAULT: corrupting chunk " << n;
       std::string bad(chunk);
       bad[bad.size() / 2] ^= 0x40;
-      return wire::WriteFrame(*fd, bad, what);
+      return wire::WriteFrame(channel, bad, what);
     }
     if (faulty && options_.cut_after_chunk >= 0 &&
         n == options_.cut_after_chunk + 1) {
@@ -233,13 +251,28 @@ Status SnapshotTransfers::StreamTo(Transfer* t, const raft::Message& message,
       ::shutdown(*fd, SHUT_RDWR);
       return Status::Aborted(what + ": cut by a test fault");
     }
-    return wire::WriteFrame(*fd, chunk, what);
+    return wire::WriteFrame(channel, chunk, what);
   });
 }
 
-Status SnapshotTransfers::ReadVerdict(int fd, const std::string& what) {
+StatusOr<std::shared_ptr<const wire::TlsContext>>
+SnapshotTransfers::DialContext() {
+  if (!options_.tls.enabled()) return std::shared_ptr<const wire::TlsContext>();
+  std::lock_guard<std::mutex> lock(tls_mu_);
+  if (!tls_dial_) {
+    auto created = wire::ReloadingTlsContext::Create(
+        DialerTlsConfig(options_.tls), "snapshot sender");
+    if (!created.ok()) return created.status();
+    tls_dial_ = *created;
+  }
+  return tls_dial_->Current();
+}
+
+Status SnapshotTransfers::ReadVerdict(int fd, wire::TlsSession* tls,
+                                      const std::string& what) {
   std::string verdict, none;
-  RAFTKV_RETURN_IF_ERROR(wire::ReadFrame(fd, &none, 1 << 16, &verdict, what));
+  RAFTKV_RETURN_IF_ERROR(
+      wire::ReadFrame(wire::Channel(fd, tls), &none, 1 << 16, &verdict, what));
   if (verdict != kAccepted)
     return Status::Aborted(what + ": refused: " + verdict);
   return Status::OK();
@@ -259,24 +292,30 @@ void SnapshotTransfers::RunSend(
                       !fault_used_.exchange(true);
   uint64_t bytes = 0, chunks = 0;
   int fd = -1;
-  Status s = StreamTo(t, message, *source, address, faulty, what, &fd, &bytes,
-                      &chunks);
+  std::unique_ptr<wire::TlsSession> tls;
+  Status s = StreamTo(t, message, *source, address, faulty, what, &fd, &tls,
+                      &bytes, &chunks);
   if (s.ok() && faulty && options_.send_twice) {
     // The same snapshot again on a second connection before the first is
     // acknowledged, as a leader does when an append raced the first one's
     // install: the receiver must stage both apart and install one.
     LOG(WARNING) << what << ": TEST FAULT: sending it again";
     int second = -1;
+    std::unique_ptr<wire::TlsSession> second_tls;
     uint64_t again_bytes = 0, again_chunks = 0;
-    Status again =
-        StreamTo(t, message, *source, address, /*faulty=*/false,
-                 what + " (again)", &second, &again_bytes, &again_chunks);
-    if (again.ok()) again = ReadVerdict(second, what + " (again)");
+    Status again = StreamTo(t, message, *source, address, /*faulty=*/false,
+                            what + " (again)", &second, &second_tls,
+                            &again_bytes, &again_chunks);
+    if (again.ok()) {
+      again = ReadVerdict(second, second_tls.get(), what + " (again)");
+    }
     LOG(INFO) << what << " (again): " << again.ToString();
+    second_tls.reset();
     if (second >= 0) ::close(second);
   }
-  if (s.ok()) s = ReadVerdict(fd, what);
+  if (s.ok()) s = ReadVerdict(fd, tls.get(), what);
   t->fd = -1;
+  tls.reset();
   if (fd >= 0) ::close(fd);
   if (s.ok()) {
     LOG(INFO) << what << " delivered: " << bytes / (1 << 20) << " MB in "
@@ -336,7 +375,8 @@ void SnapshotTransfers::RunReceive(Transfer* t, uint64_t serial,
   }
   std::string chunk;
   while (s.ok() && !stager->complete()) {
-    s = wire::ReadFrame(fd, &pending, options_.max_frame_bytes, &chunk, what);
+    s = wire::ReadFrame(wire::Channel(fd, t->tls.get()), &pending,
+                        options_.max_frame_bytes, &chunk, what);
     if (s.ok()) s = stager->Add(chunk);
   }
   if (s.ok() && (stager->index() != message.snapshot().metadata().index() ||
@@ -356,7 +396,8 @@ void SnapshotTransfers::RunReceive(Transfer* t, uint64_t serial,
     staged_(std::move(message), stager->dir());
   }
   // The verdict, best effort: the sender learns why, or sees the close.
-  wire::WriteFrame(fd, s.ok() ? std::string(kAccepted) : s.ToString(), what);
+  wire::WriteFrame(wire::Channel(fd, t->tls.get()),
+                   s.ok() ? std::string(kAccepted) : s.ToString(), what);
   t->fd = -1;
   ::close(fd);
   if (!s.ok()) {

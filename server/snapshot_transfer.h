@@ -26,6 +26,11 @@
 // Backups (raftkvctl snapshot save) stream the same image over a client's
 // connection that the node took over, on a thread of their own.
 //
+// TLS: with options.tls a sender dials with the peer certificate and checks
+// the receiver's (mutual TLS, as PeerTransport); a connection taken over
+// from the loop (Receive, SendBackup) keeps its TLS session (tls.h,
+// TakeTlsSession).
+//
 // Thread-safety: Send/Receive/SendBackup/Stop are called on the loop's thread;
 // the callbacks run on transfer threads and must only post to the loop.
 #pragma once
@@ -41,11 +46,18 @@
 #include <thread>
 
 #include "raft/raft.pb.h"
+#include "server/server_config.h"
 #include "util/status.h"
 
 namespace raftkv::storage {
 class SnapshotSource;
 }  // namespace raftkv::storage
+
+namespace raftkv::wire {
+class ReloadingTlsContext;
+class TlsContext;
+class TlsSession;
+}  // namespace raftkv::wire
 
 namespace raftkv::server {
 
@@ -58,6 +70,8 @@ struct SnapshotTransferOptions {
   // Frames larger than this end the transfer (a chunk is about
   // chunk_bytes, or one record over it).
   size_t max_frame_bytes = 64 << 20;
+  // TLS between peers (files.enabled(): on), as PeerTransportOptions::tls.
+  TlsFiles tls;
   // TEST ONLY (raftkvd --testonly_snapshot_fault): the first transfer this
   // node sends flips a byte of chunk `corrupt_chunk`, or closes its
   // connection after chunk `cut_after_chunk` (-1: no fault).
@@ -117,7 +131,12 @@ class SnapshotTransfers {
     std::thread thread;
     std::atomic<int> fd{-1};
     std::atomic<bool> finished{false};
+    // The TLS session of a connection taken over from the loop (null:
+    // plain, or a sender's own connection).
+    std::unique_ptr<wire::TlsSession> tls;
   };
+  // The context to dial peers with (null: plain TCP).
+  StatusOr<std::shared_ptr<const wire::TlsContext>> DialContext();
   void RunSend(Transfer* t, uint64_t peer, raft::Message message,
                std::shared_ptr<const storage::SnapshotSource> source,
                std::string address);
@@ -126,9 +145,10 @@ class SnapshotTransfers {
   Status StreamTo(Transfer* t, const raft::Message& message,
                   const storage::SnapshotSource& source,
                   const std::string& address, bool faulty,
-                  const std::string& what, int* fd_out, uint64_t* bytes,
+                  const std::string& what, int* fd_out,
+                  std::unique_ptr<wire::TlsSession>* tls_out, uint64_t* bytes,
                   uint64_t* chunks);
-  Status ReadVerdict(int fd, const std::string& what);
+  Status ReadVerdict(int fd, wire::TlsSession* tls, const std::string& what);
   void RunReceive(Transfer* t, uint64_t serial, std::string preamble,
                   std::string pending, std::string remote);
   void RunBackup(Transfer* t, std::string first_frame,
@@ -154,6 +174,8 @@ class SnapshotTransfers {
   uint64_t next_serial_ = 1;
   bool stopped_ = false;
   std::atomic<bool> fault_used_{false};
+  std::mutex tls_mu_;
+  std::shared_ptr<wire::ReloadingTlsContext> tls_dial_;  // made at first use
 };
 
 }  // namespace raftkv::server

@@ -263,6 +263,7 @@ ClientOptions LocalCluster::client_options() const {
   ClientOptions options;
   options.endpoints = endpoints();
   options.deadline = std::chrono::seconds(10);
+  options.tls = options_.client_tls;
   return options;
 }
 

@@ -35,6 +35,9 @@ struct LocalClusterOptions {
   // If non-zero, node N runs with first_gid + N as its only group (needs
   // root), so a rule can match what its process sends.
   gid_t first_gid = 0;
+  // How client_options() (and so NewClient, WaitForLeader) reach nodes
+  // started with client TLS (--cert-file ... in extra_flags).
+  ClientTlsOptions client_tls;
   // Every node also serves etcd's v3 API (--listen_etcd) on a port of its
   // own: etcd_address(id).
   bool etcd_api = false;

@@ -95,6 +95,13 @@
 DEFINE_string(endpoints, "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003",
               "Comma-separated client addresses of the cluster's nodes.");
 DEFINE_uint64(deadline_ms, 5000, "Give up after this many milliseconds.");
+DEFINE_string(cacert, "",
+              "TLS: verify the servers' certificates with this PEM CA bundle "
+              "(turns TLS on, as an https:// endpoint does).");
+DEFINE_string(cert, "", "TLS: the client certificate to present (PEM).");
+DEFINE_string(key, "", "TLS: the client certificate's key (PEM).");
+DEFINE_bool(insecure_skip_tls_verify, false,
+            "TLS: accept any server certificate (turns TLS on).");
 DEFINE_bool(json, false,
             "Print results as JSON; a key or value that is not UTF-8 is "
             "given as key_base64 or value_base64 (base64) instead.");
@@ -196,10 +203,24 @@ int PrintMembers(const std::vector<raftkv::MemberInfo>& members) {
   return kOk;
 }
 
+// TLS as etcdctl's flags say (--cacert, --cert, --key,
+// --insecure-skip-tls-verify).
+raftkv::ClientTlsOptions TlsFromFlags() {
+  raftkv::ClientTlsOptions tls;
+  tls.enabled = !FLAGS_cacert.empty() || !FLAGS_cert.empty() ||
+                FLAGS_insecure_skip_tls_verify;
+  tls.ca_file = FLAGS_cacert;
+  tls.cert_file = FLAGS_cert;
+  tls.key_file = FLAGS_key;
+  tls.insecure_skip_verify = FLAGS_insecure_skip_tls_verify;
+  return tls;
+}
+
 // snapshot save FILE.
 int RunSnapshotSave(const std::string& path) {
   auto r = raftkv::SaveBackup(Split(FLAGS_endpoints, ','), path,
-                              std::chrono::milliseconds(FLAGS_deadline_ms));
+                              std::chrono::milliseconds(FLAGS_deadline_ms),
+                              TlsFromFlags());
   if (!r.ok()) return Fail(r.status());
   if (FLAGS_json) {
     PrintJson({{"file", path},
@@ -347,6 +368,7 @@ int RunEndpointHealth(raftkv::Client& client) {
       // A linearizable read through this node (ReadIndex), timed.
       raftkv::ClientOptions options;
       options.endpoints = {n.address};
+      options.tls = TlsFromFlags();
       options.deadline = std::chrono::milliseconds(FLAGS_deadline_ms);
       auto direct = raftkv::Client::Create(options);
       const auto start = std::chrono::steady_clock::now();
@@ -534,6 +556,7 @@ int main(int argc, char** argv) {
 
   raftkv::ClientOptions options;
   options.endpoints = Split(FLAGS_endpoints, ',');
+  options.tls = TlsFromFlags();
   options.deadline = std::chrono::milliseconds(FLAGS_deadline_ms);
   auto client = raftkv::Client::Create(options);
   if (!client.ok()) {

@@ -6,6 +6,7 @@
 
 #include "client/blocking_frames.h"
 #include "client/kv.pb.h"
+#include "client/tls.h"
 #include "storage/backup_file.h"
 #include "storage/storage.pb.h"
 
@@ -15,9 +16,31 @@ namespace {
 // A chunk is about 1 MB; one record can make it larger.
 constexpr size_t kMaxFrameBytes = 256 << 20;
 
+// The TLS session to talk through on `fd` (null: plain TCP).
+StatusOr<std::unique_ptr<wire::TlsSession>> StartTls(
+    int fd, const std::string& endpoint, const ClientTlsOptions& tls,
+    const std::string& what) {
+  if (!tls.enabled) return std::unique_ptr<wire::TlsSession>();
+  wire::TlsConfig config;
+  config.ca_file = tls.ca_file;
+  config.cert_file = tls.cert_file;
+  config.key_file = tls.key_file;
+  config.verify_peer = !tls.insecure_skip_verify;
+  auto context = wire::TlsContext::Load(config);
+  if (!context.ok()) return context.status();
+  auto session = wire::TlsSession::Create(
+      **context, fd,
+      tls.server_name.empty() ? endpoint.substr(0, endpoint.rfind(':'))
+                              : tls.server_name);
+  if (!session.ok()) return session.status();
+  RAFTKV_RETURN_IF_ERROR((*session)->HandshakeBlocking(what));
+  return session;
+}
+
 StatusOr<BackupResult> SaveFrom(const std::string& endpoint,
                                 const std::string& path,
-                                std::chrono::milliseconds io_timeout) {
+                                std::chrono::milliseconds io_timeout,
+                                const ClientTlsOptions& tls) {
   const auto start = std::chrono::steady_clock::now();
   auto fd = wire::Dial(endpoint, "", io_timeout);
   if (!fd.ok()) return fd.status();
@@ -26,14 +49,17 @@ StatusOr<BackupResult> SaveFrom(const std::string& endpoint,
     ~Closer() { ::close(fd); }
   } closer{*fd};
   const std::string what = "backup from " + endpoint;
+  auto session = StartTls(*fd, endpoint, tls, what);
+  if (!session.ok()) return session.status();
+  const wire::Channel channel(*fd, session->get());
   kv::ClientRequest request;
   request.set_request_id(1);
   request.mutable_snapshot_save();
   RAFTKV_RETURN_IF_ERROR(
-      wire::WriteFrame(*fd, request.SerializeAsString(), what));
+      wire::WriteFrame(channel, request.SerializeAsString(), what));
   std::string pending, frame;
   RAFTKV_RETURN_IF_ERROR(
-      wire::ReadFrame(*fd, &pending, kMaxFrameBytes, &frame, what));
+      wire::ReadFrame(channel, &pending, kMaxFrameBytes, &frame, what));
   kv::ClientResponse response;
   if (!response.ParseFromString(frame) || !response.has_snapshot_save()) {
     return Status::Unavailable(what + ": " +
@@ -45,7 +71,7 @@ StatusOr<BackupResult> SaveFrom(const std::string& endpoint,
   if (!writer.ok()) return writer.status();
   while (!(*writer)->complete()) {
     RAFTKV_RETURN_IF_ERROR(
-        wire::ReadFrame(*fd, &pending, kMaxFrameBytes, &frame, what));
+        wire::ReadFrame(channel, &pending, kMaxFrameBytes, &frame, what));
     RAFTKV_RETURN_IF_ERROR((*writer)->Add(frame));
   }
   RAFTKV_RETURN_IF_ERROR((*writer)->Finish());
@@ -67,10 +93,17 @@ StatusOr<BackupResult> SaveFrom(const std::string& endpoint,
 
 StatusOr<BackupResult> SaveBackup(const std::vector<std::string>& endpoints,
                                   const std::string& path,
-                                  std::chrono::milliseconds io_timeout) {
+                                  std::chrono::milliseconds io_timeout,
+                                  const ClientTlsOptions& tls) {
   Status last = Status::InvalidArgument("no endpoints given");
-  for (const std::string& endpoint : endpoints) {
-    auto result = SaveFrom(endpoint, path, io_timeout);
+  for (std::string endpoint : endpoints) {
+    ClientTlsOptions endpoint_tls = tls;
+    for (const std::string scheme : {"https://", "http://"}) {
+      if (endpoint.rfind(scheme, 0) != 0) continue;
+      endpoint.erase(0, scheme.size());
+      endpoint_tls.enabled |= scheme == "https://";
+    }
+    auto result = SaveFrom(endpoint, path, io_timeout, endpoint_tls);
     if (result.ok()) return result;
     last = result.status();
     // A damaged stream or a file problem is not the member's being down.

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "client/client.h"
 #include "util/status.h"
 
 namespace raftkv {
@@ -23,9 +24,11 @@ struct BackupResult {
 };
 
 // Tries `endpoints` in order until one streams a complete backup into
-// `path` (which must not exist). `io_timeout` bounds every wait.
+// `path` (which must not exist). `io_timeout` bounds every wait. Over TLS
+// as `tls` says (or an "https://" endpoint).
 StatusOr<BackupResult> SaveBackup(const std::vector<std::string>& endpoints,
                                   const std::string& path,
-                                  std::chrono::milliseconds io_timeout);
+                                  std::chrono::milliseconds io_timeout,
+                                  const ClientTlsOptions& tls = {});
 
 }  // namespace raftkv
