@@ -82,6 +82,13 @@ struct ClientOptions {
   size_t max_value_bytes = 1 << 20;
   // Seed of the back-off jitter (0: from the clock).
   uint64_t seed = 0;
+  // Credentials, while the cluster has authentication enabled: the client
+  // authenticates before its first request and sends the token with
+  // every request; a request refused for an invalid (e.g. expired) token
+  // authenticates again, once, and is retried. Ignored while
+  // authentication is disabled.
+  std::string user;
+  std::string password;
 };
 
 struct KeyValue {
@@ -100,13 +107,6 @@ struct PutOptions {
 // One change, as a watch delivers it (etcd's mvccpb.Event).
 struct WatchEvent {
   enum class Type { kPut, kDelete };
-  // Credentials, while the cluster has authentication enabled: the client
-  // authenticates before its first request and sends the token with
-  // every request; a request refused for an invalid (e.g. expired) token
-  // authenticates again, once, and is retried. Ignored while
-  // authentication is disabled.
-  std::string user;
-  std::string password;
   Type type = Type::kPut;
   // kPut: the key as written; kDelete: the key, and the deletion's revision
   // as mod_revision.
@@ -196,6 +196,21 @@ class LeaseKeeper {
   std::shared_ptr<Impl> impl_;
 };
 
+// A key-range permission of a role (etcd's authpb.Permission).
+struct Permission {
+  enum class Type { kRead = 0, kWrite = 1, kReadWrite = 2 };
+  Type type = Type::kRead;
+  std::string key;
+  // "": the key alone; PrefixRangeEnd(key): the prefix; "\0": every key
+  // >= key; otherwise [key, range_end).
+  std::string range_end;
+};
+
+struct AuthStatusResult {
+  bool enabled = false;
+  uint64_t auth_revision = 0;
+};
+
 struct ReadOptions {
   // Local read on whichever node answers, without confirming leadership.
   bool serializable = false;
@@ -226,21 +241,6 @@ struct NodeInfo {
   int64_t loop_stall_recent_cpu_wait_ms = -1;
   uint64_t log_cache_bytes = 0;
   Status error;  // set when the node did not answer
-// A key-range permission of a role (etcd's authpb.Permission).
-struct Permission {
-  enum class Type { kRead = 0, kWrite = 1, kReadWrite = 2 };
-  Type type = Type::kRead;
-  std::string key;
-  // "": the key alone; PrefixRangeEnd(key): the prefix; "\0": every key
-  // >= key; otherwise [key, range_end).
-  std::string range_end;
-};
-
-struct AuthStatusResult {
-  bool enabled = false;
-  uint64_t auth_revision = 0;
-};
-
 };
 
 // A member of the cluster, as `member list` reports it.
@@ -321,6 +321,35 @@ class Client {
   std::vector<NodeInfo> ClusterStatus();
   Status TransferLeader(uint64_t transferee);
 
+  // Authentication and authorisation (etcd's Auth service; docs/api.md,
+  // "Authentication"). Errors carry etcd's messages: PermissionDenied
+  // (not allowed), Unauthenticated (wrong user or password, invalid
+  // token), FailedPrecondition (e.g. "etcdserver: user name not found"),
+  // InvalidArgument (e.g. "etcdserver: user name is empty").
+  // Authenticates as `user` from now on (see ClientOptions::user).
+  Status Authenticate(const std::string& user, const std::string& password);
+  // Needs user root with role root.
+  Status AuthEnable();
+  Status AuthDisable();
+  StatusOr<AuthStatusResult> AuthStatus();
+  Status UserAdd(const std::string& name, const std::string& password,
+                 bool no_password = false);
+  StatusOr<std::vector<std::string>> UserGet(const std::string& name);  // roles
+  StatusOr<std::vector<std::string>> UserList();
+  Status UserDelete(const std::string& name);
+  Status UserChangePassword(const std::string& name,
+                            const std::string& password);
+  Status UserGrantRole(const std::string& user, const std::string& role);
+  Status UserRevokeRole(const std::string& user, const std::string& role);
+  Status RoleAdd(const std::string& name);
+  StatusOr<std::vector<Permission>> RoleGet(const std::string& name);
+  StatusOr<std::vector<std::string>> RoleList();
+  Status RoleDelete(const std::string& name);
+  Status RoleGrantPermission(const std::string& name,
+                             const Permission& permission);
+  Status RoleRevokePermission(const std::string& name, const std::string& key,
+                              const std::string& range_end);
+
   // Membership (single-server changes through the Raft log; see
   // docs/membership.md). List asks whichever node answers, so a client
   // given one endpoint learns every member's client address (to build a
@@ -352,35 +381,6 @@ class Client {
   class Impl;
 
  private:
-  // Authentication and authorisation (etcd's Auth service; docs/api.md,
-  // "Authentication"). Errors carry etcd's messages: PermissionDenied
-  // (not allowed), Unauthenticated (wrong user or password, invalid
-  // token), FailedPrecondition (e.g. "etcdserver: user name not found"),
-  // InvalidArgument (e.g. "etcdserver: user name is empty").
-  // Authenticates as `user` from now on (see ClientOptions::user).
-  Status Authenticate(const std::string& user, const std::string& password);
-  // Needs user root with role root.
-  Status AuthEnable();
-  Status AuthDisable();
-  StatusOr<AuthStatusResult> AuthStatus();
-  Status UserAdd(const std::string& name, const std::string& password,
-                 bool no_password = false);
-  StatusOr<std::vector<std::string>> UserGet(const std::string& name);  // roles
-  StatusOr<std::vector<std::string>> UserList();
-  Status UserDelete(const std::string& name);
-  Status UserChangePassword(const std::string& name,
-                            const std::string& password);
-  Status UserGrantRole(const std::string& user, const std::string& role);
-  Status UserRevokeRole(const std::string& user, const std::string& role);
-  Status RoleAdd(const std::string& name);
-  StatusOr<std::vector<Permission>> RoleGet(const std::string& name);
-  StatusOr<std::vector<std::string>> RoleList();
-  Status RoleDelete(const std::string& name);
-  Status RoleGrantPermission(const std::string& name,
-                             const Permission& permission);
-  Status RoleRevokePermission(const std::string& name, const std::string& key,
-                              const std::string& range_end);
-
   explicit Client(std::unique_ptr<Impl> impl);
   void PutWithOptions(const std::string& key, const std::string& value,
                       const PutOptions& options,

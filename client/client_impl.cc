@@ -68,6 +68,10 @@ struct Client::Impl::Call {
   std::chrono::milliseconds backoff{0};
   Status last_error = Status::Unavailable("no attempt made");
   bool finished = false;
+  bool reauthenticated = false;  // after an INVALID_AUTH_TOKEN (once)
+  // The client's token goes with the request (false: the caller's own,
+  // e.g. an adapter's, which the client neither replaces nor renews).
+  bool client_token = true;
 };
 
 Client::Impl::Impl(ClientOptions options)
@@ -80,7 +84,6 @@ Client::Impl::Impl(ClientOptions options)
                                     Clock::now().time_since_epoch().count())) {}
 
 Status Client::Impl::Init() {
-  bool reauthenticated = false;  // after an INVALID_AUTH_TOKEN (once)
   if (options_.endpoints.empty()) {
     return Status::InvalidArgument("no endpoints given");
   }
@@ -107,6 +110,8 @@ Status Client::Impl::Init() {
     endpoints_.push_back(std::move(e));
   }
   next_endpoint_ = rng_() % endpoints_.size();
+  auth_user_ = options_.user;
+  auth_password_ = options_.password;
   thread_ = std::thread([this] { io_.run(); });
   return Status::OK();
 }
@@ -122,9 +127,9 @@ Client::Impl::~Impl() {
     }
     for (Endpoint& e : endpoints_) {
       if (e.connection) e.connection->Close(Status::Aborted("client closed"));
+      if (e.abort_handshake) e.abort_handshake();
       if (e.connecting_socket) {
         std::error_code ec;
-      if (e.abort_handshake) e.abort_handshake();
         e.connecting_socket->close(ec);
       }
     }
@@ -134,8 +139,6 @@ Client::Impl::~Impl() {
 }
 
 void Client::Impl::Submit(kv::ClientRequest request,
-  auth_user_ = options_.user;
-  auth_password_ = options_.password;
                           std::chrono::milliseconds deadline, Done done) {
   auto call = std::make_shared<Call>(io_);
   call->request = std::move(request);
@@ -158,34 +161,8 @@ void Client::Impl::SubmitTo(size_t endpoint, kv::ClientRequest request,
 void Client::Impl::Start(std::shared_ptr<Call> call) {
   live_calls_.insert(call);
   call->backoff = options_.backoff_initial;
-  if (!IsSessionWrite(call->request)) {
-    Attempt(call);
-    return;
-  }
-  if (client_id_ != 0) {
-    StartWrite(call);
-    return;
-  }
-  waiting_for_session_.push_back(call);
-  if (registering_) return;
-  registering_ = true;
-  kv::ClientRequest reg;
-  reg.mutable_command()->mutable_register_client();
-  auto reg_call = std::make_shared<Call>(io_);
-  reg_call->request = std::move(reg);
-  reg_call->deadline = call->deadline;
-  reg_call->done = [this](StatusOr<kv::ClientResponse> r) {
-    OnSessionRegistered(std::move(r));
-  };
-  live_calls_.insert(reg_call);
-  reg_call->backoff = options_.backoff_initial;
-  Attempt(reg_call);
-}
-
-void Client::Impl::OnSessionRegistered(StatusOr<kv::ClientResponse> result) {
-  registering_ = false;
-  auto waiting = std::move(waiting_for_session_);
-  if (!auth_user_.empty() && !auth_settled_ &&
+  call->client_token = call->request.auth_token().empty();
+  if (!auth_user_.empty() && !auth_settled_ && call->client_token &&
       !call->request.has_authenticate()) {
     // Credentials given: the first request waits for a token (etcd's
     // clientv3 authenticates when it connects).
@@ -212,8 +189,7 @@ bool IsAuthNotEnabled(const Status& s) {
 
 void Client::Impl::Authenticate(std::string user, std::string password,
                                 std::function<void(Status)> done) {
-  asio::post(io_, [this, user = std::move(user),
-                   password = std::move(password),
+  asio::post(io_, [this, user = std::move(user), password = std::move(password),
                    done = std::move(done)]() mutable {
     auth_user_ = std::move(user);
     auth_password_ = std::move(password);
@@ -253,6 +229,33 @@ void Client::Impl::StartAuthentication(std::function<void(Status)> done) {
 }
 
 void Client::Impl::StartAuthenticated(std::shared_ptr<Call> call) {
+  if (!IsSessionWrite(call->request)) {
+    Attempt(call);
+    return;
+  }
+  if (client_id_ != 0) {
+    StartWrite(call);
+    return;
+  }
+  waiting_for_session_.push_back(call);
+  if (registering_) return;
+  registering_ = true;
+  kv::ClientRequest reg;
+  reg.mutable_command()->mutable_register_client();
+  auto reg_call = std::make_shared<Call>(io_);
+  reg_call->request = std::move(reg);
+  reg_call->deadline = call->deadline;
+  reg_call->done = [this](StatusOr<kv::ClientResponse> r) {
+    OnSessionRegistered(std::move(r));
+  };
+  live_calls_.insert(reg_call);
+  reg_call->backoff = options_.backoff_initial;
+  Attempt(reg_call);
+}
+
+void Client::Impl::OnSessionRegistered(StatusOr<kv::ClientResponse> result) {
+  registering_ = false;
+  auto waiting = std::move(waiting_for_session_);
   waiting_for_session_.clear();
   if (!result.ok()) {
     for (auto& call : waiting) {
@@ -299,6 +302,9 @@ void Client::Impl::Attempt(std::shared_ptr<Call> call) {
         *outstanding_.begin());
   }
   ++call->attempts;
+  if (call->client_token && !call->request.has_authenticate()) {
+    call->request.set_auth_token(token_);
+  }
   if (!call->pinned) call->endpoint = PickEndpoint();
   const auto attempt_deadline =
       std::min(call->deadline, now + options_.attempt_timeout);
@@ -326,7 +332,6 @@ void Client::Impl::Attempt(std::shared_ptr<Call> call) {
   SendOn(call->endpoint, call);
 }
 
-  if (!call->request.has_authenticate()) call->request.set_auth_token(token_);
 void Client::Impl::SendOn(size_t endpoint, std::shared_ptr<Call> call) {
   Endpoint& e = endpoints_[endpoint];
   if (!e.connection || !e.connection->open()) {
@@ -434,6 +439,7 @@ void Client::Impl::Connected(size_t endpoint, Status status,
 
 uint64_t Client::Impl::OpenStream(size_t endpoint, kv::ClientRequest request,
                                   StreamHandler handler) {
+  if (request.auth_token().empty()) request.set_auth_token(token_);
   Endpoint& e = endpoints_[endpoint];
   const uint64_t id = next_request_id_++;
   request.set_request_id(id);
@@ -489,7 +495,6 @@ void Client::Impl::OnFrame(size_t endpoint, const std::string& payload) {
   }
   auto call = it->second;
   e.in_flight.erase(it);
-  request.set_auth_token(token_);
   call->request_id = 0;
   call->timer.cancel();
   OnResponse(call, std::move(response));
@@ -564,6 +569,51 @@ void Client::Impl::OnResponse(std::shared_ptr<Call> call,
     case kv::LEASE_NOT_FOUND:
       Finish(call, Status::NotFound(response.error_message()));
       return;
+    case kv::INVALID_AUTH_TOKEN:
+    case kv::USER_EMPTY:
+      // An expired or outdated token, or none while the cluster has
+      // enabled authentication since: authenticate again, once, and retry.
+      if ((response.error() == kv::INVALID_AUTH_TOKEN ||
+           call->request.auth_token().empty()) &&
+          call->client_token && !call->reauthenticated && !auth_user_.empty() &&
+          !call->request.has_authenticate()) {
+        call->reauthenticated = true;
+        call->timer.cancel();
+        auth_settled_ = false;
+        StartAuthentication([this, call](Status s) {
+          if (call->finished) return;
+          if (!s.ok()) {
+            Finish(call, s);
+            return;
+          }
+          Attempt(call);
+        });
+        return;
+      }
+      if (response.error() == kv::USER_EMPTY) {
+        Finish(call, Status::InvalidArgument(response.error_message()));
+      } else {
+        Finish(call, Status::Unauthenticated(response.error_message()));
+      }
+      return;
+    case kv::AUTH_FAILED:
+      Finish(call, Status::Unauthenticated(response.error_message()));
+      return;
+    case kv::PERMISSION_DENIED:
+      Finish(call, Status::PermissionDenied(response.error_message()));
+      return;
+    case kv::AUTH_NOT_ENABLED:
+    case kv::USER_NOT_FOUND:
+    case kv::USER_ALREADY_EXISTS:
+    case kv::ROLE_NOT_FOUND:
+    case kv::ROLE_ALREADY_EXISTS:
+    case kv::ROOT_USER_NOT_EXIST:
+    case kv::ROOT_ROLE_NOT_EXIST:
+    case kv::PERMISSION_NOT_GRANTED:
+    case kv::ROLE_NOT_GRANTED:
+    case kv::INVALID_AUTH_MGMT:
+      Finish(call, Status::FailedPrecondition(response.error_message()));
+      return;
     default:
       Finish(call, Status::InvalidArgument(response.error_message()));
       return;
@@ -619,51 +669,6 @@ size_t Client::Impl::EndpointFor(const std::string& address) {
   for (size_t i = 0; i < endpoints_.size(); ++i) {
     if (endpoints_[i].tcp == *tcp) return i;
   }
-    case kv::INVALID_AUTH_TOKEN:
-    case kv::USER_EMPTY:
-      // An expired or outdated token, or none while the cluster has
-      // enabled authentication since: authenticate again, once, and retry.
-      if ((response.error() == kv::INVALID_AUTH_TOKEN ||
-           call->request.auth_token().empty()) &&
-          !call->reauthenticated && !auth_user_.empty() &&
-          !call->request.has_authenticate()) {
-        call->reauthenticated = true;
-        call->timer.cancel();
-        auth_settled_ = false;
-        StartAuthentication([this, call](Status s) {
-          if (call->finished) return;
-          if (!s.ok()) {
-            Finish(call, s);
-            return;
-          }
-          Attempt(call);
-        });
-        return;
-      }
-      if (response.error() == kv::USER_EMPTY) {
-        Finish(call, Status::InvalidArgument(response.error_message()));
-      } else {
-        Finish(call, Status::Unauthenticated(response.error_message()));
-      }
-      return;
-    case kv::AUTH_FAILED:
-      Finish(call, Status::Unauthenticated(response.error_message()));
-      return;
-    case kv::PERMISSION_DENIED:
-      Finish(call, Status::PermissionDenied(response.error_message()));
-      return;
-    case kv::AUTH_NOT_ENABLED:
-    case kv::USER_NOT_FOUND:
-    case kv::USER_ALREADY_EXISTS:
-    case kv::ROLE_NOT_FOUND:
-    case kv::ROLE_ALREADY_EXISTS:
-    case kv::ROOT_USER_NOT_EXIST:
-    case kv::ROOT_ROLE_NOT_EXIST:
-    case kv::PERMISSION_NOT_GRANTED:
-    case kv::ROLE_NOT_GRANTED:
-    case kv::INVALID_AUTH_MGMT:
-      Finish(call, Status::FailedPrecondition(response.error_message()));
-      return;
   Endpoint e;
   e.address = address;
   e.tcp = *tcp;

@@ -45,12 +45,12 @@ class Client::Impl {
   // the I/O thread. A response with error OK is the only success.
   void Submit(kv::ClientRequest request, std::chrono::milliseconds deadline,
               Done done);
-  // Sends once to one endpoint, without retries (status of that node).
   // Authenticates as `user` (remembered: a request refused for an invalid
   // token re-authenticates once and is retried), and sends the token with
   // every later request. `done` runs once, on the I/O thread.
   void Authenticate(std::string user, std::string password,
                     std::function<void(Status)> done);
+  // Sends once to one endpoint, without retries (status of that node).
   void SubmitTo(size_t endpoint, kv::ClientRequest request,
                 std::chrono::milliseconds deadline, Done done);
 
@@ -103,11 +103,11 @@ class Client::Impl {
   void FailStreams(size_t endpoint, const Status& reason);
 
   void Start(std::shared_ptr<Call> call);
-  void StartWrite(std::shared_ptr<Call> call);
-  void Attempt(std::shared_ptr<Call> call);
   void StartAuthenticated(std::shared_ptr<Call> call);
   // One authenticate request for every waiter (ClientOptions::user).
   void StartAuthentication(std::function<void(Status)> done);
+  void StartWrite(std::shared_ptr<Call> call);
+  void Attempt(std::shared_ptr<Call> call);
   void SendOn(size_t endpoint, std::shared_ptr<Call> call);
   void Connect(size_t endpoint);
   void OnConnected(size_t endpoint, const std::error_code& ec);
@@ -151,13 +151,6 @@ class Client::Impl {
   uint64_t leader_term_ = 0;
   std::mt19937_64 rng_;
 
-  // Exactly-once session.
-  uint64_t client_id_ = 0;
-  std::atomic<uint64_t> client_id_published_{0};
-  bool registering_ = false;
-  std::vector<std::shared_ptr<Call>> waiting_for_session_;
-  uint64_t next_sequence_ = 1;
-  std::set<uint64_t> outstanding_;  // sequences without a final answer
   // Authentication (ClientOptions::user or Authenticate()).
   std::string auth_user_;
   std::string auth_password_;
@@ -166,6 +159,13 @@ class Client::Impl {
   bool authenticating_ = false;
   std::vector<std::function<void(Status)>> auth_waiters_;
 
+  // Exactly-once session.
+  uint64_t client_id_ = 0;
+  std::atomic<uint64_t> client_id_published_{0};
+  bool registering_ = false;
+  std::vector<std::shared_ptr<Call>> waiting_for_session_;
+  uint64_t next_sequence_ = 1;
+  std::set<uint64_t> outstanding_;  // sequences without a final answer
   std::set<std::shared_ptr<Call>> live_calls_;
   bool closing_ = false;  // the Client is being destroyed
 };

@@ -213,16 +213,19 @@ Status Node::Open() {
   PeerTransportOptions transport_options;
   transport_options.cluster_id = config_.cluster_id;
   transport_options.max_queued_bytes = config_.peer_queue_bytes;
+  transport_options.tls = config_.peer_tls;
   transport_ = std::make_unique<PeerTransport>(io_, config_.id, peers,
                                                transport_options);
   loop_ = std::make_unique<RaftLoop>(
       config_, io_, std::move(raft).value(),
       RaftLoop::Stages{cache_.get(), writer_.get(), applier_.get(),
                        transfers_.get(), transport_.get(), &members_},
-  transport_options.tls = config_.peer_tls;
       state_machine_->applied_index(), state_machine_->revision());
   requests_ = std::make_unique<ClientRequests>(config_, io_, loop_.get(),
                                                applier_.get(), &members_);
+  requests_->OnAuthState(
+      std::make_shared<const kv::AuthState>(state_machine_->auth()),
+      state_machine_->applied_index());
   watch_streams_ = std::make_unique<WatchStreams>(
       io_, watch_hub_.get(), config_.watch_max_unsent_bytes);
   requests_->set_watches(watch_streams_.get());
@@ -230,9 +233,6 @@ Status Node::Open() {
   compactor_ =
       std::make_unique<AutoCompactor>(config_.auto_compaction, io_, loop_.get(),
                                       state_machine_->compacted_revision());
-  requests_->OnAuthState(
-      std::make_shared<const kv::AuthState>(state_machine_->auth()),
-      state_machine_->applied_index());
   loop_->set_removed_handler([this] { Stop(); });
   PeerTransport::MembershipHooks hooks;
   hooks.was_removed = [this](uint64_t id) { return members_.WasRemoved(id); };
@@ -279,13 +279,13 @@ Status Node::Open() {
   clients_service_ = std::make_unique<ClientService>(
       io_, config_.max_key_bytes + config_.max_value_bytes + (64 << 10));
   requests_->set_transfers(transfers_.get());
+  clients_service_->set_tls(config_.client_tls);
   clients_service_->set_close_handler(
       [this](const wire::FramedConnection* connection) {
         watch_streams_->ConnectionClosed(connection);
       });
   clients_service_->set_stream_handler(
       [this](kv::ClientRequest request, int fd) {
-  clients_service_->set_tls(config_.client_tls);
         requests_->OnBackupRequest(request, fd);
       });
   RAFTKV_RETURN_IF_ERROR(clients_service_->Start(
@@ -345,6 +345,7 @@ Status Node::StartStages() {
   transfer_options.cut_after_chunk = config_.testonly_cut_snapshot_after;
   transfer_options.send_twice = config_.testonly_send_snapshot_twice;
   transfer_options.chunk_delay = config_.testonly_snapshot_chunk_delay;
+  transfer_options.tls = config_.peer_tls;
   transfers_ = std::make_unique<SnapshotTransfers>(
       config_.data_dir, self.substr(0, self.rfind(':')), transfer_options,
       [this](uint64_t peer, bool ok) {
@@ -352,7 +353,6 @@ Status Node::StartStages() {
       },
       [this](raft::Message m, std::string dir) {
         inbox_.Push(SnapshotStaged{std::move(m), std::move(dir)});
-  transfer_options.tls = config_.peer_tls;
       });
   inbox_watch_ =
       std::make_unique<asio::posix::stream_descriptor>(io_, ::dup(inbox_.fd()));
@@ -370,6 +370,7 @@ void Node::WatchInbox() {
 
 void Node::Deliver(ToLoop& item) {
   if (auto* p = std::get_if<Persisted>(&item)) {
+    if (p->auth) requests_->OnAuthState(p->auth, p->auth_index);
     loop_->OnPersisted(std::move(*p));
   } else if (auto* a = std::get_if<Applied>(&item)) {
     loop_->OnApplied(*a);
@@ -380,7 +381,6 @@ void Node::Deliver(ToLoop& item) {
     metrics_.compacted_revision->Set(a->compacted_revision);
     metrics_.watches->Set(watch_hub_->watch_count());
     metrics_.leases->Set(requests_->lease_count());
-    if (p->auth) requests_->OnAuthState(p->auth, p->auth_index);
   } else if (auto* w = std::get_if<WatchFrames>(&item)) {
     watch_streams_->Send(std::move(w->frames));
   } else if (auto* l = std::get_if<LeasesListed>(&item)) {

@@ -122,13 +122,6 @@ DEFINE_bool(keys, false, "lease timetolive: list the keys attached.");
 DEFINE_int64(ttl, 60,
              "elect, lock: TTL in seconds of the session's lease (how long "
              "the leadership or lock outlives a process that died).");
-DEFINE_bool(learner, false,
-            "member add: add the node as a learner only (it receives the log "
-            "but never votes) until `member promote`; without it the leader "
-            "promotes the node once it has caught up.");
-
-namespace {
-
 DEFINE_string(user, "",
               "NAME[:PASSWORD] to authenticate as (the password is prompted "
               "for, or read from stdin, when not given), as etcdctl's --user.");
@@ -140,6 +133,13 @@ DEFINE_bool(interactive, true,
 DEFINE_bool(from_key, false,
             "role grant-permission, role revoke-permission: every key >= KEY.");
 DEFINE_bool(detail, false, "user get: each role's permissions too.");
+DEFINE_bool(learner, false,
+            "member add: add the node as a learner only (it receives the log "
+            "but never votes) until `member promote`; without it the leader "
+            "promotes the node once it has caught up.");
+
+namespace {
+
 using ::raftkv::ctl::Fail;
 using ::raftkv::ctl::Json;
 using ::raftkv::ctl::kOk;
@@ -468,6 +468,17 @@ int Run(raftkv::Client& client, const std::vector<std::string>& args) {
       std::cout << r->first << " " << r->second << "\n";
     return kOk;
   }
+  if (cmd == "auth" || cmd == "user" || cmd == "role") {
+    raftkv::ctl::AuthOptions o;
+    o.no_password = FLAGS_no_password;
+    o.interactive = FLAGS_interactive;
+    o.prefix = FLAGS_prefix;
+    o.from_key = FLAGS_from_key;
+    o.detail = FLAGS_detail;
+    if (cmd == "auth") return raftkv::ctl::RunAuth(client, args, o);
+    if (cmd == "user") return raftkv::ctl::RunUser(client, args, o);
+    return raftkv::ctl::RunRole(client, args, o);
+  }
   if (cmd == "member" && args.size() >= 2) return RunMember(client, args);
   if (cmd == "snapshot" && args.size() == 3 && args[1] == "save") {
     return RunSnapshotSave(args[2]);
@@ -490,17 +501,6 @@ bool TakesValue(std::string name) {
   std::replace(name.begin(), name.end(), '-', '_');
   gflags::CommandLineFlagInfo info;
   return gflags::GetCommandLineFlagInfo(name.c_str(), &info) &&
-  if (cmd == "auth" || cmd == "user" || cmd == "role") {
-    raftkv::ctl::AuthOptions o;
-    o.no_password = FLAGS_no_password;
-    o.interactive = FLAGS_interactive;
-    o.prefix = FLAGS_prefix;
-    o.from_key = FLAGS_from_key;
-    o.detail = FLAGS_detail;
-    if (cmd == "auth") return raftkv::ctl::RunAuth(client, args, o);
-    if (cmd == "user") return raftkv::ctl::RunUser(client, args, o);
-    return raftkv::ctl::RunRole(client, args, o);
-  }
          info.type != "bool";
 }
 
@@ -558,6 +558,12 @@ int main(int argc, char** argv) {
   options.endpoints = Split(FLAGS_endpoints, ',');
   options.tls = TlsFromFlags();
   options.deadline = std::chrono::milliseconds(FLAGS_deadline_ms);
+  if (!FLAGS_user.empty() &&
+      !raftkv::ctl::ParseUserFlag(FLAGS_user, FLAGS_password, &options.user,
+                                  &options.password)) {
+    std::cerr << "raftkvctl: --user: no password given\n";
+    return kUsage;
+  }
   auto client = raftkv::Client::Create(options);
   if (!client.ok()) {
     std::cerr << "raftkvctl: " << client.status().ToString() << "\n";
@@ -565,9 +571,3 @@ int main(int argc, char** argv) {
   }
   return Run(**client, args);
 }
-  if (!FLAGS_user.empty() &&
-      !raftkv::ctl::ParseUserFlag(FLAGS_user, FLAGS_password, &options.user,
-                                  &options.password)) {
-    std::cerr << "raftkvctl: --user: no password given\n";
-    return kUsage;
-  }
