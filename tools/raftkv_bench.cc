@@ -964,6 +964,7 @@ void RenameFlagAliases(int argc, char** argv) {
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "raftkv-bench [--endpoints=...] [--conns=N] [--clients=M] [--json] "
+      "[--api=native|etcd [--etcd-endpoints=...] [--target-leader]] "
       "put|range KEY|txn-put|failover|writer|watch|watch-capacity|"
       "lease-keepalive|lease-keepers [flags]");
   FLAGS_logtostderr = true;
