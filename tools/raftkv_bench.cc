@@ -90,6 +90,12 @@ DEFINE_uint32(nodes, 3, "Nodes of the cluster the benchmark starts.");
 DEFINE_string(server_flags, "",
               "Extra flags for the raftkvd processes it starts, "
               "space-separated.");
+DEFINE_string(cacert, "",
+              "TLS to the cluster's client listeners: the CA of their "
+              "certificates (with --server_flags='--cert-file=... "
+              "--key-file=...' for the cluster it starts).");
+DEFINE_string(cert, "", "TLS: the client certificate, if required.");
+DEFINE_string(key, "", "TLS: the client certificate's key.");
 DEFINE_uint64(total, 10000, "Requests (put, range, txn-put).");
 DEFINE_uint32(val_size, 8, "Value size in bytes (put, txn-put).");
 DEFINE_uint32(key_size, 8,
@@ -167,6 +173,16 @@ std::vector<std::string> SplitOn(const std::string& s, char sep) {
   return out;
 }
 
+// TLS as --cacert, --cert and --key say (off without --cacert).
+ClientTlsOptions BenchTls() {
+  ClientTlsOptions tls;
+  tls.enabled = !FLAGS_cacert.empty();
+  tls.ca_file = FLAGS_cacert;
+  tls.cert_file = FLAGS_cert;
+  tls.key_file = FLAGS_key;
+  return tls;
+}
+
 // The cluster under test: the one given by --endpoints, or one started
 // here (whose processes /proc can tell about).
 class Target {
@@ -187,6 +203,7 @@ class Target {
       options.nodes = static_cast<int>(FLAGS_nodes);
       options.extra_flags = SplitOn(FLAGS_server_flags, ' ');
       options.etcd_api = etcd_api;
+      options.client_tls = BenchTls();
       cluster_ = std::make_unique<LocalCluster>(std::move(options));
       if (cluster_->WaitForLeader() == 0) {
         return Status::Unavailable("no leader elected");
@@ -207,6 +224,7 @@ class Target {
     ClientOptions options;
     options.endpoints = endpoints_;
     options.deadline = deadline;
+    options.tls = BenchTls();
     return Client::Create(options);
   }
   LocalCluster* cluster() const { return cluster_.get(); }
