@@ -69,6 +69,14 @@ class AuthGuard {
   // clock.
   kv::ErrorCode Authorize(const kv::ClientRequest& request, uint64_t now_ms,
                           std::string* user);
+  // Authorize's two halves: the token (kv::OK with *user, "" when none is
+  // needed), then what `user` may do. ClientRequests checks the second
+  // where the state is current enough: writes on the leader, linearizable
+  // reads once their read index is applied.
+  kv::ErrorCode Authenticate(const kv::ClientRequest& request, uint64_t now_ms,
+                             std::string* user);
+  kv::ErrorCode Permit(const kv::ClientRequest& request,
+                       const std::string& user);
   // The user a token names, if it is valid at `now_ms`.
   kv::ErrorCode CheckToken(const std::string& token, uint64_t now_ms,
                            std::string* user);

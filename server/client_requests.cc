@@ -221,7 +221,13 @@ void ClientRequests::OnClientRequest(kv::ClientRequest request,
     return;
   }
   std::string user;
-  const kv::ErrorCode denied = auth_.Authorize(request, WallClockMs(), &user);
+  kv::ErrorCode denied = auth_.Authenticate(request, WallClockMs(), &user);
+  // Writes are checked on the leader (HandleWrite), linearizable reads
+  // once served (OnReadsServed): a member's auth state may lag.
+  const bool later = request.has_command() ||
+                     (request.has_range() && !request.range().serializable() &&
+                      !config_.unsafe_serve_stale_reads);
+  if (denied == kv::OK && !later) denied = auth_.Permit(request, user);
   if (denied != kv::OK) {
     respond(ErrorResponse(denied, storage::AuthErrorMessage(denied)));
     return;
@@ -426,6 +432,11 @@ void ClientRequests::HandleWrite(kv::ClientRequest& request,
     respond(NotLeaderResponse());
     return;
   }
+  if (const kv::ErrorCode denied = auth_.Permit(request, command->auth_user());
+      denied != kv::OK) {
+    respond(ErrorResponse(denied, storage::AuthErrorMessage(denied)));
+    return;
+  }
   const Clock::time_point deadline = DeadlineOf(request);
   const SessionKey session{command->client_id(), command->sequence()};
   if (session.first != 0 && JoinRetry(session, respond, deadline)) return;
@@ -527,6 +538,7 @@ void ClientRequests::Propose(kv::ClientRequest& request, Responders respond,
 void ClientRequests::HandleRead(kv::ClientRequest& request, Responder respond) {
   PendingRead read{std::move(*request.mutable_range()), std::move(respond),
                    DeadlineOf(request)};
+  if (auth_.enabled()) read.auth_token = request.auth_token();
   if (read.request.serializable() || config_.unsafe_serve_stale_reads) {
     std::vector<PendingRead> now;
     now.push_back(std::move(read));
@@ -559,7 +571,13 @@ void ClientRequests::ReadAt(uint64_t read_index,
   handed.reserve(reads.size());
   for (PendingRead& r : reads) {
     const uint64_t id = next_read_id_++;
-    reads_in_applier_.emplace(id, Waiting{std::move(r.respond), r.deadline});
+    Waiting waiting{std::move(r.respond), r.deadline};
+    if (!r.auth_token.empty()) {
+      waiting.recheck.emplace();
+      waiting.recheck->set_auth_token(r.auth_token);
+      *waiting.recheck->mutable_range() = r.request;
+    }
+    reads_in_applier_.emplace(id, std::move(waiting));
     handed.push_back({id, std::move(r.request), r.lease_keys});
   }
   applier_->Read(read_index, std::move(handed));
@@ -579,6 +597,19 @@ void ClientRequests::OnReadsServed(ReadsServed served) {
   for (auto& [id, response] : served.responses) {
     auto it = reads_in_applier_.find(id);
     if (it == reads_in_applier_.end()) continue;  // timed out meanwhile
+    if (it->second.recheck) {
+      // Authorised as of everything applied up to the read index.
+      std::string user;
+      kv::ErrorCode denied =
+          auth_.Authenticate(*it->second.recheck, WallClockMs(), &user);
+      if (denied == kv::OK) denied = auth_.Permit(*it->second.recheck, user);
+      if (denied != kv::OK) {
+        it->second.respond(
+            ErrorResponse(denied, storage::AuthErrorMessage(denied)));
+        reads_in_applier_.erase(it);
+        continue;
+      }
+    }
     kv::ResponseHeader* h = nullptr;
     if (response.has_range()) {
       h = response.mutable_range()->mutable_header();
@@ -734,8 +765,8 @@ kv::ClientResponse ClientRequests::ResponseFor(
     return ErrorResponse(result.auth_error(), result.error_message());
   }
   kv::ClientResponse response;
-  const auto* from = kv::CommandResult::descriptor()->FindFieldByNumber(
-      result.result_case());
+  const auto* from =
+      kv::CommandResult::descriptor()->FindFieldByNumber(result.result_case());
   const auto* to =
       from == nullptr
           ? nullptr
@@ -855,8 +886,7 @@ void ClientRequests::HandleAuth(kv::ClientRequest& request, Responder respond) {
       r->set_salt(hash.salt);
       r->set_iterations(hash.iterations);
     }
-    return [this, command = std::move(command), timeout_ms,
-            respond]() mutable {
+    return [this, command = std::move(command), timeout_ms, respond]() mutable {
       if (!stopped_) ProposeAuth(timeout_ms, std::move(command), respond);
     };
   };

@@ -99,8 +99,7 @@ class ClientRequests {
   }
   // The auth state as applied through log index `index` (at start-up, and
   // after a snapshot install).
-  void OnAuthState(std::shared_ptr<const kv::AuthState> state,
-                   uint64_t index) {
+  void OnAuthState(std::shared_ptr<const kv::AuthState> state, uint64_t index) {
     auth_.SetState(std::move(state), index);
   }
   const AuthGuard& auth() const { return auth_; }
@@ -135,6 +134,9 @@ class ClientRequests {
     Responder respond;
     Clock::time_point deadline;
     int64_t lease_keys = 0;  // ReadRequest::lease_keys
+    // While auth is enabled: checked again once the read is served (the
+    // auth state then includes everything up to the read index).
+    std::string auth_token;
   };
   // A write held back while the apply backlog is full (never proposed).
   struct HeldWrite {
@@ -145,6 +147,8 @@ class ClientRequests {
   struct Waiting {
     Responder respond;
     Clock::time_point deadline;
+    // A range read to authorise again when served (PendingRead::auth_token).
+    std::optional<kv::ClientRequest> recheck;
   };
 
   void OnSweep();
@@ -175,8 +179,7 @@ class ClientRequests {
   void HandleAuthenticate(const kv::AuthenticateRequest& request,
                           Responder respond);
   // Proposes an auth command as a write of its own.
-  void ProposeAuth(uint64_t timeout_ms, kv::Command command,
-                   Responder respond);
+  void ProposeAuth(uint64_t timeout_ms, kv::Command command, Responder respond);
   // The client's answer to an applied command's result (auth results in
   // their own ClientResponse fields, auth errors as error codes).
   kv::ClientResponse ResponseFor(const PendingWrite& write,
