@@ -217,10 +217,11 @@ raftkv::ClientTlsOptions TlsFromFlags() {
 }
 
 // snapshot save FILE.
-int RunSnapshotSave(const std::string& path) {
+int RunSnapshotSave(const std::string& path, const std::string& user,
+                    const std::string& password) {
   auto r = raftkv::SaveBackup(Split(FLAGS_endpoints, ','), path,
                               std::chrono::milliseconds(FLAGS_deadline_ms),
-                              TlsFromFlags());
+                              TlsFromFlags(), user, password);
   if (!r.ok()) return Fail(r.status());
   if (FLAGS_json) {
     PrintJson({{"file", path},
@@ -450,7 +451,8 @@ bool RunsUntilStopped(const std::vector<std::string>& args) {
          (args[0] == "lease" && args.size() > 1 && args[1] == "keep-alive");
 }
 
-int Run(raftkv::Client& client, const std::vector<std::string>& args) {
+int Run(raftkv::Client& client, const std::vector<std::string>& args,
+        const raftkv::ClientOptions& options) {
   const std::string& cmd = args[0];
   if (auto it = Commands().find(cmd); it != Commands().end()) {
     return it->second(client, args, OptionsFromFlags());
@@ -481,7 +483,7 @@ int Run(raftkv::Client& client, const std::vector<std::string>& args) {
   }
   if (cmd == "member" && args.size() >= 2) return RunMember(client, args);
   if (cmd == "snapshot" && args.size() == 3 && args[1] == "save") {
-    return RunSnapshotSave(args[2]);
+    return RunSnapshotSave(args[2], options.user, options.password);
   }
   if (cmd == "transfer-leader" && args.size() == 2) {
     char* end = nullptr;
@@ -569,5 +571,5 @@ int main(int argc, char** argv) {
     std::cerr << "raftkvctl: " << client.status().ToString() << "\n";
     return kUsage;
   }
-  return Run(**client, args);
+  return Run(**client, args, options);
 }

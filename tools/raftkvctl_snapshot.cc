@@ -37,11 +37,56 @@ StatusOr<std::unique_ptr<wire::TlsSession>> StartTls(
   return session;
 }
 
+// A token for `user` from `endpoint`, on a connection of its own (the
+// backup must be the only request on its connection).
+StatusOr<std::string> AuthenticateOn(const std::string& endpoint,
+                                     const std::string& user,
+                                     const std::string& password,
+                                     std::chrono::milliseconds io_timeout,
+                                     const ClientTlsOptions& tls) {
+  auto fd = wire::Dial(endpoint, "", io_timeout);
+  if (!fd.ok()) return fd.status();
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{*fd};
+  const std::string what = "authenticate at " + endpoint;
+  auto session = StartTls(*fd, endpoint, tls, what);
+  if (!session.ok()) return session.status();
+  const wire::Channel channel(*fd, session->get());
+  kv::ClientRequest request;
+  request.set_request_id(1);
+  request.mutable_authenticate()->set_name(user);
+  request.mutable_authenticate()->set_password(password);
+  RAFTKV_RETURN_IF_ERROR(
+      wire::WriteFrame(channel, request.SerializeAsString(), what));
+  std::string pending, frame;
+  RAFTKV_RETURN_IF_ERROR(
+      wire::ReadFrame(channel, &pending, kMaxFrameBytes, &frame, what));
+  kv::ClientResponse response;
+  if (!response.ParseFromString(frame)) {
+    return Status::Unavailable(what + ": not a response");
+  }
+  if (response.error() == kv::AUTH_NOT_ENABLED) return std::string();
+  if (response.error() != kv::OK) {
+    return Status::Unauthenticated(response.error_message());
+  }
+  return response.authenticate().token();
+}
+
 StatusOr<BackupResult> SaveFrom(const std::string& endpoint,
                                 const std::string& path,
                                 std::chrono::milliseconds io_timeout,
-                                const ClientTlsOptions& tls) {
+                                const ClientTlsOptions& tls,
+                                const std::string& user,
+                                const std::string& password) {
   const auto start = std::chrono::steady_clock::now();
+  std::string token;
+  if (!user.empty()) {
+    auto got = AuthenticateOn(endpoint, user, password, io_timeout, tls);
+    if (!got.ok()) return got.status();
+    token = std::move(got).value();
+  }
   auto fd = wire::Dial(endpoint, "", io_timeout);
   if (!fd.ok()) return fd.status();
   struct Closer {
@@ -54,6 +99,7 @@ StatusOr<BackupResult> SaveFrom(const std::string& endpoint,
   const wire::Channel channel(*fd, session->get());
   kv::ClientRequest request;
   request.set_request_id(1);
+  request.set_auth_token(token);
   request.mutable_snapshot_save();
   RAFTKV_RETURN_IF_ERROR(
       wire::WriteFrame(channel, request.SerializeAsString(), what));
@@ -94,7 +140,9 @@ StatusOr<BackupResult> SaveFrom(const std::string& endpoint,
 StatusOr<BackupResult> SaveBackup(const std::vector<std::string>& endpoints,
                                   const std::string& path,
                                   std::chrono::milliseconds io_timeout,
-                                  const ClientTlsOptions& tls) {
+                                  const ClientTlsOptions& tls,
+                                  const std::string& user,
+                                  const std::string& password) {
   Status last = Status::InvalidArgument("no endpoints given");
   for (std::string endpoint : endpoints) {
     ClientTlsOptions endpoint_tls = tls;
@@ -103,11 +151,15 @@ StatusOr<BackupResult> SaveBackup(const std::vector<std::string>& endpoints,
       endpoint.erase(0, scheme.size());
       endpoint_tls.enabled |= scheme == "https://";
     }
-    auto result = SaveFrom(endpoint, path, io_timeout, endpoint_tls);
+    auto result =
+        SaveFrom(endpoint, path, io_timeout, endpoint_tls, user, password);
     if (result.ok()) return result;
     last = result.status();
     // A damaged stream or a file problem is not the member's being down.
-    if (last.code() == Status::Code::kInvalidArgument) return last;
+    if (last.code() == Status::Code::kInvalidArgument ||
+        last.code() == Status::Code::kUnauthenticated) {
+      return last;
+    }
   }
   return last;
 }

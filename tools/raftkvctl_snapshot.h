@@ -25,10 +25,13 @@ struct BackupResult {
 
 // Tries `endpoints` in order until one streams a complete backup into
 // `path` (which must not exist). `io_timeout` bounds every wait. Over TLS
-// as `tls` says (or an "https://" endpoint).
+// as `tls` says (or an "https://" endpoint). With `user`, authenticated
+// as that user first (a backup needs role root while auth is enabled).
 StatusOr<BackupResult> SaveBackup(const std::vector<std::string>& endpoints,
                                   const std::string& path,
                                   std::chrono::milliseconds io_timeout,
-                                  const ClientTlsOptions& tls = {});
+                                  const ClientTlsOptions& tls = {},
+                                  const std::string& user = "",
+                                  const std::string& password = "");
 
 }  // namespace raftkv

@@ -230,6 +230,11 @@ TEST(AuthTest, ChangesTakeEffectOnTheNextRequestAndClientsReauthenticate) {
   EXPECT_EQ(gone.code(), Status::Code::kUnauthenticated) << gone.ToString();
 }
 
+void CtlRunCheck(const integration::CtlRun& run, const std::string& want) {
+  EXPECT_EQ(run.exit_code, 0);
+  EXPECT_NE(run.out.find(want), std::string::npos) << run.out;
+}
+
 TEST(AuthTest, RaftkvctlSpeaksEtcdctl) {
   LocalCluster cluster(3);
   ASSERT_NE(cluster.WaitForLeader(), 0);
@@ -266,6 +271,11 @@ TEST(AuthTest, RaftkvctlSpeaksEtcdctl) {
             "Role r1 is revoked from user alice\n");
   EXPECT_EQ(Ctl(e, as_root + "auth status").out,
             "Authentication Status: true\nAuthRevision: 13\n");
+  // A backup needs role root.
+  const std::string backup = cluster.data_dir(1) + "/../auth-backup.rkv";
+  EXPECT_NE(Ctl(e, "--user=alice:apw snapshot save " + backup).exit_code, 0);
+  EXPECT_NE(Ctl(e, "snapshot save " + backup).exit_code, 0);
+  CtlRunCheck(Ctl(e, as_root + "snapshot save " + backup), "Snapshot saved");
   EXPECT_EQ(Ctl(e, as_root + "auth disable").out, "Authentication Disabled\n");
 }
 
