@@ -199,6 +199,15 @@ void Client::Impl::Authenticate(std::string user, std::string password,
   });
 }
 
+void Client::Impl::RefreshToken(std::function<void(Status)> done) {
+  if (auth_user_.empty()) {
+    done(Status::Unauthenticated("no credentials to authenticate with"));
+    return;
+  }
+  auth_settled_ = false;
+  StartAuthentication(std::move(done));
+}
+
 void Client::Impl::StartAuthentication(std::function<void(Status)> done) {
   auth_waiters_.push_back(std::move(done));
   if (authenticating_) return;

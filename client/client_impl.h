@@ -50,6 +50,9 @@ class Client::Impl {
   // every later request. `done` runs once, on the I/O thread.
   void Authenticate(std::string user, std::string password,
                     std::function<void(Status)> done);
+  // I/O thread: a new token for the credentials the client has (for a
+  // stream refused for its token); Unauthenticated if it has none.
+  void RefreshToken(std::function<void(Status)> done);
   // Sends once to one endpoint, without retries (status of that node).
   void SubmitTo(size_t endpoint, kv::ClientRequest request,
                 std::chrono::milliseconds deadline, Done done);

@@ -9,6 +9,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <condition_variable>
+#include <mutex>
+
 #include "client/blocking_frames.h"
 #include "client/kv.pb.h"
 #include "tests/integration/log_text.h"
@@ -204,6 +207,37 @@ TEST(AuthTest, ChangesTakeEffectOnTheNextRequestAndClientsReauthenticate) {
   auto root = ClientAs(cluster, "root", "rootpw");
   auto alice = ClientAs(cluster, "alice", "alicepw");
   ASSERT_TRUE(alice->Get("/app/config").ok());
+
+  // Watches need READ on their range.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> seen;
+  Status refusal;
+  WatchOptions prefix;
+  prefix.range_end = PrefixRangeEnd("/app/");
+  auto watch = alice->Watch("/app/", prefix, [&](StatusOr<WatchUpdate> u) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (u.ok()) {
+      for (const WatchEvent& e : u->events) seen.push_back(e.kv.value);
+    }
+    cv.notify_all();
+  });
+  auto refused = alice->Watch("/other", {}, [&](StatusOr<WatchUpdate> u) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!u.ok()) refusal = u.status();
+    cv.notify_all();
+  });
+  ASSERT_TRUE(root->Put("/app/config", "watched").ok());
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    EXPECT_TRUE(cv.wait_for(lock, seconds(10),
+                            [&] { return !seen.empty() && !refusal.ok(); }));
+    EXPECT_EQ(seen, std::vector<std::string>{"watched"});
+    EXPECT_EQ(refusal.code(), Status::Code::kPermissionDenied)
+        << refusal.ToString();
+  }
+  refused.reset();
+  watch.reset();
 
   // A revoked role: refused at once, with the same token.
   ASSERT_TRUE(root->UserRevokeRole("alice", "reader").ok());
