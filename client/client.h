@@ -126,6 +126,14 @@ struct WatchOptions {
   bool progress_notify = false;
   bool no_put = false;     // deliver no puts
   bool no_delete = false;  // deliver no deletes
+  // Also deliver an update with `created` once the watch is first
+  // registered on a member, and, when the revision to resume from was
+  // compacted, one with `compact_revision` before the Compacted error (for
+  // adapters that report a watch's life as etcd does).
+  bool report_lifecycle = false;
+  // Sent with the watch's requests instead of the client's own token (an
+  // adapter watching for its callers).
+  std::string auth_token;
 };
 
 // What one callback of a watch gets: whole revisions, in order; none twice.
@@ -133,6 +141,10 @@ struct WatchUpdate {
   std::vector<WatchEvent> events;  // empty: a progress notification
   // Every change the watch matches up to this revision has been delivered.
   int64_t revision = 0;
+  // With WatchOptions::report_lifecycle: the first registration, and the
+  // oldest revision left when the watch ends because it was compacted.
+  bool created = false;
+  int64_t compact_revision = 0;
 };
 
 // A watch started by Client::Watch (destroy it before its Client). It

@@ -60,6 +60,9 @@ class Watcher::Impl : public std::enable_shared_from_this<Watcher::Impl> {
   void Create() {
     if (done_) return;
     kv::ClientRequest request;
+    if (!options_.auth_token.empty()) {
+      request.set_auth_token(options_.auth_token);
+    }
     kv::WatchCreateRequest* c = request.mutable_watch_create();
     c->set_key(key_);
     c->set_range_end(options_.range_end);
@@ -102,17 +105,53 @@ class Watcher::Impl : public std::enable_shared_from_this<Watcher::Impl> {
         request_id_ = 0;
         Resume(/*elsewhere=*/true);
         return;
+      case kv::INVALID_AUTH_TOKEN:
+      case kv::USER_EMPTY:
+        // The client's token expired or is outdated (a watch resumed long
+        // after it began): authenticate again, once in a row, and resume.
+        if (options_.auth_token.empty() && !reauthenticated_) {
+          reauthenticated_ = true;
+          client_->CloseStream(endpoint_, request_id_, nullptr);
+          request_id_ = 0;
+          std::weak_ptr<Impl> weak = weak_from_this();
+          client_->RefreshToken([weak](Status s) {
+            auto self = weak.lock();
+            if (!self || self->done_) return;
+            if (!s.ok()) {
+              self->End(s);
+              return;
+            }
+            self->Resume(/*elsewhere=*/false);
+          });
+          return;
+        }
+        End(Status::Unauthenticated("watch refused: " +
+                                    frame->error_message()));
+        return;
+      case kv::PERMISSION_DENIED:
+        End(Status::PermissionDenied("watch refused: " +
+                                     frame->error_message()));
+        return;
       default:
         End(Status::InvalidArgument("watch refused: " +
                                     frame->error_message()));
         return;
     }
+    reauthenticated_ = false;
     const kv::WatchResponse& w = frame->watch();
     const int64_t through = w.header().revision();
     if (w.created()) {
       backoff_ = std::chrono::milliseconds(0);
       // Started "now": from the member's revision at creation on.
       if (next_revision_ == 0) next_revision_ = through + 1;
+      if (options_.report_lifecycle && !reported_created_) {
+        reported_created_ = true;
+        WatchUpdate created;
+        created.created = true;
+        created.revision = std::max<int64_t>(through, next_revision_ - 1);
+        on_update_(std::move(created));
+        if (done_) return;
+      }
     }
     for (const kv::Event& e : w.events()) fragments_.push_back(ToEvent(e));
     if (w.fragment()) return;  // the rest of this revision follows
@@ -120,6 +159,12 @@ class Watcher::Impl : public std::enable_shared_from_this<Watcher::Impl> {
       client_->CloseStream(endpoint_, request_id_, nullptr);
       request_id_ = 0;
       if (w.compact_revision() > 0) {
+        if (options_.report_lifecycle) {
+          WatchUpdate compacted;
+          compacted.compact_revision = w.compact_revision();
+          compacted.revision = next_revision_ - 1;
+          on_update_(std::move(compacted));
+        }
         End(Status::Compacted(w.cancel_reason()));
         return;
       }
@@ -190,6 +235,8 @@ class Watcher::Impl : public std::enable_shared_from_this<Watcher::Impl> {
   std::vector<WatchEvent> fragments_;
   std::chrono::milliseconds backoff_{0};
   bool done_ = false;
+  bool reported_created_ = false;
+  bool reauthenticated_ = false;  // since the last frame that was not refused
 };
 
 Watcher::Watcher(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
