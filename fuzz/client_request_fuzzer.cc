@@ -24,7 +24,8 @@
 // compacted or future revision is refused as such); answer a session-less
 // command that fails Validate*() with anything but INVALID, or one that
 // passes it with INVALID unless the state refuses it (a lease id already
-// taken, ignore_value of a missing key); change the store revision on a
+// taken, ignore_value of a missing key, an auth command the auth state
+// refuses first); change the store revision on a
 // rejected command; store a value that a later read cannot decode.
 #include <glog/logging.h>
 
@@ -35,6 +36,7 @@
 
 #include "client/kv.pb.h"
 #include "fuzz/fuzz_util.h"
+#include "storage/auth.h"
 #include "storage/kv_ops.h"
 #include "storage/kv_state_machine.h"
 
@@ -66,6 +68,9 @@ Status Validate(const kv::Command& command) {
 // Whether the state may refuse `command` as INVALID although it passed
 // Validate(): its outcome depends on what is stored.
 bool StateMayRefuse(const kv::Command& command) {
+  // An auth command is checked against the auth state first (a user that
+  // exists is USER_ALREADY_EXISTS before its hash is looked at).
+  if (storage::IsAuthCommand(command)) return true;
   auto ignores = [](const kv::PutRequest& p) {
     return p.ignore_value() || p.ignore_lease();
   };
