@@ -620,7 +620,8 @@ void Client::Impl::OnResponse(std::shared_ptr<Call> call,
     case kv::ROOT_ROLE_NOT_EXIST:
     case kv::PERMISSION_NOT_GRANTED:
     case kv::ROLE_NOT_GRANTED:
-    case kv::INVALID_AUTH_MGMT:
+      // As etcd's gRPC codes; USER_EMPTY, ROLE_EMPTY, INVALID_AUTH_MGMT and
+      // PERMISSION_NOT_GIVEN are InvalidArgument (below).
       Finish(call, Status::FailedPrecondition(response.error_message()));
       return;
     default:
