@@ -261,6 +261,7 @@ void AuthGuard::LogDenial(const std::string& user, const std::string& what,
     return;
   }
   ++logged_in_window_;
+  ++denials_logged_;
   LOG(WARNING) << "raftkvd " << node_id_ << ": denied " << what << " to user '"
                << Printable(user) << "': " << storage::AuthErrorMessage(code)
                << (not_logged_ > 0 ? " (and " + std::to_string(not_logged_) +

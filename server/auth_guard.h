@@ -88,6 +88,7 @@ class AuthGuard {
                  kv::ErrorCode code);
 
   uint64_t denials() const { return denials_; }
+  uint64_t denials_logged() const { return denials_logged_; }
 
  private:
   // The permission `request` needs, for an authenticated `user`.
@@ -100,6 +101,7 @@ class AuthGuard {
   uint64_t state_index_ = 0;
   std::map<std::string, TokenClaims> tokens_;  // verified, this state
   uint64_t denials_ = 0;
+  uint64_t denials_logged_ = 0;
   // Denial log rate limit: the current one-second window.
   std::chrono::steady_clock::time_point window_start_;
   int logged_in_window_ = 0;

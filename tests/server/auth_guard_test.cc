@@ -264,6 +264,19 @@ TEST_F(AuthGuardTest, ARevokedRoleTakesEffectOnTheNextRequest) {
   EXPECT_EQ(Check(Get("/app/x", "", alice), &user), kv::OK);
 }
 
+TEST_F(AuthGuardTest, AFloodOfDenialsDoesNotFloodTheLog) {
+  const std::string alice = guard_.IssueToken("alice", kNow);
+  std::string user;
+  const uint64_t before = guard_.denials_logged();
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_EQ(Check(Put("/app/x", alice), &user), kv::PERMISSION_DENIED);
+  }
+  EXPECT_GE(guard_.denials(), 1000u);
+  // At most 10 a second: this loop takes well under a few seconds.
+  EXPECT_GE(guard_.denials_logged() - before, 1u);
+  EXPECT_LE(guard_.denials_logged() - before, 40u);
+}
+
 TEST_F(AuthGuardTest, AnOlderStateDoesNotReplaceANewerOne) {
   const kv::AuthState newer = state_;
   kv::AuthState older;  // auth disabled, applied "before"
