@@ -183,6 +183,16 @@ Status Client::LeaseRevoke(int64_t id) {
   return Command(std::move(command)).status();
 }
 
+void Client::Send(kv::ClientRequest request,
+                  std::chrono::milliseconds deadline, RawDone done) {
+  impl_->Submit(std::move(request), deadline, std::move(done));
+}
+
+void Client::SendTo(size_t endpoint, kv::ClientRequest request,
+                    std::chrono::milliseconds deadline, RawDone done) {
+  impl_->SubmitTo(endpoint, std::move(request), deadline, std::move(done));
+}
+
 StatusOr<kv::ClientResponse> Client::Call(kv::ClientRequest request) {
   return Wait<StatusOr<kv::ClientResponse>>([&](auto done) {
     impl_->Submit(std::move(request), impl_->deadline(),
@@ -388,6 +398,7 @@ std::vector<NodeInfo> Client::ClusterStatus() {
             info.loop_stall_recent_cpu_wait_ms =
                 s.loop_stall_recent_cpu_wait_ms();
             info.log_cache_bytes = s.log_cache_bytes();
+            info.etcd_address = s.etcd_address();
           }
           promises[i].set_value(std::move(info));
         });

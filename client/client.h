@@ -252,6 +252,7 @@ struct NodeInfo {
   int64_t loop_stall_max_cpu_wait_ms = -1;
   int64_t loop_stall_recent_cpu_wait_ms = -1;
   uint64_t log_cache_bytes = 0;
+  std::string etcd_address;  // where it serves etcd's API ("": nowhere)
   Status error;  // set when the node did not answer
 };
 
@@ -384,6 +385,19 @@ class Client {
                 std::function<void(StatusOr<KeyValue>)> done);
   void TxnAsync(const kv::TxnRequest& txn,
                 std::function<void(StatusOr<kv::TxnResponse>)> done);
+
+  // Requests of the wire protocol as they are, for adapters that put
+  // another API onto this one (raftkvd's etcd gateway). Send: to the
+  // leader, with the retries, redirects and exactly-once session of every
+  // call, until `deadline`; SendTo: once, to endpoint `endpoint` (an index
+  // into ClientOptions::endpoints) only. `done` runs on the client's I/O
+  // thread and must not block. An answer with an error comes as a Status
+  // carrying the server's message.
+  using RawDone = std::function<void(StatusOr<kv::ClientResponse>)>;
+  void Send(kv::ClientRequest request, std::chrono::milliseconds deadline,
+            RawDone done);
+  void SendTo(size_t endpoint, kv::ClientRequest request,
+              std::chrono::milliseconds deadline, RawDone done);
 
   // Overrides the deadline of calls made by this Client from now on.
   void set_deadline(std::chrono::milliseconds deadline);

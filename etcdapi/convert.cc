@@ -46,8 +46,7 @@ static void ToEtcd(const kv::RangeResponse& in,
   out->set_count(in.count());
 }
 
-static Status ToNative(const etcdserverpb::RequestOp& in,
-                       kv::RequestOp* out) {
+static Status ToNative(const etcdserverpb::RequestOp& in, kv::RequestOp* out) {
   switch (in.request_case()) {
     case etcdserverpb::RequestOp::kRequestRange:
       *out->mutable_request_range() = ToNative(in.request_range());
@@ -129,8 +128,8 @@ kv::RangeRequest ToNative(const RangeRequest& in) {
   out.set_revision(in.revision() > 0 ? in.revision() : 0);
   const bool post = Sorts(in) || Filters(in);
   // Sorting by value needs the values even for keys_only.
-  out.set_keys_only(in.keys_only() && !(post && in.sort_target() ==
-                                                    RangeRequest::VALUE));
+  out.set_keys_only(in.keys_only() &&
+                    !(post && in.sort_target() == RangeRequest::VALUE));
   if (!post) {
     out.set_limit(in.limit());
     out.set_count_only(in.count_only());

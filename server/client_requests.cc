@@ -692,6 +692,7 @@ void ClientRequests::HandleStatus(Responder respond) {
   s->set_loop_stall_recent_ms(monitor.recent_stall().ms());
   s->set_loop_stall_recent_cpu_wait_ms(monitor.recent_stall().cpu_wait_ms());
   s->set_log_cache_bytes(loop_->log_cache_bytes());
+  s->set_etcd_address(config_.etcd_advertise);
   s->mutable_header()->set_revision(loop_->revision());
   s->mutable_header()->set_member_id(config_.id);
   s->mutable_header()->set_cluster_id(config_.cluster_id);

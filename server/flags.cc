@@ -43,6 +43,13 @@ DEFINE_string(cluster_token, "raftkv",
               "etcd's --initial-cluster-token): its id is a hash of both, "
               "recorded in the data dir on first start; peers and snapshot "
               "streams of another cluster are refused.");
+DEFINE_string(listen_etcd, "",
+              "HOST:PORT to serve etcd's v3 API on (gRPC; docs/etcd-api.md). "
+              "Empty: none.");
+DEFINE_string(listen_etcd_gateway, "",
+              "HOST:PORT to serve etcd's JSON gateway on (POST /v3/kv/range, "
+              "/v3/watch, ... as etcd's client port; HTTPS with --cert-file). "
+              "Empty: none.");
 DEFINE_string(listen_metrics, "",
               "HOST:PORT to serve /metrics (Prometheus), /health, /livez "
               "and /readyz on over HTTP; empty: none.");
@@ -102,13 +109,6 @@ DEFINE_uint64(memory_budget_mb, 160,
               "Memory for this node: RocksDB's block cache and memtables "
               "(45%), the Raft log in memory (25%), send queues to peers "
               "(10%) and headroom (20%).");
-DEFINE_string(testonly_snapshot_fault, "",
-              "TEST ONLY: damage the first snapshot this node sends: "
-              "corrupt:N flips a byte of chunk N, cut:N closes the "
-              "connection after N chunks, twice:0 sends it again on a "
-              "second connection before the first is acknowledged; or "
-              "slow:N sleeps N ms before each chunk of every snapshot it "
-              "sends.");
 // TLS, with etcd's names (gflags reads --cert-file as --cert_file).
 DEFINE_string(cert_file, "",
               "TLS on the client listener: PEM certificate (chain) it "
@@ -131,6 +131,13 @@ DEFINE_string(peer_trusted_ca_file, "",
 DEFINE_bool(peer_client_cert_auth, true,
             "TLS between peers: require a certificate from peers that dial "
             "this node (false: only dialing nodes check the listener's).");
+DEFINE_string(testonly_snapshot_fault, "",
+              "TEST ONLY: damage the first snapshot this node sends: "
+              "corrupt:N flips a byte of chunk N, cut:N closes the "
+              "connection after N chunks, twice:0 sends it again on a "
+              "second connection before the first is acknowledged; or "
+              "slow:N sleeps N ms before each chunk of every snapshot it "
+              "sends.");
 DEFINE_uint32(testonly_apply_delay_us, 0,
               "TEST ONLY: the applier sleeps this long per entry (a node "
               "that cannot apply as fast as the cluster commits).");
@@ -192,13 +199,6 @@ Status ParseAutoCompaction(AutoCompactionOptions* options) {
       "--auto_compaction_mode must be 'revision' or 'periodic'");
 }
 
-}  // namespace
-
-StatusOr<ServerConfig> ConfigFromFlags() {
-  ServerConfig config;
-  config.id = FLAGS_id;
-  if (FLAGS_cluster.empty()) {
-    return Status::InvalidArgument("--cluster must list every node");
 // --cert-file ... (`prefix` "") or --peer-cert-file ... (`prefix` "peer-").
 StatusOr<TlsFiles> TlsFromFlags(const std::string& prefix,
                                 const std::string& cert, const std::string& key,
@@ -226,6 +226,13 @@ StatusOr<TlsFiles> TlsFromFlags(const std::string& prefix,
   return tls;
 }
 
+}  // namespace
+
+StatusOr<ServerConfig> ConfigFromFlags() {
+  ServerConfig config;
+  config.id = FLAGS_id;
+  if (FLAGS_cluster.empty()) {
+    return Status::InvalidArgument("--cluster must list every node");
   }
   auto peers = ParseMemberList(FLAGS_cluster);
   if (!peers.ok()) {
@@ -246,6 +253,15 @@ StatusOr<TlsFiles> TlsFromFlags(const std::string& prefix,
   config.restore_from = FLAGS_restore_from;
   config.cluster_token = FLAGS_cluster_token;
   config.listen_metrics = FLAGS_listen_metrics;
+  config.listen_etcd = FLAGS_listen_etcd;
+  config.listen_etcd_gateway = FLAGS_listen_etcd_gateway;
+  config.etcd_advertise = config.listen_etcd;
+  for (const char* wildcard : {"0.0.0.0:", "[::]:"}) {
+    if (config.etcd_advertise.rfind(wildcard, 0) == 0) {
+      config.etcd_advertise =
+          "127.0.0.1:" + config.etcd_advertise.substr(std::string(wildcard).size());
+    }
+  }
   if (config.client_addresses.count(config.id) == 0 &&
       !config.listen_client.empty()) {
     config.client_addresses[config.id] = config.listen_client;
@@ -292,11 +308,6 @@ StatusOr<TlsFiles> TlsFromFlags(const std::string& prefix,
       config.testonly_snapshot_chunk_delay = std::chrono::milliseconds(n);
     }
   }
-  RAFTKV_RETURN_IF_ERROR(config.Validate());
-  return config;
-}
-
-}  // namespace raftkv::server
   auto client_tls =
       TlsFromFlags("", FLAGS_cert_file, FLAGS_key_file, FLAGS_trusted_ca_file,
                    FLAGS_client_cert_auth, /*need_ca=*/false);
@@ -307,3 +318,8 @@ StatusOr<TlsFiles> TlsFromFlags(const std::string& prefix,
                                FLAGS_peer_client_cert_auth, /*need_ca=*/true);
   if (!peer_tls.ok()) return peer_tls.status();
   config.peer_tls = *peer_tls;
+  RAFTKV_RETURN_IF_ERROR(config.Validate());
+  return config;
+}
+
+}  // namespace raftkv::server

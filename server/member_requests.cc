@@ -51,8 +51,11 @@ void MemberRequests::Handle(const kv::ClientRequest& request, Responder respond,
         respond(ErrorResponse(kv::INVALID, "member id must be non-zero"));
         return;
       }
+      // The client address may be left empty (etcd's MemberAdd names only
+      // peer URLs): the member reports its own once it runs.
       for (const std::string* address :
            {&add.peer_address(), &add.client_address()}) {
+        if (address == &add.client_address() && address->empty()) continue;
         auto endpoint = ParseEndpoint(*address);
         if (!endpoint.ok()) {
           respond(ErrorResponse(kv::INVALID, endpoint.status().message()));
@@ -69,7 +72,8 @@ void MemberRequests::Handle(const kv::ClientRequest& request, Responder respond,
       for (const kv::MemberStatus& m : members_->applied().members()) {
         if (m.id() == add.id()) continue;  // refused by the core, clearly
         if (m.peer_address() == add.peer_address() ||
-            m.client_address() == add.client_address()) {
+            (!add.client_address().empty() &&
+             m.client_address() == add.client_address())) {
           respond(ErrorResponse(kv::INVALID,
                                 "member " + std::to_string(m.id()) +
                                     " already uses address " +

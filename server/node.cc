@@ -2,12 +2,15 @@
 // node.h). Never does a stage's work itself.
 #include "server/node.h"
 
+#include <thread>
+
 #include <glog/logging.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <asio/post.hpp>
 #include <cstring>
+#include <thread>
 
 #include "raft/raw_node.h"
 #include "server/applier.h"
@@ -16,6 +19,9 @@
 #include "server/client_service.h"
 #include "server/cluster_identity.h"
 #include "server/force_new_cluster.h"
+#include "server/etcd/etcd_ops.h"
+#include "server/etcd/grpc_server.h"
+#include "server/etcd/json_gateway.h"
 #include "server/http_endpoint.h"
 #include "server/log_cache.h"
 #include "server/log_writer.h"
@@ -295,6 +301,7 @@ Status Node::Open() {
   watch_hub_->Start(state_machine_->revision());
   applier_->Start();
   writer_->Start();
+  RAFTKV_RETURN_IF_ERROR(StartEtcdApi());
   LOG(INFO) << "raftkvd " << config_.id << " serving clients on "
             << config_.listen_client << ", peers on "
             << config_.peer_addresses.at(config_.id) << ", data in "
@@ -424,6 +431,49 @@ std::unique_ptr<LoopBooster> Node::StartLoopBooster() {
   return booster;
 }
 
+Status Node::StartEtcdApi() {
+  if (config_.listen_etcd.empty() && config_.listen_etcd_gateway.empty()) {
+    return Status::OK();
+  }
+  etcd::EtcdOps::Options options;
+  options.member_id = config_.id;
+  options.cluster_id = config_.cluster_id;
+  options.native_address = config_.listen_client;
+  for (const char* wildcard : {"0.0.0.0:", "[::]:"}) {
+    if (options.native_address.rfind(wildcard, 0) == 0) {
+      options.native_address =
+          "127.0.0.1:" +
+          options.native_address.substr(std::string(wildcard).size());
+    }
+  }
+  options.etcd_address = config_.etcd_advertise;
+  options.etcd_tls = config_.client_tls.enabled();
+  options.peer_tls = config_.peer_tls.enabled();
+  options.scratch_dir = config_.data_dir;
+  if (config_.client_tls.enabled()) {
+    // The member's own certificate serves as the client certificate when
+    // the listener requires one.
+    options.native_tls.enabled = true;
+    options.native_tls.ca_file = config_.client_tls.trusted_ca_file;
+    options.native_tls.cert_file = config_.client_tls.cert_file;
+    options.native_tls.key_file = config_.client_tls.key_file;
+  }
+  options.deadline = 2 * config_.default_request_timeout;
+  auto ops = etcd::EtcdOps::Create(std::move(options));
+  if (!ops.ok()) return ops.status();
+  etcd_ops_ = std::move(ops).value();
+  if (!config_.listen_etcd_gateway.empty()) {
+    etcd::JsonGateway::Options gateway;
+    gateway.tls = config_.client_tls;
+    etcd_gateway_ =
+        std::make_unique<etcd::JsonGateway>(etcd_ops_.get(), gateway);
+    RAFTKV_RETURN_IF_ERROR(etcd_gateway_->Start(config_.listen_etcd_gateway));
+  }
+  if (config_.listen_etcd.empty()) return Status::OK();
+  etcd_grpc_ = std::make_unique<etcd::GrpcServer>(etcd_ops_.get());
+  return etcd_grpc_->Start(config_.listen_etcd, config_.client_tls);
+}
+
 void Node::Run() {
   SetUpEventLoopThread();
   std::unique_ptr<LoopBooster> booster = StartLoopBooster();
@@ -451,6 +501,11 @@ void Node::Run() {
   loop_->set_booster(nullptr);
   booster.reset();
   // The other stages finish what they hold and their threads are joined.
+  if (etcd_gateway_) etcd_gateway_->Stop();
+  if (etcd_grpc_) etcd_grpc_->Stop();
+  etcd_gateway_.reset();
+  etcd_grpc_.reset();
+  etcd_ops_.reset();
   if (http_) http_->Stop();
   transfers_->Stop();
   applier_->Stop();
@@ -459,6 +514,20 @@ void Node::Run() {
 }
 
 void Node::Stop() {
+  // etcd's API stops first, while the loop still answers the calls it has
+  // in flight (gRPC's shutdown waits for them); then the loop.
+  if ((etcd_grpc_ || etcd_gateway_) && !etcd_stopping_.exchange(true)) {
+    std::thread([this] {
+      if (etcd_gateway_) etcd_gateway_->Stop();
+      if (etcd_grpc_) etcd_grpc_->Stop();
+      StopLoop();
+    }).detach();
+    return;
+  }
+  StopLoop();
+}
+
+void Node::StopLoop() {
   asio::post(io_, [this] {
     if (stopped_) return;
     stopped_ = true;

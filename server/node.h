@@ -24,6 +24,7 @@
 
 #include <asio/io_context.hpp>
 #include <asio/posix/stream_descriptor.hpp>
+#include <atomic>
 #include <memory>
 
 #include "server/handoff.h"
@@ -55,6 +56,11 @@ class RaftLoop;
 class SnapshotTransfers;
 class WatchHub;
 class WatchStreams;
+namespace etcd {
+class EtcdOps;
+class GrpcServer;
+class JsonGateway;
+}  // namespace etcd
 
 class Node {
  public:
@@ -87,6 +93,10 @@ class Node {
   std::unique_ptr<LoopBooster> StartLoopBooster();
   // Runs what the other stages sent back, each time the mailbox signals.
   void WatchInbox();
+  // etcd's v3 API (--listen_etcd), its own threads; null if not asked for.
+  Status StartEtcdApi();
+  // Stops the loop (Stop() stops etcd's API first, then this).
+  void StopLoop();
   void Deliver(ToLoop& item);
 
   ServerConfig config_;
@@ -120,6 +130,10 @@ class Node {
   std::unique_ptr<LogWriter> writer_;
   std::unique_ptr<SnapshotTransfers> transfers_;
   std::unique_ptr<HttpEndpoint> http_;  // monitoring, its own thread
+  std::unique_ptr<etcd::EtcdOps> etcd_ops_;
+  std::unique_ptr<etcd::GrpcServer> etcd_grpc_;
+  std::unique_ptr<etcd::JsonGateway> etcd_gateway_;  // --listen_etcd_gateway
+  std::atomic<bool> etcd_stopping_{false};
 };
 
 }  // namespace raftkv::server

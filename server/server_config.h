@@ -57,7 +57,20 @@ struct ServerConfig {
   // host:port of the HTTP endpoint for /metrics, /health, /livez and
   // /readyz (http_endpoint.h); empty: none.
   std::string listen_metrics;
+  // host:port to serve etcd's v3 API on, over gRPC (server/etcd/); empty:
+  // none. etcd_advertise: that address as clients reach it (a wildcard
+  // host replaced by 127.0.0.1), reported in Status and member lists.
+  std::string listen_etcd;
+  std::string etcd_advertise;
+  // host:port to serve etcd's JSON gateway on (/v3/kv/range, ...; HTTPS
+  // with client_tls; server/etcd/json_gateway.h); empty: none.
+  std::string listen_etcd_gateway;
   std::string data_dir;
+  // TLS on the client listener(s) and between peers (docs/server.md "TLS").
+  // Peer TLS is mutual: a node dialing a peer presents peer_tls's
+  // certificate and checks the peer's against its trusted CA and address.
+  TlsFiles client_tls;
+  TlsFiles peer_tls;
 
   // Raft timing: a follower campaigns after [election_ticks,
   // 2 * election_ticks) ticks without a leader; the leader heartbeats every
@@ -66,11 +79,6 @@ struct ServerConfig {
   int election_ticks = 15;
   int heartbeat_ticks = 1;
   // Campaign as soon as the connection to the leader breaks (PreVote keeps
-  // TLS on the client listener(s) and between peers (docs/server.md "TLS").
-  // Peer TLS is mutual: a node dialing a peer presents peer_tls's
-  // certificate and checks the peer's against its trusted CA and address.
-  TlsFiles client_tls;
-  TlsFiles peer_tls;
   // this from disrupting a leader that is in fact alive).
   bool fast_failover = true;
 

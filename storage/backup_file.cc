@@ -1,6 +1,9 @@
 // Backup files: a checked snapshot stream in one file (see backup_file.h).
 #include "storage/backup_file.h"
 
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
 #include <unistd.h>
 
 #include <cerrno>
@@ -88,6 +91,46 @@ Status BackupWriter::Finish() {
   return SyncPath(slash == std::string::npos ? "." : path_.substr(0, slash));
 }
 
+// A backup saved through etcd's API (etcdctl snapshot save) ends as etcd's
+// snapshots do: zeros up to a multiple of 512 bytes, then the SHA-256 of
+// everything before it. Anything else after the trailer is damage.
+static Status CheckEtcdFraming(const std::string& path, std::FILE* file) {
+  const Status damaged =
+      Status::Corruption(path + ": bytes after the snapshot's trailer");
+  const long end_of_backup = std::ftell(file) - 1;
+  if (std::fseek(file, 0, SEEK_END) != 0) return damaged;
+  const long size = std::ftell(file);
+  if (size % 512 != SHA256_DIGEST_LENGTH) return damaged;
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> sha(EVP_MD_CTX_new(),
+                                                         &EVP_MD_CTX_free);
+  EVP_DigestInit_ex(sha.get(), EVP_sha256(), nullptr);
+  std::fseek(file, 0, SEEK_SET);
+  std::string buffer(1 << 16, '\0');
+  long left = size - SHA256_DIGEST_LENGTH;
+  long at = 0;
+  while (left > 0) {
+    const size_t n = std::fread(buffer.data(), 1,
+                                std::min<long>(left, buffer.size()), file);
+    if (n == 0) return damaged;
+    for (size_t i = 0; i < n; ++i) {
+      if (at + static_cast<long>(i) >= end_of_backup && buffer[i] != 0) {
+        return damaged;  // the padding is zeros
+      }
+    }
+    EVP_DigestUpdate(sha.get(), buffer.data(), n);
+    left -= static_cast<long>(n);
+    at += static_cast<long>(n);
+  }
+  unsigned char want[SHA256_DIGEST_LENGTH], have[SHA256_DIGEST_LENGTH];
+  EVP_DigestFinal_ex(sha.get(), want, nullptr);
+  if (std::fread(have, 1, sizeof(have), file) != sizeof(have) ||
+      std::memcmp(want, have, sizeof(want)) != 0) {
+    return Status::Corruption(path + ": its SHA-256 (etcd's snapshot "
+                              "framing) does not match its content");
+  }
+  return Status::OK();
+}
+
 Status ReadBackup(const std::string& path,
                   const std::function<Status(std::string_view)>& each,
                   SnapshotHeader* header) {
@@ -119,7 +162,7 @@ Status ReadBackup(const std::string& path,
     RAFTKV_RETURN_IF_ERROR(each(chunk));
   }
   if (std::fgetc(file.get()) != EOF) {
-    return Status::Corruption(path + ": bytes after the snapshot's trailer");
+    RAFTKV_RETURN_IF_ERROR(CheckEtcdFraming(path, file.get()));
   }
   if (header != nullptr) *header = *checker->header();
   return Status::OK();

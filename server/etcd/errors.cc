@@ -19,10 +19,11 @@ const std::map<std::string, grpc::StatusCode>& KnownErrors() {
        grpc::INVALID_ARGUMENT},
       {"etcdserver: duplicate key given in txn request",
        grpc::INVALID_ARGUMENT},
-      {"mvcc: required revision has been compacted", grpc::OUT_OF_RANGE},
-      {"mvcc: required revision is a future revision", grpc::OUT_OF_RANGE},
-      {"etcdserver: mvcc: database space exceeded",
-       grpc::RESOURCE_EXHAUSTED},
+      {"etcdserver: mvcc: required revision has been compacted",
+       grpc::OUT_OF_RANGE},
+      {"etcdserver: mvcc: required revision is a future revision",
+       grpc::OUT_OF_RANGE},
+      {"etcdserver: mvcc: database space exceeded", grpc::RESOURCE_EXHAUSTED},
       {"etcdserver: requested lease not found", grpc::NOT_FOUND},
       {"etcdserver: lease already exists", grpc::FAILED_PRECONDITION},
       {"etcdserver: too large lease TTL", grpc::OUT_OF_RANGE},
@@ -52,8 +53,7 @@ const std::map<std::string, grpc::StatusCode>& KnownErrors() {
        grpc::FAILED_PRECONDITION},
       {"etcdserver: permission not granted to the role",
        grpc::FAILED_PRECONDITION},
-      {"etcdserver: authentication is not enabled",
-       grpc::FAILED_PRECONDITION},
+      {"etcdserver: authentication is not enabled", grpc::FAILED_PRECONDITION},
       {"etcdserver: invalid auth token", grpc::UNAUTHENTICATED},
       {"etcdserver: invalid auth management", grpc::INVALID_ARGUMENT},
       {"etcdserver: no leader", grpc::UNAVAILABLE},
@@ -70,8 +70,7 @@ grpc::Status Known(const std::string& message, grpc::StatusCode fallback) {
   if (it != known.end()) return grpc::Status(it->second, message);
   for (const auto& [text, code] : known) {
     if (message.size() > text.size() &&
-        message.compare(message.size() - text.size(), text.size(), text) ==
-            0) {
+        message.compare(message.size() - text.size(), text.size(), text) == 0) {
       return grpc::Status(code, text);
     }
   }
@@ -87,15 +86,24 @@ grpc::Status ToGrpc(const raftkv::Status& status) {
     case Code::kOk:
       return grpc::Status::OK;
     case Code::kCompacted:
-      return Known("mvcc: required revision has been compacted",
-                   grpc::OUT_OF_RANGE);
+      return grpc::Status(
+          grpc::OUT_OF_RANGE,
+          "etcdserver: mvcc: required revision has been compacted");
     case Code::kNotFound:
       return Known(message, grpc::NOT_FOUND);
     case Code::kTooLarge:
       return grpc::Status(grpc::INVALID_ARGUMENT,
                           "etcdserver: request is too large");
     case Code::kFailedPrecondition:
-      return Known(message, grpc::OUT_OF_RANGE);
+      // The native server words it as etcd's storage layer does; etcd's
+      // gRPC layer adds its prefix.
+      if (message.find("mvcc: required revision is a future revision") !=
+          std::string::npos) {
+        return grpc::Status(
+            grpc::OUT_OF_RANGE,
+            "etcdserver: mvcc: required revision is a future revision");
+      }
+      return Known(message, grpc::FAILED_PRECONDITION);
     case Code::kNotLeader:
     case Code::kUnavailable:
     case Code::kTimeout:
@@ -119,11 +127,13 @@ grpc::Status ToGrpc(const kv::CommandResult& result) {
       return grpc::Status(grpc::NOT_FOUND,
                           "etcdserver: requested lease not found");
     case kv::CommandResult::COMPACTED:
-      return grpc::Status(grpc::OUT_OF_RANGE,
-                          "mvcc: required revision has been compacted");
+      return grpc::Status(
+          grpc::OUT_OF_RANGE,
+          "etcdserver: mvcc: required revision has been compacted");
     case kv::CommandResult::FUTURE_REVISION:
-      return grpc::Status(grpc::OUT_OF_RANGE,
-                          "mvcc: required revision is a future revision");
+      return grpc::Status(
+          grpc::OUT_OF_RANGE,
+          "etcdserver: mvcc: required revision is a future revision");
     case kv::CommandResult::SESSION_EXPIRED:
       return grpc::Status(grpc::UNAVAILABLE,
                           "etcdserver: request timed out, possibly due to "

@@ -2,6 +2,8 @@
 #include "server/etcd/etcd_ops.h"
 
 #include <glog/logging.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -55,6 +57,7 @@ StatusOr<std::unique_ptr<EtcdOps>> EtcdOps::Create(Options options) {
   ClientOptions client;
   client.endpoints = {ops->options_.native_address};
   client.deadline = ops->options_.deadline;
+  client.tls = ops->options_.native_tls;
   // The servers' own limits apply (and answer as etcd does).
   client.max_key_bytes = SIZE_MAX;
   client.max_value_bytes = SIZE_MAX;
@@ -69,7 +72,19 @@ EtcdOps::~EtcdOps() = default;
 
 void EtcdOps::Send(const Caller& caller, kv::ClientRequest request, bool local,
                    std::function<void(Response)> done) {
-  if (!caller.token.empty()) request.set_auth_token(caller.token);
+  if (!caller.token.empty()) {
+    request.set_auth_token(caller.token);
+  } else {
+    // With authentication on, etcd refuses a call that names no user so.
+    done = [done = std::move(done)](Response r) {
+      if (!r.ok() &&
+          r.status().message().find("etcdserver: invalid auth token") !=
+              std::string::npos) {
+        r = raftkv::Status::InvalidArgument("etcdserver: user name is empty");
+      }
+      done(std::move(r));
+    };
+  }
   if (local) {
     client_->SendTo(0, std::move(request), options_.deadline, std::move(done));
   } else {
@@ -183,9 +198,9 @@ void EtcdOps::Txn(const Caller& caller, const pb::TxnRequest& request,
   kv::Command command;
   raftkv::Status converted = etcdapi::ToNative(request, command.mutable_txn());
   if (!converted.ok()) {
-    return reply(grpc::Status(grpc::INVALID_ARGUMENT,
-                              std::string(converted.message())),
-                 {});
+    return reply(
+        grpc::Status(grpc::INVALID_ARGUMENT, std::string(converted.message())),
+        {});
   }
   SendCommand(caller, std::move(command),
               [this, request, reply = std::move(reply)](
@@ -380,14 +395,12 @@ void EtcdOps::LearnEtcdAddresses(const kv::MemberListResponse& members,
 
 template <class Out>
 void EtcdOps::Membership(const Caller& caller, kv::ClientRequest request,
-                         Reply<Out> reply,
-                         std::function<void(Out*)> finish) {
+                         Reply<Out> reply, std::function<void(Out*)> finish) {
   Send(caller, std::move(request), /*local=*/false,
        [this, reply = std::move(reply),
         finish = std::move(finish)](Response r) mutable {
          if (!r.ok()) return reply(ToGrpc(r.status()), Out());
-         auto members =
-             std::make_shared<kv::MemberListResponse>(r->members());
+         auto members = std::make_shared<kv::MemberListResponse>(r->members());
          LearnEtcdAddresses(*members, [this, members, reply = std::move(reply),
                                        finish = std::move(finish)] {
            Out out;
@@ -460,10 +473,28 @@ void EtcdOps::MemberAdd(const Caller& caller,
 void EtcdOps::MemberRemove(const Caller& caller,
                            const pb::MemberRemoveRequest& request,
                            Reply<pb::MemberRemoveResponse> reply) {
-  kv::ClientRequest native;
-  native.mutable_member_remove()->set_id(request.id());
-  Membership<pb::MemberRemoveResponse>(caller, std::move(native),
-                                       std::move(reply), nullptr);
+  // The native removal of a member that is not there succeeds (a retry);
+  // etcd's says it is not found.
+  kv::ClientRequest list;
+  list.mutable_member_list();
+  Send(caller, std::move(list), /*local=*/false,
+       [this, caller, id = request.id(),
+        reply = std::move(reply)](Response r) mutable {
+         if (!r.ok()) return reply(ToGrpc(r.status()), {});
+         bool known = false;
+         for (const kv::MemberStatus& m : r->members().members()) {
+           known = known || m.id() == id;
+         }
+         if (!known) {
+           return reply(
+               grpc::Status(grpc::NOT_FOUND, "etcdserver: member not found"),
+               {});
+         }
+         kv::ClientRequest remove;
+         remove.mutable_member_remove()->set_id(id);
+         Membership<pb::MemberRemoveResponse>(caller, std::move(remove),
+                                              std::move(reply), nullptr);
+       });
 }
 
 void EtcdOps::MemberUpdate(const Caller&, const pb::MemberUpdateRequest&,
@@ -572,9 +603,8 @@ void EtcdOps::HashKV(const Caller& caller, const pb::HashKVRequest& request,
              if (!s.ok()) return reply(s, std::move(out));
              FillHeader(state->header, out.mutable_header());
              out.set_hash(state->hash);
-             out.set_compact_revision(state->header.revision() > 0
-                                          ? state->compacted_revision
-                                          : 0);
+             out.set_compact_revision(
+                 state->header.revision() > 0 ? state->compacted_revision : 0);
              reply(grpc::Status::OK, std::move(out));
            });
 }
@@ -582,14 +612,14 @@ void EtcdOps::HashKV(const Caller& caller, const pb::HashKVRequest& request,
 void EtcdOps::Hash(const Caller& caller, const pb::HashRequest&,
                    Reply<pb::HashResponse> reply) {
   // raftkv hashes the key-value state (as HashKV), not a database file.
-  HashKV(caller, pb::HashKVRequest(),
-         [reply = std::move(reply)](const grpc::Status& s,
-                                    pb::HashKVResponse kv) {
-           pb::HashResponse out;
-           *out.mutable_header() = kv.header();
-           out.set_hash(kv.hash());
-           reply(s, std::move(out));
-         });
+  HashKV(
+      caller, pb::HashKVRequest(),
+      [reply = std::move(reply)](const grpc::Status& s, pb::HashKVResponse kv) {
+        pb::HashResponse out;
+        *out.mutable_header() = kv.header();
+        out.set_hash(kv.hash());
+        reply(s, std::move(out));
+      });
 }
 
 void EtcdOps::MoveLeader(const Caller& caller,
@@ -654,20 +684,45 @@ grpc::Status EtcdOps::Snapshot(
     return grpc::Status(grpc::INTERNAL, "cannot read " + path);
   }
   std::fseek(file, 0, SEEK_END);
-  uint64_t remaining = static_cast<uint64_t>(std::ftell(file));
+  const uint64_t size = static_cast<uint64_t>(std::ftell(file));
   std::fseek(file, 0, SEEK_SET);
+  // etcd's framing, which etcdctl checks: the image padded with zeros to
+  // a multiple of 512 bytes, then the SHA-256 of all that
+  // (storage::ReadBackup accepts and checks it too).
+  const uint64_t padding = (512 - size % 512) % 512;
+  uint64_t remaining = size + padding + SHA256_DIGEST_LENGTH;
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> sha(EVP_MD_CTX_new(),
+                                                         &EVP_MD_CTX_free);
+  EVP_DigestInit_ex(sha.get(), EVP_sha256(), nullptr);
   std::string chunk(1 << 20, '\0');
   grpc::Status result = grpc::Status::OK;
   bool first = true;
-  while (remaining > 0 || first) {
-    const size_t n = std::fread(chunk.data(), 1, chunk.size(), file);
-    if (n == 0 && remaining > 0) {
-      result = grpc::Status(grpc::INTERNAL, "short read of " + path);
-      break;
+  uint64_t unread = size;
+  while (remaining > 0) {
+    size_t n = 0;
+    if (unread > 0) {
+      n = std::fread(chunk.data(), 1, std::min<uint64_t>(chunk.size(), unread),
+                     file);
+      if (n == 0) {
+        result = grpc::Status(grpc::INTERNAL, "short read of " + path);
+        break;
+      }
+      unread -= n;
+      EVP_DigestUpdate(sha.get(), chunk.data(), n);
+    } else {
+      std::string tail(padding, '\0');
+      EVP_DigestUpdate(sha.get(), tail.data(), tail.size());
+      unsigned char digest[SHA256_DIGEST_LENGTH];
+      EVP_DigestFinal_ex(sha.get(), digest, nullptr);
+      tail.append(reinterpret_cast<const char*>(digest), sizeof(digest));
+      chunk = std::move(tail);
+      n = chunk.size();
     }
     remaining -= n;
     pb::SnapshotResponse out;
-    if (first) FillHeader(response.snapshot_save().header(), out.mutable_header());
+    if (first) {
+      FillHeader(response.snapshot_save().header(), out.mutable_header());
+    }
     first = false;
     out.set_remaining_bytes(remaining);
     out.set_blob(chunk.data(), n);
@@ -707,13 +762,13 @@ void EtcdOps::Auth(const Caller& caller,
        });
 }
 
-#define RAFTKV_ETCD_AUTH(Method, Etcd, native)                              \
-  void EtcdOps::Method(const Caller& caller,                               \
-                       const pb::Auth##Etcd##Request& request,             \
-                       Reply<pb::Auth##Etcd##Response> reply) {            \
-    Auth<kv::Auth##Etcd##Request, pb::Auth##Etcd##Response>(               \
-        caller, request, &kv::ClientRequest::mutable_##native,             \
-        &kv::ClientResponse::native, std::move(reply));                    \
+#define RAFTKV_ETCD_AUTH(Method, Etcd, native)                  \
+  void EtcdOps::Method(const Caller& caller,                    \
+                       const pb::Auth##Etcd##Request& request,  \
+                       Reply<pb::Auth##Etcd##Response> reply) { \
+    Auth<kv::Auth##Etcd##Request, pb::Auth##Etcd##Response>(    \
+        caller, request, &kv::ClientRequest::mutable_##native,  \
+        &kv::ClientResponse::native, std::move(reply));         \
   }
 
 RAFTKV_ETCD_AUTH(AuthEnable, Enable, auth_enable)

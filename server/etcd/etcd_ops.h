@@ -64,6 +64,8 @@ class EtcdOps {
     // dir); removed once sent.
     std::string scratch_dir = "/tmp";
     std::chrono::milliseconds deadline{10000};
+    // How to reach the native listener when it serves TLS.
+    ClientTlsOptions native_tls;
   };
 
   static StatusOr<std::unique_ptr<EtcdOps>> Create(Options options);
@@ -212,18 +214,18 @@ class EtcdOps {
   void Send(const Caller& caller, kv::ClientRequest request, bool local,
             std::function<void(StatusOr<kv::ClientResponse>)> done);
   // A write: the Command's result, its error mapped.
-  void SendCommand(const Caller& caller, kv::Command command,
-                   std::function<void(const grpc::Status&,
-                                      kv::CommandResult)> done);
+  void SendCommand(
+      const Caller& caller, kv::Command command,
+      std::function<void(const grpc::Status&, kv::CommandResult)> done);
   // Remembers the newest header seen (revision, term) for Header().
   void Observe(const kv::ResponseHeader& header);
   // Fills `out` from a native header, this member answering.
   void FillHeader(const kv::ResponseHeader& in,
                   etcdserverpb::ResponseHeader* out);
   // etcd members from native ones (URLs with schemes, etcd addresses).
-  void ToEtcdMembers(const kv::MemberListResponse& in,
-                     google::protobuf::RepeatedPtrField<etcdserverpb::Member>*
-                         out);
+  void ToEtcdMembers(
+      const kv::MemberListResponse& in,
+      google::protobuf::RepeatedPtrField<etcdserverpb::Member>* out);
   // Asks the members whose etcd address is not known yet for it (their
   // status answers), then runs `then`.
   void LearnEtcdAddresses(const kv::MemberListResponse& members,

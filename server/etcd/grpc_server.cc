@@ -38,24 +38,24 @@ Caller CallerOf(grpc::CallbackServerContext* context) {
 
 template <class Request, class Response>
 grpc::ServerUnaryReactor* Unary(
-    EtcdOps* ops, grpc::CallbackServerContext* context,
-    const Request* request, Response* response,
+    EtcdOps* ops, grpc::CallbackServerContext* context, const Request* request,
+    Response* response,
     void (EtcdOps::*method)(const Caller&, const Request&, Reply<Response>)) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  (ops->*method)(CallerOf(context), *request,
-                 [reactor, response](const grpc::Status& status,
-                                     Response answer) {
-                   *response = std::move(answer);
-                   reactor->Finish(status);
-                 });
+  (ops->*method)(
+      CallerOf(context), *request,
+      [reactor, response](const grpc::Status& status, Response answer) {
+        *response = std::move(answer);
+        reactor->Finish(status);
+      });
   return reactor;
 }
 
-#define RAFTKV_UNARY(Method, Request, Response)                            \
-  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context,   \
-                                   const pb::Request* request,             \
-                                   pb::Response* response) override {      \
-    return Unary(ops_, context, request, response, &EtcdOps::Method);      \
+#define RAFTKV_UNARY(Method, Request, Response)                          \
+  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context, \
+                                   const pb::Request* request,           \
+                                   pb::Response* response) override {    \
+    return Unary(ops_, context, request, response, &EtcdOps::Method);    \
   }
 
 // The sending half of a bidirectional stream: answers queue here and go
@@ -206,8 +206,8 @@ class SnapshotReactor : public grpc::ServerWriteReactor<pb::SnapshotResponse> {
  public:
   SnapshotReactor(EtcdOps* ops, Caller caller) {
     thread_ = std::thread([this, ops, caller = std::move(caller)] {
-      grpc::Status status = ops->Snapshot(
-          caller, [this](const pb::SnapshotResponse& chunk) {
+      grpc::Status status =
+          ops->Snapshot(caller, [this](const pb::SnapshotResponse& chunk) {
             std::unique_lock<std::mutex> lock(mu_);
             if (failed_) return false;
             chunk_ = chunk;
@@ -274,8 +274,7 @@ class LeaseService final : public pb::Lease::CallbackService {
   explicit LeaseService(EtcdOps* ops) : ops_(ops) {}
   RAFTKV_UNARY(LeaseGrant, LeaseGrantRequest, LeaseGrantResponse)
   RAFTKV_UNARY(LeaseRevoke, LeaseRevokeRequest, LeaseRevokeResponse)
-  RAFTKV_UNARY(LeaseTimeToLive, LeaseTimeToLiveRequest,
-               LeaseTimeToLiveResponse)
+  RAFTKV_UNARY(LeaseTimeToLive, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse)
   RAFTKV_UNARY(LeaseLeases, LeaseLeasesRequest, LeaseLeasesResponse)
   grpc::ServerBidiReactor<pb::LeaseKeepAliveRequest,
                           pb::LeaseKeepAliveResponse>*
@@ -388,8 +387,8 @@ raftkv::Status GrpcServer::Start(const std::string& address,
   for (auto& service : services_) builder.RegisterService(service.get());
   // etcd's clients ping idle connections (etcdctl every 10 s at least):
   // allow it rather than answer "too many pings" and drop them.
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-                             5000);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.SetMaxReceiveMessageSize(8 << 20);
@@ -406,8 +405,7 @@ raftkv::Status GrpcServer::Start(const std::string& address,
 
 void GrpcServer::Stop() {
   if (!server_) return;
-  server_->Shutdown(std::chrono::system_clock::now() +
-                    std::chrono::seconds(1));
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   server_.reset();
 }
 

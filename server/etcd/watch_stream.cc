@@ -113,11 +113,11 @@ void WatchStream::Create(const pb::WatchCreateRequest& request) {
   const bool fragment = request.fragment();
   // The callback runs on the client's I/O thread; `this` outlives it (the
   // destructor destroys every watcher first, which waits for callbacks).
-  auto watcher = client_->Watch(
-      request.key(), options,
-      [this, id, fragment](StatusOr<WatchUpdate> update) {
-        OnUpdate(id, fragment, std::move(update));
-      });
+  auto watcher =
+      client_->Watch(request.key(), options,
+                     [this, id, fragment](StatusOr<WatchUpdate> update) {
+                       OnUpdate(id, fragment, std::move(update));
+                     });
   std::lock_guard<std::mutex> lock(mu_);
   auto it = watches_.find(id);
   if (it != watches_.end()) it->second.watcher = std::move(watcher);
@@ -149,7 +149,8 @@ void WatchStream::OnUpdate(int64_t id, bool fragment,
     pb::WatchResponse compacted = Response(id, 0);
     compacted.set_canceled(true);
     compacted.set_compact_revision(update->compact_revision);
-    compacted.set_cancel_reason("mvcc: required revision has been compacted");
+    compacted.set_cancel_reason(
+        "etcdserver: mvcc: required revision has been compacted");
     send_(std::move(compacted));
     return;
   }
@@ -189,7 +190,7 @@ void WatchStream::Cancel(int64_t id) {
       watches_.erase(it);
     }
   }
-  watcher.reset();  // no callback of it runs after this
+  watcher.reset();     // no callback of it runs after this
   if (!known) return;  // etcd ignores an unknown id
   pb::WatchResponse canceled = Response(id, 0);
   canceled.set_canceled(true);

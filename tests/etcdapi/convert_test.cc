@@ -132,8 +132,7 @@ TEST(EtcdConvertTest, TxnRefusesWhatTheNativeOneCannotExpress) {
   pb::TxnRequest nested;
   nested.add_success()->mutable_request_txn();
   kv::TxnRequest native;
-  EXPECT_EQ(ToNative(nested, &native).code(),
-            Status::Code::kInvalidArgument);
+  EXPECT_EQ(ToNative(nested, &native).code(), Status::Code::kInvalidArgument);
 
   pb::TxnRequest range_compare;
   range_compare.add_compare()->set_range_end("z");
