@@ -189,6 +189,11 @@ class EtcdJsonGatewayTest : public ::testing::Test {
            Post(port_, "/v3/kv/range", R"({"key":"eA=="})").status != 200) {
       std::this_thread::sleep_for(milliseconds(100));
     }
+    // raftkv's store starts at revision 0 and etcd's at 1: one write makes
+    // every header carry a non-zero revision on both.
+    ASSERT_EQ(Post(port_, "/v3/kv/put", R"({"key":"c2V0dXA=","value":"MQ=="})")
+                  .status,
+              200);
     etcd_ = RealEtcd::Start().release();
   }
 
