@@ -183,8 +183,8 @@ Status Client::LeaseRevoke(int64_t id) {
   return Command(std::move(command)).status();
 }
 
-void Client::Send(kv::ClientRequest request,
-                  std::chrono::milliseconds deadline, RawDone done) {
+void Client::Send(kv::ClientRequest request, std::chrono::milliseconds deadline,
+                  RawDone done) {
   impl_->Submit(std::move(request), deadline, std::move(done));
 }
 
@@ -591,8 +591,8 @@ StatusOr<std::vector<Permission>> Client::RoleGet(const std::string& name) {
   if (!r.ok()) return r.status();
   std::vector<Permission> perms;
   for (const kv::Permission& p : r->auth_role_get().perm()) {
-    perms.push_back({static_cast<Permission::Type>(p.perm_type()), p.key(),
-                     p.range_end()});
+    perms.push_back(
+        {static_cast<Permission::Type>(p.perm_type()), p.key(), p.range_end()});
   }
   return perms;
 }

@@ -253,7 +253,7 @@ struct NodeInfo {
   int64_t loop_stall_recent_cpu_wait_ms = -1;
   uint64_t log_cache_bytes = 0;
   std::string etcd_address;  // where it serves etcd's API ("": nowhere)
-  Status error;  // set when the node did not answer
+  Status error;              // set when the node did not answer
 };
 
 // A member of the cluster, as `member list` reports it.

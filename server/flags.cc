@@ -258,8 +258,8 @@ StatusOr<ServerConfig> ConfigFromFlags() {
   config.etcd_advertise = config.listen_etcd;
   for (const char* wildcard : {"0.0.0.0:", "[::]:"}) {
     if (config.etcd_advertise.rfind(wildcard, 0) == 0) {
-      config.etcd_advertise =
-          "127.0.0.1:" + config.etcd_advertise.substr(std::string(wildcard).size());
+      config.etcd_advertise = "127.0.0.1:" + config.etcd_advertise.substr(
+                                                 std::string(wildcard).size());
     }
   }
   if (config.client_addresses.count(config.id) == 0 &&

@@ -157,7 +157,8 @@ bool LogWriter::Install(const PersistTask& task) {
   }
   std::shared_ptr<const kv::AuthState> auth;
   const uint64_t auth_index = state_machine_->applied_index();
-  if (s.ok()) auth = std::make_shared<const kv::AuthState>(state_machine_->auth());
+  if (s.ok())
+    auth = std::make_shared<const kv::AuthState>(state_machine_->auth());
   applier_->Resume();
   if (!s.ok() && failed_hook_) failed_hook_(s);
   Persisted done;

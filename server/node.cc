@@ -2,8 +2,6 @@
 // node.h). Never does a stage's work itself.
 #include "server/node.h"
 
-#include <thread>
-
 #include <glog/logging.h>
 #include <unistd.h>
 
@@ -18,10 +16,10 @@
 #include "server/client_requests.h"
 #include "server/client_service.h"
 #include "server/cluster_identity.h"
-#include "server/force_new_cluster.h"
 #include "server/etcd/etcd_ops.h"
 #include "server/etcd/grpc_server.h"
 #include "server/etcd/json_gateway.h"
+#include "server/force_new_cluster.h"
 #include "server/http_endpoint.h"
 #include "server/log_cache.h"
 #include "server/log_writer.h"
@@ -441,9 +439,8 @@ Status Node::StartEtcdApi() {
   options.native_address = config_.listen_client;
   for (const char* wildcard : {"0.0.0.0:", "[::]:"}) {
     if (options.native_address.rfind(wildcard, 0) == 0) {
-      options.native_address =
-          "127.0.0.1:" +
-          options.native_address.substr(std::string(wildcard).size());
+      options.native_address = "127.0.0.1:" + options.native_address.substr(
+                                                  std::string(wildcard).size());
     }
   }
   options.etcd_address = config_.etcd_advertise;

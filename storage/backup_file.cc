@@ -3,7 +3,6 @@
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
-
 #include <unistd.h>
 
 #include <cerrno>
@@ -109,8 +108,8 @@ static Status CheckEtcdFraming(const std::string& path, std::FILE* file) {
   long left = size - SHA256_DIGEST_LENGTH;
   long at = 0;
   while (left > 0) {
-    const size_t n = std::fread(buffer.data(), 1,
-                                std::min<long>(left, buffer.size()), file);
+    const size_t n =
+        std::fread(buffer.data(), 1, std::min<long>(left, buffer.size()), file);
     if (n == 0) return damaged;
     for (size_t i = 0; i < n; ++i) {
       if (at + static_cast<long>(i) >= end_of_backup && buffer[i] != 0) {
@@ -125,7 +124,8 @@ static Status CheckEtcdFraming(const std::string& path, std::FILE* file) {
   EVP_DigestFinal_ex(sha.get(), want, nullptr);
   if (std::fread(have, 1, sizeof(have), file) != sizeof(have) ||
       std::memcmp(want, have, sizeof(want)) != 0) {
-    return Status::Corruption(path + ": its SHA-256 (etcd's snapshot "
+    return Status::Corruption(path +
+                              ": its SHA-256 (etcd's snapshot "
                               "framing) does not match its content");
   }
   return Status::OK();

@@ -69,9 +69,8 @@ void SetRevision(int64_t revision, kv::CommandResult* result) {
     default:
       // An auth response: every one has a header as its field 1.
       if (result->result_case() != kv::CommandResult::RESULT_NOT_SET) {
-        const auto* field =
-            kv::CommandResult::descriptor()->FindFieldByNumber(
-                result->result_case());
+        const auto* field = kv::CommandResult::descriptor()->FindFieldByNumber(
+            result->result_case());
         auto* response = result->GetReflection()->MutableMessage(result, field);
         auto* header = static_cast<kv::ResponseHeader*>(
             response->GetReflection()->MutableMessage(
@@ -354,7 +353,8 @@ class KvStateMachine::Applier {
     *permitted = true;
     if (!auth().enabled() || command.auth_user().empty()) return Status::OK();
     std::vector<int64_t> leases;
-    if (command.has_lease_revoke()) leases.push_back(command.lease_revoke().id());
+    if (command.has_lease_revoke())
+      leases.push_back(command.lease_revoke().id());
     if (command.has_put()) leases.push_back(command.put().lease());
     if (command.has_txn()) {
       for (const auto* ops :

@@ -143,7 +143,8 @@ Status SnapshotStager::Add(std::string_view encoded_chunk) {
     }
     kv::AuthState auth;
     if (!auth.ParseFromString(chunk.header().auth())) {
-      return Status::Corruption(what_ + ": snapshot auth record does not parse");
+      return Status::Corruption(what_ +
+                                ": snapshot auth record does not parse");
     }
     header_ = std::make_unique<SnapshotHeader>(chunk.header());
   }

@@ -111,7 +111,7 @@ class LocalCluster {
     ReservedPort client_port;
     std::string data;
     std::string log;
-    std::optional<ReservedPort> etcd_port;  // with etcd_api
+    std::optional<ReservedPort> etcd_port;          // with etcd_api
     std::optional<ReservedPort> etcd_gateway_port;  // with etcd_gateway
   };
   int Reap(int id);  // the exit code, as Stop's

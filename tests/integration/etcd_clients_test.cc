@@ -99,10 +99,10 @@ class EtcdClientsTest : public ::testing::Test {
   // cluster, with `env` (NAME=VALUE words) added, and expects exit 0.
   void RunScript(const std::string& interpreter, const std::string& script,
                  const std::string& env = "") {
-    const std::string command =
-        "cd /tmp && ENDPOINTS=" + endpoints_ +
-        " GATEWAY_ENDPOINTS=" + gateways_ + " RAFTKV=1 " + env + " " +
-        interpreter + " " + RAFTKV_ETCD_CLIENTS_DIR + "/" + script;
+    const std::string command = "cd /tmp && ENDPOINTS=" + endpoints_ +
+                                " GATEWAY_ENDPOINTS=" + gateways_ +
+                                " RAFTKV=1 " + env + " " + interpreter + " " +
+                                RAFTKV_ETCD_CLIENTS_DIR + "/" + script;
     const ScriptRun run = RunShell(command);
     EXPECT_EQ(run.exit_code, 0)
         << script << " failed against raftkv (" << command << "):\n"
