@@ -14,36 +14,18 @@
 
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "etcdserverpb/rpc.pb.h"
+#include "tools/etcd_channel.h"
 
 namespace raftkv::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// gRPC takes deadlines on the system clock only.
-std::chrono::system_clock::time_point In(std::chrono::milliseconds d) {
-  return std::chrono::system_clock::now() + d;
-}
-
-// A channel of its own (its own TCP connection: channels with equal
-// arguments would otherwise share one subchannel, and so one connection).
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& endpoint) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(),
-                                   args);
-}
-
-std::string GrpcError(const std::string& endpoint, const grpc::Status& s) {
-  return endpoint + ": gRPC code " + std::to_string(s.error_code()) + ": " +
-         s.error_message();
-}
-
 StatusOr<etcdserverpb::StatusResponse> MemberStatus(
     const std::string& endpoint) {
-  auto stub = etcdserverpb::Maintenance::NewStub(NewChannel(endpoint));
+  auto stub = etcdserverpb::Maintenance::NewStub(NewEtcdChannel(endpoint));
   grpc::ClientContext ctx;
-  ctx.set_deadline(In(std::chrono::seconds(5)));
+  ctx.set_deadline(GrpcDeadline(std::chrono::seconds(5)));
   etcdserverpb::StatusResponse response;
   const grpc::Status s =
       stub->Status(&ctx, etcdserverpb::StatusRequest(), &response);
@@ -109,9 +91,9 @@ Status EtcdPutOnce(const std::vector<std::string>& endpoints,
                    const std::string& key, const std::string& value) {
   Status last = Status::Unavailable("no endpoints");
   for (const std::string& e : endpoints) {
-    auto stub = etcdserverpb::KV::NewStub(NewChannel(e));
+    auto stub = etcdserverpb::KV::NewStub(NewEtcdChannel(e));
     grpc::ClientContext ctx;
-    ctx.set_deadline(In(std::chrono::seconds(10)));
+    ctx.set_deadline(GrpcDeadline(std::chrono::seconds(10)));
     etcdserverpb::PutRequest request;
     request.set_key(key);
     request.set_value(value);
@@ -143,8 +125,8 @@ StatusOr<EtcdLoadResult> RunEtcdClosedLoop(const EtcdLoadOptions& options,
   const uint32_t conns = std::max<uint32_t>(1, options.conns);
   for (uint32_t i = 0; i < conns; ++i) {
     const std::string& endpoint = targets[i % targets.size()];
-    auto channel = NewChannel(endpoint);
-    if (!channel->WaitForConnected(In(std::chrono::seconds(10)))) {
+    auto channel = NewEtcdChannel(endpoint);
+    if (!channel->WaitForConnected(GrpcDeadline(std::chrono::seconds(10)))) {
       return Status::Unavailable("cannot connect to " + endpoint);
     }
     stubs.push_back(etcdserverpb::KV::NewStub(channel));
@@ -169,7 +151,7 @@ StatusOr<EtcdLoadResult> RunEtcdClosedLoop(const EtcdLoadOptions& options,
     etcdserverpb::KV::Stub* stub = stubs[client % stubs.size()].get();
     auto* call = new Call;
     call->start = Clock::now();
-    call->ctx.set_deadline(In(options.deadline));
+    call->ctx.set_deadline(GrpcDeadline(options.deadline));
     auto done = [&, client, call](const grpc::Status& s) {
       const double ms =
           std::chrono::duration<double, std::milli>(Clock::now() - call->start)

@@ -26,6 +26,12 @@
 //              whole-space watch saw every revision once, in order; every
 //              lease and its key lived; client errors, leader changes, the
 //              longest write and event-loop stall, every node's RSS.
+// With --front_door=etcd every client operation of the checks (the write
+// load, the watches, the leases, the restart checks' first write, the
+// reads of the watch check) goes through etcd's v3 API over gRPC
+// (tools/soak_etcd.h) to the nodes' --listen_etcd listeners instead of the
+// native protocol; observing the cluster (status, members, stalls, RSS)
+// stays native.
 // One line per check with its figure, its target and ok/FAIL; exit 1 if a
 // check failed. Progress goes to stderr. Only ever signals the processes it
 // started; talks to 127.0.0.1 only.
@@ -52,6 +58,8 @@
 
 #include "tools/local_cluster.h"
 #include "tools/proc_stats.h"
+#include "tools/soak_etcd.h"
+#include "tools/soak_front_door.h"
 
 DEFINE_uint64(keys, 1000000, "Keys loaded and written over.");
 DEFINE_uint32(value_bytes, 256, "Value size.");
@@ -75,11 +83,19 @@ DEFINE_uint32(watch_keys, 1000, "Single-key watches (watch check).");
 DEFINE_uint32(leases, 1000, "Leases kept alive by one client (watch check).");
 DEFINE_string(checks, "wipe,saturate,restart,crash,join,watch",
               "Which checks to run after loading (comma separated).");
+DEFINE_string(front_door, "native",
+              "How the checks' clients reach the cluster: native (raftkv's "
+              "protocol and client library) or etcd (etcd's v3 API over "
+              "gRPC, on --listen_etcd).");
 
 namespace raftkv {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using soak::FrontDoor;
+using soak::Running;
+using soak::WatchSpec;
+using soak::Writer;
 using std::chrono::milliseconds;
 
 double Seconds(Clock::duration d) {
@@ -237,8 +253,131 @@ class Monitor {
   std::thread thread_;
 };
 
-// A closed-loop write load: `clients` clients with `inflight` writes each,
-// keys drawn from `keys()` until Stop().
+// The nodes a check's clients use: every node but those the join check
+// removed.
+std::vector<int> Members(const LocalCluster& cluster) {
+  std::vector<int> out;
+  for (int id = 1; id <= cluster.size(); ++id) {
+    if (removed_nodes.count(id) == 0) out.push_back(id);
+  }
+  return out;
+}
+
+// A native Client as a load's writer.
+class NativeWriter : public Writer {
+ public:
+  explicit NativeWriter(std::unique_ptr<Client> client)
+      : client_(std::move(client)) {}
+  void PutAsync(const std::string& key, const std::string& value,
+                std::function<void(Status)> done) override {
+    client_->PutAsync(key, value,
+                      [done = std::move(done)](StatusOr<int64_t> r) {
+                        done(r.ok() ? Status::OK() : r.status());
+                      });
+  }
+
+ private:
+  std::unique_ptr<Client> client_;
+};
+
+// Watchers or lease keepers with the clients they run on (those last).
+template <class T>
+class NativeRunning : public Running {
+ public:
+  std::vector<std::unique_ptr<Client>> clients;
+  std::vector<std::unique_ptr<T>> running;  // destroyed first
+};
+
+// The checks' clients through raftkv's own protocol and client library
+// (which retries, redirects and resumes by itself).
+class NativeFrontDoor : public FrontDoor {
+ public:
+  explicit NativeFrontDoor(const LocalCluster& cluster) : cluster_(cluster) {}
+  const char* name() const override { return "native"; }
+  // The client library retries an interrupted write under its session.
+  bool LostWithNode(const Status&, int) const override { return false; }
+
+  std::unique_ptr<Writer> NewWriter(uint32_t,
+                                    const std::vector<int>&) override {
+    return std::make_unique<NativeWriter>(
+        cluster_.NewClient(std::chrono::seconds(10)));
+  }
+  Status PutUntilAcked(const std::string& key, const std::string& value,
+                       milliseconds within) override {
+    auto r = cluster_.NewClient(within)->Put(key, value);
+    return r.ok() ? Status::OK() : r.status();
+  }
+  StatusOr<int64_t> Revision() override {
+    auto r = Reader().GetPrefix("key/", 1);
+    if (!r.ok()) return r.status();
+    return r->revision;
+  }
+  StatusOr<uint64_t> CountPresent(
+      const std::vector<std::string>& keys) override {
+    uint64_t present = 0;
+    for (const std::string& key : keys) {
+      if (Reader().Get(key).ok()) ++present;
+    }
+    return present;
+  }
+  Status Delete(const std::vector<std::string>& keys) override {
+    Status out;
+    for (const std::string& key : keys) {
+      auto r = Reader().Delete(key);
+      if (!r.ok()) out = r.status();
+    }
+    return out;
+  }
+  std::unique_ptr<Running> KeepLeases(const std::vector<std::string>& keys,
+                                      int64_t ttl_s,
+                                      std::function<void(Status)> on_lost,
+                                      size_t* granted) override {
+    auto out = std::make_unique<NativeRunning<LeaseKeeper>>();
+    out->clients.push_back(cluster_.NewClient(std::chrono::seconds(30)));
+    Client& client = *out->clients.back();
+    *granted = 0;
+    for (const std::string& key : keys) {
+      auto lease = client.LeaseGrant(ttl_s);
+      if (!lease.ok()) break;
+      if (!client.Put(key, "up", PutOptions{.lease = lease->id}).ok()) break;
+      ++*granted;
+      out->running.push_back(client.KeepAlive(lease->id, lease->ttl, on_lost));
+    }
+    return out;
+  }
+  // A client per member, each holding that member's watches.
+  std::unique_ptr<Running> Watch(std::vector<WatchSpec> specs) override {
+    auto out = std::make_unique<NativeRunning<Watcher>>();
+    std::map<int, Client*> of;
+    for (WatchSpec& spec : specs) {
+      Client*& c = of[spec.member];
+      if (c == nullptr) {
+        out->clients.push_back(
+            cluster_.NewClientOf(spec.member, std::chrono::seconds(30)));
+        c = out->clients.back().get();
+      }
+      WatchOptions options;
+      options.range_end = spec.range_end;
+      options.start_revision = spec.start_revision;
+      out->running.push_back(
+          c->Watch(spec.key, options, std::move(spec.on_update)));
+    }
+    return out;
+  }
+
+ private:
+  Client& Reader() {
+    if (!reader_) reader_ = cluster_.NewClient(std::chrono::seconds(30));
+    return *reader_;
+  }
+
+  const LocalCluster& cluster_;
+  std::unique_ptr<Client> reader_;
+};
+
+// A closed-loop write load: `clients` clients (writers of `door`, spread
+// over the cluster's members) with `inflight` writes each, keys drawn from
+// `keys()` until Stop().
 class Load {
  public:
   struct Stats {
@@ -246,10 +385,11 @@ class Load {
     uint64_t errors = 0;
     double max_ms = 0;
     std::string first_error;
+    std::vector<Status> error_list;  // the first 1,000 errors
   };
 
-  Load(const LocalCluster& cluster, uint32_t clients, uint32_t inflight,
-       std::function<std::string()> keys)
+  Load(FrontDoor& door, const LocalCluster& cluster, uint32_t clients,
+       uint32_t inflight, std::function<std::string()> keys)
       : keys_(std::move(keys)) {
     // Random bytes: values that do not compress, so the data set on disk
     // and in a snapshot is as large as the user's.
@@ -259,15 +399,19 @@ class Load {
       v.resize(FLAGS_value_bytes);
       for (char& c : v) c = static_cast<char>(rng());
     }
+    const std::vector<int> members = Members(cluster);
     for (uint32_t i = 0; i < clients; ++i) {
-      clients_.push_back(cluster.NewClient(std::chrono::seconds(10)));
+      clients_.push_back(door.NewWriter(i, members));
     }
     active_ = static_cast<int>(clients * inflight);
     for (auto& c : clients_) {
       for (uint32_t i = 0; i < inflight; ++i) Issue(c.get());
     }
   }
-  ~Load() { Stop(); }
+  ~Load() {
+    Stop();
+    clients_.clear();  // waits for their last callbacks, before mu_ goes
+  }
 
   void Stop() {
     stop_ = true;
@@ -282,7 +426,7 @@ class Load {
   }
 
  private:
-  void Issue(Client* client) {
+  void Issue(Writer* client) {
     if (stop_) {
       std::lock_guard<std::mutex> lock(mu_);
       if (--active_ == 0) cv_.notify_all();
@@ -290,7 +434,7 @@ class Load {
     }
     const auto t0 = Clock::now();
     const std::string& value = values_[next_value_++ % values_.size()];
-    client->PutAsync(keys_(), value, [this, client, t0](StatusOr<int64_t> r) {
+    client->PutAsync(keys_(), value, [this, client, t0](Status r) {
       const double ms = Seconds(Clock::now() - t0) * 1000;
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -298,7 +442,8 @@ class Load {
           ++stats_.acked;
           stats_.max_ms = std::max(stats_.max_ms, ms);
         } else {
-          if (stats_.errors++ == 0) stats_.first_error = r.status().ToString();
+          if (stats_.errors++ == 0) stats_.first_error = r.ToString();
+          if (stats_.error_list.size() < 1000) stats_.error_list.push_back(r);
         }
       }
       Issue(client);
@@ -308,7 +453,7 @@ class Load {
   std::function<std::string()> keys_;
   std::vector<std::string> values_;
   std::atomic<uint64_t> next_value_{0};
-  std::vector<std::unique_ptr<Client>> clients_;
+  std::vector<std::unique_ptr<Writer>> clients_;
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::condition_variable cv_;
@@ -332,10 +477,10 @@ std::function<std::string()> RandomKeys() {
   };
 }
 
-void LoadKeys(LocalCluster& cluster) {
+void LoadKeys(LocalCluster& cluster, FrontDoor& door) {
   const auto start = Clock::now();
   auto next = std::make_shared<std::atomic<uint64_t>>(0);
-  Load load(cluster, FLAGS_load_clients, FLAGS_load_inflight,
+  Load load(door, cluster, FLAGS_load_clients, FLAGS_load_inflight,
             [next] { return Key(next->fetch_add(1) % FLAGS_keys); });
   uint64_t acked = 0, errors = 0;
   while (next->load() < FLAGS_keys) {
@@ -412,15 +557,42 @@ Monitor::Stall LoggedStall(const LocalCluster& cluster,
 // (exact), otherwise the worst the nodes reported while polled (their worst
 // of the last minute, so an upper bound that may reach back before `from`).
 // What a steady load saw while a check's event took place: `during` over
-// `secs` seconds, `before` over the 3 s before it.
+// `secs` seconds, `before` over the 3 s before it. If the event killed node
+// `killed` (0: none), writes the front door lost with their connection to
+// it are counted apart: through etcd's API a put is at-most-once, so one in
+// flight on a connection that breaks fails, applied or not, and the client
+// may not retry it (natively the session retries it exactly once, so none
+// is lost). There can be no more of them than the load had in flight.
 void CheckSteadyLoad(uint64_t leader_changes, const Load::Stats& during,
-                     double secs, const Load::Stats& before) {
+                     double secs, const Load::Stats& before,
+                     const FrontDoor& door, int killed) {
   Check("  leader changes meanwhile", std::to_string(leader_changes), "0",
         leader_changes == 0);
-  Check("  client errors meanwhile",
-        std::to_string(during.errors) +
-            (during.errors ? " (" + during.first_error + ")" : ""),
-        "0", during.errors == 0);
+  uint64_t lost = 0;
+  std::string first_other;
+  for (const Status& e : during.error_list) {
+    if (killed != 0 && door.LostWithNode(e, killed)) {
+      ++lost;
+    } else if (first_other.empty()) {
+      first_other = e.ToString();
+    }
+  }
+  const uint64_t others = during.errors - lost;
+  const uint64_t in_flight =
+      uint64_t{FLAGS_steady_clients} * FLAGS_steady_inflight;
+  if (lost == 0) {
+    Check("  client errors meanwhile",
+          std::to_string(during.errors) +
+              (during.errors ? " (" + during.first_error + ")" : ""),
+          "0", during.errors == 0);
+  } else {
+    Check("  client errors meanwhile",
+          std::to_string(others) + (others ? " (" + first_other + ")" : "") +
+              ", and " + std::to_string(lost) + " in flight to node " +
+              std::to_string(killed) + " when killed",
+          "0, and those <= " + std::to_string(in_flight),
+          others == 0 && lost <= in_flight);
+  }
   Check("  longest write meanwhile", Format("%.0f ms", during.max_ms),
         "< 400 ms", during.max_ms < 400);
   Check("  writes meanwhile",
@@ -452,10 +624,11 @@ void CheckLoopStall(const std::string& name, const LocalCluster& cluster,
   Check(name, figure, "< 50 ms", stall.ms < 50);
 }
 
-void CheckWipe(LocalCluster& cluster, Monitor& monitor) {
+void CheckWipe(LocalCluster& cluster, Monitor& monitor, FrontDoor& door) {
   const int leader = cluster.WaitForLeader();
   const int wiped = leader == 3 ? 2 : 3;
-  Load load(cluster, FLAGS_steady_clients, FLAGS_steady_inflight, RandomKeys());
+  Load load(door, cluster, FLAGS_steady_clients, FLAGS_steady_inflight,
+            RandomKeys());
   std::this_thread::sleep_for(std::chrono::seconds(3));
   const Load::Stats before = load.Take();
   monitor.TakeLeaderChanges();
@@ -492,7 +665,7 @@ void CheckWipe(LocalCluster& cluster, Monitor& monitor) {
   const uint64_t changes = monitor.TakeLeaderChanges();
   Check("wiped node catches up", Format("%.1f s", secs), "< 10 s",
         caught_up && secs < 10);
-  CheckSteadyLoad(changes, during, secs + 2, before);
+  CheckSteadyLoad(changes, during, secs + 2, before, door, wiped);
   CheckLoopStall("  longest loop stall meanwhile", cluster, monitor,
                  wall_start);
 }
@@ -507,11 +680,12 @@ struct Saturation {
 
 // Saturating writes for `seconds`, with a progress line every 10 s: the
 // figures of the last 10 s, then what `more` adds.
-Saturation Saturate(LocalCluster& cluster, Monitor& monitor, uint32_t seconds,
-                    const char* doing,
+Saturation Saturate(LocalCluster& cluster, Monitor& monitor, FrontDoor& door,
+                    uint32_t seconds, const char* doing,
                     const std::function<std::string()>& more) {
   Saturation t;
-  Load load(cluster, FLAGS_load_clients, FLAGS_load_inflight, RandomKeys());
+  Load load(door, cluster, FLAGS_load_clients, FLAGS_load_inflight,
+            RandomKeys());
   const auto start = Clock::now();
   auto add = [&t](const Load::Stats& s) {
     t.acked += s.acked;
@@ -536,11 +710,11 @@ Saturation Saturate(LocalCluster& cluster, Monitor& monitor, uint32_t seconds,
   return t;
 }
 
-void CheckSaturate(LocalCluster& cluster, Monitor& monitor) {
+void CheckSaturate(LocalCluster& cluster, Monitor& monitor, FrontDoor& door) {
   monitor.TakeLeaderChanges();
   monitor.ResetStall();
   const auto wall_start = std::chrono::system_clock::now();
-  const Saturation t = Saturate(cluster, monitor, FLAGS_saturate_s,
+  const Saturation t = Saturate(cluster, monitor, door, FLAGS_saturate_s,
                                 "saturating", [] { return std::string(); });
   const uint64_t acked = t.acked, errors = t.errors;
   const double max_ms = t.max_ms, secs = t.secs;
@@ -586,11 +760,12 @@ std::string SinceOrNever(Clock::time_point start,
 // it again. Counting in quorums takes both: the leader's configuration has
 // it as a voter, and it has left its new incarnation (raft/rejoin.h: until
 // then it neither votes nor counts towards a commit).
-void CheckJoin(LocalCluster& cluster, Monitor& monitor) {
+void CheckJoin(LocalCluster& cluster, Monitor& monitor, FrontDoor& door) {
   const int leader = cluster.WaitForLeader();
   const int follower = leader == 3 ? 2 : 3;  // for comparison
   auto admin = cluster.NewClient(std::chrono::seconds(30));
-  Load load(cluster, FLAGS_steady_clients, FLAGS_steady_inflight, RandomKeys());
+  Load load(door, cluster, FLAGS_steady_clients, FLAGS_steady_inflight,
+            RandomKeys());
   std::this_thread::sleep_for(std::chrono::seconds(3));
   const Load::Stats before = load.Take();
   monitor.TakeLeaderChanges();
@@ -677,7 +852,7 @@ void CheckJoin(LocalCluster& cluster, Monitor& monitor) {
     Check("  joining node running", "exited with " + std::to_string(exited),
           "running", false);
   }
-  CheckSteadyLoad(changes, during, secs, before);
+  CheckSteadyLoad(changes, during, secs, before, door, /*killed=*/0);
   CheckLoopStall("  longest loop stall meanwhile", cluster, monitor,
                  wall_start);
   // Sampled every 100 ms (VmRSS), so the peak within the join; the new
@@ -766,7 +941,7 @@ class WatchTally {
 // Saturating writes with watches and leases kept alive: the cluster must
 // stay as steady as without them, and the watches and leases must be
 // exact.
-void CheckWatch(LocalCluster& cluster, Monitor& monitor) {
+void CheckWatch(LocalCluster& cluster, Monitor& monitor, FrontDoor& door) {
   monitor.TakeLeaderChanges();
   monitor.ResetStall();
   monitor.ResetSampledRss();
@@ -775,51 +950,49 @@ void CheckWatch(LocalCluster& cluster, Monitor& monitor) {
     rss_before[i] = ProcStatusKb(cluster.pid(i), "VmRSS");
   }
   // Leases first (their puts are revisions outside the key space).
-  auto lease_client = cluster.NewClient(std::chrono::seconds(30));
-  std::vector<std::unique_ptr<LeaseKeeper>> keepers;
   std::atomic<uint64_t> leases_lost{0};
   std::vector<std::string> lease_keys;
   for (uint32_t i = 0; i < FLAGS_leases; ++i) {
-    auto lease = lease_client->LeaseGrant(10);
-    if (!lease.ok()) break;
-    const std::string key = "lease/" + std::to_string(i);
-    if (!lease_client->Put(key, "up", PutOptions{.lease = lease->id}).ok()) {
-      break;
-    }
-    lease_keys.push_back(key);
-    keepers.push_back(lease_client->KeepAlive(
-        lease->id, lease->ttl, [&leases_lost](Status) { ++leases_lost; }));
+    lease_keys.push_back("lease/" + std::to_string(i));
   }
-  // Watch clients, one per member, each holding its share of the watches.
-  std::vector<std::unique_ptr<Client>> watch_clients;
-  for (int id = 1; id <= cluster.size(); ++id) {
-    if (removed_nodes.count(id) != 0) continue;
-    watch_clients.push_back(cluster.NewClientOf(id, std::chrono::seconds(30)));
-  }
+  size_t granted = 0;
+  std::unique_ptr<Running> leases = door.KeepLeases(
+      lease_keys, 10, [&leases_lost](Status) { ++leases_lost; }, &granted);
+  lease_keys.resize(granted);
+  // Watches from the revision after this one, spread over the members.
+  auto at_start = door.Revision();
+  const int64_t start_revision = at_start.ok() ? *at_start + 1 : 0;
+  const std::vector<int> members = Members(cluster);
   WatchTally tally;
   std::atomic<uint64_t> key_events{0};
-  std::vector<std::unique_ptr<Watcher>> watches;
-  WatchOptions whole;
-  whole.range_end = PrefixRangeEnd("key/");
+  std::vector<WatchSpec> specs;
   for (uint32_t i = 0; i < FLAGS_watchers; ++i) {
-    Client& c = *watch_clients[i % watch_clients.size()];
-    watches.push_back(
-        c.Watch("key/", whole,
-                [&tally, i](StatusOr<WatchUpdate> u) { tally.Add(i, u); }));
+    WatchSpec spec;
+    spec.key = "key/";
+    spec.range_end = PrefixRangeEnd("key/");
+    spec.start_revision = start_revision;
+    spec.member = members[i % members.size()];
+    spec.own_stream = true;
+    spec.on_update = [&tally, i](StatusOr<WatchUpdate> u) { tally.Add(i, u); };
+    specs.push_back(std::move(spec));
   }
   std::mt19937_64 rng(7);
   for (uint32_t i = 0; i < FLAGS_watch_keys; ++i) {
-    Client& c = *watch_clients[i % watch_clients.size()];
-    watches.push_back(c.Watch(Key(rng() % FLAGS_keys), WatchOptions(),
-                              [&key_events](StatusOr<WatchUpdate> u) {
-                                if (u.ok()) key_events += u->events.size();
-                              }));
+    WatchSpec spec;
+    spec.key = Key(rng() % FLAGS_keys);
+    spec.start_revision = start_revision;
+    spec.member = members[i % members.size()];
+    spec.on_update = [&key_events](const StatusOr<WatchUpdate>& u) {
+      if (u.ok()) key_events += u->events.size();
+    };
+    specs.push_back(std::move(spec));
   }
+  std::unique_ptr<Running> watches = door.Watch(std::move(specs));
   std::this_thread::sleep_for(std::chrono::seconds(2));  // created
   const auto wall_start = std::chrono::system_clock::now();
   const auto start = Clock::now();
   const Saturation t =
-      Saturate(cluster, monitor, FLAGS_watch_s, "watching", [&] {
+      Saturate(cluster, monitor, door, FLAGS_watch_s, "watching", [&] {
         return std::to_string(tally.events()) + " events delivered, " +
                std::to_string(leases_lost.load()) + " leases lost, ";
       });
@@ -827,9 +1000,8 @@ void CheckWatch(LocalCluster& cluster, Monitor& monitor) {
   const double max_ms = t.max_ms, secs = t.secs;
   const std::string& first_error = t.first_error;
   // The watches catch up with the last write.
-  auto reader = cluster.NewClient(std::chrono::seconds(30));
-  auto now = reader->GetPrefix("key/", 1);
-  const int64_t final_revision = now.ok() ? now->revision : 0;
+  auto now = door.Revision();
+  const int64_t final_revision = now.ok() ? *now : 0;
   const auto until = Clock::now() + std::chrono::seconds(120);
   while (tally.lowest() < final_revision && Clock::now() < until) {
     std::this_thread::sleep_for(milliseconds(200));
@@ -846,20 +1018,23 @@ void CheckWatch(LocalCluster& cluster, Monitor& monitor) {
         errors == 0);
   std::string fault;
   const uint64_t faults = tally.faults(&fault);
-  Check("  whole-space watches (" + std::to_string(FLAGS_watchers) + ")",
-        Format("%.0f events/s, ", tally.events() / secs) +
-            Format("caught up %.1f s after", lag_s),
-        "every revision once", faults == 0 && tally.lowest() >= final_revision);
+  const uint64_t resumed = watches->resumed();
+  Check(
+      "  whole-space watches (" + std::to_string(FLAGS_watchers) + ")",
+      Format("%.0f events/s, ", tally.events() / secs) +
+          Format("caught up %.1f s after", lag_s) +
+          (resumed ? ", " + std::to_string(resumed) + " streams resumed" : ""),
+      "every revision once",
+      faults == 0 && final_revision > 0 && tally.lowest() >= final_revision);
   if (faults > 0) Check("  first watch fault", fault, "none", false);
   Check("  single-key watch events (" + std::to_string(FLAGS_watch_keys) + ")",
         std::to_string(key_events.load()), "", true);
-  uint64_t present = 0;
-  for (const std::string& key : lease_keys) {
-    if (reader->Get(key).ok()) ++present;
-  }
+  auto counted = door.CountPresent(lease_keys);
+  const uint64_t present = counted.ok() ? *counted : 0;
   Check("  leases kept alive (" + std::to_string(lease_keys.size()) + ")",
         std::to_string(leases_lost.load()) + " lost, " +
-            std::to_string(present) + " keys present",
+            std::to_string(present) + " keys present" +
+            (counted.ok() ? "" : " (" + counted.status().ToString() + ")"),
         "0 lost, all present",
         leases_lost == 0 && present == lease_keys.size() &&
             lease_keys.size() == FLAGS_leases);
@@ -873,15 +1048,16 @@ void CheckWatch(LocalCluster& cluster, Monitor& monitor) {
     Check("  node " + std::to_string(i) + " RSS growth",
           Format("%.0f MB", grown), "", true);
   }
-  watches.clear();
-  keepers.clear();
-  for (const std::string& key : lease_keys) (void)reader->Delete(key);
+  watches.reset();
+  leases.reset();
+  (void)door.Delete(lease_keys);
 }
 
 // Stops every node (SIGTERM, or SIGKILL for a crash), starts them
 // again and times the first acknowledged write. (A node the join check
 // added and removed has exited: it stays down.)
-void CheckRestart(LocalCluster& cluster, Monitor& monitor, bool crash) {
+void CheckRestart(LocalCluster& cluster, Monitor& monitor, FrontDoor& door,
+                  bool crash) {
   monitor.Pause(true);
   std::vector<int> ids;
   monitor.ChangeCluster([&] {
@@ -899,13 +1075,13 @@ void CheckRestart(LocalCluster& cluster, Monitor& monitor, bool crash) {
   monitor.ChangeCluster([&] {
     for (int id : ids) cluster.Start(id);
   });
-  auto client = cluster.NewClient(std::chrono::seconds(60));
-  auto r = client->Put(crash ? "after-crash" : "after-restart", "x");
+  const Status r = door.PutUntilAcked(crash ? "after-crash" : "after-restart",
+                                      "x", std::chrono::seconds(60));
   const double secs = Seconds(Clock::now() - start);
   Check(crash ? "whole-cluster kill -9 to serving"
               : "whole-cluster restart to serving",
-        Format("%.1f s", secs) + (r.ok() ? "" : " " + r.status().ToString()),
-        "< 5 s", r.ok() && secs < 5);
+        Format("%.1f s", secs) + (r.ok() ? "" : " " + r.ToString()), "< 5 s",
+        r.ok() && secs < 5);
   monitor.Pause(false);
 }
 
@@ -918,22 +1094,41 @@ int Main() {
       return 2;
     }
   }
-  std::vector<std::string> flags = Split(FLAGS_server_flags, ' ');
-  LocalCluster cluster(3, flags);
+  if (FLAGS_front_door != "native" && FLAGS_front_door != "etcd") {
+    std::fprintf(stderr,
+                 "raftkv-soak: --front_door is native or etcd, not '%s'\n",
+                 FLAGS_front_door.c_str());
+    return 2;
+  }
+  const bool etcd = FLAGS_front_door == "etcd";
+  LocalClusterOptions options;
+  options.nodes = 3;
+  options.extra_flags = Split(FLAGS_server_flags, ' ');
+  options.etcd_api = etcd;
+  LocalCluster cluster(options);
   if (cluster.WaitForLeader() == 0) {
     std::fprintf(stderr, "raftkv-soak: no leader elected\n");
     return 2;
   }
+  std::unique_ptr<FrontDoor> door;
+  if (etcd) {
+    door = soak::NewEtcdFrontDoor(cluster, Members(cluster));
+  } else {
+    door = std::make_unique<NativeFrontDoor>(cluster);
+  }
   Monitor monitor(&cluster);
-  std::fprintf(stderr, "soak: cluster up in %s\n", cluster.data_dir(1).c_str());
-  LoadKeys(cluster);
+  std::fprintf(stderr, "soak: cluster up in %s; clients through the %s API\n",
+               cluster.data_dir(1).c_str(), door->name());
+  LoadKeys(cluster, *door);
   for (const std::string& check : Split(FLAGS_checks, ',')) {
-    if (check == "wipe") CheckWipe(cluster, monitor);
-    if (check == "saturate") CheckSaturate(cluster, monitor);
-    if (check == "restart") CheckRestart(cluster, monitor, /*crash=*/false);
-    if (check == "crash") CheckRestart(cluster, monitor, /*crash=*/true);
-    if (check == "join") CheckJoin(cluster, monitor);
-    if (check == "watch") CheckWatch(cluster, monitor);
+    if (check == "wipe") CheckWipe(cluster, monitor, *door);
+    if (check == "saturate") CheckSaturate(cluster, monitor, *door);
+    if (check == "restart") {
+      CheckRestart(cluster, monitor, *door, /*crash=*/false);
+    }
+    if (check == "crash") CheckRestart(cluster, monitor, *door, /*crash=*/true);
+    if (check == "join") CheckJoin(cluster, monitor, *door);
+    if (check == "watch") CheckWatch(cluster, monitor, *door);
   }
   for (int id = 1; id <= cluster.size(); ++id) {
     const double mb = monitor.peak_kb(id) / 1024.0;
