@@ -56,6 +56,7 @@
 #include <thread>
 #include <vector>
 
+#include "client/kv.pb.h"
 #include "tools/local_cluster.h"
 #include "tools/proc_stats.h"
 #include "tools/soak_etcd.h"
@@ -308,9 +309,11 @@ class NativeFrontDoor : public FrontDoor {
     return r.ok() ? Status::OK() : r.status();
   }
   StatusOr<int64_t> Revision() override {
-    auto r = Reader().GetPrefix("key/", 1);
+    kv::RangeRequest one;
+    one.set_key("key/");  // no such key: the header is the answer
+    auto r = Reader().Range(one);
     if (!r.ok()) return r.status();
-    return r->revision;
+    return r->header().revision();
   }
   StatusOr<uint64_t> CountPresent(
       const std::vector<std::string>& keys) override {
@@ -960,8 +963,14 @@ void CheckWatch(LocalCluster& cluster, Monitor& monitor, FrontDoor& door) {
       lease_keys, 10, [&leases_lost](Status) { ++leases_lost; }, &granted);
   lease_keys.resize(granted);
   // Watches from the revision after this one, spread over the members.
+  const auto read_start = Clock::now();
   auto at_start = door.Revision();
   const int64_t start_revision = at_start.ok() ? *at_start + 1 : 0;
+  std::fprintf(
+      stderr, "soak: revision %lld read in %.1f s%s\n",
+      static_cast<long long>(start_revision - 1),
+      Seconds(Clock::now() - read_start),
+      at_start.ok() ? "" : (": " + at_start.status().ToString()).c_str());
   const std::vector<int> members = Members(cluster);
   WatchTally tally;
   std::atomic<uint64_t> key_events{0};
@@ -1000,8 +1009,13 @@ void CheckWatch(LocalCluster& cluster, Monitor& monitor, FrontDoor& door) {
   const double max_ms = t.max_ms, secs = t.secs;
   const std::string& first_error = t.first_error;
   // The watches catch up with the last write.
+  const auto read_final = Clock::now();
   auto now = door.Revision();
   const int64_t final_revision = now.ok() ? *now : 0;
+  std::fprintf(stderr, "soak: final revision %lld read in %.1f s%s\n",
+               static_cast<long long>(final_revision),
+               Seconds(Clock::now() - read_final),
+               now.ok() ? "" : (": " + now.status().ToString()).c_str());
   const auto until = Clock::now() + std::chrono::seconds(120);
   while (tally.lowest() < final_revision && Clock::now() < until) {
     std::this_thread::sleep_for(milliseconds(200));
@@ -1023,7 +1037,9 @@ void CheckWatch(LocalCluster& cluster, Monitor& monitor, FrontDoor& door) {
       "  whole-space watches (" + std::to_string(FLAGS_watchers) + ")",
       Format("%.0f events/s, ", tally.events() / secs) +
           Format("caught up %.1f s after", lag_s) +
-          (resumed ? ", " + std::to_string(resumed) + " streams resumed" : ""),
+          (resumed ? ", " + std::to_string(resumed) + " streams resumed" : "") +
+          (now.ok() ? ""
+                    : "; final revision unread: " + now.status().ToString()),
       "every revision once",
       faults == 0 && final_revision > 0 && tally.lowest() >= final_revision);
   if (faults > 0) Check("  first watch fault", fault, "none", false);

@@ -72,7 +72,10 @@ class FrontDoor {
   // Puts until one put is acknowledged or `within` has passed.
   virtual Status PutUntilAcked(const std::string& key, const std::string& value,
                                std::chrono::milliseconds within) = 0;
-  // The store's revision now (a linearizable read).
+  // The store's revision now: a linearizable read of one key, whose
+  // answer's header carries it. (Not a range over the key space: that
+  // counts every key, which at a million keys takes longer than the
+  // client library gives one attempt, so it is never answered.)
   virtual StatusOr<int64_t> Revision() = 0;
   // How many of `keys` exist now.
   virtual StatusOr<uint64_t> CountPresent(
