@@ -65,7 +65,10 @@ struct ClientOptions {
   // Default deadline of a call.
   std::chrono::milliseconds deadline{5000};
   // One attempt on one node is abandoned after this long (then retried,
-  // possibly elsewhere, with the same sequence number).
+  // possibly elsewhere, with the same sequence number). Not for a range
+  // that may cover many keys (no limit, or over 1,000): it may take its
+  // whole deadline (the leader probe still moves it off a leader that
+  // hangs).
   std::chrono::milliseconds attempt_timeout{1000};
   // When the leader has not answered a request for this long, ask the
   // other nodes who leads (a status request, answered locally): if they
@@ -80,6 +83,9 @@ struct ClientOptions {
   // own limits, which win).
   size_t max_key_bytes = 4096;
   size_t max_value_bytes = 1 << 20;
+  // The largest answer accepted (a range of many keys; as etcd's clients,
+  // up to protobuf's 2 GiB). A larger frame closes the connection.
+  size_t max_response_bytes = size_t{1} << 31;
   // Seed of the back-off jitter (0: from the clock).
   uint64_t seed = 0;
   // Credentials, while the cluster has authentication enabled: the client

@@ -316,7 +316,7 @@ void Client::Impl::Attempt(std::shared_ptr<Call> call) {
   }
   if (!call->pinned) call->endpoint = PickEndpoint();
   const auto attempt_deadline =
-      std::min(call->deadline, now + options_.attempt_timeout);
+      std::min(call->deadline, now + AttemptTimeout(*call));
   call->timer.expires_at(attempt_deadline);
   call->timer.async_wait([this, call](const std::error_code& ec) {
     if (ec || call->finished) return;
@@ -341,6 +341,20 @@ void Client::Impl::Attempt(std::shared_ptr<Call> call) {
   SendOn(call->endpoint, call);
 }
 
+std::chrono::milliseconds Client::Impl::AttemptTimeout(const Call& call) const {
+  // A range that may cover many keys can take seconds to read (a million
+  // keys); cutting it off after attempt_timeout would only start it again.
+  // A leader that hangs is still left by the leader probe, a node that
+  // dies by its connection closing.
+  const kv::ClientRequest& r = call.request;
+  if (r.has_range() && !r.range().range_end().empty() &&
+      (r.range().limit() == 0 || r.range().limit() > kShortRangeLimit)) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(call.deadline -
+                                                                 Clock::now());
+  }
+  return options_.attempt_timeout;
+}
+
 void Client::Impl::SendOn(size_t endpoint, std::shared_ptr<Call> call) {
   Endpoint& e = endpoints_[endpoint];
   if (!e.connection || !e.connection->open()) {
@@ -352,8 +366,8 @@ void Client::Impl::SendOn(size_t endpoint, std::shared_ptr<Call> call) {
   call->request.set_request_id(call->request_id);
   const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
       call->deadline - Clock::now());
-  call->request.set_timeout_ms(std::max<int64_t>(
-      1, std::min(remaining, options_.attempt_timeout).count()));
+  call->request.set_timeout_ms(
+      std::max<int64_t>(1, std::min(remaining, AttemptTimeout(*call)).count()));
   e.in_flight[call->request_id] = call;
   call->sent_at = Clock::now();
   if (endpoint == leader_ && !call->pinned) ArmLeaderProbe();
@@ -425,7 +439,7 @@ void Client::Impl::Connected(size_t endpoint, Status status,
     return;
   }
   wire::ConnectionLimits limits;
-  limits.max_frame_bytes = options_.max_value_bytes * 2 + (1 << 20);
+  limits.max_frame_bytes = options_.max_response_bytes;
   e.connection = std::make_shared<wire::FramedConnection>(
       std::move(socket), limits, std::move(tls));
   e.connection->Start(
@@ -519,6 +533,14 @@ void Client::Impl::OnClosed(size_t endpoint, const Status& reason) {
     call->request_id = 0;
     call->last_error = reason;
     call->timer.cancel();
+    if (reason.code() == Status::Code::kTooLarge && call->request.has_range()) {
+      // An answer over max_response_bytes: asking again gets it again. (Any
+      // range in flight here may have been the one; they all fail.)
+      Finish(call, Status::TooLarge("the answer of a range is too large for "
+                                    "this client (max_response_bytes): " +
+                                    reason.message()));
+      continue;
+    }
     // The node died or restarted: another node is worth trying at once.
     RetryLater(call, /*immediately=*/true);
   }

@@ -111,6 +111,10 @@ class Client::Impl {
   void StartAuthentication(std::function<void(Status)> done);
   void StartWrite(std::shared_ptr<Call> call);
   void Attempt(std::shared_ptr<Call> call);
+  // How long one attempt of `call` may take: attempt_timeout, or for a
+  // range of more than kShortRangeLimit keys the whole time left.
+  static constexpr int64_t kShortRangeLimit = 1000;
+  std::chrono::milliseconds AttemptTimeout(const Call& call) const;
   void SendOn(size_t endpoint, std::shared_ptr<Call> call);
   void Connect(size_t endpoint);
   void OnConnected(size_t endpoint, const std::error_code& ec);

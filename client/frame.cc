@@ -3,11 +3,16 @@
 
 namespace raftkv::wire {
 
+void PutFrameHeader(uint32_t n, char* out) {
+  out[0] = static_cast<char>(n >> 24);
+  out[1] = static_cast<char>(n >> 16);
+  out[2] = static_cast<char>(n >> 8);
+  out[3] = static_cast<char>(n);
+}
+
 void AppendFrame(std::string_view payload, std::string* out) {
-  const uint32_t n = static_cast<uint32_t>(payload.size());
-  const char header[kFrameHeaderBytes] = {
-      static_cast<char>(n >> 24), static_cast<char>(n >> 16),
-      static_cast<char>(n >> 8), static_cast<char>(n)};
+  char header[kFrameHeaderBytes];
+  PutFrameHeader(static_cast<uint32_t>(payload.size()), header);
   out->append(header, kFrameHeaderBytes);
   out->append(payload.data(), payload.size());
 }

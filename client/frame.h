@@ -16,6 +16,9 @@ constexpr size_t kFrameHeaderBytes = 4;
 
 // Appends the header and payload to *out.
 void AppendFrame(std::string_view payload, std::string* out);
+// Writes the header of a frame of `payload_bytes` to out[0..4): for a
+// payload serialised in place after it.
+void PutFrameHeader(uint32_t payload_bytes, char* out);
 
 class FrameReader {
  public:

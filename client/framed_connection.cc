@@ -179,11 +179,18 @@ void FramedConnection::TlsWrite() {
 
 bool FramedConnection::Send(std::string_view payload) {
   if (!open_) return false;
-  const size_t size = payload.size() + kFrameHeaderBytes;
-  if (queued_bytes_ + size > limits_.max_queued_bytes) return false;
   std::string frame;
-  frame.reserve(size);
+  frame.reserve(payload.size() + kFrameHeaderBytes);
   AppendFrame(payload, &frame);
+  return SendFrame(std::move(frame));
+}
+
+bool FramedConnection::SendFrame(std::string frame) {
+  if (!open_) return false;
+  const size_t size = frame.size();
+  if (queued_bytes_ > 0 && queued_bytes_ + size > limits_.max_queued_bytes) {
+    return false;
+  }
   queue_.push_back(std::move(frame));
   queued_bytes_ += size;
   if (writing_.empty() && tls_out_.empty()) WriteMore();

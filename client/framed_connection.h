@@ -4,7 +4,8 @@
 // Reads are continuous: every complete frame is handed to the frame
 // handler. Writes are queued and coalesced into one gather-write; the queue
 // is bounded in bytes, so a slow or dead peer never grows memory without
-// bound (Send() returns false and drops the frame). A frame over the size
+// bound (Send() returns false and drops the frame; one frame larger than
+// the bound is taken when nothing else is queued). A frame over the size
 // limit, an I/O error or EOF closes the connection and calls the close
 // handler exactly once.
 //
@@ -55,6 +56,9 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   void Start(FrameHandler on_frame, CloseHandler on_close);
   // Queues one frame. Returns false if closed or over the queue limit.
   bool Send(std::string_view payload);
+  // The same for a frame already built (AppendFrame, frame.h), taken
+  // without a copy: how a large answer encoded on another thread is sent.
+  bool SendFrame(std::string frame);
   // Closes the socket (idempotent); the close handler runs with `reason`.
   void Close(const Status& reason);
   // Hands the socket over (e.g. to a thread doing blocking I/O): stops

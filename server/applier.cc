@@ -7,37 +7,18 @@
 
 #include <chrono>
 
-#include "server/client_service.h"
 #include "server/stage_thread.h"
 #include "storage/kv_state_machine.h"
+#include "storage/read_snapshot.h"
 #include "storage/snapshot.h"
 
 namespace raftkv::server {
-namespace {
-
-// The answer to a read the state machine refused.
-kv::ErrorCode ReadErrorCode(const Status& s) {
-  switch (s.code()) {
-    case Status::Code::kInvalidArgument:
-      return kv::INVALID;
-    case Status::Code::kCompacted:
-      return kv::COMPACTED;
-    case Status::Code::kFailedPrecondition:
-      return kv::FUTURE_REVISION;
-    case Status::Code::kNotFound:
-      return kv::LEASE_NOT_FOUND;
-    default:
-      return kv::STORAGE;
-  }
-}
-
-}  // namespace
-
 Applier::Applier(storage::KvStateMachine* state_machine, Hooks hooks,
                  std::chrono::microseconds testonly_delay)
     : state_machine_(state_machine),
       hooks_(std::move(hooks)),
-      testonly_delay_(testonly_delay) {}
+      testonly_delay_(testonly_delay),
+      read_pool_(kReadThreads, hooks_.reads_served) {}
 
 Applier::~Applier() { Stop(); }
 
@@ -57,6 +38,7 @@ void Applier::Stop() {
   pause_cv_.notify_all();
   inbox_.Wake();
   if (thread_.joinable()) thread_.join();
+  read_pool_.Stop();
 }
 
 void Applier::Push(Work work) {
@@ -205,9 +187,8 @@ void Applier::DoApply(ApplyWork& work) {
 
 void Applier::DoRead(ReadWork& work) {
   if (work.read_index <= state_machine_->applied_index()) {
-    ReadsServed out;
-    Serve(work.reads, &out);
-    hooks_.reads_served(std::move(out));
+    read_pool_.Serve(std::make_shared<storage::ReadSnapshot>(*state_machine_),
+                     std::move(work.reads));
     return;
   }
   waiting_reads_.emplace(work.read_index, std::move(work.reads));
@@ -215,35 +196,11 @@ void Applier::DoRead(ReadWork& work) {
 
 void Applier::ServeWaitingReads() {
   const uint64_t applied = state_machine_->applied_index();
-  ReadsServed out;
+  std::shared_ptr<const storage::ReadSnapshot> at;
   while (!waiting_reads_.empty() && waiting_reads_.begin()->first <= applied) {
-    Serve(waiting_reads_.begin()->second, &out);
+    if (!at) at = std::make_shared<storage::ReadSnapshot>(*state_machine_);
+    read_pool_.Serve(at, std::move(waiting_reads_.begin()->second));
     waiting_reads_.erase(waiting_reads_.begin());
-  }
-  if (!out.responses.empty()) hooks_.reads_served(std::move(out));
-}
-
-void Applier::Serve(std::vector<ReadRequest>& reads, ReadsServed* out) {
-  for (ReadRequest& r : reads) {
-    kv::ClientResponse response;
-    Status s;
-    if (r.lease_keys != 0) {
-      auto keys = state_machine_->LeaseKeys(r.lease_keys);
-      s = keys.status();
-      if (s.ok()) {
-        kv::LeaseTimeToLiveResponse* ttl =
-            response.mutable_lease_time_to_live();
-        ttl->set_id(r.lease_keys);
-        for (const std::string& key : *keys) ttl->add_keys(key);
-        ttl->mutable_header()->set_revision(state_machine_->revision());
-      }
-    } else {
-      auto result = state_machine_->Range(r.request);
-      s = result.status();
-      if (s.ok()) *response.mutable_range() = std::move(result).value();
-    }
-    if (!s.ok()) response = ErrorResponse(ReadErrorCode(s), s.message());
-    out->responses.emplace_back(r.id, std::move(response));
   }
 }
 

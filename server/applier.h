@@ -1,8 +1,9 @@
 // Applier: the stage of raftkvd that owns the key-value state machine. On
 // its own thread, in the order they were handed over, it applies committed
-// entries (one WriteBatch for the hand-offs queued together), serves reads once
-// it has applied their read index, and makes snapshot points (a consistent view
-// at its applied index, for followers that need a snapshot). Results go back to
+// entries (one WriteBatch for the hand-offs queued together), hands reads,
+// once it has applied their read index, to its read pool (read_pool.h) at a
+// snapshot of that moment, and makes snapshot points (a consistent view at
+// its applied index, for followers that need a snapshot). Results go back to
 // the raft loop through the hooks, which must only post to the loop.
 //
 // Ordering rules it keeps (docs/server.md): it gets only entries that are
@@ -33,6 +34,7 @@
 
 #include "server/handoff.h"
 #include "server/mailbox.h"
+#include "server/read_pool.h"
 
 namespace raftkv::storage {
 class KvStateMachine;
@@ -104,13 +106,17 @@ class Applier {
   void DoRead(ReadWork& work);
   void DoPoint();
   void DoPause();
+  // Hands the reads whose index is applied to the read pool, at a snapshot
+  // of the state machine as it is now.
   void ServeWaitingReads();
-  void Serve(std::vector<ReadRequest>& reads, ReadsServed* out);
+
+  static constexpr int kReadThreads = 2;
 
   storage::KvStateMachine* const state_machine_;
   const Hooks hooks_;
   const std::chrono::microseconds testonly_delay_;
 
+  ReadPool read_pool_;
   Mailbox<Work> inbox_;
   std::atomic<size_t> queued_entries_{0};
   std::atomic<bool> stopping_{false};

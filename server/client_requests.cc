@@ -111,6 +111,7 @@ void ClientRequests::OnSweep() {
   }
   for (auto it = reads_in_applier_.begin(); it != reads_in_applier_.end();) {
     if (it->second.deadline <= now) {
+      *it->second.abandoned = true;
       it->second.respond(
           ErrorResponse(kv::TIMEOUT, "read not applied in time"));
       it = reads_in_applier_.erase(it);
@@ -571,14 +572,16 @@ void ClientRequests::ReadAt(uint64_t read_index,
   handed.reserve(reads.size());
   for (PendingRead& r : reads) {
     const uint64_t id = next_read_id_++;
-    Waiting waiting{std::move(r.respond), r.deadline};
+    auto abandoned = std::make_shared<std::atomic<bool>>(false);
+    Waiting waiting{std::move(r.respond), r.deadline, abandoned};
     if (!r.auth_token.empty()) {
       waiting.recheck.emplace();
       waiting.recheck->set_auth_token(r.auth_token);
       *waiting.recheck->mutable_range() = r.request;
     }
     reads_in_applier_.emplace(id, std::move(waiting));
-    handed.push_back({id, std::move(r.request), r.lease_keys});
+    handed.push_back(
+        {id, std::move(r.request), r.lease_keys, std::move(abandoned)});
   }
   applier_->Read(read_index, std::move(handed));
 }

@@ -147,6 +147,8 @@ class ClientRequests {
   struct Waiting {
     Responder respond;
     Clock::time_point deadline;
+    // Shared with the read pool: set when the read times out here.
+    std::shared_ptr<std::atomic<bool>> abandoned;
     // A range read to authorise again when served (PendingRead::auth_token).
     std::optional<kv::ClientRequest> recheck;
   };

@@ -44,13 +44,22 @@ void Responder::operator()(kv::ClientResponse response) const {
   auto conn = connection_.lock();
   if (!conn || !conn->open()) return;
   response.set_request_id(request_id_);
+  if (ResponseEncoder::IsLarge(response)) {
+    if (auto encoder = encoder_.lock()) {
+      encoder->Encode(std::move(response), connection_);
+      return;
+    }
+  }
   if (!conn->Send(response.SerializeAsString())) {
     conn->Close(Status::Unavailable("client is not reading its responses"));
   }
 }
 
 ClientService::ClientService(asio::io_context& io, size_t max_frame_bytes)
-    : io_(io), max_frame_bytes_(max_frame_bytes), acceptor_(io) {}
+    : io_(io),
+      max_frame_bytes_(max_frame_bytes),
+      acceptor_(io),
+      encoder_(std::make_shared<ResponseEncoder>(io)) {}
 
 ClientService::~ClientService() { Stop(); }
 
@@ -85,6 +94,7 @@ void ClientService::Stop() {
   auto connections = connections_;
   for (auto& c : connections) c->Close(Status::Aborted("server stopping"));
   connections_.clear();
+  encoder_->Stop();
 }
 
 void ClientService::Accept() {
@@ -170,7 +180,7 @@ void ClientService::OnFrame(const std::shared_ptr<wire::FramedConnection>& conn,
     return;
   }
   const uint64_t id = request.request_id();
-  handler_(std::move(request), Responder(conn, id));
+  handler_(std::move(request), Responder(conn, id, encoder_));
 }
 
 }  // namespace raftkv::server

@@ -21,6 +21,7 @@
 #include "client/framed_connection.h"
 #include "client/kv.pb.h"
 #include "server/node_metrics.h"
+#include "server/response_encoder.h"
 #include "server/server_config.h"
 #include "util/status.h"
 
@@ -42,9 +43,12 @@ kv::ClientResponse NotLeaderResponse(uint64_t self, uint64_t lead,
 // Copyable; may be called once, at any later time, on the io thread.
 class Responder {
  public:
+  // Large answers are encoded by `encoder` (if it is still there).
   Responder(std::weak_ptr<wire::FramedConnection> connection,
-            uint64_t request_id)
-      : connection_(std::move(connection)), request_id_(request_id) {}
+            uint64_t request_id, std::weak_ptr<ResponseEncoder> encoder = {})
+      : connection_(std::move(connection)),
+        request_id_(request_id),
+        encoder_(std::move(encoder)) {}
   void operator()(kv::ClientResponse response) const;
   uint64_t request_id() const { return request_id_; }
   // The connection the request came on (a watch lives there).
@@ -61,6 +65,7 @@ class Responder {
  private:
   std::weak_ptr<wire::FramedConnection> connection_;
   uint64_t request_id_;
+  std::weak_ptr<ResponseEncoder> encoder_;
   NodeMetrics::Requests* metrics_ = nullptr;
   std::chrono::steady_clock::time_point start_;
 };
@@ -112,6 +117,7 @@ class ClientService {
   bool stopped_ = false;
   TlsFiles tls_files_;
   std::shared_ptr<wire::ReloadingTlsContext> tls_;  // null: plain TCP
+  std::shared_ptr<ResponseEncoder> encoder_;
   std::chrono::steady_clock::time_point last_refusal_logged_;
   uint64_t refusals_unlogged_ = 0;
   // Handshakes in progress hold a weak reference: gone once destroyed.

@@ -16,6 +16,7 @@
 // only ever touched by the loop's thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -75,6 +76,9 @@ struct ReadRequest {
   kv::RangeRequest request;
   // Not 0: instead of the range, the keys attached to this lease.
   int64_t lease_keys = 0;
+  // Set by the loop when it has given up on the read (timed out): the
+  // read pool skips it, or drops its result.
+  std::shared_ptr<std::atomic<bool>> abandoned;
 };
 
 // Applier -> loop: committed entries applied, with the results of commands.

@@ -11,6 +11,7 @@
 #include "storage/kv_ops.h"
 #include "storage/leases.h"
 #include "storage/membership.h"
+#include "storage/read_snapshot.h"
 #include "storage/sessions.h"
 #include "storage/storage.pb.h"
 #include "storage/write_view.h"
@@ -601,15 +602,7 @@ Status KvStateMachine::ApplyBatch(const std::vector<raft::Entry>& entries,
 
 StatusOr<kv::RangeResponse> KvStateMachine::Range(
     const kv::RangeRequest& request) const {
-  RAFTKV_RETURN_IF_ERROR(ValidateRange(request));
-  const Revisions revisions{state_->applied.revision(),
-                            state_->applied.compacted_revision()};
-  RAFTKV_RETURN_IF_ERROR(CheckReadRevision(request.revision(), revisions));
-  WriteView view(engine_->rep());
-  kv::RangeResponse response;
-  RAFTKV_RETURN_IF_ERROR(ExecRange(&view, revisions, request, &response));
-  response.mutable_header()->set_revision(state_->applied.revision());
-  return response;
+  return ReadSnapshot(*this).Range(request);
 }
 
 StatusOr<std::vector<LeaseInfo>> KvStateMachine::Leases() const {
@@ -623,17 +616,7 @@ StatusOr<std::vector<LeaseInfo>> KvStateMachine::Leases() const {
 }
 
 StatusOr<std::vector<std::string>> KvStateMachine::LeaseKeys(int64_t id) const {
-  WriteView view(engine_->rep());
-  Lease lease;
-  bool found = false;
-  RAFTKV_RETURN_IF_ERROR(FindLease(&view, id, &lease, &found));
-  if (!found) {
-    return Status::NotFound("etcdserver: requested lease not found (lease " +
-                            std::to_string(id) + ")");
-  }
-  std::vector<std::string> keys;
-  RAFTKV_RETURN_IF_ERROR(storage::LeaseKeys(&view, id, &keys));
-  return keys;
+  return ReadSnapshot(*this).LeaseKeys(id);
 }
 
 int64_t KvStateMachine::compacted_revision() const {

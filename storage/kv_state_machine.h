@@ -38,7 +38,8 @@
 // rejected before anything is written), or consult the wall clock.
 // Thread-safety: not thread-safe: one thread (the server's applier) applies
 // and reads; snapshots are streamed from a SnapshotSource (storage/
-// snapshot.h), which reads the database directly.
+// snapshot.h), and reads may run on other threads at a ReadSnapshot
+// (storage/read_snapshot.h), both of which read the database directly.
 #pragma once
 
 #include <cstdint>

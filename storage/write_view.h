@@ -1,6 +1,7 @@
 // WriteView: a WriteBatch being built whose own writes are visible to the
 // reads made through it (RocksDB WriteBatchWithIndex over the DB), so a Txn
 // sees its earlier puts and the entries of one apply batch see each other.
+// Over a RocksDB snapshot it is the read-only view of a ReadSnapshot.
 // Internal to storage/ (pulls in RocksDB headers). Must never be written
 // to the DB by anyone but the KvStateMachine that built it.
 #pragma once
@@ -19,18 +20,21 @@ namespace raftkv::storage {
 
 class WriteView {
  public:
-  explicit WriteView(Engine::Rep* rep)
+  // Over the DB as it is, or as it was at `snapshot` (a read-only view's).
+  explicit WriteView(Engine::Rep* rep,
+                     const rocksdb::Snapshot* snapshot = nullptr)
       : rep_(rep),
         batch_(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true, 0,
-               kBatchProtectionBytes) {}
+               kBatchProtectionBytes) {
+    read_options_.snapshot = snapshot;
+  }
 
   // Reads `key` as the batch would leave it; *found = false if absent.
   Status Get(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
              std::string* value, bool* found) {
     rocksdb::PinnableSlice slice;
-    rocksdb::Status s =
-        batch_.GetFromBatchAndDB(rep_->db.get(), rocksdb::ReadOptions(), cf,
-                                 rocksdb::Slice(key), &slice);
+    rocksdb::Status s = batch_.GetFromBatchAndDB(
+        rep_->db.get(), read_options_, cf, rocksdb::Slice(key), &slice);
     *found = s.ok();
     if (s.IsNotFound()) return Status::OK();
     if (!s.ok()) return rep_->Error(s, "read");
@@ -41,7 +45,7 @@ class WriteView {
   // An iterator over the DB merged with the batch's writes.
   std::unique_ptr<rocksdb::Iterator> NewIterator(
       rocksdb::ColumnFamilyHandle* cf) {
-    rocksdb::Iterator* base = rep_->db->NewIterator(rocksdb::ReadOptions(), cf);
+    rocksdb::Iterator* base = rep_->db->NewIterator(read_options_, cf);
     return std::unique_ptr<rocksdb::Iterator>(
         batch_.NewIteratorWithBase(cf, base));
   }
@@ -59,6 +63,7 @@ class WriteView {
 
  private:
   Engine::Rep* rep_;
+  rocksdb::ReadOptions read_options_;
   rocksdb::WriteBatchWithIndex batch_;
 };
 

@@ -85,10 +85,15 @@ void EtcdOps::Send(const Caller& caller, kv::ClientRequest request, bool local,
       done(std::move(r));
     };
   }
+  // As etcd: a range runs as long as its caller waits (a million keys take
+  // seconds); anything else gets at most the member's request timeout.
+  std::chrono::milliseconds deadline =
+      request.has_range() ? kLongestRead : options_.deadline;
+  if (caller.timeout.count() > 0) deadline = std::min(deadline, caller.timeout);
   if (local) {
-    client_->SendTo(0, std::move(request), options_.deadline, std::move(done));
+    client_->SendTo(0, std::move(request), deadline, std::move(done));
   } else {
-    client_->Send(std::move(request), options_.deadline, std::move(done));
+    client_->Send(std::move(request), deadline, std::move(done));
   }
 }
 

@@ -40,6 +40,8 @@ namespace raftkv::server::etcd {
 // or the HTTP "Authorization" header; empty: none).
 struct Caller {
   std::string token;
+  // The time the caller gives the call (its gRPC deadline); 0: none.
+  std::chrono::milliseconds timeout{0};
 };
 
 template <class Response>
@@ -63,6 +65,8 @@ class EtcdOps {
     // Where a Snapshot's image is received before it is sent (the data
     // dir); removed once sent.
     std::string scratch_dir = "/tmp";
+    // The longest any call but a range may take (a range takes as long as
+    // its caller waits, up to kLongestRead).
     std::chrono::milliseconds deadline{10000};
     // How to reach the native listener when it serves TLS.
     ClientTlsOptions native_tls;
@@ -250,6 +254,9 @@ class EtcdOps {
             NativeRequest* (kv::ClientRequest::*field)(),
             const NativeResponse& (kv::ClientResponse::*answer)() const,
             Reply<EtcdResponse> reply);
+
+  // The longest a range may run when its caller sets no deadline.
+  static constexpr std::chrono::milliseconds kLongestRead{300000};
 
   Options options_;
   std::unique_ptr<Client> client_;

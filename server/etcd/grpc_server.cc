@@ -33,6 +33,13 @@ Caller CallerOf(grpc::CallbackServerContext* context) {
       break;
     }
   }
+  const auto deadline = context->deadline();
+  if (deadline != std::chrono::system_clock::time_point::max()) {
+    caller.timeout =
+        std::max(std::chrono::milliseconds(1),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                     deadline - std::chrono::system_clock::now()));
+  }
   return caller;
 }
 
