@@ -539,7 +539,10 @@ void ClientRequests::Propose(kv::ClientRequest& request, Responders respond,
 void ClientRequests::HandleRead(kv::ClientRequest& request, Responder respond) {
   PendingRead read{std::move(*request.mutable_range()), std::move(respond),
                    DeadlineOf(request)};
-  if (auth_.enabled()) read.auth_token = request.auth_token();
+  // Checked again when served, against the auth state as of the read
+  // index: this node may not have applied an `auth enable` that the read
+  // index covers, so a token counts even while auth looks disabled here.
+  read.auth_token = request.auth_token();
   if (read.request.serializable() || config_.unsafe_serve_stale_reads) {
     std::vector<PendingRead> now;
     now.push_back(std::move(read));

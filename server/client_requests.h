@@ -134,8 +134,9 @@ class ClientRequests {
     Responder respond;
     Clock::time_point deadline;
     int64_t lease_keys = 0;  // ReadRequest::lease_keys
-    // While auth is enabled: checked again once the read is served (the
-    // auth state then includes everything up to the read index).
+    // The request's token, if any: checked again once the read is served
+    // (the auth state then includes everything up to the read index, which
+    // may enable auth this node had not applied when the read arrived).
     std::string auth_token;
   };
   // A write held back while the apply backlog is full (never proposed).
